@@ -1,0 +1,282 @@
+//! Bearer-token authentication. Every RPC carries `authorization: Bearer <JWT>` (HS256); the
+//! interceptor verifies it and puts the [`Caller`] into the request's extensions.
+
+use crate::error::Error;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tonic::{Request, Status};
+
+/// The roles of DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Enterprise,
+    TechManager,
+    Supplier,
+    FinanceOfficer,
+    FinanceApprover,
+    Auditor,
+    /// Another kechuang component acting on its own behalf (the demo driver, the gateway).
+    Service,
+}
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::Enterprise,
+        Role::TechManager,
+        Role::Supplier,
+        Role::FinanceOfficer,
+        Role::FinanceApprover,
+        Role::Auditor,
+        Role::Service,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Enterprise => "enterprise",
+            Role::TechManager => "tech_manager",
+            Role::Supplier => "supplier",
+            Role::FinanceOfficer => "finance_officer",
+            Role::FinanceApprover => "finance_approver",
+            Role::Auditor => "auditor",
+            Role::Service => "service",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                format!("unknown role {s:?}; one of {}", names.join(", "))
+            })
+    }
+}
+
+/// Who is calling: a person (subject) in a role, and for enterprise users their enterprise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub role: Role,
+    pub subject: String,
+    pub enterprise_id: Option<String>,
+}
+
+impl Caller {
+    /// `PermissionDenied` unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), Error> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(Error::PermissionDenied(format!(
+                "role {} may not do this",
+                self.role.as_str()
+            )))
+        }
+    }
+
+    /// Whether an enterprise caller acts for `enterprise_id`.
+    pub fn is_enterprise(&self, enterprise_id: &str) -> bool {
+        self.role == Role::Enterprise && self.enterprise_id.as_deref() == Some(enterprise_id)
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    enterprise_id: Option<String>,
+    iss: String,
+    iat: u64,
+    exp: u64,
+}
+
+const ISSUER: &str = "kechuang";
+
+/// Mints and verifies tokens with one HS256 key.
+pub struct Authenticator {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl Authenticator {
+    pub fn new(secret: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
+        }
+    }
+
+    /// A token for `caller`, valid for `ttl` (a negative age makes an expired token for tests).
+    pub fn mint(&self, caller: &Caller, ttl: Duration) -> String {
+        let now = unix_now();
+        self.mint_at(caller, now, now + ttl.as_secs())
+    }
+
+    /// A token with explicit issue and expiry times (seconds since the epoch).
+    pub fn mint_at(&self, caller: &Caller, iat: u64, exp: u64) -> String {
+        let claims = Claims {
+            sub: caller.subject.clone(),
+            role: caller.role,
+            enterprise_id: caller.enterprise_id.clone(),
+            iss: ISSUER.into(),
+            iat,
+            exp,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 encoding of plain claims cannot fail")
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Caller, Error> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| Error::Unauthenticated(format!("invalid token: {e}")))?;
+        let claims = data.claims;
+        if claims.sub.trim().is_empty() {
+            return Err(Error::Unauthenticated("token has no subject".into()));
+        }
+        if claims.role == Role::Enterprise && claims.enterprise_id.is_none() {
+            return Err(Error::Unauthenticated(
+                "an enterprise token must name its enterprise_id".into(),
+            ));
+        }
+        Ok(Caller {
+            role: claims.role,
+            subject: claims.sub,
+            enterprise_id: claims.enterprise_id,
+        })
+    }
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The tonic interceptor: rejects a request without a valid bearer token.
+#[derive(Clone)]
+pub struct AuthInterceptor(Arc<Authenticator>);
+
+impl AuthInterceptor {
+    pub fn new(authenticator: Arc<Authenticator>) -> Self {
+        Self(authenticator)
+    }
+}
+
+impl tonic::service::Interceptor for AuthInterceptor {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or_else(|| Status::unauthenticated("missing authorization: Bearer <token>"))?;
+        let value = header
+            .to_str()
+            .map_err(|_| Status::unauthenticated("authorization header is not ASCII"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
+        let caller = self.0.verify(token.trim())?;
+        request.extensions_mut().insert(caller);
+        Ok(request)
+    }
+}
+
+/// The authenticated caller of a request that went through [`AuthInterceptor`].
+pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("no authenticated caller"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::service::Interceptor;
+
+    fn officer() -> Caller {
+        Caller {
+            role: Role::FinanceOfficer,
+            subject: "wang.fang".into(),
+            enterprise_id: None,
+        }
+    }
+
+    #[test]
+    fn a_minted_token_verifies_to_its_caller() {
+        let auth = Authenticator::new("k");
+        let token = auth.mint(&officer(), Duration::from_secs(60));
+        assert_eq!(auth.verify(&token).unwrap(), officer());
+    }
+
+    #[test]
+    fn expired_wrong_key_and_garbage_are_refused() {
+        let auth = Authenticator::new("k");
+        let now = unix_now();
+        let expired = auth.mint_at(&officer(), now - 7200, now - 3600);
+        assert!(matches!(
+            auth.verify(&expired),
+            Err(Error::Unauthenticated(_))
+        ));
+        let other = Authenticator::new("other").mint(&officer(), Duration::from_secs(60));
+        assert!(matches!(
+            auth.verify(&other),
+            Err(Error::Unauthenticated(_))
+        ));
+        assert!(matches!(
+            auth.verify("not.a.jwt"),
+            Err(Error::Unauthenticated(_))
+        ));
+    }
+
+    #[test]
+    fn an_enterprise_token_must_name_its_enterprise() {
+        let auth = Authenticator::new("k");
+        let caller = Caller {
+            role: Role::Enterprise,
+            subject: "li".into(),
+            enterprise_id: None,
+        };
+        let token = auth.mint(&caller, Duration::from_secs(60));
+        assert!(auth.verify(&token).is_err());
+    }
+
+    #[test]
+    fn interceptor_requires_a_bearer_token() {
+        let auth = Arc::new(Authenticator::new("k"));
+        let mut interceptor = AuthInterceptor::new(auth.clone());
+        let status = interceptor.call(Request::new(())).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+
+        let mut request = Request::new(());
+        let token = auth.mint(&officer(), Duration::from_secs(60));
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let request = interceptor.call(request).unwrap();
+        assert_eq!(caller(&request).unwrap(), officer());
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}

@@ -1,0 +1,65 @@
+//! NATS JetStream: connecting and provisioning the event stream.
+
+use crate::config::BusConfig;
+use async_nats::jetstream::{self, Context as JetStream, stream};
+use std::time::Duration;
+
+/// Connects to NATS. The client keeps reconnecting for ever, so a service started while NATS
+/// is down comes up and its relay publishes once NATS is back.
+pub async fn connect(bus: &BusConfig, name: &str) -> anyhow::Result<JetStream> {
+    let client = async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(3))
+        .connect(bus.nats_url.as_str())
+        .await?;
+    Ok(jetstream::ContextBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .build(client))
+}
+
+/// Fails fast when NATS cannot be reached: for `kechuang up`'s preflight.
+pub async fn ping(nats_url: &str) -> anyhow::Result<()> {
+    let client = tokio::time::timeout(Duration::from_secs(3), async_nats::connect(nats_url))
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out after 3 s"))??;
+    let js = jetstream::new(client);
+    js.query_account()
+        .await
+        .map_err(|e| anyhow::anyhow!("JetStream is not enabled on {nats_url}: {e}"))?;
+    Ok(())
+}
+
+/// The stream's configuration: every subject under the prefix, on disk, de-duplicated.
+pub fn stream_config(bus: &BusConfig) -> stream::Config {
+    stream::Config {
+        name: bus.stream_name.clone(),
+        description: Some("kechuang domain events".into()),
+        subjects: vec![format!("{}.>", bus.subject_prefix)],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        num_replicas: bus.replicas,
+        duplicate_window: bus.duplicate_window,
+        ..Default::default()
+    }
+}
+
+/// Creates the stream, or brings an existing one to the configured settings. Idempotent,
+/// and safe when several services start at once.
+pub async fn ensure_stream(js: &JetStream, bus: &BusConfig) -> anyhow::Result<()> {
+    let config = stream_config(bus);
+    let mut last_error = None;
+    for _ in 0..5 {
+        match js.create_or_update_stream(config.clone()).await {
+            Ok(_) => return Ok(()),
+            // Two services creating it at the same moment: the loser updates next round.
+            Err(e) => last_error = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(anyhow::anyhow!(
+        "cannot create or update stream {}: {}",
+        bus.stream_name,
+        last_error.map(|e| e.to_string()).unwrap_or_default()
+    ))
+}

@@ -1,0 +1,242 @@
+//! Configuration. Binaries load [`Settings`] from the environment (`KC_*`, plus the standard
+//! `OTEL_EXPORTER_OTLP_ENDPOINT`); libraries only ever receive the typed pieces.
+
+use figment::{
+    Figment,
+    providers::{Env, Serialized},
+};
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Every knob of a kechuang installation, with defaults that work on a developer machine
+/// (Postgres and NATS on 127.0.0.1 at their default ports).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Postgres server URL without a database; each service appends its own database.
+    pub database_url: String,
+    /// Database names are `<prefix><service>`, e.g. `kc_demand`.
+    pub database_prefix: String,
+    pub database_max_connections: u32,
+    pub nats_url: String,
+    pub stream_name: String,
+    /// Subjects are `<prefix>.<aggregate>.<event>`.
+    pub subject_prefix: String,
+    pub stream_replicas: usize,
+    pub duplicate_window_secs: u64,
+    /// Deliveries of one message before it is dead-lettered.
+    pub max_deliver: i64,
+    /// First redelivery delay after a transient failure; doubles each time.
+    pub redelivery_backoff_ms: u64,
+    /// HS256 key for bearer tokens.
+    pub jwt_secret: String,
+    pub host: IpAddr,
+    pub demand_port: u16,
+    pub matching_port: u16,
+    pub subsidy_port: u16,
+    pub fund_port: u16,
+    /// OTLP/gRPC endpoint for traces; none means logs only.
+    pub otlp_endpoint: Option<String>,
+    /// `text` or `json`.
+    pub log_format: String,
+}
+
+/// The development key. `kechuang up` warns when it is in use.
+pub const DEV_JWT_SECRET: &str = "kechuang-development-secret-do-not-use-in-production";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "postgres://postgres@127.0.0.1:5432".into(),
+            database_prefix: "kc_".into(),
+            database_max_connections: 16,
+            nats_url: "nats://127.0.0.1:4222".into(),
+            stream_name: "KC_EVENTS".into(),
+            subject_prefix: "kc".into(),
+            stream_replicas: 1,
+            duplicate_window_secs: 120,
+            max_deliver: 5,
+            redelivery_backoff_ms: 1000,
+            jwt_secret: DEV_JWT_SECRET.into(),
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            demand_port: 50051,
+            matching_port: 50052,
+            subsidy_port: 50053,
+            fund_port: 50054,
+            otlp_endpoint: None,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// The four services of the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceKind {
+    DemandIntake,
+    Matching,
+    Subsidy,
+    FundLedger,
+}
+
+impl ServiceKind {
+    pub const ALL: [ServiceKind; 4] = [
+        ServiceKind::DemandIntake,
+        ServiceKind::Matching,
+        ServiceKind::Subsidy,
+        ServiceKind::FundLedger,
+    ];
+
+    /// The service's name: its binary, its NATS producer name and its dead-letter subject.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::DemandIntake => "demand-intake",
+            ServiceKind::Matching => "matching",
+            ServiceKind::Subsidy => "subsidy",
+            ServiceKind::FundLedger => "fund-ledger",
+        }
+    }
+
+    /// The tail of its database name (`kc_demand`, `kc_matching`, `kc_subsidy`, `kc_ledger`).
+    pub fn database_suffix(self) -> &'static str {
+        match self {
+            ServiceKind::DemandIntake => "demand",
+            ServiceKind::Matching => "matching",
+            ServiceKind::Subsidy => "subsidy",
+            ServiceKind::FundLedger => "ledger",
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, overridden by `KC_<FIELD>` environment variables and
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn from_env() -> Result<Self, Box<figment::Error>> {
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Env::prefixed("KC_"))
+            .merge(
+                Env::raw()
+                    .only(&["OTEL_EXPORTER_OTLP_ENDPOINT"])
+                    .map(|_| "otlp_endpoint".into()),
+            )
+            .extract()
+            .map_err(Box::new)
+    }
+
+    pub fn port(&self, kind: ServiceKind) -> u16 {
+        match kind {
+            ServiceKind::DemandIntake => self.demand_port,
+            ServiceKind::Matching => self.matching_port,
+            ServiceKind::Subsidy => self.subsidy_port,
+            ServiceKind::FundLedger => self.fund_port,
+        }
+    }
+
+    pub fn bus(&self) -> BusConfig {
+        BusConfig {
+            nats_url: self.nats_url.clone(),
+            stream_name: self.stream_name.clone(),
+            subject_prefix: self.subject_prefix.clone(),
+            replicas: self.stream_replicas,
+            duplicate_window: Duration::from_secs(self.duplicate_window_secs),
+            max_deliver: self.max_deliver,
+            redelivery_backoff: Duration::from_millis(self.redelivery_backoff_ms),
+        }
+    }
+
+    /// The configuration one service receives.
+    pub fn service(&self, kind: ServiceKind) -> ServiceConfig {
+        ServiceConfig {
+            kind,
+            listen: SocketAddr::new(self.host, self.port(kind)),
+            database: DatabaseConfig {
+                server_url: self.database_url.clone(),
+                name: format!("{}{}", self.database_prefix, kind.database_suffix()),
+                max_connections: self.database_max_connections,
+            },
+            bus: self.bus(),
+            jwt_secret: self.jwt_secret.clone(),
+        }
+    }
+}
+
+/// One Postgres database.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// Server URL without a database path.
+    pub server_url: String,
+    pub name: String,
+    pub max_connections: u32,
+}
+
+/// The event bus: NATS JetStream.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    pub nats_url: String,
+    pub stream_name: String,
+    pub subject_prefix: String,
+    pub replicas: usize,
+    pub duplicate_window: Duration,
+    pub max_deliver: i64,
+    pub redelivery_backoff: Duration,
+}
+
+impl BusConfig {
+    /// `<prefix>.<event_type>`, e.g. `kc.demand.submitted`.
+    pub fn subject(&self, event_type: &str) -> String {
+        format!("{}.{}", self.subject_prefix, event_type)
+    }
+
+    /// Where a service's poison messages go.
+    pub fn dead_letter_subject(&self, service: &str) -> String {
+        format!("{}.dlq.{}", self.subject_prefix, service)
+    }
+}
+
+/// Everything one service needs to start.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub kind: ServiceKind,
+    pub listen: SocketAddr,
+    pub database: DatabaseConfig,
+    pub bus: BusConfig,
+    pub jwt_secret: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_name_one_database_and_port_per_service() {
+        let s = Settings::default();
+        let names: Vec<_> = ServiceKind::ALL
+            .iter()
+            .map(|k| s.service(*k).database.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["kc_demand", "kc_matching", "kc_subsidy", "kc_ledger"]
+        );
+        let mut ports: Vec<_> = ServiceKind::ALL.iter().map(|k| s.port(*k)).collect();
+        ports.dedup();
+        assert_eq!(ports.len(), 4);
+        assert_eq!(s.bus().subject("fund.reserved"), "kc.fund.reserved");
+        assert_eq!(s.bus().dead_letter_subject("matching"), "kc.dlq.matching");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type
+    fn environment_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("KC_SUBJECT_PREFIX", "t1");
+            jail.set_env("KC_DEMAND_PORT", "6001");
+            jail.set_env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317");
+            let s = Settings::from_env().map_err(|e| e.to_string())?;
+            assert_eq!(s.subject_prefix, "t1");
+            assert_eq!(s.demand_port, 6001);
+            assert_eq!(s.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4317"));
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,309 @@
+//! Idempotent event consumers: durable JetStream pull consumers feeding typed handlers.
+//!
+//! Per message: decode the envelope, open a transaction, record the event id in
+//! `processed_events` (a redelivery finds it there and is a no-op), run the handler in that
+//! transaction, commit, and only then ack. A transient failure is nak'ed with a growing delay;
+//! a permanent one, or the last allowed delivery, copies the message to
+//! `<prefix>.dlq.<service>` with its error and terminates it, and the consumer goes on.
+
+use crate::config::BusConfig;
+use crate::telemetry;
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::{AckKind, Context as JetStream, Message};
+use futures::StreamExt;
+use kechuang_proto::events::Envelope;
+use prost::Message as _;
+use sqlx::{PgConnection, PgPool};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use uuid::Uuid;
+
+/// Why a handler did not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth retrying: the database or another dependency failed.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will never succeed: the event is malformed or contradicts the handler's state.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(e: sqlx::Error) -> Self {
+        HandlerError::Transient(e.to_string())
+    }
+}
+
+impl From<crate::error::Error> for HandlerError {
+    fn from(e: crate::error::Error) -> Self {
+        match e {
+            crate::error::Error::Database(e) => HandlerError::Transient(e.to_string()),
+            crate::error::Error::Unavailable(m) | crate::error::Error::Aborted(m) => {
+                HandlerError::Transient(m)
+            }
+            other => HandlerError::Permanent(other.to_string()),
+        }
+    }
+}
+
+/// Applies events to a service's state. Runs inside the transaction that also records the
+/// event as processed: return an error and neither happens.
+pub trait EventHandler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        event: &Envelope,
+        tx: &mut PgConnection,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// A durable consumer over the event types matching `event_types` (a NATS pattern under the
+/// prefix, e.g. `pairing.*`). Replicas that use the same `durable_name` share the work.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    pub durable_name: String,
+    pub event_types: String,
+}
+
+impl ConsumerSpec {
+    pub fn new(durable_name: impl Into<String>, event_types: impl Into<String>) -> Self {
+        Self {
+            durable_name: durable_name.into(),
+            event_types: event_types.into(),
+        }
+    }
+}
+
+pub struct Consumer<H> {
+    pool: PgPool,
+    jetstream: JetStream,
+    bus: BusConfig,
+    service: String,
+    spec: ConsumerSpec,
+    handler: Arc<H>,
+}
+
+enum Outcome {
+    Applied,
+    AlreadyProcessed,
+}
+
+impl<H: EventHandler> Consumer<H> {
+    pub fn new(
+        pool: PgPool,
+        jetstream: JetStream,
+        bus: BusConfig,
+        service: impl Into<String>,
+        spec: ConsumerSpec,
+        handler: Arc<H>,
+    ) -> Self {
+        Self {
+            pool,
+            jetstream,
+            bus,
+            service: service.into(),
+            spec,
+            handler,
+        }
+    }
+
+    /// Consumes until `shutdown`; the message in hand is finished first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            match self.consume(&shutdown).await {
+                Ok(()) => break,
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let delay = Duration::from_millis(200u64 << failures.min(5));
+                    tracing::warn!(consumer = %self.spec.durable_name, error = %e, retry_in = ?delay, "consumer interrupted");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn consume(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let stream = self.jetstream.get_stream(&self.bus.stream_name).await?;
+        let config = pull::Config {
+            durable_name: Some(self.spec.durable_name.clone()),
+            filter_subject: self.bus.subject(&self.spec.event_types),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::All,
+            ack_wait: Duration::from_secs(30),
+            // Unbounded on the server: the bound is ours, so that the last delivery can be
+            // dead-lettered with its error instead of silently dropped.
+            max_deliver: -1,
+            max_ack_pending: 1024,
+            ..Default::default()
+        };
+        let consumer = stream
+            .get_or_create_consumer(&self.spec.durable_name, config)
+            .await?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(64)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await?;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                next = messages.next() => match next {
+                    Some(Ok(message)) => self.process(message).await,
+                    Some(Err(e)) => return Err(e.into()),
+                    None => anyhow::bail!("message stream ended"),
+                },
+            }
+        }
+    }
+
+    async fn process(&self, message: Message) {
+        let (delivered, sequence) = match message.info() {
+            Ok(info) => (info.delivered, info.stream_sequence),
+            Err(e) => {
+                tracing::error!(error = %e, "message without JetStream metadata");
+                return;
+            }
+        };
+        let envelope = match Envelope::decode(message.payload.clone()) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                let reason = format!("cannot decode the envelope: {e}");
+                return self
+                    .dead_letter(&message, sequence, delivered, &reason)
+                    .await;
+            }
+        };
+        let span = tracing::info_span!(
+            "handle_event",
+            otel.kind = "consumer",
+            consumer = %self.spec.durable_name,
+            event_type = %envelope.event_type,
+            event_id = %envelope.event_id,
+            delivery = delivered,
+        );
+        if let Some(tp) = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(telemetry::TRACEPARENT))
+        {
+            telemetry::set_parent_from_traceparent(&span, tp.as_str());
+        }
+        async {
+            if delivered > self.bus.max_deliver {
+                let reason = format!("gave up after {delivered} deliveries without an outcome");
+                return self
+                    .dead_letter(&message, sequence, delivered, &reason)
+                    .await;
+            }
+            match self.apply(&envelope).await {
+                Ok(outcome) => {
+                    if matches!(outcome, Outcome::AlreadyProcessed) {
+                        tracing::debug!("already processed; acknowledging the redelivery");
+                    }
+                    if let Err(e) = message.double_ack().await {
+                        // The effect is committed; a redelivery will be recognised.
+                        tracing::warn!(error = %e, "ack failed after commit");
+                    }
+                }
+                Err(HandlerError::Transient(e)) if delivered < self.bus.max_deliver => {
+                    let delay = self.redelivery_delay(delivered);
+                    tracing::warn!(error = %e, retry_in = ?delay, "handler failed; will retry");
+                    let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "handler failed for good; dead-lettering");
+                    self.dead_letter(&message, sequence, delivered, &e.to_string())
+                        .await
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn apply(&self, envelope: &Envelope) -> Result<Outcome, HandlerError> {
+        let event_id = Uuid::parse_str(&envelope.event_id).map_err(|e| {
+            HandlerError::Permanent(format!("event id {:?}: {e}", envelope.event_id))
+        })?;
+        let mut tx = self.pool.begin().await?;
+        let first_time = sqlx::query(
+            "INSERT INTO processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.spec.durable_name)
+        .bind(event_id)
+        .bind(&envelope.event_type)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !first_time {
+            tx.rollback().await?;
+            return Ok(Outcome::AlreadyProcessed);
+        }
+        self.handler.handle(envelope, &mut tx).await?;
+        tx.commit().await?;
+        Ok(Outcome::Applied)
+    }
+
+    fn redelivery_delay(&self, delivered: i64) -> Duration {
+        let exponent = (delivered.clamp(1, 10) - 1) as u32;
+        self.bus
+            .redelivery_backoff
+            .saturating_mul(1 << exponent)
+            .min(Duration::from_secs(300))
+    }
+
+    /// Copies the message to the service's dead-letter subject, then terminates it. If the
+    /// copy cannot be stored, the message is nak'ed instead: never dropped.
+    async fn dead_letter(&self, message: &Message, sequence: u64, delivered: i64, reason: &str) {
+        let subject = self.bus.dead_letter_subject(&self.service);
+        let mut headers = HeaderMap::new();
+        let dedup_id = format!("dlq:{}:{}", self.spec.durable_name, sequence);
+        headers.insert("Nats-Msg-Id", dedup_id.as_str());
+        headers.insert("Kc-Dlq-Error", one_line(reason).as_str());
+        headers.insert("Kc-Dlq-Subject", message.subject.as_str());
+        headers.insert("Kc-Dlq-Consumer", self.spec.durable_name.as_str());
+        headers.insert("Kc-Dlq-Deliveries", delivered.to_string().as_str());
+        headers.insert("Kc-Dlq-Stream-Sequence", sequence.to_string().as_str());
+        let stored = match self
+            .jetstream
+            .publish_with_headers(subject, headers, message.payload.clone())
+            .await
+        {
+            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match stored {
+            Ok(()) => {
+                tracing::error!(reason, "message dead-lettered");
+                let _ = message.ack_with(AckKind::Term).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store the dead letter; will retry");
+                let _ = message
+                    .ack_with(AckKind::Nak(Some(self.bus.redelivery_backoff)))
+                    .await;
+            }
+        }
+    }
+}
+
+/// Header values cannot hold line breaks.
+fn one_line(s: &str) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    flat.chars().take(1000).collect()
+}

@@ -1,0 +1,81 @@
+//! PostgreSQL: create the service's database when missing, open a pool, run the embedded
+//! migrations (the platform's, then the service's).
+
+use crate::config::DatabaseConfig;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection, PgPool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The platform's own tables (outbox, processed events).
+pub static PLATFORM_MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Opens the service's database, creating it first when it does not exist, and runs the
+/// platform's migrations and then `service_migrator`'s.
+pub async fn connect(cfg: &DatabaseConfig, service_migrator: &Migrator) -> anyhow::Result<PgPool> {
+    ensure_database(cfg).await?;
+    let options = PgConnectOptions::from_str(&cfg.server_url)?
+        .database(&cfg.name)
+        .log_statements(tracing::log::LevelFilter::Trace);
+    let pool = PgPoolOptions::new()
+        .max_connections(cfg.max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await?;
+    run_migrations(&pool, service_migrator).await?;
+    Ok(pool)
+}
+
+/// The platform's migrations keep their own history table, so a service numbers its
+/// migrations freely and neither migrator sees the other's versions as unknown.
+async fn run_migrations(pool: &PgPool, service: &Migrator) -> anyhow::Result<()> {
+    let mut platform = Migrator::with_migrations(PLATFORM_MIGRATOR.migrations.to_vec());
+    platform.dangerous_set_table_name("_kc_platform_migrations");
+    platform.run(pool).await?;
+    service.run(pool).await?;
+    Ok(())
+}
+
+/// Creates `cfg.name` on the server unless it exists. Safe against a concurrent creator.
+pub async fn ensure_database(cfg: &DatabaseConfig) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !cfg.name.is_empty()
+            && cfg
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+        "database name {:?} must be lowercase letters, digits and underscores",
+        cfg.name
+    );
+    let options = PgConnectOptions::from_str(&cfg.server_url)?.database("postgres");
+    let mut conn = PgConnection::connect_with(&options).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&cfg.name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        // The name was checked above: identifiers cannot be bound as parameters.
+        let sql = format!("CREATE DATABASE \"{}\"", cfg.name);
+        if let Err(e) = sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await {
+            let raced = matches!(&e, sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("42P04") | Some("23505")));
+            if !raced {
+                return Err(e.into());
+            }
+        }
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// Can the Postgres server be reached at all? For `kechuang up`'s preflight.
+pub async fn ping(server_url: &str) -> anyhow::Result<()> {
+    let options = PgConnectOptions::from_str(server_url)?.database("postgres");
+    let conn = tokio::time::timeout(Duration::from_secs(3), PgConnection::connect_with(&options))
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out after 3 s"))??;
+    conn.close().await?;
+    Ok(())
+}

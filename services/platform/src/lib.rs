@@ -1,0 +1,20 @@
+//! Plumbing shared by the four kechuang services. Nothing here knows the domain: services
+//! bring their migrations, handlers and gRPC services; this crate runs them.
+
+pub mod auth;
+pub mod bus;
+pub mod config;
+pub mod consumer;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod outbox;
+pub mod runtime;
+pub mod telemetry;
+
+pub use auth::{Caller, Role};
+pub use config::{ServiceConfig, ServiceKind, Settings};
+pub use consumer::{EventHandler, HandlerError};
+pub use error::{Error, Result, Violations};
+pub use events::NewEvent;
+pub use runtime::ServiceRuntime;

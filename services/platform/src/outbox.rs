@@ -1,0 +1,252 @@
+//! The transactional outbox: a service appends its events in the same transaction as its
+//! state change; the [`Relay`] publishes committed rows to JetStream and marks them sent.
+//!
+//! Ordering without losing late commits: identity values are taken before commit, so a row
+//! with a smaller id can become visible after a larger one. The relay therefore keeps no
+//! "last id seen" high-water mark; every pass reads all unsent rows in id order. Per aggregate,
+//! `append` takes a transaction-scoped advisory lock on the aggregate before it draws its id,
+//! so two transactions writing the same aggregate draw their ids in commit order, and id
+//! order is that aggregate's event order. One relay per database publishes at a time (a
+//! session advisory lock), sequentially, awaiting each ack, so JetStream receives each
+//! aggregate's events in order.
+
+use crate::config::BusConfig;
+use crate::events::NewEvent;
+use crate::telemetry;
+use async_nats::HeaderMap;
+use async_nats::jetstream::Context as JetStream;
+use chrono::Utc;
+use kechuang_proto::events::Envelope;
+use prost::Message;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool, Postgres};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// NOTIFY channel: an append wakes the relay when its transaction commits.
+pub const CHANNEL: &str = "kc_outbox";
+/// Session advisory lock key held by the one publishing relay of a database.
+const RELAY_LOCK_KEY: i64 = 0x6b63_6f75_7462_6f78; // "kcoutbox"
+
+/// Appends `event` to the outbox inside the caller's transaction and returns its envelope.
+/// The event is published only if, and after, that transaction commits.
+pub async fn append(
+    conn: &mut PgConnection,
+    producer: &str,
+    event: NewEvent,
+) -> Result<Envelope, sqlx::Error> {
+    let envelope = event.into_envelope(producer, Utc::now());
+    let event_id = Uuid::parse_str(&envelope.event_id).expect("a fresh UUIDv7 parses");
+    let lock_key = format!("{}/{}", envelope.aggregate_type, envelope.aggregate_id);
+    sqlx::query(
+        "WITH aggregate_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))), \
+              wake AS (SELECT pg_notify('kc_outbox', '')) \
+         INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
+                             aggregate_version, envelope, traceparent) \
+         SELECT $2, $3, $4, $5, $6, $7, $8 FROM aggregate_lock, wake",
+    )
+    .bind(lock_key)
+    .bind(event_id)
+    .bind(&envelope.event_type)
+    .bind(&envelope.aggregate_type)
+    .bind(&envelope.aggregate_id)
+    .bind(envelope.aggregate_version)
+    .bind(envelope.encode_to_vec())
+    .bind(telemetry::current_traceparent())
+    .execute(conn)
+    .await?;
+    Ok(envelope)
+}
+
+/// Publishes committed outbox rows to JetStream.
+pub struct Relay {
+    pool: PgPool,
+    jetstream: JetStream,
+    bus: BusConfig,
+    batch_size: i64,
+    poll_interval: Duration,
+}
+
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    id: i64,
+    event_id: Uuid,
+    event_type: String,
+    envelope: Vec<u8>,
+    traceparent: Option<String>,
+}
+
+impl Relay {
+    pub fn new(pool: PgPool, jetstream: JetStream, bus: BusConfig) -> Self {
+        Self {
+            pool,
+            jetstream,
+            bus,
+            batch_size: 256,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+
+    /// Runs until `shutdown`, then makes one last pass so that committed events are not left
+    /// behind (they would be published at the next start anyway).
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            match self.lead(&shutdown).await {
+                Ok(()) => break,
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    let delay = backoff(failures);
+                    tracing::warn!(error = %e, retry_in = ?delay, "outbox relay lost its connection");
+                    sleep_or_cancel(delay, &shutdown).await;
+                }
+            }
+        }
+    }
+
+    /// Becomes the publishing relay of this database, then publishes until `shutdown`.
+    async fn lead(&self, shutdown: &CancellationToken) -> Result<(), sqlx::Error> {
+        let mut leader = self.pool.acquire().await?;
+        loop {
+            let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(RELAY_LOCK_KEY)
+                .fetch_one(&mut *leader)
+                .await?;
+            if acquired {
+                break;
+            }
+            // Another replica publishes; stand by.
+            if sleep_or_cancel(self.poll_interval, shutdown).await {
+                return Ok(());
+            }
+        }
+        let result = self.publish_while_leading(&mut leader, shutdown).await;
+        // Release the lock whatever happened; a broken connection releases it anyway.
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(RELAY_LOCK_KEY)
+            .execute(&mut *leader)
+            .await;
+        result
+    }
+
+    async fn publish_while_leading(
+        &self,
+        leader: &mut PoolConnection<Postgres>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), sqlx::Error> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANNEL).await?;
+        let mut publish_failures = 0u32;
+        loop {
+            let outcome = self.publish_pending(leader).await?;
+            match outcome {
+                Pass::Drained if shutdown.is_cancelled() => return Ok(()),
+                Pass::Drained => {
+                    publish_failures = 0;
+                    // Wait for a commit's NOTIFY; poll as a fallback.
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        notified = listener.recv() => { notified?; }
+                        _ = tokio::time::sleep(self.poll_interval) => {}
+                    }
+                }
+                Pass::More => publish_failures = 0,
+                Pass::NatsFailed(e) => {
+                    if shutdown.is_cancelled() {
+                        tracing::warn!(error = %e, "NATS unreachable at shutdown; unsent events stay in the outbox");
+                        return Ok(());
+                    }
+                    publish_failures = publish_failures.saturating_add(1);
+                    let delay = backoff(publish_failures);
+                    tracing::warn!(error = %e, retry_in = ?delay, "publishing outbox events failed");
+                    sleep_or_cancel(delay, shutdown).await;
+                }
+            }
+        }
+    }
+
+    /// Publishes one batch of unsent rows in id order, each awaited, and marks what was acked.
+    async fn publish_pending(&self, conn: &mut PgConnection) -> Result<Pass, sqlx::Error> {
+        let rows: Vec<PendingRow> = sqlx::query_as(
+            "SELECT id, event_id, event_type, envelope, traceparent FROM outbox \
+             WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(self.batch_size)
+        .fetch_all(&mut *conn)
+        .await?;
+        let full = rows.len() as i64 == self.batch_size;
+        let mut acked = Vec::with_capacity(rows.len());
+        let mut failure = None;
+        for row in &rows {
+            match self.publish(row).await {
+                Ok(()) => acked.push(row.id),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if !acked.is_empty() {
+            sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)")
+                .bind(&acked)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(match failure {
+            Some(e) => Pass::NatsFailed(e),
+            None if full => Pass::More,
+            None => Pass::Drained,
+        })
+    }
+
+    async fn publish(&self, row: &PendingRow) -> Result<(), async_nats::Error> {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", row.event_id.to_string().as_str());
+        if let Some(tp) = &row.traceparent {
+            headers.insert(telemetry::TRACEPARENT, tp.as_str());
+        }
+        let ack = self
+            .jetstream
+            .publish_with_headers(
+                self.bus.subject(&row.event_type),
+                headers,
+                row.envelope.clone().into(),
+            )
+            .await?
+            .await?;
+        if ack.duplicate {
+            tracing::debug!(event_id = %row.event_id, "JetStream already had this event");
+        }
+        Ok(())
+    }
+}
+
+enum Pass {
+    /// Everything visible was published.
+    Drained,
+    /// A full batch went out; there may be more.
+    More,
+    NatsFailed(async_nats::Error),
+}
+
+/// 100 ms doubling to at most 10 s.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << failures.min(7)).min(10_000))
+}
+
+/// Sleeps; true when cancelled first.
+async fn sleep_or_cancel(delay: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep(delay) => false,
+    }
+}
+
+/// Unsent outbox rows, for health and tests.
+pub async fn unsent_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        .fetch_one(pool)
+        .await
+}

@@ -1,0 +1,143 @@
+//! What every service does to run: database and migrations, NATS and the stream, the outbox
+//! relay, its consumers, and a gRPC server with auth, health, reflection and a span per RPC.
+
+use crate::auth::{AuthInterceptor, Authenticator};
+use crate::config::ServiceConfig;
+use crate::consumer::{Consumer, ConsumerSpec, EventHandler};
+use crate::outbox::Relay;
+use crate::{bus, db, telemetry};
+use async_nats::jetstream::Context as JetStream;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::service::Routes;
+use tonic_health::ServingStatus;
+
+/// A started service: connected, migrated, listening, relaying. Add consumers, then [`run`].
+///
+/// [`run`]: ServiceRuntime::run
+pub struct ServiceRuntime {
+    pub config: ServiceConfig,
+    pub pool: PgPool,
+    pub jetstream: JetStream,
+    pub authenticator: Arc<Authenticator>,
+    listener: TcpListener,
+    background: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl ServiceRuntime {
+    /// Connects everything the service needs and starts its outbox relay.
+    pub async fn start(config: ServiceConfig, migrator: &Migrator) -> anyhow::Result<Self> {
+        let name = config.kind.name();
+        let pool = db::connect(&config.database, migrator).await?;
+        let jetstream = bus::connect(&config.bus, name).await?;
+        bus::ensure_stream(&jetstream, &config.bus).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("{name}: cannot listen on {}: {e}", config.listen))?;
+        let authenticator = Arc::new(Authenticator::new(&config.jwt_secret));
+        let background = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let relay = Relay::new(pool.clone(), jetstream.clone(), config.bus.clone());
+        tasks.spawn(relay.run(background.clone()));
+        Ok(Self {
+            config,
+            pool,
+            jetstream,
+            authenticator,
+            listener,
+            background,
+            tasks,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn interceptor(&self) -> AuthInterceptor {
+        AuthInterceptor::new(self.authenticator.clone())
+    }
+
+    /// Starts a durable consumer. Its durable name is prefixed with the service's name.
+    pub fn consume<H: EventHandler>(
+        &self,
+        durable_suffix: &str,
+        event_types: &str,
+        handler: Arc<H>,
+    ) {
+        let spec = ConsumerSpec::new(
+            format!("{}-{}", self.config.kind.name(), durable_suffix),
+            event_types,
+        );
+        let consumer = Consumer::new(
+            self.pool.clone(),
+            self.jetstream.clone(),
+            self.config.bus.clone(),
+            self.config.kind.name(),
+            spec,
+            handler,
+        );
+        self.tasks.spawn(consumer.run(self.background.clone()));
+    }
+
+    /// Spawns a background task stopped with the service.
+    pub fn spawn<F>(&self, task: impl FnOnce(CancellationToken) -> F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(task(self.background.clone()));
+    }
+
+    /// Serves `routes` (plus health and reflection) until `shutdown`, then stops the relay and
+    /// consumers, letting each finish what it has in hand.
+    pub async fn run(
+        self,
+        routes: Routes,
+        health_names: &[&str],
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for name in health_names {
+            health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(kechuang_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let stop = shutdown.clone();
+        let served = tonic::transport::Server::builder()
+            .trace_fn(telemetry::grpc_request_span)
+            .add_routes(routes)
+            .add_service(health_service)
+            .add_service(reflection)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
+                stop.cancelled().await;
+                for name in health_names_owned(health_names) {
+                    health
+                        .set_service_status(name, ServingStatus::NotServing)
+                        .await;
+                }
+            })
+            .await;
+        self.background.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.pool.close().await;
+        served.map_err(|e| anyhow::anyhow!("{}: gRPC server failed: {e}", self.config.kind.name()))
+    }
+}
+
+fn health_names_owned(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
