@@ -23,10 +23,10 @@ pub async fn ping(nats_url: &str) -> anyhow::Result<()> {
     let client = tokio::time::timeout(Duration::from_secs(3), async_nats::connect(nats_url))
         .await
         .map_err(|_| anyhow::anyhow!("timed out after 3 s"))??;
-    let js = jetstream::new(client);
-    js.query_account()
-        .await
-        .map_err(|e| anyhow::anyhow!("JetStream is not enabled on {nats_url}: {e}"))?;
+    anyhow::ensure!(
+        client.server_info().jetstream,
+        "the server at {nats_url} runs without JetStream (start it with -js)"
+    );
     Ok(())
 }
 

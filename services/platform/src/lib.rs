@@ -8,7 +8,10 @@ pub mod consumer;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod idempotency;
+pub mod launcher;
 pub mod outbox;
+pub mod paging;
 pub mod runtime;
 pub mod telemetry;
 
@@ -18,3 +21,6 @@ pub use consumer::{EventHandler, HandlerError};
 pub use error::{Error, Result, Violations};
 pub use events::NewEvent;
 pub use runtime::ServiceRuntime;
+
+#[cfg(feature = "testing")]
+pub mod testing;

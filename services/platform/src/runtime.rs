@@ -18,15 +18,20 @@ use tokio_util::task::TaskTracker;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
-/// A started service: connected, migrated, listening, relaying. Add consumers, then [`run`].
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A started service: connected, migrated, listening, relaying. Add its gRPC routes and
+/// consumers, then [`run_until_stopped`].
 ///
-/// [`run`]: ServiceRuntime::run
+/// [`run_until_stopped`]: ServiceRuntime::run_until_stopped
 pub struct ServiceRuntime {
     pub config: ServiceConfig,
     pub pool: PgPool,
     pub jetstream: JetStream,
     pub authenticator: Arc<Authenticator>,
     listener: TcpListener,
+    routes: Option<Routes>,
+    health_names: Vec<String>,
     background: CancellationToken,
     tasks: TaskTracker,
 }
@@ -52,6 +57,8 @@ impl ServiceRuntime {
             jetstream,
             authenticator,
             listener,
+            routes: None,
+            health_names: Vec::new(),
             background,
             tasks,
         })
@@ -97,47 +104,59 @@ impl ServiceRuntime {
         self.tasks.spawn(task(self.background.clone()));
     }
 
-    /// Serves `routes` (plus health and reflection) until `shutdown`, then stops the relay and
-    /// consumers, letting each finish what it has in hand.
-    pub async fn run(
-        self,
-        routes: Routes,
-        health_names: &[&str],
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
+    /// Sets the service's gRPC routes; `health_names` are reported `SERVING` while it runs.
+    pub fn set_routes(&mut self, routes: Routes, health_names: &[&str]) {
+        self.routes = Some(routes);
+        self.health_names = health_names.iter().map(|n| n.to_string()).collect();
+    }
+
+    /// Serves the routes (plus health and reflection) until `shutdown`, then stops the relay
+    /// and consumers, letting each finish what it has in hand.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let name = self.config.kind.name();
         let (health, health_service) = tonic_health::server::health_reporter();
-        for name in health_names {
+        for service in &self.health_names {
             health
-                .set_service_status(*name, ServingStatus::Serving)
+                .set_service_status(service, ServingStatus::Serving)
                 .await;
         }
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(kechuang_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
+        let health_names = self.health_names.clone();
         let stop = shutdown.clone();
-        let served = tonic::transport::Server::builder()
+        let server = tonic::transport::Server::builder()
             .trace_fn(telemetry::grpc_request_span)
-            .add_routes(routes)
+            .add_routes(self.routes.unwrap_or_default())
             .add_service(health_service)
             .add_service(reflection)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
                 stop.cancelled().await;
-                for name in health_names_owned(health_names) {
+                for service in health_names {
                     health
-                        .set_service_status(name, ServingStatus::NotServing)
+                        .set_service_status(service, ServingStatus::NotServing)
                         .await;
                 }
-            })
-            .await;
+            });
+        // Graceful shutdown waits for clients to hang up; a watcher that never does must not
+        // keep the service alive.
+        let grace = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let served = tokio::select! {
+            served = server => served,
+            _ = grace => {
+                tracing::warn!(service = name, "clients still connected after {SHUTDOWN_GRACE:?}; closing");
+                Ok(())
+            }
+        };
         self.background.cancel();
         self.tasks.close();
         self.tasks.wait().await;
         self.pool.close().await;
-        served.map_err(|e| anyhow::anyhow!("{}: gRPC server failed: {e}", self.config.kind.name()))
+        tracing::info!(service = name, "stopped");
+        served.map_err(|e| anyhow::anyhow!("{name}: gRPC server failed: {e}"))
     }
-}
-
-fn health_names_owned(names: &[&str]) -> Vec<String> {
-    names.iter().map(|n| n.to_string()).collect()
 }

@@ -1,0 +1,12 @@
+//! Runs the demand-intake service alone (see `kechuang up` for all four in one process).
+
+fn main() -> anyhow::Result<()> {
+    kechuang_platform::launcher::run_one(
+        kechuang_platform::ServiceKind::DemandIntake,
+        |config, shutdown| async move {
+            let service = demand_intake::build(config).await?;
+            tracing::info!(addr = %service.local_addr(), "demand-intake listening");
+            service.run_until_stopped(shutdown).await
+        },
+    )
+}

@@ -1,0 +1,55 @@
+//! The whole platform in one process: what `kechuang up` runs and the end-to-end tests start.
+
+use futures::future::try_join_all;
+use kechuang_platform::{ServiceKind, ServiceRuntime, Settings};
+use std::net::SocketAddr;
+use tokio_util::sync::CancellationToken;
+
+/// The four services, started and listening.
+pub struct Platform {
+    services: Vec<(ServiceKind, ServiceRuntime)>,
+}
+
+impl Platform {
+    /// Builds every service (databases and stream created when missing), in flow order.
+    pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
+        let mut services = Vec::new();
+        for kind in ServiceKind::ALL {
+            let config = settings.service(kind);
+            let runtime = match kind {
+                ServiceKind::DemandIntake => demand_intake::build(config).await?,
+                ServiceKind::Matching => matching::build(config).await?,
+                ServiceKind::Subsidy => subsidy::build(config).await?,
+                ServiceKind::FundLedger => fund_ledger::build(config).await?,
+            };
+            services.push((kind, runtime));
+        }
+        Ok(Self { services })
+    }
+
+    pub fn addresses(&self) -> Vec<(ServiceKind, SocketAddr)> {
+        self.services
+            .iter()
+            .map(|(kind, runtime)| (*kind, runtime.local_addr()))
+            .collect()
+    }
+
+    pub fn address(&self, kind: ServiceKind) -> SocketAddr {
+        self.services
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, runtime)| runtime.local_addr())
+            .expect("every kind is started")
+    }
+
+    /// Serves until `shutdown`, then drains every service.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        try_join_all(
+            self.services
+                .into_iter()
+                .map(|(_, runtime)| runtime.run_until_stopped(shutdown.clone())),
+        )
+        .await?;
+        Ok(())
+    }
+}

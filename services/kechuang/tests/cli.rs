@@ -1,0 +1,171 @@
+//! The `kechuang` binary itself: `up` starts, serves health, and stops cleanly on Ctrl-C;
+//! it refuses to start without NATS and says how to fix it; `token` mints a usable JWT.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kechuang");
+
+fn isolated(cmd: &mut Command) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    cmd.env("KC_DATABASE_PREFIX", format!("kcc_{id}_"))
+        .env("KC_STREAM_NAME", format!("C_{}", id.to_uppercase()))
+        .env("KC_SUBJECT_PREFIX", format!("c{id}"))
+        .env("KC_DEMAND_PORT", "0")
+        .env("KC_MATCHING_PORT", "0")
+        .env("KC_SUBSIDY_PORT", "0")
+        .env("KC_FUND_PORT", "0")
+        .env("RUST_LOG", "warn");
+    id
+}
+
+#[tokio::test]
+async fn up_starts_every_service_and_stops_cleanly_on_ctrl_c() {
+    let mut cmd = Command::new(BIN);
+    let id = isolated(&mut cmd);
+    let mut child = cmd
+        .arg("up")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut addresses = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("kechuang up prints where it listens");
+        if let Some((_, addr)) = line.split_once("listening on ") {
+            addresses.push(addr.trim().to_string());
+        }
+        if line.starts_with("kechuang is up") {
+            break;
+        }
+    }
+    assert_eq!(addresses.len(), 4, "{addresses:?}");
+    for addr in &addresses {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = HealthClient::new(channel);
+        let status = health
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{addr}");
+    }
+
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kechuang up did not stop within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(
+        rest.iter().any(|l| l == "kechuang stopped cleanly"),
+        "{rest:?}"
+    );
+    for addr in &addresses {
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "{addr} still listening"
+        );
+    }
+    cleanup(&id).await;
+}
+
+#[test]
+fn up_without_nats_says_so_and_how_to_start_it() {
+    let mut cmd = Command::new(BIN);
+    isolated(&mut cmd);
+    let output = cmd
+        .arg("up")
+        .env("KC_NATS_URL", "nats://127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("NATS with JetStream is not reachable at nats://127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nats-server"), "{stderr}");
+    assert!(!stderr.contains("PostgreSQL is not reachable"), "{stderr}");
+}
+
+#[test]
+fn token_mints_a_jwt_for_the_role() {
+    let output = Command::new(BIN)
+        .args([
+            "token",
+            "--role",
+            "finance_approver",
+            "--subject",
+            "zhang.wei",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let token = String::from_utf8(output.stdout).unwrap();
+    let caller =
+        kechuang_platform::auth::Authenticator::new(kechuang_platform::config::DEV_JWT_SECRET)
+            .verify(token.trim())
+            .unwrap();
+    assert_eq!(caller.role, kechuang_platform::Role::FinanceApprover);
+    assert_eq!(caller.subject, "zhang.wei");
+
+    let refused = Command::new(BIN)
+        .args(["token", "--role", "enterprise"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let bad_role = Command::new(BIN)
+        .args(["token", "--role", "root"])
+        .output()
+        .unwrap();
+    assert!(!bad_role.status.success());
+}
+
+async fn cleanup(id: &str) {
+    let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .unwrap();
+    for suffix in ["demand", "matching", "subsidy", "ledger"] {
+        let sql = format!("DROP DATABASE IF EXISTS \"kcc_{id}_{suffix}\" WITH (FORCE)");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+    let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await.unwrap());
+    let _ = js.delete_stream(format!("C_{}", id.to_uppercase())).await;
+}

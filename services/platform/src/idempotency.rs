@@ -1,0 +1,78 @@
+//! AIP-155 idempotent creates. Inside the create's transaction: `claim` the request id; if it
+//! was already used with the same body, return the existing resource instead of creating;
+//! with another body, refuse.
+
+use crate::error::Error;
+use sqlx::PgConnection;
+
+/// What a request id means for this create.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// First use: create the resource, then `record` its id.
+    New,
+    /// Already used with the same body: return this resource.
+    Existing(String),
+}
+
+/// Looks up `request_id` in `scope`, waiting on a concurrent transaction that holds the same
+/// id (the advisory lock serialises two identical requests racing each other).
+pub async fn claim(
+    conn: &mut PgConnection,
+    scope: &str,
+    request_id: &str,
+    fingerprint: &str,
+) -> Result<Claim, Error> {
+    if request_id.len() > 200 {
+        return Err(Error::invalid(
+            "request_id",
+            "must be at most 200 characters",
+        ));
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))")
+        .bind(format!("{scope}/{request_id}"))
+        .execute(&mut *conn)
+        .await?;
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT fingerprint, resource_id FROM idempotency_keys WHERE scope = $1 AND request_id = $2",
+    )
+    .bind(scope)
+    .bind(request_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        None => Ok(Claim::New),
+        Some((stored, resource_id)) if stored == fingerprint => Ok(Claim::Existing(resource_id)),
+        Some(_) => Err(Error::invalid(
+            "request_id",
+            "was already used for a different request",
+        )),
+    }
+}
+
+/// Records that `request_id` created `resource_id`; same transaction as the create.
+pub async fn record(
+    conn: &mut PgConnection,
+    scope: &str,
+    request_id: &str,
+    fingerprint: &str,
+    resource_id: &str,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys (scope, request_id, fingerprint, resource_id) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(scope)
+    .bind(request_id)
+    .bind(fingerprint)
+    .bind(resource_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A stable digest of a request body (SHA-256 of its protobuf encoding), for `claim`.
+pub fn fingerprint(message: &impl prost::Message) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(message.encode_to_vec());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

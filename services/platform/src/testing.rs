@@ -1,0 +1,238 @@
+//! Test support (feature `testing`): start one real service on port 0 against a fresh
+//! database and a private stream, feed it events, watch what it emits, clean up.
+
+use crate::auth::{Authenticator, Caller, Role};
+use crate::config::{ServiceConfig, ServiceKind, Settings};
+use crate::events::NewEvent;
+use crate::runtime::ServiceRuntime;
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, Context as JetStream};
+use kechuang_proto::events::Envelope;
+use prost::Message;
+use sqlx::PgPool;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+/// Settings private to one test: own databases, stream, subject prefix, key; ports from the OS.
+pub fn isolated_settings() -> Settings {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    Settings {
+        database_prefix: format!("kct_{id}_"),
+        stream_name: format!("T_{}", id.to_uppercase()),
+        subject_prefix: format!("t{id}"),
+        jwt_secret: format!("test-secret-{id}"),
+        demand_port: 0,
+        matching_port: 0,
+        subsidy_port: 0,
+        fund_port: 0,
+        max_deliver: 3,
+        redelivery_backoff_ms: 50,
+        database_max_connections: 8,
+        ..Settings::default()
+    }
+}
+
+/// Drops a test's databases and stream.
+pub async fn cleanup(settings: &Settings) {
+    if let Ok(admin) = PgPool::connect(&format!("{}/postgres", settings.database_url)).await {
+        for kind in ServiceKind::ALL {
+            let name = settings.service(kind).database.name;
+            let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+        }
+        admin.close().await;
+    }
+    if let Ok(client) = async_nats::connect(&settings.nats_url).await {
+        let _ = jetstream::new(client)
+            .delete_stream(&settings.stream_name)
+            .await;
+    }
+}
+
+/// A request with `authorization: Bearer <token>`.
+pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    request
+}
+
+/// One service, running for a test.
+pub struct TestService {
+    pub settings: Settings,
+    pub config: ServiceConfig,
+    pub addr: SocketAddr,
+    pub pool: PgPool,
+    pub jetstream: JetStream,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestService {
+    /// Builds the service with `build` (its crate's `build`) and runs it in the background.
+    pub async fn start<F, Fut>(kind: ServiceKind, build: F) -> Self
+    where
+        F: FnOnce(ServiceConfig) -> Fut,
+        Fut: Future<Output = anyhow::Result<ServiceRuntime>>,
+    {
+        Self::start_with(isolated_settings(), kind, build).await
+    }
+
+    pub async fn start_with<F, Fut>(settings: Settings, kind: ServiceKind, build: F) -> Self
+    where
+        F: FnOnce(ServiceConfig) -> Fut,
+        Fut: Future<Output = anyhow::Result<ServiceRuntime>>,
+    {
+        let config = settings.service(kind);
+        let runtime = build(config.clone()).await.expect("service starts");
+        let addr = runtime.local_addr();
+        let pool = runtime.pool.clone();
+        let jetstream = runtime.jetstream.clone();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(runtime.run_until_stopped(shutdown.clone()));
+        Self {
+            settings,
+            config,
+            addr,
+            pool,
+            jetstream,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to the service")
+    }
+
+    pub fn token(&self, role: Role, subject: &str, enterprise_id: Option<&str>) -> String {
+        Authenticator::new(&self.settings.jwt_secret).mint(
+            &Caller {
+                role,
+                subject: subject.into(),
+                enterprise_id: enterprise_id.map(String::from),
+            },
+            Duration::from_secs(3600),
+        )
+    }
+
+    /// Puts an event on the bus as if another service had emitted it.
+    pub async fn publish(&self, event: NewEvent) -> Envelope {
+        let envelope = event.into_envelope("test", chrono::Utc::now());
+        self.publish_envelope(&envelope).await;
+        envelope
+    }
+
+    /// Publishes `envelope` as is (again, to simulate a redelivery past the dedup window).
+    pub async fn publish_envelope(&self, envelope: &Envelope) {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", uuid::Uuid::new_v4().to_string().as_str());
+        self.jetstream
+            .publish_with_headers(
+                self.config.bus.subject(&envelope.event_type),
+                headers,
+                envelope.encode_to_vec().into(),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("publish ack");
+    }
+
+    /// Every envelope in the stream so far, in stream order (dead letters excluded).
+    pub async fn events(&self) -> Vec<Envelope> {
+        stream_envelopes(
+            &self.jetstream,
+            &self.config.bus.stream_name,
+            &self.config.bus.subject_prefix,
+        )
+        .await
+    }
+
+    /// Waits until an event of `event_type` satisfying `matches` is in the stream.
+    pub async fn wait_for_event(
+        &self,
+        event_type: &str,
+        matches: impl Fn(&Envelope) -> bool,
+    ) -> Envelope {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(found) = self
+                .events()
+                .await
+                .into_iter()
+                .find(|e| e.event_type == event_type && matches(e))
+            {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {event_type} event within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Events of `event_type` in the stream.
+    pub async fn events_of(&self, event_type: &str) -> Vec<Envelope> {
+        self.events()
+            .await
+            .into_iter()
+            .filter(|e| e.event_type == event_type)
+            .collect()
+    }
+
+    /// Stops the service and drops its database and stream.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("join").expect("clean stop");
+        }
+        cleanup(&self.settings).await;
+    }
+}
+
+/// Reads every domain event of a stream (not dead letters), in order.
+pub async fn stream_envelopes(js: &JetStream, stream: &str, prefix: &str) -> Vec<Envelope> {
+    let Ok(mut stream) = js.get_stream(stream).await else {
+        return Vec::new();
+    };
+    let Ok(info) = stream.info().await else {
+        return Vec::new();
+    };
+    let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+    let dlq = format!("{prefix}.dlq.");
+    let mut out = Vec::new();
+    for seq in first.max(1)..=last {
+        if let Ok(m) = stream.get_raw_message(seq).await
+            && !m.subject.as_str().starts_with(&dlq)
+            && let Ok(envelope) = Envelope::decode(m.payload)
+        {
+            out.push(envelope);
+        }
+    }
+    out
+}
+
+/// Polls `check` every 25 ms until it holds; panics naming `what` after `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

@@ -1,0 +1,3 @@
+//! End-to-end tests over the real services, Postgres and NATS.
+
+mod platform;

@@ -1,0 +1,98 @@
+use kechuang_e2e::{TestPlatform, authed};
+use kechuang_platform::ServiceKind;
+use kechuang_platform::auth::{Authenticator, Caller, Role, unix_now};
+use kechuang_proto::demand::{GetDemandRequest, demand_service_client::DemandServiceClient};
+use tonic::Code;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+#[tokio::test]
+async fn every_service_is_healthy_and_refuses_bad_tokens() {
+    let platform = TestPlatform::start().await;
+    let expected = [
+        (
+            ServiceKind::DemandIntake,
+            vec!["kechuang.demand.v1.DemandService"],
+        ),
+        (
+            ServiceKind::Matching,
+            vec![
+                "kechuang.matching.v1.CatalogService",
+                "kechuang.matching.v1.MatchingService",
+            ],
+        ),
+        (
+            ServiceKind::Subsidy,
+            vec![
+                "kechuang.subsidy.v1.PolicyService",
+                "kechuang.subsidy.v1.SubsidyService",
+            ],
+        ),
+        (
+            ServiceKind::FundLedger,
+            vec!["kechuang.fund.v1.FundService"],
+        ),
+    ];
+    for (kind, names) in expected {
+        let mut health = HealthClient::new(platform.channel(kind).await);
+        for name in names.into_iter().chain([""]) {
+            let status = health
+                .check(HealthCheckRequest {
+                    service: name.into(),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .into_inner()
+                .status;
+            assert_eq!(
+                status,
+                ServingStatus::Serving as i32,
+                "{} {name}",
+                kind.name()
+            );
+        }
+    }
+
+    let mut demand = DemandServiceClient::new(platform.channel(ServiceKind::DemandIntake).await);
+    let request = || GetDemandRequest {
+        demand_id: "d-1".into(),
+    };
+    let missing = demand.get_demand(request()).await.unwrap_err();
+    assert_eq!(missing.code(), Code::Unauthenticated);
+
+    let caller = Caller {
+        role: Role::Auditor,
+        subject: "auditor".into(),
+        enterprise_id: None,
+    };
+    let now = unix_now();
+    let expired =
+        Authenticator::new(&platform.settings.jwt_secret).mint_at(&caller, now - 7200, now - 3600);
+    let status = demand
+        .get_demand(authed(request(), &expired))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(status.message().contains("xpired"), "{}", status.message());
+
+    let wrong_key = Authenticator::new("not-the-platform-key")
+        .mint(&caller, std::time::Duration::from_secs(60));
+    let status = demand
+        .get_demand(authed(request(), &wrong_key))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    let status = demand
+        .get_demand(authed(request(), "garbage"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    let good = platform.token(Role::Auditor, "auditor", None);
+    let outcome = demand.get_demand(authed(request(), &good)).await;
+    assert_ne!(outcome.err().map(|s| s.code()), Some(Code::Unauthenticated));
+
+    platform.stop().await;
+}

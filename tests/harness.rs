@@ -1,0 +1,74 @@
+//! Starts the whole platform in-process with its own databases, stream and subject prefix,
+//! on ports the OS picks, and cleans up after itself.
+
+use kechuang::Platform;
+use kechuang_platform::auth::{Authenticator, Caller, Role};
+use kechuang_platform::testing::{cleanup, isolated_settings};
+use kechuang_platform::{ServiceKind, Settings};
+
+pub use kechuang_platform::testing::{authed, eventually};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+pub struct TestPlatform {
+    pub settings: Settings,
+    addresses: Vec<(ServiceKind, SocketAddr)>,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestPlatform {
+    pub async fn start() -> Self {
+        let settings = isolated_settings();
+        let platform = Platform::start(&settings).await.expect("platform starts");
+        let addresses = platform.addresses();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(platform.run_until_stopped(shutdown.clone()));
+        Self {
+            settings,
+            addresses,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    pub fn address(&self, kind: ServiceKind) -> SocketAddr {
+        self.addresses
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, a)| *a)
+            .expect("started")
+    }
+
+    pub async fn channel(&self, kind: ServiceKind) -> Channel {
+        Channel::from_shared(format!("http://{}", self.address(kind)))
+            .expect("uri")
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    pub fn token(&self, role: Role, subject: &str, enterprise_id: Option<&str>) -> String {
+        Authenticator::new(&self.settings.jwt_secret).mint(
+            &Caller {
+                role,
+                subject: subject.into(),
+                enterprise_id: enterprise_id.map(String::from),
+            },
+            Duration::from_secs(3600),
+        )
+    }
+
+    /// Stops every service, then drops the databases and the stream.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("join").expect("clean stop");
+        }
+        cleanup(&self.settings).await;
+    }
+}
