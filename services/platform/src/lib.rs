@@ -2,6 +2,7 @@
 //! bring their migrations, handlers and gRPC services; this crate runs them.
 
 pub mod auth;
+pub mod bench;
 pub mod bus;
 pub mod config;
 pub mod consumer;
@@ -14,6 +15,7 @@ pub mod outbox;
 pub mod paging;
 pub mod runtime;
 pub mod telemetry;
+pub mod vocabulary;
 
 pub use auth::{Caller, Role};
 pub use config::{ServiceConfig, ServiceKind, Settings};

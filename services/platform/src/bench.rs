@@ -1,0 +1,188 @@
+//! Benchmark support (run by hand, never asserted): latency percentiles, a concurrent driver,
+//! and the machine's own limits to compare against, measured in the same run.
+
+use sqlx::postgres::PgPoolOptions;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// What one measured run did.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub label: String,
+    pub concurrency: usize,
+    pub operations: usize,
+    pub errors: usize,
+    pub elapsed: Duration,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+impl Figures {
+    pub fn per_second(&self) -> f64 {
+        self.operations as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// One table row: label, concurrency, ops, ops/s, p50 ms, p99 ms, errors.
+    pub fn row(&self) -> String {
+        format!(
+            "{:<40} {:>5} {:>8} {:>10.0} {:>9.2} {:>9.2} {:>6}",
+            self.label,
+            self.concurrency,
+            self.operations,
+            self.per_second(),
+            ms(self.p50),
+            ms(self.p99),
+            self.errors
+        )
+    }
+
+    pub fn header() -> String {
+        format!(
+            "{:<40} {:>5} {:>8} {:>10} {:>9} {:>9} {:>6}",
+            "measure", "conc", "ops", "ops/s", "p50 ms", "p99 ms", "errors"
+        )
+    }
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The `q`-quantile (0..=1) of `samples`, nearest rank.
+pub fn percentile(samples: &mut [Duration], q: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples.sort_unstable();
+    let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+    samples[rank - 1]
+}
+
+/// Runs `operations` calls of `op(i)` with `concurrency` workers, timing each call.
+pub async fn drive<F, Fut, E>(label: &str, concurrency: usize, operations: usize, op: F) -> Figures
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency.max(1) {
+        let (op, next) = (op.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= operations {
+                    break;
+                }
+                let t = Instant::now();
+                match op(i).await {
+                    Ok(()) => latencies.push(t.elapsed()),
+                    Err(e) => {
+                        if errors == 0 {
+                            eprintln!("first error: {e}");
+                        }
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(operations);
+    let mut errors = 0;
+    for w in workers {
+        let (l, e) = w.await.expect("bench worker");
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    Figures {
+        label: label.to_string(),
+        concurrency,
+        operations: latencies.len(),
+        errors,
+        elapsed,
+        p50: percentile(&mut latencies, 0.50),
+        p99: percentile(&mut latencies, 0.99),
+    }
+}
+
+/// The limit to compare with: single-row INSERT + COMMIT per second on the same Postgres,
+/// in a scratch database that is dropped afterwards.
+pub async fn postgres_insert_commit(
+    server_url: &str,
+    concurrency: usize,
+    operations: usize,
+) -> anyhow::Result<Figures> {
+    let name = format!(
+        "kc_bench_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let cfg = crate::config::DatabaseConfig {
+        server_url: server_url.into(),
+        name: name.clone(),
+        max_connections: concurrency as u32 + 1,
+    };
+    crate::db::ensure_database(&cfg).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(concurrency as u32 + 1)
+        .connect(&format!("{server_url}/{name}"))
+        .await?;
+    sqlx::query("CREATE TABLE rows (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        .execute(&pool)
+        .await?;
+    let p = pool.clone();
+    let figures = drive(
+        "postgres INSERT+COMMIT (limit)",
+        concurrency,
+        operations,
+        move |i| {
+            let pool = p.clone();
+            async move {
+                let mut tx = pool.begin().await?;
+                sqlx::query("INSERT INTO rows (payload) VALUES ($1)")
+                    .bind(format!("row {i}"))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await
+            }
+        },
+    )
+    .await;
+    pool.close().await;
+    let admin = sqlx::PgPool::connect(&format!("{server_url}/postgres")).await?;
+    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&admin)
+        .await?;
+    Ok(figures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let mut s: Vec<_> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&mut s, 0.5), Duration::from_millis(50));
+        assert_eq!(percentile(&mut s, 0.99), Duration::from_millis(99));
+        assert_eq!(percentile(&mut [], 0.5), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn drive_counts_successes_and_errors() {
+        let f = drive("t", 4, 20, |i| async move {
+            if i % 5 == 0 { Err("boom") } else { Ok(()) }
+        })
+        .await;
+        assert_eq!((f.operations, f.errors), (16, 4));
+    }
+}
