@@ -40,6 +40,14 @@ pub struct Settings {
     pub otlp_endpoint: Option<String>,
     /// `text` or `json`.
     pub log_format: String,
+    /// Pairings proposed per verified demand (matching).
+    pub pairings_per_demand: usize,
+    /// The simulated bank's latency per payout (subsidy).
+    pub payout_latency_ms: u64,
+    /// Share of payout attempts the simulated bank fails transiently, 0.0 to 1.0 (subsidy).
+    pub payout_failure_rate: f64,
+    /// Payout attempts before a disbursement is declared failed (subsidy).
+    pub payout_max_attempts: u32,
 }
 
 /// The development key. `kechuang up` warns when it is in use.
@@ -66,6 +74,10 @@ impl Default for Settings {
             fund_port: 50054,
             otlp_endpoint: None,
             log_format: "text".into(),
+            pairings_per_demand: 5,
+            payout_latency_ms: 20,
+            payout_failure_rate: 0.0,
+            payout_max_attempts: 5,
         }
     }
 }
@@ -156,6 +168,12 @@ impl Settings {
             },
             bus: self.bus(),
             jwt_secret: self.jwt_secret.clone(),
+            tuning: Tuning {
+                pairings_per_demand: self.pairings_per_demand,
+                payout_latency: Duration::from_millis(self.payout_latency_ms),
+                payout_failure_rate: self.payout_failure_rate.clamp(0.0, 1.0),
+                payout_max_attempts: self.payout_max_attempts.max(1),
+            },
         }
     }
 }
@@ -201,6 +219,16 @@ pub struct ServiceConfig {
     pub database: DatabaseConfig,
     pub bus: BusConfig,
     pub jwt_secret: String,
+    pub tuning: Tuning,
+}
+
+/// Service-specific knobs (each service reads only its own).
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    pub pairings_per_demand: usize,
+    pub payout_latency: Duration,
+    pub payout_failure_rate: f64,
+    pub payout_max_attempts: u32,
 }
 
 #[cfg(test)]
