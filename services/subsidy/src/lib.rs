@@ -1,5 +1,7 @@
 //! Finance net (金网) and policy package (政策包): policies, payments, applications, approval, disbursement.
 
+pub mod domain;
+
 use kechuang_platform::{ServiceConfig, ServiceRuntime};
 use kechuang_proto::subsidy::policy_service_server::{PolicyService, PolicyServiceServer};
 use kechuang_proto::subsidy::subsidy_service_server::{SubsidyService, SubsidyServiceServer};

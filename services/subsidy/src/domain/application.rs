@@ -1,0 +1,232 @@
+//! The subsidy application's state machine and the approval rules (four eyes, no
+//! self-approval).
+
+use kechuang_platform::{Caller, Error, Role};
+use kechuang_proto::subsidy::ApplicationStatus;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    PendingReview,
+    Approved,
+    Rejected,
+    Ineligible,
+    FundsReserved,
+    Waitlisted,
+    Disbursed,
+    DisbursementFailed,
+}
+
+impl Status {
+    pub const ALL: [Status; 8] = [
+        Status::PendingReview,
+        Status::Approved,
+        Status::Rejected,
+        Status::Ineligible,
+        Status::FundsReserved,
+        Status::Waitlisted,
+        Status::Disbursed,
+        Status::DisbursementFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::PendingReview => "PENDING_REVIEW",
+            Status::Approved => "APPROVED",
+            Status::Rejected => "REJECTED",
+            Status::Ineligible => "INELIGIBLE",
+            Status::FundsReserved => "FUNDS_RESERVED",
+            Status::Waitlisted => "WAITLISTED",
+            Status::Disbursed => "DISBURSED",
+            Status::DisbursementFailed => "DISBURSEMENT_FAILED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn to_proto(self) -> ApplicationStatus {
+        match self {
+            Status::PendingReview => ApplicationStatus::PendingReview,
+            Status::Approved => ApplicationStatus::Approved,
+            Status::Rejected => ApplicationStatus::Rejected,
+            Status::Ineligible => ApplicationStatus::Ineligible,
+            Status::FundsReserved => ApplicationStatus::FundsReserved,
+            Status::Waitlisted => ApplicationStatus::Waitlisted,
+            Status::Disbursed => ApplicationStatus::Disbursed,
+            Status::DisbursementFailed => ApplicationStatus::DisbursementFailed,
+        }
+    }
+
+    pub fn from_proto(s: ApplicationStatus) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.to_proto() == s)
+    }
+
+    /// Whether the application still stands: its payment counts toward cumulative amounts and
+    /// its amount toward what was granted.
+    pub fn is_alive(self) -> bool {
+        !matches!(self, Status::Rejected | Status::Ineligible | Status::DisbursementFailed)
+    }
+
+    /// The saga's moves. `None`: the event does not apply in this state (a replay, or a late
+    /// arrival), and is ignored.
+    pub fn on_funds_reserved(self) -> Option<Status> {
+        matches!(self, Status::Approved | Status::Waitlisted).then_some(Status::FundsReserved)
+    }
+
+    pub fn on_reservation_rejected(self) -> Option<Status> {
+        (self == Status::Approved).then_some(Status::Waitlisted)
+    }
+
+    pub fn on_payout(self, paid: bool) -> Option<Status> {
+        (self == Status::FundsReserved).then_some(if paid {
+            Status::Disbursed
+        } else {
+            Status::DisbursementFailed
+        })
+    }
+}
+
+/// What the approval rules look at.
+#[derive(Debug, Clone)]
+pub struct Review<'a> {
+    pub status: Status,
+    pub enterprise_id: &'a str,
+    /// The person who recorded the payment (the applicant).
+    pub recorded_by: &'a str,
+    pub approvers: &'a [String],
+    pub required_approvals: i32,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Approval {
+    /// Recorded; another approver is still needed.
+    Recorded,
+    /// The last required approval: the application is approved.
+    Complete,
+}
+
+fn not_own(review: &Review<'_>, caller: &Caller) -> Result<(), Error> {
+    if caller.enterprise_id.as_deref() == Some(review.enterprise_id) {
+        return Err(Error::PermissionDenied(
+            "nobody reviews an application of their own enterprise".into(),
+        ));
+    }
+    if caller.subject == review.recorded_by {
+        return Err(Error::PermissionDenied(
+            "the applicant cannot review their own application".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `caller` may approve now, and what their approval completes.
+pub fn approve(review: &Review<'_>, caller: &Caller) -> Result<Approval, Error> {
+    caller.require(&[Role::FinanceApprover])?;
+    not_own(review, caller)?;
+    if review.status != Status::PendingReview {
+        return Err(Error::FailedPrecondition(format!(
+            "the application is {}; only PENDING_REVIEW can be approved",
+            review.status.as_str()
+        )));
+    }
+    if review.approvers.iter().any(|a| a == &caller.subject) {
+        return Err(Error::FailedPrecondition(format!(
+            "{} already approved; four eyes need a different approver",
+            caller.subject
+        )));
+    }
+    if review.approvers.len() as i32 + 1 >= review.required_approvals {
+        Ok(Approval::Complete)
+    } else {
+        Ok(Approval::Recorded)
+    }
+}
+
+/// Whether `caller` may reject now.
+pub fn reject(review: &Review<'_>, caller: &Caller, reason: &str) -> Result<(), Error> {
+    caller.require(&[Role::FinanceApprover])?;
+    let len = reason.trim().chars().count();
+    if !(2..=500).contains(&len) {
+        return Err(Error::invalid("reason", "a rejection needs a reason of 2 to 500 characters"));
+    }
+    not_own(review, caller)?;
+    if !matches!(review.status, Status::PendingReview | Status::Waitlisted) {
+        return Err(Error::FailedPrecondition(format!(
+            "the application is {}; only PENDING_REVIEW or WAITLISTED can be rejected",
+            review.status.as_str()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn approver(name: &str) -> Caller {
+        Caller { role: Role::FinanceApprover, subject: name.into(), enterprise_id: None }
+    }
+
+    fn review<'a>(status: Status, approvers: &'a [String], required: i32) -> Review<'a> {
+        Review { status, enterprise_id: "e-1", recorded_by: "applicant", approvers, required_approvals: required }
+    }
+
+    #[test]
+    fn four_eyes_need_two_different_approvers() {
+        let none: Vec<String> = vec![];
+        assert_eq!(approve(&review(Status::PendingReview, &none, 2), &approver("a")).unwrap(), Approval::Recorded);
+        let one = vec!["a".to_string()];
+        let again = approve(&review(Status::PendingReview, &one, 2), &approver("a")).unwrap_err();
+        assert!(matches!(again, Error::FailedPrecondition(_)));
+        assert_eq!(approve(&review(Status::PendingReview, &one, 2), &approver("b")).unwrap(), Approval::Complete);
+        assert_eq!(approve(&review(Status::PendingReview, &none, 1), &approver("a")).unwrap(), Approval::Complete);
+    }
+
+    #[test]
+    fn nobody_approves_their_own_enterprise_or_application() {
+        let none: Vec<String> = vec![];
+        let mut own = approver("boss");
+        own.enterprise_id = Some("e-1".into());
+        assert!(matches!(approve(&review(Status::PendingReview, &none, 1), &own), Err(Error::PermissionDenied(_))));
+        assert!(matches!(approve(&review(Status::PendingReview, &none, 1), &approver("applicant")), Err(Error::PermissionDenied(_))));
+        let officer = Caller { role: Role::FinanceOfficer, subject: "o".into(), enterprise_id: None };
+        assert!(matches!(approve(&review(Status::PendingReview, &none, 1), &officer), Err(Error::PermissionDenied(_))));
+    }
+
+    #[test]
+    fn rejected_or_disbursed_cannot_be_approved_and_rejection_needs_a_reason() {
+        let none: Vec<String> = vec![];
+        for s in [Status::Rejected, Status::Disbursed, Status::Approved, Status::Ineligible] {
+            assert!(matches!(approve(&review(s, &none, 1), &approver("a")), Err(Error::FailedPrecondition(_))));
+        }
+        assert!(matches!(reject(&review(Status::PendingReview, &none, 1), &approver("a"), " "), Err(Error::InvalidArgument(_))));
+        assert!(reject(&review(Status::Waitlisted, &none, 1), &approver("a"), "资料不全").is_ok());
+        assert!(reject(&review(Status::Disbursed, &none, 1), &approver("a"), "资料不全").is_err());
+    }
+
+    proptest! {
+        /// Whatever the saga's events and their order, money-moving states are only reached
+        /// along the chain APPROVED → (WAITLISTED →) FUNDS_RESERVED → DISBURSED | FAILED.
+        #[test]
+        fn saga_events_never_skip_a_step(events in proptest::collection::vec(0u8..4, 0..20)) {
+            let mut s = Status::Approved;
+            let mut reserved_seen = false;
+            for e in events {
+                let next = match e {
+                    0 => s.on_funds_reserved(),
+                    1 => s.on_reservation_rejected(),
+                    2 => s.on_payout(true),
+                    _ => s.on_payout(false),
+                };
+                if let Some(n) = next {
+                    if n == Status::FundsReserved { reserved_seen = true; }
+                    if matches!(n, Status::Disbursed | Status::DisbursementFailed) { prop_assert!(reserved_seen); }
+                    prop_assert!(!matches!(s, Status::Disbursed | Status::DisbursementFailed), "left a final state");
+                    s = n;
+                }
+            }
+        }
+    }
+}

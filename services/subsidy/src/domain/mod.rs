@@ -1,0 +1,7 @@
+//! The subsidy domain: plain Rust, no I/O.
+
+pub mod application;
+pub mod audit;
+pub mod calculator;
+pub mod money;
+pub mod policy;
