@@ -1,44 +1,64 @@
-//! Finance net (金网) and policy package (政策包): policies, payments, applications, approval, disbursement.
+//! Finance net (金网) and policy package (政策包): subsidy policies, payments under signed
+//! contracts, applications computed by policy, four-eyes approval, and the disbursement saga
+//! with the fund ledger.
 
+pub mod api;
 pub mod domain;
+pub mod events;
+pub mod payout;
+pub mod seed;
+pub mod store;
 
 use kechuang_platform::{ServiceConfig, ServiceRuntime};
-use kechuang_proto::subsidy::policy_service_server::{PolicyService, PolicyServiceServer};
-use kechuang_proto::subsidy::subsidy_service_server::{SubsidyService, SubsidyServiceServer};
+use kechuang_proto::subsidy::policy_service_server::PolicyServiceServer;
+use kechuang_proto::subsidy::subsidy_service_server::SubsidyServiceServer;
+use payout::{PayoutGateway, SimulatedBank};
 use sqlx::migrate::Migrator;
+use std::sync::Arc;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// Answers `UNIMPLEMENTED` until its issue lands.
-#[derive(Debug, Clone)]
-pub struct PolicyApi;
+/// The producer name on events and the audit trail.
+pub const SERVICE: &str = "subsidy";
 
-impl PolicyService for PolicyApi {}
-
-/// Answers `UNIMPLEMENTED` until its issue lands.
-#[derive(Debug, Clone)]
-pub struct SubsidyApi;
-
-impl SubsidyService for SubsidyApi {}
-
-/// Connects, migrates and wires the service; run it with `run_until_stopped`.
+/// The service with the simulated bank configured by `config.tuning`.
 pub async fn build(config: ServiceConfig) -> anyhow::Result<ServiceRuntime> {
+    let bank = SimulatedBank::new(
+        config.tuning.payout_latency,
+        config.tuning.payout_failure_rate,
+    );
+    build_with(config, Arc::new(bank)).await
+}
+
+/// The service paying out through `gateway`.
+pub async fn build_with(
+    config: ServiceConfig,
+    gateway: Arc<dyn PayoutGateway>,
+) -> anyhow::Result<ServiceRuntime> {
+    let max_attempts = config.tuning.payout_max_attempts;
     let mut runtime = ServiceRuntime::start(config, &MIGRATOR).await?;
+    seed::hubei_policy(&runtime.pool).await?;
+    runtime.consume("contracts", "contract.signed", Arc::new(events::Contracts));
+    runtime.consume("fund", "fund.*", Arc::new(events::FundAnswers));
+    let pool = runtime.pool.clone();
+    runtime.spawn(move |cancel| payout::run_worker(pool, gateway, max_attempts, cancel));
+    let policies = api::PolicyApi::new(runtime.pool.clone());
+    let subsidies = api::SubsidyApi::new(runtime.pool.clone());
     let routes = Routes::new(PolicyServiceServer::with_interceptor(
-        PolicyApi,
+        policies,
         runtime.interceptor(),
     ))
     .add_service(SubsidyServiceServer::with_interceptor(
-        SubsidyApi,
+        subsidies,
         runtime.interceptor(),
     ));
     runtime.set_routes(
         routes,
         &[
-            <PolicyServiceServer<PolicyApi> as NamedService>::NAME,
-            <SubsidyServiceServer<SubsidyApi> as NamedService>::NAME,
+            <PolicyServiceServer<api::PolicyApi> as NamedService>::NAME,
+            <SubsidyServiceServer<api::SubsidyApi> as NamedService>::NAME,
         ],
     );
     Ok(runtime)

@@ -65,7 +65,10 @@ impl Status {
     /// Whether the application still stands: its payment counts toward cumulative amounts and
     /// its amount toward what was granted.
     pub fn is_alive(self) -> bool {
-        !matches!(self, Status::Rejected | Status::Ineligible | Status::DisbursementFailed)
+        !matches!(
+            self,
+            Status::Rejected | Status::Ineligible | Status::DisbursementFailed
+        )
     }
 
     /// The saga's moves. `None`: the event does not apply in this state (a replay, or a late
@@ -148,7 +151,10 @@ pub fn reject(review: &Review<'_>, caller: &Caller, reason: &str) -> Result<(), 
     caller.require(&[Role::FinanceApprover])?;
     let len = reason.trim().chars().count();
     if !(2..=500).contains(&len) {
-        return Err(Error::invalid("reason", "a rejection needs a reason of 2 to 500 characters"));
+        return Err(Error::invalid(
+            "reason",
+            "a rejection needs a reason of 2 to 500 characters",
+        ));
     }
     not_own(review, caller)?;
     if !matches!(review.status, Status::PendingReview | Status::Waitlisted) {
@@ -166,22 +172,41 @@ mod tests {
     use proptest::prelude::*;
 
     fn approver(name: &str) -> Caller {
-        Caller { role: Role::FinanceApprover, subject: name.into(), enterprise_id: None }
+        Caller {
+            role: Role::FinanceApprover,
+            subject: name.into(),
+            enterprise_id: None,
+        }
     }
 
     fn review<'a>(status: Status, approvers: &'a [String], required: i32) -> Review<'a> {
-        Review { status, enterprise_id: "e-1", recorded_by: "applicant", approvers, required_approvals: required }
+        Review {
+            status,
+            enterprise_id: "e-1",
+            recorded_by: "applicant",
+            approvers,
+            required_approvals: required,
+        }
     }
 
     #[test]
     fn four_eyes_need_two_different_approvers() {
         let none: Vec<String> = vec![];
-        assert_eq!(approve(&review(Status::PendingReview, &none, 2), &approver("a")).unwrap(), Approval::Recorded);
+        assert_eq!(
+            approve(&review(Status::PendingReview, &none, 2), &approver("a")).unwrap(),
+            Approval::Recorded
+        );
         let one = vec!["a".to_string()];
         let again = approve(&review(Status::PendingReview, &one, 2), &approver("a")).unwrap_err();
         assert!(matches!(again, Error::FailedPrecondition(_)));
-        assert_eq!(approve(&review(Status::PendingReview, &one, 2), &approver("b")).unwrap(), Approval::Complete);
-        assert_eq!(approve(&review(Status::PendingReview, &none, 1), &approver("a")).unwrap(), Approval::Complete);
+        assert_eq!(
+            approve(&review(Status::PendingReview, &one, 2), &approver("b")).unwrap(),
+            Approval::Complete
+        );
+        assert_eq!(
+            approve(&review(Status::PendingReview, &none, 1), &approver("a")).unwrap(),
+            Approval::Complete
+        );
     }
 
     #[test]
@@ -189,21 +214,66 @@ mod tests {
         let none: Vec<String> = vec![];
         let mut own = approver("boss");
         own.enterprise_id = Some("e-1".into());
-        assert!(matches!(approve(&review(Status::PendingReview, &none, 1), &own), Err(Error::PermissionDenied(_))));
-        assert!(matches!(approve(&review(Status::PendingReview, &none, 1), &approver("applicant")), Err(Error::PermissionDenied(_))));
-        let officer = Caller { role: Role::FinanceOfficer, subject: "o".into(), enterprise_id: None };
-        assert!(matches!(approve(&review(Status::PendingReview, &none, 1), &officer), Err(Error::PermissionDenied(_))));
+        assert!(matches!(
+            approve(&review(Status::PendingReview, &none, 1), &own),
+            Err(Error::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            approve(
+                &review(Status::PendingReview, &none, 1),
+                &approver("applicant")
+            ),
+            Err(Error::PermissionDenied(_))
+        ));
+        let officer = Caller {
+            role: Role::FinanceOfficer,
+            subject: "o".into(),
+            enterprise_id: None,
+        };
+        assert!(matches!(
+            approve(&review(Status::PendingReview, &none, 1), &officer),
+            Err(Error::PermissionDenied(_))
+        ));
     }
 
     #[test]
     fn rejected_or_disbursed_cannot_be_approved_and_rejection_needs_a_reason() {
         let none: Vec<String> = vec![];
-        for s in [Status::Rejected, Status::Disbursed, Status::Approved, Status::Ineligible] {
-            assert!(matches!(approve(&review(s, &none, 1), &approver("a")), Err(Error::FailedPrecondition(_))));
+        for s in [
+            Status::Rejected,
+            Status::Disbursed,
+            Status::Approved,
+            Status::Ineligible,
+        ] {
+            assert!(matches!(
+                approve(&review(s, &none, 1), &approver("a")),
+                Err(Error::FailedPrecondition(_))
+            ));
         }
-        assert!(matches!(reject(&review(Status::PendingReview, &none, 1), &approver("a"), " "), Err(Error::InvalidArgument(_))));
-        assert!(reject(&review(Status::Waitlisted, &none, 1), &approver("a"), "资料不全").is_ok());
-        assert!(reject(&review(Status::Disbursed, &none, 1), &approver("a"), "资料不全").is_err());
+        assert!(matches!(
+            reject(
+                &review(Status::PendingReview, &none, 1),
+                &approver("a"),
+                " "
+            ),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert!(
+            reject(
+                &review(Status::Waitlisted, &none, 1),
+                &approver("a"),
+                "资料不全"
+            )
+            .is_ok()
+        );
+        assert!(
+            reject(
+                &review(Status::Disbursed, &none, 1),
+                &approver("a"),
+                "资料不全"
+            )
+            .is_err()
+        );
     }
 
     proptest! {

@@ -45,7 +45,10 @@ pub fn verify(entries: &[Entry]) -> Result<(), (i64, String)> {
     let mut expected_sequence = 1;
     for e in entries {
         if e.sequence != expected_sequence {
-            return Err((e.sequence, format!("expected entry {expected_sequence}: an entry is missing")));
+            return Err((
+                e.sequence,
+                format!("expected entry {expected_sequence}: an entry is missing"),
+            ));
         }
         if e.prev_hash != prev {
             return Err((e.sequence, "does not link to the entry before it".into()));
@@ -98,6 +101,10 @@ mod tests {
         let mut rehashed = entries;
         rehashed[1].details = "{\"amount\":1}".into();
         rehashed[1].hash = link_hash(&rehashed[1].prev_hash.clone(), &rehashed[1]);
-        assert_eq!(verify(&rehashed).unwrap_err().0, 3, "re-hashing one entry breaks the next link");
+        assert_eq!(
+            verify(&rehashed).unwrap_err().0,
+            3,
+            "re-hashing one entry breaks the next link"
+        );
     }
 }

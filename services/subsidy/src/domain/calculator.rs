@@ -41,9 +41,9 @@ pub fn tiered_exact(tiers: &[Tier], cumulative_fen: i64) -> i64 {
         if cumulative_fen <= tier.from_cumulative_fen {
             break;
         }
-        let upper = tiers
-            .get(i + 1)
-            .map_or(cumulative_fen, |next| next.from_cumulative_fen.min(cumulative_fen));
+        let upper = tiers.get(i + 1).map_or(cumulative_fen, |next| {
+            next.from_cumulative_fen.min(cumulative_fen)
+        });
         let portion = upper - tier.from_cumulative_fen;
         total = total.saturating_add(portion.saturating_mul(i64::from(tier.ratio_bps)));
     }
@@ -60,7 +60,11 @@ pub fn compute(policy: &Policy, standing: Standing, payment_fen: i64) -> Grant {
         policy.version,
         tiers
             .iter()
-            .map(|t| format!("累计 {} 起 {}", yuan(t.from_cumulative_fen), percent(t.ratio_bps)))
+            .map(|t| format!(
+                "累计 {} 起 {}",
+                yuan(t.from_cumulative_fen),
+                percent(t.ratio_bps)
+            ))
             .collect::<Vec<_>>()
             .join("；")
     ));
@@ -74,7 +78,9 @@ pub fn compute(policy: &Policy, standing: Standing, payment_fen: i64) -> Grant {
         yuan(after),
         yuan(entitled_exact / BPS_SCALE)
     ));
-    let contract_exact = standing.contract_entitled_exact.saturating_add(entitled_exact);
+    let contract_exact = standing
+        .contract_entitled_exact
+        .saturating_add(entitled_exact);
     let contract_due = contract_exact / BPS_SCALE;
     let by_ratio = (contract_due - standing.contract_granted_fen).max(0);
     steps.push(format!(
@@ -153,14 +159,21 @@ mod tests {
 
     #[test]
     fn fifteen_million_paid_is_capped_at_one_million() {
-        assert_eq!(run(&hubei_policy(), &[(1, 15_000_000 * YUAN)]), [1_000_000 * YUAN]);
+        assert_eq!(
+            run(&hubei_policy(), &[(1, 15_000_000 * YUAN)]),
+            [1_000_000 * YUAN]
+        );
     }
 
     #[test]
     fn a_second_contract_in_the_same_year_shares_the_cap() {
         let grants = run(
             &hubei_policy(),
-            &[(1, 8_000_000 * YUAN), (2, 4_000_000 * YUAN), (2, 1_000_000 * YUAN)],
+            &[
+                (1, 8_000_000 * YUAN),
+                (2, 4_000_000 * YUAN),
+                (2, 1_000_000 * YUAN),
+            ],
         );
         assert_eq!(grants, [800_000 * YUAN, 200_000 * YUAN, 0]);
     }
@@ -188,8 +201,14 @@ mod tests {
     fn tiers_refund_each_part_at_its_ratio() {
         let mut policy = hubei_policy();
         policy.tiers = vec![
-            Tier { from_cumulative_fen: 0, ratio_bps: 1000 },
-            Tier { from_cumulative_fen: 1_000_000 * YUAN, ratio_bps: 500 },
+            Tier {
+                from_cumulative_fen: 0,
+                ratio_bps: 1000,
+            },
+            Tier {
+                from_cumulative_fen: 1_000_000 * YUAN,
+                ratio_bps: 500,
+            },
         ];
         // 1.5 M: 1 M at 10 % + 0.5 M at 5 % = 125,000; paid in two parts crossing the tier.
         assert_eq!(
@@ -218,7 +237,13 @@ mod tests {
         let mut policy = hubei_policy();
         policy.per_contract_cap_fen = 2_000_000 * YUAN;
         let g = compute(&policy, Standing::default(), 15_000_000 * YUAN);
-        assert!(g.steps.iter().any(|s| s.contains("企业年度上限 1,000,000.00 元")), "{:?}", g.steps);
+        assert!(
+            g.steps
+                .iter()
+                .any(|s| s.contains("企业年度上限 1,000,000.00 元")),
+            "{:?}",
+            g.steps
+        );
         assert_eq!(g.steps.last().unwrap(), "核定补贴 1,000,000.00 元");
     }
 

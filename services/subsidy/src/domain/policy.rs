@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use kechuang_platform::Violations;
-use kechuang_platform::vocabulary::{is_industry_chain, INDUSTRY_CHAINS};
+use kechuang_platform::vocabulary::{INDUSTRY_CHAINS, is_industry_chain};
 use kechuang_proto::common::ContractType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -64,31 +64,66 @@ pub struct PolicyDraft {
 pub fn validate(draft: &PolicyDraft) -> Violations {
     let mut v = Violations::new();
     let name_len = draft.name.trim().chars().count();
-    v.check((2..=100).contains(&name_len), "name", "must be 2 to 100 characters");
+    v.check(
+        (2..=100).contains(&name_len),
+        "name",
+        "must be 2 to 100 characters",
+    );
     v.check(!draft.fund_id.trim().is_empty(), "fund_id", "is required");
     if draft.tiers.is_empty() || draft.tiers.len() > 10 {
         v.add("tiers", "must have 1 to 10 tiers");
     } else {
-        v.check(draft.tiers[0].from_cumulative_fen == 0, "tiers[0].from_cumulative_fen", "the first tier must start at 0");
+        v.check(
+            draft.tiers[0].from_cumulative_fen == 0,
+            "tiers[0].from_cumulative_fen",
+            "the first tier must start at 0",
+        );
         for (i, t) in draft.tiers.iter().enumerate() {
-            v.check((0..=10_000).contains(&t.ratio_bps), &format!("tiers[{i}].ratio_bps"), "must be 0 to 10000 basis points");
+            v.check(
+                (0..=10_000).contains(&t.ratio_bps),
+                &format!("tiers[{i}].ratio_bps"),
+                "must be 0 to 10000 basis points",
+            );
             if i > 0 && t.from_cumulative_fen <= draft.tiers[i - 1].from_cumulative_fen {
-                v.add(&format!("tiers[{i}].from_cumulative_fen"), "tiers must start at strictly increasing amounts");
+                v.add(
+                    &format!("tiers[{i}].from_cumulative_fen"),
+                    "tiers must start at strictly increasing amounts",
+                );
             }
         }
     }
-    v.check(draft.per_contract_cap_fen > 0, "per_contract_cap_fen", "must be positive");
-    v.check(draft.per_enterprise_annual_cap_fen > 0, "per_enterprise_annual_cap_fen", "must be positive");
+    v.check(
+        draft.per_contract_cap_fen > 0,
+        "per_contract_cap_fen",
+        "must be positive",
+    );
+    v.check(
+        draft.per_enterprise_annual_cap_fen > 0,
+        "per_enterprise_annual_cap_fen",
+        "must be positive",
+    );
     for (i, t) in draft.contract_types.iter().enumerate() {
         let known = ContractType::try_from(*t).is_ok_and(|t| t != ContractType::Unspecified);
-        v.check(known, &format!("contract_types[{i}]"), "must be one of the five contract types");
+        v.check(
+            known,
+            &format!("contract_types[{i}]"),
+            "must be one of the five contract types",
+        );
     }
     for (i, p) in draft.region_prefixes.iter().enumerate() {
         let ok = (2..=6).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
-        v.check(ok, &format!("region_prefixes[{i}]"), "must be 2 to 6 digits of a region code");
+        v.check(
+            ok,
+            &format!("region_prefixes[{i}]"),
+            "must be 2 to 6 digits of a region code",
+        );
     }
     for (i, c) in draft.industry_chains.iter().enumerate() {
-        v.check(is_industry_chain(c), &format!("industry_chains[{i}]"), format!("must be one of {}", INDUSTRY_CHAINS.join("、")));
+        v.check(
+            is_industry_chain(c),
+            &format!("industry_chains[{i}]"),
+            format!("must be one of {}", INDUSTRY_CHAINS.join("、")),
+        );
     }
     match (draft.valid_from, draft.valid_to) {
         (None, _) => {
@@ -99,7 +134,11 @@ pub fn validate(draft: &PolicyDraft) -> Violations {
         }
         _ => {}
     }
-    v.check(draft.four_eyes_threshold_fen >= 0, "four_eyes_threshold_fen", "must not be negative");
+    v.check(
+        draft.four_eyes_threshold_fen >= 0,
+        "four_eyes_threshold_fen",
+        "must not be negative",
+    );
     v
 }
 
@@ -124,8 +163,16 @@ impl Policy {
                 self.region_prefixes.join("、")
             ));
         }
-        if !self.industry_chains.is_empty() && !self.industry_chains.iter().any(|c| c == facts.industry_chain) {
-            return Some(format!("{}：产业链“{}”不在补贴范围内", self.name, facts.industry_chain));
+        if !self.industry_chains.is_empty()
+            && !self
+                .industry_chains
+                .iter()
+                .any(|c| c == facts.industry_chain)
+        {
+            return Some(format!(
+                "{}：产业链“{}”不在补贴范围内",
+                self.name, facts.industry_chain
+            ));
         }
         None
     }
@@ -149,7 +196,11 @@ impl Policy {
 
     /// How many distinct approvers an application of `amount_fen` needs.
     pub fn required_approvals(&self, amount_fen: i64) -> i32 {
-        if amount_fen > self.four_eyes_threshold_fen { 2 } else { 1 }
+        if amount_fen > self.four_eyes_threshold_fen {
+            2
+        } else {
+            1
+        }
     }
 }
 
@@ -167,7 +218,11 @@ pub enum Choice<'a> {
 pub fn choose<'a>(policies: &'a [Policy], facts: &PaymentFacts<'_>) -> Choice<'a> {
     let current: Vec<&Policy> = policies
         .iter()
-        .filter(|p| !policies.iter().any(|q| q.name == p.name && q.version > p.version))
+        .filter(|p| {
+            !policies
+                .iter()
+                .any(|q| q.name == p.name && q.version > p.version)
+        })
         .collect();
     if current.is_empty() {
         return Choice::Ineligible(vec!["尚无任何补贴政策".into()]);
@@ -179,7 +234,8 @@ pub fn choose<'a>(policies: &'a [Policy], facts: &PaymentFacts<'_>) -> Choice<'a
             Some(reason) => reasons.push(reason),
             None => {
                 let better = best.is_none_or(|b| {
-                    (p.specificity(facts), p.created_at, &p.id) > (b.specificity(facts), b.created_at, &b.id)
+                    (p.specificity(facts), p.created_at, &p.id)
+                        > (b.specificity(facts), b.created_at, &b.id)
                 });
                 if better {
                     best = Some(p);
@@ -205,10 +261,17 @@ pub(crate) mod tests {
             name: "湖北省技术合同实付补贴".into(),
             version: 1,
             fund_id: "fund-default".into(),
-            tiers: vec![Tier { from_cumulative_fen: 0, ratio_bps: 1000 }],
+            tiers: vec![Tier {
+                from_cumulative_fen: 0,
+                ratio_bps: 1000,
+            }],
             per_contract_cap_fen: 100_000_000,
             per_enterprise_annual_cap_fen: 100_000_000,
-            contract_types: vec![ContractType::Development, ContractType::Transfer, ContractType::License],
+            contract_types: vec![
+                ContractType::Development,
+                ContractType::Transfer,
+                ContractType::License,
+            ],
             region_prefixes: vec!["42".into()],
             industry_chains: vec![],
             valid_from: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
@@ -235,11 +298,17 @@ pub(crate) mod tests {
             Choice::Ineligible(r) => assert!(r[0].contains("110100"), "{r:?}"),
             other => panic!("{other:?}"),
         }
-        match choose(&policies, &facts("420100", ContractType::Consulting, "北斗")) {
+        match choose(
+            &policies,
+            &facts("420100", ContractType::Consulting, "北斗"),
+        ) {
             Choice::Ineligible(r) => assert!(r[0].contains("技术咨询"), "{r:?}"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(choose(&policies, &facts("420100", ContractType::License, "北斗")), Choice::Applies(_)));
+        assert!(matches!(
+            choose(&policies, &facts("420100", ContractType::License, "北斗")),
+            Choice::Applies(_)
+        ));
     }
 
     #[test]
@@ -254,7 +323,10 @@ pub(crate) mod tests {
         chain.name = "北斗专项".into();
         chain.industry_chains = vec!["北斗".into()];
         let policies = [general.clone(), wuhan, chain];
-        let chosen = |region, industry| match choose(&policies, &facts(region, ContractType::Transfer, industry)) {
+        let chosen = |region, industry| match choose(
+            &policies,
+            &facts(region, ContractType::Transfer, industry),
+        ) {
             Choice::Applies(p) => p.id.clone(),
             Choice::Ineligible(r) => panic!("{r:?}"),
         };
@@ -267,7 +339,10 @@ pub(crate) mod tests {
         newer.name = "另一省级政策".into();
         newer.created_at = general.created_at + chrono::Duration::days(1);
         let policies = [general, newer];
-        match choose(&policies, &facts("420500", ContractType::Transfer, "新材料")) {
+        match choose(
+            &policies,
+            &facts("420500", ContractType::Transfer, "新材料"),
+        ) {
             Choice::Applies(p) => assert_eq!(p.id, "p-other"),
             other => panic!("{other:?}"),
         }
@@ -282,14 +357,21 @@ pub(crate) mod tests {
         v2.region_prefixes = vec!["4201".into()];
         let policies = [v1, v2];
         // v1 would cover 420500; v2 does not, and v2 is the one in force.
-        assert!(matches!(choose(&policies, &facts("420500", ContractType::Transfer, "北斗")), Choice::Ineligible(_)));
+        assert!(matches!(
+            choose(&policies, &facts("420500", ContractType::Transfer, "北斗")),
+            Choice::Ineligible(_)
+        ));
     }
 
     #[test]
     fn validity_window_and_four_eyes() {
         let mut p = hubei_policy();
         p.valid_to = Some(Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap());
-        assert!(p.refusal(&facts("420100", ContractType::Transfer, "北斗")).unwrap().contains("有效期"));
+        assert!(
+            p.refusal(&facts("420100", ContractType::Transfer, "北斗"))
+                .unwrap()
+                .contains("有效期")
+        );
         assert_eq!(p.required_approvals(10_000_000), 1);
         assert_eq!(p.required_approvals(10_000_001), 2);
     }
@@ -299,7 +381,16 @@ pub(crate) mod tests {
         let draft = PolicyDraft {
             name: "x".into(),
             fund_id: "".into(),
-            tiers: vec![Tier { from_cumulative_fen: 5, ratio_bps: 20_000 }, Tier { from_cumulative_fen: 5, ratio_bps: 10 }],
+            tiers: vec![
+                Tier {
+                    from_cumulative_fen: 5,
+                    ratio_bps: 20_000,
+                },
+                Tier {
+                    from_cumulative_fen: 5,
+                    ratio_bps: 10,
+                },
+            ],
             per_contract_cap_fen: 0,
             per_enterprise_annual_cap_fen: -1,
             contract_types: vec![0, 9],
@@ -310,13 +401,29 @@ pub(crate) mod tests {
             four_eyes_threshold_fen: -5,
         };
         let status: tonic::Status = validate(&draft).into_result().unwrap_err().into();
-        let fields: Vec<String> = kechuang_platform::error::field_violations(&status).into_iter().map(|f| f.0).collect();
+        let fields: Vec<String> = kechuang_platform::error::field_violations(&status)
+            .into_iter()
+            .map(|f| f.0)
+            .collect();
         for f in [
-            "name", "fund_id", "tiers[0].from_cumulative_fen", "tiers[0].ratio_bps", "tiers[1].from_cumulative_fen",
-            "per_contract_cap_fen", "per_enterprise_annual_cap_fen", "contract_types[0]", "contract_types[1]",
-            "region_prefixes[0]", "industry_chains[0]", "valid_to", "four_eyes_threshold_fen",
+            "name",
+            "fund_id",
+            "tiers[0].from_cumulative_fen",
+            "tiers[0].ratio_bps",
+            "tiers[1].from_cumulative_fen",
+            "per_contract_cap_fen",
+            "per_enterprise_annual_cap_fen",
+            "contract_types[0]",
+            "contract_types[1]",
+            "region_prefixes[0]",
+            "industry_chains[0]",
+            "valid_to",
+            "four_eyes_threshold_fen",
         ] {
-            assert!(fields.contains(&f.to_string()), "{f} missing from {fields:?}");
+            assert!(
+                fields.contains(&f.to_string()),
+                "{f} missing from {fields:?}"
+            );
         }
     }
 }

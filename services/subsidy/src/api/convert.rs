@@ -1,0 +1,73 @@
+use crate::domain::policy::Policy;
+use crate::store::applications::{Application, ApprovalRow, Payment};
+use kechuang_platform::events::timestamp;
+use kechuang_proto::subsidy as pb;
+
+pub fn policy(p: &Policy) -> pb::Policy {
+    pb::Policy {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        fund_id: p.fund_id.clone(),
+        tiers: p
+            .tiers
+            .iter()
+            .map(|t| pb::PolicyTier {
+                from_cumulative_fen: t.from_cumulative_fen,
+                ratio_bps: t.ratio_bps,
+            })
+            .collect(),
+        per_contract_cap_fen: p.per_contract_cap_fen,
+        per_enterprise_annual_cap_fen: p.per_enterprise_annual_cap_fen,
+        contract_types: p.contract_types.iter().map(|t| *t as i32).collect(),
+        region_prefixes: p.region_prefixes.clone(),
+        industry_chains: p.industry_chains.clone(),
+        valid_from: Some(timestamp(p.valid_from)),
+        valid_to: p.valid_to.map(timestamp),
+        four_eyes_threshold_fen: p.four_eyes_threshold_fen,
+        version: p.version,
+        created_by: p.created_by.clone(),
+        create_time: Some(timestamp(p.created_at)),
+    }
+}
+
+pub fn application(a: &Application, approvals: &[ApprovalRow]) -> pb::SubsidyApplication {
+    pb::SubsidyApplication {
+        id: a.id.clone(),
+        contract_id: a.contract_id.clone(),
+        enterprise_id: a.enterprise_id.clone(),
+        payment_id: a.payment_id.clone(),
+        policy_id: a.policy_id.clone().unwrap_or_default(),
+        amount_fen: a.amount_fen,
+        status: a.status().to_proto() as i32,
+        approvals: approvals
+            .iter()
+            .filter(|x| x.application_id == a.id)
+            .map(|x| pb::Approval {
+                approver: x.approver.clone(),
+                note: x.note.clone(),
+                approve_time: Some(timestamp(x.approved_at)),
+            })
+            .collect(),
+        required_approvals: a.required_approvals,
+        status_reason: a.status_reason.clone(),
+        computation: a.computation.clone(),
+        fund_id: a.fund_id.clone().unwrap_or_default(),
+        create_time: Some(timestamp(a.created_at)),
+        update_time: Some(timestamp(a.updated_at)),
+        payout_reference: a.payout_reference.clone(),
+        payment_amount_fen: a.payment_amount_fen,
+    }
+}
+
+pub fn payment(p: &Payment, application_id: &str) -> pb::Payment {
+    pb::Payment {
+        id: p.id.clone(),
+        contract_id: p.contract_id.clone(),
+        enterprise_id: p.enterprise_id.clone(),
+        amount_fen: p.amount_fen,
+        paid_at: Some(timestamp(p.paid_at)),
+        bank_reference: p.bank_reference.clone(),
+        application_id: application_id.to_string(),
+        create_time: Some(timestamp(p.created_at)),
+    }
+}

@@ -1,0 +1,22 @@
+//! The gRPC surface: thin handlers over the domain and the store.
+
+mod applications;
+mod convert;
+mod policies;
+
+pub use applications::SubsidyApi;
+pub use policies::{PolicyApi, create as create_policy};
+
+use kechuang_platform::{Caller, Role};
+
+/// Roles that read everything in the finance net.
+pub(crate) const FINANCE_READERS: &[Role] = &[
+    Role::FinanceOfficer,
+    Role::FinanceApprover,
+    Role::Auditor,
+    Role::Service,
+];
+
+pub(crate) fn reads_everything(caller: &Caller) -> bool {
+    FINANCE_READERS.contains(&caller.role)
+}

@@ -1,0 +1,117 @@
+//! What the subsidy service does with other services' events.
+
+use crate::store::{applications, audit, contracts, payouts};
+use kechuang_platform::consumer::{EventHandler, HandlerError};
+use kechuang_platform::events::from_timestamp;
+use kechuang_platform::{NewEvent, outbox};
+use kechuang_proto::events::{Envelope, SubsidyApproved, envelope::Payload};
+use sqlx::PgConnection;
+
+/// `kc.contract.signed`: registers the contract payments will be recorded against.
+pub struct Contracts;
+
+impl EventHandler for Contracts {
+    async fn handle(&self, event: &Envelope, tx: &mut PgConnection) -> Result<(), HandlerError> {
+        let Some(Payload::ContractSigned(c)) = &event.payload else {
+            return Ok(());
+        };
+        let signed_at = c
+            .signed_at
+            .as_ref()
+            .and_then(from_timestamp)
+            .ok_or_else(|| HandlerError::Permanent("contract.signed without signed_at".into()))?;
+        if c.contract_id.is_empty() || c.enterprise_id.is_empty() || c.amount_fen <= 0 {
+            return Err(HandlerError::Permanent(
+                "contract.signed is missing its parties or amount".into(),
+            ));
+        }
+        contracts::register(tx, c, signed_at).await?;
+        Ok(())
+    }
+}
+
+/// `kc.fund.*`: the ledger's answers to our reservation requests, and top-ups that let the
+/// waitlist go on.
+pub struct FundAnswers;
+
+impl EventHandler for FundAnswers {
+    async fn handle(&self, event: &Envelope, tx: &mut PgConnection) -> Result<(), HandlerError> {
+        match &event.payload {
+            Some(Payload::FundReserved(r)) => {
+                let Some(app) = applications::lock(tx, &r.application_id).await? else {
+                    return Ok(()); // another subsidy installation's application
+                };
+                if let Some(next) = app.status().on_funds_reserved() {
+                    applications::set_status(tx, &app.id, next, "").await?;
+                    payouts::owe(tx, &app.id, &app.enterprise_id, app.amount_fen).await?;
+                }
+            }
+            Some(Payload::FundReservationRejected(r)) => {
+                let Some(app) = applications::lock(tx, &r.application_id).await? else {
+                    return Ok(());
+                };
+                if let Some(next) = app.status().on_reservation_rejected() {
+                    let reason = format!(
+                        "资金不足，差额 {}：{}",
+                        crate::domain::money::yuan(r.shortfall_fen),
+                        r.reason
+                    );
+                    applications::set_status(tx, &app.id, next, &reason).await?;
+                    audit::append(
+                        tx,
+                        "fund-ledger",
+                        "service",
+                        "application.waitlisted",
+                        &app.id,
+                        serde_json::json!({ "shortfall_fen": r.shortfall_fen, "available_fen": r.available_fen }),
+                    )
+                    .await?;
+                }
+            }
+            Some(Payload::FundToppedUp(t)) => {
+                retry_waitlist(tx, event, &t.fund_id, t.available_fen).await?
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Asks the ledger again for the waitlisted applications of `fund_id`, in approval order, as
+/// far as `available_fen` reaches. Strictly first come, first served: a later, smaller
+/// application does not overtake an earlier one that does not fit yet.
+async fn retry_waitlist(
+    tx: &mut PgConnection,
+    cause: &Envelope,
+    fund_id: &str,
+    available_fen: i64,
+) -> Result<(), HandlerError> {
+    let waiting = applications::waitlisted(tx, fund_id).await?;
+    let mut budget = available_fen;
+    for app in waiting {
+        if app.amount_fen > budget {
+            break;
+        }
+        budget -= app.amount_fen;
+        let approvers = applications::approvals(tx, std::slice::from_ref(&app.id))
+            .await?
+            .into_iter()
+            .map(|a| a.approver)
+            .collect();
+        let payload = Payload::SubsidyApproved(SubsidyApproved {
+            application_id: app.id.clone(),
+            fund_id: fund_id.to_string(),
+            enterprise_id: app.enterprise_id.clone(),
+            contract_id: app.contract_id.clone(),
+            amount_fen: app.amount_fen,
+            approvers,
+        });
+        outbox::append(
+            tx,
+            crate::SERVICE,
+            NewEvent::new(&app.id, app.version, payload).caused_by(cause),
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,243 @@
+//! Paying subsidies out: the payout gateway (a bank) and the worker that drives owed payouts
+//! to DISBURSED or DISBURSEMENT_FAILED.
+
+use crate::store::{applications, audit, contracts, payouts};
+use futures::future::BoxFuture;
+use kechuang_platform::{Error, NewEvent, outbox};
+use kechuang_proto::events::{SubsidyDisbursed, SubsidyDisbursementFailed, envelope::Payload};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// One transfer to an enterprise's account.
+#[derive(Debug, Clone)]
+pub struct PayoutOrder {
+    /// The bank's idempotency key: the same id is never paid twice.
+    pub disbursement_id: String,
+    pub enterprise_id: String,
+    pub amount_fen: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PayoutError {
+    /// Try again later (timeout, bank busy).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// The bank refused the transfer for good (closed account, ...).
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+/// A bank. Implementations must be idempotent on `disbursement_id`.
+pub trait PayoutGateway: Send + Sync + 'static {
+    /// Pays the order; returns the bank's reference.
+    fn pay(&self, order: &PayoutOrder) -> BoxFuture<'_, Result<String, PayoutError>>;
+}
+
+/// A simulated bank: configurable latency and share of transient failures, idempotent on the
+/// disbursement id (within its process: a real bank keeps that memory for ever).
+pub struct SimulatedBank {
+    latency: Duration,
+    failure_rate: f64,
+    state: Mutex<BankState>,
+}
+
+#[derive(Default)]
+struct BankState {
+    paid: HashMap<String, String>,
+    attempts: HashMap<String, u32>,
+}
+
+impl SimulatedBank {
+    pub fn new(latency: Duration, failure_rate: f64) -> Self {
+        Self {
+            latency,
+            failure_rate: failure_rate.clamp(0.0, 1.0),
+            state: Mutex::new(BankState::default()),
+        }
+    }
+
+    /// Deterministic "random" failure: the same id and attempt always fail or succeed alike.
+    fn fails(&self, disbursement_id: &str, attempt: u32) -> bool {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{disbursement_id}#{attempt}"));
+        let draw =
+            u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) as f64 / u64::MAX as f64;
+        draw < self.failure_rate
+    }
+}
+
+impl PayoutGateway for SimulatedBank {
+    fn pay(&self, order: &PayoutOrder) -> BoxFuture<'_, Result<String, PayoutError>> {
+        let order = order.clone();
+        Box::pin(async move {
+            tokio::time::sleep(self.latency).await;
+            let mut state = self.state.lock().expect("bank state");
+            if let Some(reference) = state.paid.get(&order.disbursement_id) {
+                return Ok(reference.clone());
+            }
+            let attempt = state
+                .attempts
+                .entry(order.disbursement_id.clone())
+                .or_insert(0);
+            *attempt += 1;
+            if self.fails(&order.disbursement_id, *attempt) {
+                return Err(PayoutError::Transient("simulated bank timeout".into()));
+            }
+            let reference = format!("SIMBANK-{}", uuid::Uuid::now_v7().simple());
+            state
+                .paid
+                .insert(order.disbursement_id.clone(), reference.clone());
+            Ok(reference)
+        })
+    }
+}
+
+/// Drives owed payouts until `shutdown`. Several replicas share the work through leases.
+pub async fn run_worker(
+    pool: PgPool,
+    gateway: Arc<dyn PayoutGateway>,
+    max_attempts: u32,
+    shutdown: CancellationToken,
+) {
+    let mut listener = match PgListener::connect_with(&pool).await {
+        Ok(mut l) => match l.listen("kc_payouts").await {
+            Ok(()) => Some(l),
+            Err(_) => None,
+        },
+        Err(_) => None,
+    };
+    while !shutdown.is_cancelled() {
+        loop {
+            match payouts::claim(&pool, 30).await {
+                Ok(Some(p)) => pay_one(&pool, gateway.as_ref(), &p, max_attempts).await,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim a payout");
+                    break;
+                }
+            }
+            if shutdown.is_cancelled() {
+                return;
+            }
+        }
+        let notified = async {
+            match listener.as_mut() {
+                Some(l) => {
+                    let _ = l.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = notified => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+async fn pay_one(
+    pool: &PgPool,
+    gateway: &dyn PayoutGateway,
+    p: &payouts::Payout,
+    max_attempts: u32,
+) {
+    let order = PayoutOrder {
+        disbursement_id: p.disbursement_id.clone(),
+        enterprise_id: p.enterprise_id.clone(),
+        amount_fen: p.amount_fen,
+    };
+    let outcome = gateway.pay(&order).await;
+    let result = match outcome {
+        Ok(reference) => settle(pool, p, Ok(reference)).await,
+        Err(PayoutError::Transient(e)) if (p.attempts as u32) < max_attempts => {
+            let delay = 100i64 << p.attempts.clamp(0, 8);
+            tracing::warn!(application_id = %p.application_id, attempt = p.attempts, error = %e, "payout failed; will retry");
+            payouts::retry_later(pool, &p.application_id, delay, &e).await
+        }
+        Err(e) => settle(pool, p, Err(e.to_string())).await,
+    };
+    if let Err(e) = result {
+        // The lease expires and another attempt settles it; the bank is idempotent.
+        tracing::error!(application_id = %p.application_id, error = %e, "cannot record the payout outcome");
+    }
+}
+
+/// Records the outcome and emits `kc.subsidy.disbursed` or `kc.subsidy.disbursement_failed`.
+async fn settle(
+    pool: &PgPool,
+    p: &payouts::Payout,
+    outcome: Result<String, String>,
+) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    let Some(app) = applications::lock(&mut tx, &p.application_id).await? else {
+        return Err(Error::internal("payout for an unknown application"));
+    };
+    let (state, reference, error) = match &outcome {
+        Ok(r) => ("PAID", r.as_str(), ""),
+        Err(e) => ("FAILED", "", e.as_str()),
+    };
+    if !payouts::settle(&mut tx, &p.application_id, state, reference, error).await? {
+        return Ok(()); // settled by another worker
+    }
+    let Some(next) = app.status().on_payout(outcome.is_ok()) else {
+        tracing::warn!(application_id = %app.id, status = %app.status, "payout settled for an application not awaiting it");
+        return Ok(tx.commit().await?);
+    };
+    let fund_id = app.fund_id.clone().unwrap_or_default();
+    let payload = match &outcome {
+        Ok(reference) => {
+            applications::set_status(&mut tx, &app.id, next, "").await?;
+            applications::set_payout_reference(&mut tx, &app.id, reference).await?;
+            let demand_id = contracts::get(&mut tx, &app.contract_id)
+                .await?
+                .map(|c| c.demand_id)
+                .unwrap_or_default();
+            Payload::SubsidyDisbursed(SubsidyDisbursed {
+                application_id: app.id.clone(),
+                fund_id,
+                enterprise_id: app.enterprise_id.clone(),
+                contract_id: app.contract_id.clone(),
+                demand_id,
+                amount_fen: app.amount_fen,
+                payout_reference: reference.clone(),
+            })
+        }
+        Err(e) => {
+            applications::set_status(&mut tx, &app.id, next, e).await?;
+            Payload::SubsidyDisbursementFailed(SubsidyDisbursementFailed {
+                application_id: app.id.clone(),
+                fund_id,
+                enterprise_id: app.enterprise_id.clone(),
+                amount_fen: app.amount_fen,
+                reason: e.clone(),
+            })
+        }
+    };
+    let action = if outcome.is_ok() {
+        "application.disbursed"
+    } else {
+        "application.disbursement_failed"
+    };
+    audit::append(
+        &mut tx,
+        "subsidy-payout",
+        "service",
+        action,
+        &app.id,
+        serde_json::json!({ "amount_fen": app.amount_fen, "bank_reference": reference, "error": error, "attempts": p.attempts }),
+    )
+    .await?;
+    outbox::append(
+        &mut tx,
+        crate::SERVICE,
+        NewEvent::new(&app.id, app.version + 1, payload),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

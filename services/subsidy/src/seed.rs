@@ -1,0 +1,64 @@
+//! The published Hubei rule, seeded once: an enterprise that buys a technology and uses it in
+//! the province gets 10 % of the amount actually paid under the technology contract, at most
+//! 1,000,000 yuan per enterprise a year, from the default fund.
+
+use chrono::TimeZone;
+use kechuang_platform::events::timestamp;
+use kechuang_proto::common::ContractType;
+use kechuang_proto::subsidy::{CreatePolicyRequest, PolicyTier};
+use sqlx::PgPool;
+
+/// The fund the fund ledger seeds, empty until topped up.
+pub const DEFAULT_FUND_ID: &str = "fund-default";
+pub const HUBEI_POLICY_ID: &str = "pol-hubei-tech-contract";
+
+pub fn hubei_policy_request() -> CreatePolicyRequest {
+    let from = chrono::FixedOffset::east_opt(8 * 3600)
+        .expect("UTC+8")
+        .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a valid date");
+    CreatePolicyRequest {
+        request_id: "seed:hubei-tech-contract".into(),
+        name: "湖北省技术合同实付补贴".into(),
+        fund_id: DEFAULT_FUND_ID.into(),
+        tiers: vec![PolicyTier {
+            from_cumulative_fen: 0,
+            ratio_bps: 1000,
+        }],
+        per_contract_cap_fen: 100_000_000,
+        per_enterprise_annual_cap_fen: 100_000_000,
+        // Buying a technology: development, transfer and licence contracts; consulting and
+        // service contracts buy advice and work, not a technology.
+        contract_types: vec![
+            ContractType::Development as i32,
+            ContractType::Transfer as i32,
+            ContractType::License as i32,
+        ],
+        region_prefixes: vec!["42".into()],
+        industry_chains: vec![],
+        valid_from: Some(timestamp(from.with_timezone(&chrono::Utc))),
+        valid_to: None,
+        // Above 100,000 yuan a subsidy needs two approvers.
+        four_eyes_threshold_fen: 10_000_000,
+    }
+}
+
+/// Creates the policy unless it exists (safe with several replicas starting at once).
+pub async fn hubei_policy(pool: &PgPool) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    if crate::store::policies::exists(&mut conn, HUBEI_POLICY_ID).await? {
+        return Ok(());
+    }
+    drop(conn);
+    crate::api::create_policy(
+        pool,
+        HUBEI_POLICY_ID,
+        &hubei_policy_request(),
+        "seed",
+        "service",
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("seeding the Hubei policy: {e}"))?;
+    Ok(())
+}

@@ -1,0 +1,274 @@
+use crate::domain::application::Status;
+use crate::domain::calculator::Standing;
+use chrono::{DateTime, Utc};
+use kechuang_platform::Error;
+use sqlx::PgConnection;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Payment {
+    pub id: String,
+    pub contract_id: String,
+    pub enterprise_id: String,
+    pub amount_fen: i64,
+    pub paid_at: DateTime<Utc>,
+    pub bank_reference: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn payment_by_reference(
+    conn: &mut PgConnection,
+    bank_reference: &str,
+) -> Result<Option<(Payment, String)>, Error> {
+    let row: Option<(String, String, String, i64, DateTime<Utc>, String, DateTime<Utc>, String)> = sqlx::query_as(
+        "SELECT p.id, p.contract_id, p.enterprise_id, p.amount_fen, p.paid_at, p.bank_reference, p.created_at, a.id \
+         FROM payments p JOIN applications a ON a.payment_id = p.id WHERE p.bank_reference = $1",
+    )
+    .bind(bank_reference)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| {
+        (
+            Payment {
+                id: r.0,
+                contract_id: r.1,
+                enterprise_id: r.2,
+                amount_fen: r.3,
+                paid_at: r.4,
+                bank_reference: r.5,
+                created_at: r.6,
+            },
+            r.7,
+        )
+    }))
+}
+
+pub async fn insert_payment(
+    conn: &mut PgConnection,
+    p: &Payment,
+    recorded_by: &str,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO payments (id, contract_id, enterprise_id, amount_fen, paid_at, bank_reference, recorded_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&p.id)
+    .bind(&p.contract_id)
+    .bind(&p.enterprise_id)
+    .bind(p.amount_fen)
+    .bind(p.paid_at)
+    .bind(&p.bank_reference)
+    .bind(recorded_by)
+    .bind(p.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Application {
+    pub id: String,
+    pub payment_id: String,
+    pub contract_id: String,
+    pub enterprise_id: String,
+    pub policy_id: Option<String>,
+    pub fund_id: Option<String>,
+    pub payment_amount_fen: i64,
+    pub amount_fen: i64,
+    pub entitled_exact: i64,
+    pub paid_year: i32,
+    pub status: String,
+    pub status_reason: String,
+    pub computation: Vec<String>,
+    pub required_approvals: i32,
+    pub recorded_by: String,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub payout_reference: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl Application {
+    pub fn status(&self) -> Status {
+        Status::parse(&self.status).unwrap_or(Status::PendingReview)
+    }
+}
+
+const COLUMNS: &str = "id, payment_id, contract_id, enterprise_id, policy_id, fund_id, payment_amount_fen, \
+    amount_fen, entitled_exact, paid_year, status, status_reason, computation, required_approvals, \
+    recorded_by, approved_at, payout_reference, created_at, updated_at, version";
+
+pub async fn insert(conn: &mut PgConnection, a: &Application) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO applications (id, payment_id, contract_id, enterprise_id, policy_id, fund_id, \
+         payment_amount_fen, amount_fen, entitled_exact, paid_year, status, status_reason, computation, \
+         required_approvals, recorded_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
+    )
+    .bind(&a.id)
+    .bind(&a.payment_id)
+    .bind(&a.contract_id)
+    .bind(&a.enterprise_id)
+    .bind(&a.policy_id)
+    .bind(&a.fund_id)
+    .bind(a.payment_amount_fen)
+    .bind(a.amount_fen)
+    .bind(a.entitled_exact)
+    .bind(a.paid_year)
+    .bind(&a.status)
+    .bind(&a.status_reason)
+    .bind(&a.computation)
+    .bind(a.required_approvals)
+    .bind(&a.recorded_by)
+    .bind(a.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut PgConnection, id: &str) -> Result<Option<Application>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM applications WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The application, locked for this transaction.
+pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<Application>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM applications WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+pub async fn set_status(
+    conn: &mut PgConnection,
+    id: &str,
+    status: Status,
+    reason: &str,
+) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE applications SET status = $2, status_reason = $3, updated_at = now(), version = version + 1, \
+         approved_at = CASE WHEN $2 = 'APPROVED' THEN now() ELSE approved_at END WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_payout_reference(
+    conn: &mut PgConnection,
+    id: &str,
+    reference: &str,
+) -> Result<(), Error> {
+    sqlx::query("UPDATE applications SET payout_reference = $2 WHERE id = $1")
+        .bind(id)
+        .bind(reference)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApprovalRow {
+    pub application_id: String,
+    pub approver: String,
+    pub note: String,
+    pub approved_at: DateTime<Utc>,
+}
+
+pub async fn add_approval(
+    conn: &mut PgConnection,
+    id: &str,
+    approver: &str,
+    note: &str,
+) -> Result<(), Error> {
+    sqlx::query("INSERT INTO approvals (application_id, approver, note) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(approver)
+        .bind(note)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn approvals(conn: &mut PgConnection, ids: &[String]) -> Result<Vec<ApprovalRow>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT application_id, approver, note, approved_at FROM approvals \
+         WHERE application_id = ANY($1) ORDER BY approved_at, approver",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// What the enterprise and the contract already stand at, from the applications still alive.
+pub async fn standing(
+    conn: &mut PgConnection,
+    enterprise_id: &str,
+    year: i32,
+    contract_id: &str,
+) -> Result<Standing, Error> {
+    let (paid_year, granted_year, contract_exact, contract_granted): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT \
+           COALESCE(SUM(payment_amount_fen) FILTER (WHERE paid_year = $2), 0)::BIGINT, \
+           COALESCE(SUM(amount_fen) FILTER (WHERE paid_year = $2), 0)::BIGINT, \
+           COALESCE(SUM(entitled_exact) FILTER (WHERE contract_id = $3), 0)::BIGINT, \
+           COALESCE(SUM(amount_fen) FILTER (WHERE contract_id = $3), 0)::BIGINT \
+         FROM applications \
+         WHERE enterprise_id = $1 AND status NOT IN ('REJECTED', 'INELIGIBLE', 'DISBURSEMENT_FAILED')",
+    )
+    .bind(enterprise_id)
+    .bind(year)
+    .bind(contract_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(Standing {
+        enterprise_paid_in_year_fen: paid_year,
+        enterprise_granted_in_year_fen: granted_year,
+        contract_entitled_exact: contract_exact,
+        contract_granted_fen: contract_granted,
+    })
+}
+
+/// Newest first, after the cursor `(created_at, id)`, optionally filtered.
+pub async fn page(
+    conn: &mut PgConnection,
+    status: Option<Status>,
+    enterprise_id: Option<&str>,
+    after: Option<(DateTime<Utc>, String)>,
+    limit: i64,
+) -> Result<Vec<Application>, Error> {
+    let (at, id) = after.unzip();
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM applications \
+         WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR enterprise_id = $2) \
+           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4)) \
+         ORDER BY created_at DESC, id DESC LIMIT $5"
+    )))
+    .bind(status.map(Status::as_str))
+    .bind(enterprise_id)
+    .bind(at)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// A fund's waitlist in approval order.
+pub async fn waitlisted(conn: &mut PgConnection, fund_id: &str) -> Result<Vec<Application>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM applications WHERE status = 'WAITLISTED' AND fund_id = $1 \
+         ORDER BY approved_at, id FOR UPDATE"
+    )))
+    .bind(fund_id)
+    .fetch_all(conn)
+    .await?)
+}

@@ -1,0 +1,8 @@
+//! Storage (sqlx, parameterised). Small functions over a connection, so callers compose them
+//! in one transaction.
+
+pub mod applications;
+pub mod audit;
+pub mod contracts;
+pub mod payouts;
+pub mod policies;
