@@ -4,7 +4,7 @@ use crate::domain::calculator;
 use crate::domain::policy::{Choice, PaymentFacts, choose};
 use crate::store::applications::{self as apps, Application, Payment};
 use crate::store::{audit, contracts, policies};
-use chrono::{DateTime, Datelike, FixedOffset, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, SubsecRound, Utc};
 use kechuang_platform::auth::caller;
 use kechuang_platform::events::from_timestamp;
 use kechuang_platform::{Caller, Error, NewEvent, Role, Violations, outbox, paging};
@@ -83,7 +83,8 @@ async fn record_payment(
         "must be 4 to 64 characters",
     );
     v.into_result()?;
-    let paid_at = paid_at.expect("checked");
+    // Postgres keeps microseconds: compare and store at that precision.
+    let paid_at = paid_at.expect("checked").trunc_subsecs(6);
     let reference = r.bank_reference.trim();
 
     let mut tx = pool.begin().await?;
@@ -201,7 +202,7 @@ async fn record_payment(
         contract_id: contract.id.clone(),
         enterprise_id: contract.enterprise_id.clone(),
         amount_fen: r.amount_fen,
-        paid_at: r.paid_at,
+        paid_at: Some(kechuang_platform::events::timestamp(paid_at)),
         bank_reference: reference.to_string(),
         application_id: app.id.clone(),
     });

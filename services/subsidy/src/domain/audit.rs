@@ -42,8 +42,7 @@ pub fn link_hash(prev_hash: &str, e: &Entry) -> String {
 /// Checks the chain in sequence order: `Err((sequence, problem))` at the first broken link.
 pub fn verify(entries: &[Entry]) -> Result<(), (i64, String)> {
     let mut prev = GENESIS.to_string();
-    let mut expected_sequence = 1;
-    for e in entries {
+    for (expected_sequence, e) in (1..).zip(entries) {
         if e.sequence != expected_sequence {
             return Err((
                 e.sequence,
@@ -57,7 +56,6 @@ pub fn verify(entries: &[Entry]) -> Result<(), (i64, String)> {
             return Err((e.sequence, "its content does not match its hash".into()));
         }
         prev = e.hash.clone();
-        expected_sequence += 1;
     }
     Ok(())
 }

@@ -15,31 +15,27 @@ pub struct Payment {
     pub created_at: DateTime<Utc>,
 }
 
+#[derive(sqlx::FromRow)]
+struct PaymentWithApplication {
+    #[sqlx(flatten)]
+    payment: Payment,
+    application_id: String,
+}
+
+/// The payment recorded under `bank_reference`, with its application's id.
 pub async fn payment_by_reference(
     conn: &mut PgConnection,
     bank_reference: &str,
 ) -> Result<Option<(Payment, String)>, Error> {
-    let row: Option<(String, String, String, i64, DateTime<Utc>, String, DateTime<Utc>, String)> = sqlx::query_as(
-        "SELECT p.id, p.contract_id, p.enterprise_id, p.amount_fen, p.paid_at, p.bank_reference, p.created_at, a.id \
+    let row: Option<PaymentWithApplication> = sqlx::query_as(
+        "SELECT p.id, p.contract_id, p.enterprise_id, p.amount_fen, p.paid_at, p.bank_reference, p.created_at, \
+         a.id AS application_id \
          FROM payments p JOIN applications a ON a.payment_id = p.id WHERE p.bank_reference = $1",
     )
     .bind(bank_reference)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|r| {
-        (
-            Payment {
-                id: r.0,
-                contract_id: r.1,
-                enterprise_id: r.2,
-                amount_fen: r.3,
-                paid_at: r.4,
-                bank_reference: r.5,
-                created_at: r.6,
-            },
-            r.7,
-        )
-    }))
+    Ok(row.map(|r| (r.payment, r.application_id)))
 }
 
 pub async fn insert_payment(

@@ -1,0 +1,149 @@
+use kechuang_platform::events::timestamp;
+use kechuang_platform::testing::{TestService, authed, eventually};
+use kechuang_platform::{NewEvent, Role, ServiceKind};
+use kechuang_proto::common::ContractType;
+use kechuang_proto::events::{ContractSigned, envelope::Payload};
+use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
+use kechuang_proto::subsidy::{
+    GetApplicationRequest, Payment, RecordPaymentRequest, SubsidyApplication,
+};
+use std::time::Duration;
+use tonic::transport::Channel;
+
+pub const YUAN: i64 = 100;
+
+pub async fn start() -> TestService {
+    TestService::start(ServiceKind::Subsidy, subsidy::build).await
+}
+
+pub async fn client(svc: &TestService) -> SubsidyServiceClient<Channel> {
+    SubsidyServiceClient::new(svc.channel().await)
+}
+
+/// Signs a contract through the bus and waits until the service has registered it.
+pub async fn sign(
+    svc: &TestService,
+    enterprise: &str,
+    region: &str,
+    t: ContractType,
+    amount_fen: i64,
+) -> String {
+    let contract_id = format!("c-{}", uuid::Uuid::new_v4().simple());
+    svc.publish(NewEvent::new(
+        &contract_id,
+        1,
+        Payload::ContractSigned(ContractSigned {
+            contract_id: contract_id.clone(),
+            pairing_id: "p-1".into(),
+            demand_id: format!("d-{contract_id}"),
+            achievement_id: "a-1".into(),
+            enterprise_id: enterprise.into(),
+            supplier: "华中科技大学".into(),
+            contract_no: format!("HT-{contract_id}"),
+            contract_type: t as i32,
+            amount_fen,
+            signed_at: Some(timestamp(chrono::Utc::now() - chrono::Duration::days(30))),
+            region_code: region.into(),
+            industry_chain: "高端装备".into(),
+            supplier_region_code: "420100".into(),
+        }),
+    ))
+    .await;
+    let pool = svc.pool.clone();
+    let id = contract_id.clone();
+    eventually(
+        Duration::from_secs(20),
+        "the contract to be registered",
+        || {
+            let (pool, id) = (pool.clone(), id.clone());
+            async move {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM contracts WHERE id = $1)",
+                )
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+            }
+        },
+    )
+    .await;
+    contract_id
+}
+
+pub fn enterprise_token(svc: &TestService, enterprise: &str) -> String {
+    svc.token(
+        Role::Enterprise,
+        &format!("cfo-of-{enterprise}"),
+        Some(enterprise),
+    )
+}
+
+pub fn approver(svc: &TestService, name: &str) -> String {
+    svc.token(Role::FinanceApprover, name, None)
+}
+
+pub fn payment(contract_id: &str, amount_fen: i64, reference: &str) -> RecordPaymentRequest {
+    RecordPaymentRequest {
+        contract_id: contract_id.into(),
+        amount_fen,
+        paid_at: Some(timestamp(chrono::Utc::now() - chrono::Duration::hours(1))),
+        bank_reference: reference.into(),
+    }
+}
+
+pub async fn pay(
+    svc: &TestService,
+    enterprise: &str,
+    contract_id: &str,
+    amount_fen: i64,
+) -> (Payment, SubsidyApplication) {
+    let mut c = client(svc).await;
+    let token = enterprise_token(svc, enterprise);
+    let reference = format!("BANK-{}", uuid::Uuid::new_v4().simple());
+    let p = c
+        .record_payment(authed(payment(contract_id, amount_fen, &reference), &token))
+        .await
+        .unwrap()
+        .into_inner();
+    let app = c
+        .get_application(authed(
+            GetApplicationRequest {
+                id: p.application_id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    (p, app)
+}
+
+pub async fn application(svc: &TestService, id: &str) -> SubsidyApplication {
+    let mut c = client(svc).await;
+    let token = svc.token(Role::Auditor, "auditor", None);
+    c.get_application(authed(GetApplicationRequest { id: id.into() }, &token))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+pub async fn wait_status(
+    svc: &TestService,
+    id: &str,
+    status: kechuang_proto::subsidy::ApplicationStatus,
+) -> SubsidyApplication {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let app = application(svc, id).await;
+        if app.status == status as i32 {
+            return app;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "application {id} stuck at {:?}, wanted {status:?}",
+            app.status
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

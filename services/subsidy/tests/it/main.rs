@@ -1,0 +1,8 @@
+//! The subsidy service over gRPC, real Postgres and real NATS. The fund ledger's answers are
+//! published on the bus by the tests here; the saga with the real ledger is in tests/ (e2e).
+
+mod approval;
+mod helpers;
+mod payments;
+mod policies;
+mod saga;
