@@ -1,4 +1,7 @@
-//! The whole platform in one process: what `kechuang up` runs and the end-to-end tests start.
+//! The whole platform in one process (what `kechuang up` runs and the end-to-end tests start),
+//! and the demo that drives it.
+
+pub mod demo;
 
 use futures::future::try_join_all;
 use kechuang_platform::{ServiceKind, ServiceRuntime, Settings};

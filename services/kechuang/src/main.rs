@@ -20,7 +20,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start all four services in this process (Postgres and NATS from KC_* settings).
-    Up,
+    Up {
+        /// Load the demo data set and drive the flow once the services are up.
+        #[arg(long)]
+        demo: bool,
+        #[command(flatten)]
+        demo_options: DemoArgs,
+    },
+    /// Load a realistic data set into a running platform and drive the whole flow.
+    Demo {
+        #[command(flatten)]
+        demo_options: DemoArgs,
+    },
     /// Print a development JWT for the given role (signed with KC_JWT_SECRET).
     Token {
         /// enterprise, tech_manager, supplier, finance_officer, finance_approver, auditor, service
@@ -38,10 +49,37 @@ enum Command {
     },
 }
 
+#[derive(clap::Args, Clone)]
+struct DemoArgs {
+    /// `quick` (default: 2,000 demands), `hubei` (15,000 demands, 33,000 enterprises, 72,000
+    /// achievements) or a factor of quick such as `0.1`.
+    #[arg(long, default_value = "quick")]
+    scale: String,
+    /// The data set's seed: the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+}
+
+impl DemoArgs {
+    fn options(&self) -> anyhow::Result<kechuang::demo::DemoOptions> {
+        Ok(kechuang::demo::DemoOptions {
+            scale: kechuang::demo::data::Scale::parse(&self.scale).map_err(anyhow::Error::msg)?,
+            seed: self.seed,
+            concurrency: self.concurrency,
+        })
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Up => up::run(),
+        Command::Up { demo, demo_options } => {
+            up::run(demo.then(|| demo_options.options()).transpose()?)
+        }
+        Command::Demo { demo_options } => up::demo(demo_options.options()?),
         Command::Token {
             role,
             enterprise,

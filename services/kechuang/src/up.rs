@@ -1,10 +1,13 @@
-//! `kechuang up`: the four services in one process.
+//! `kechuang up` (the four services in one process, optionally with the demo) and
+//! `kechuang demo` (against a running platform).
 
 use kechuang::Platform;
+use kechuang::demo::{self, Clients, DemoOptions};
 use kechuang_platform::config::DEV_JWT_SECRET;
 use kechuang_platform::{launcher, telemetry};
+use std::net::SocketAddr;
 
-pub fn run() -> anyhow::Result<()> {
+pub fn run(demo_options: Option<DemoOptions>) -> anyhow::Result<()> {
     let settings = launcher::load_settings()?;
     tokio::runtime::Runtime::new()?.block_on(async {
         let _telemetry = telemetry::init(
@@ -28,8 +31,43 @@ pub fn run() -> anyhow::Result<()> {
             "kechuang is up: stream {} ({}.>), databases {}*. Ctrl-C stops it.",
             settings.stream_name, settings.subject_prefix, settings.database_prefix
         );
+        if let Some(options) = demo_options {
+            let addresses = platform.addresses();
+            let settings = settings.clone();
+            tokio::spawn(async move {
+                let addr = |k| {
+                    addresses
+                        .iter()
+                        .find(|(kind, _)| *kind == k)
+                        .map(|(_, a)| *a)
+                        .expect("every service")
+                };
+                let outcome = match Clients::connect(addr).await {
+                    Ok(clients) => demo::run(&settings, clients, options).await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                match outcome {
+                    Ok(()) => println!("demo loaded; the platform keeps running (Ctrl-C stops it)"),
+                    Err(e) => eprintln!("demo failed: {e:#}"),
+                }
+            });
+        }
         platform.run_until_stopped(shutdown).await?;
         println!("kechuang stopped cleanly");
+        Ok(())
+    })
+}
+
+pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
+    let settings = launcher::load_settings()?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let addr = |kind| SocketAddr::new(settings.host, settings.port(kind));
+        let clients = Clients::connect(addr).await?;
+        let report = demo::run(&settings, clients, options).await?;
+        anyhow::ensure!(
+            report.violations.is_empty(),
+            "the ledger does not reconcile"
+        );
         Ok(())
     })
 }

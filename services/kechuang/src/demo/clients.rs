@@ -1,0 +1,102 @@
+//! gRPC clients of the four services, and the tokens of the demo's people.
+
+use kechuang_platform::auth::{Authenticator, Caller, Role};
+use kechuang_platform::{ServiceKind, Settings};
+use kechuang_proto::demand::demand_service_client::DemandServiceClient;
+use kechuang_proto::fund::fund_service_client::FundServiceClient;
+use kechuang_proto::matching::catalog_service_client::CatalogServiceClient;
+use kechuang_proto::matching::matching_service_client::MatchingServiceClient;
+use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tonic::transport::Channel;
+
+#[derive(Clone)]
+pub struct Clients {
+    pub demand: DemandServiceClient<Channel>,
+    pub catalog: CatalogServiceClient<Channel>,
+    pub matching: MatchingServiceClient<Channel>,
+    pub subsidy: SubsidyServiceClient<Channel>,
+    pub fund: FundServiceClient<Channel>,
+}
+
+async fn channel(addr: SocketAddr) -> anyhow::Result<Channel> {
+    Channel::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(120))
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach {addr}: {e} (is `kechuang up` running?)"))
+}
+
+impl Clients {
+    pub async fn connect(addr: impl Fn(ServiceKind) -> SocketAddr) -> anyhow::Result<Self> {
+        let matching = channel(addr(ServiceKind::Matching)).await?;
+        Ok(Self {
+            demand: DemandServiceClient::new(channel(addr(ServiceKind::DemandIntake)).await?)
+                .max_decoding_message_size(64 << 20),
+            catalog: CatalogServiceClient::new(matching.clone()),
+            matching: MatchingServiceClient::new(matching).max_decoding_message_size(64 << 20),
+            subsidy: SubsidyServiceClient::new(channel(addr(ServiceKind::Subsidy)).await?)
+                .max_decoding_message_size(64 << 20),
+            fund: FundServiceClient::new(channel(addr(ServiceKind::FundLedger)).await?),
+        })
+    }
+}
+
+/// Tokens for the demo's cast.
+pub struct Cast {
+    auth: Authenticator,
+    pub manager: String,
+    pub supplier: String,
+    pub officer: String,
+    pub approver_1: String,
+    pub approver_2: String,
+    pub auditor: String,
+}
+
+impl Cast {
+    pub fn new(settings: &Settings) -> Self {
+        let auth = Authenticator::new(&settings.jwt_secret);
+        let mint = |role, subject: &str| {
+            auth.mint(
+                &Caller {
+                    role,
+                    subject: subject.into(),
+                    enterprise_id: None,
+                },
+                Duration::from_secs(24 * 3600),
+            )
+        };
+        Self {
+            manager: mint(Role::TechManager, "技术经理人·周"),
+            supplier: mint(Role::Supplier, "成果转化办·陈"),
+            officer: mint(Role::FinanceOfficer, "财政专员·王"),
+            approver_1: mint(Role::FinanceApprover, "审批人·李"),
+            approver_2: mint(Role::FinanceApprover, "审批人·赵"),
+            auditor: mint(Role::Auditor, "审计·孙"),
+            auth,
+        }
+    }
+
+    pub fn enterprise(&self, credit_code: &str) -> String {
+        self.auth.mint(
+            &Caller {
+                role: Role::Enterprise,
+                subject: format!("财务·{credit_code}"),
+                enterprise_id: Some(credit_code.into()),
+            },
+            Duration::from_secs(24 * 3600),
+        )
+    }
+}
+
+/// A request with `authorization: Bearer <token>`.
+pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
+    request
+}

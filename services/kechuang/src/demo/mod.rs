@@ -1,0 +1,11 @@
+//! `kechuang demo`: loads a realistic data set through the public gRPC APIs and drives the
+//! whole flow with simulated actors, then prints the funnel and the fund's figures.
+
+mod catalog;
+mod clients;
+pub mod data;
+mod driver;
+mod report;
+
+pub use clients::Clients;
+pub use driver::{DemoOptions, run};
