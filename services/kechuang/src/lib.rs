@@ -8,6 +8,16 @@ use kechuang_platform::{ServiceKind, ServiceRuntime, Settings};
 use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 
+/// Builds the service `config.kind` names.
+pub async fn build(config: kechuang_platform::ServiceConfig) -> anyhow::Result<ServiceRuntime> {
+    match config.kind {
+        ServiceKind::DemandIntake => demand_intake::build(config).await,
+        ServiceKind::Matching => matching::build(config).await,
+        ServiceKind::Subsidy => subsidy::build(config).await,
+        ServiceKind::FundLedger => fund_ledger::build(config).await,
+    }
+}
+
 /// The four services, started and listening.
 pub struct Platform {
     services: Vec<(ServiceKind, ServiceRuntime)>,
@@ -18,14 +28,7 @@ impl Platform {
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
         let mut services = Vec::new();
         for kind in ServiceKind::ALL {
-            let config = settings.service(kind);
-            let runtime = match kind {
-                ServiceKind::DemandIntake => demand_intake::build(config).await?,
-                ServiceKind::Matching => matching::build(config).await?,
-                ServiceKind::Subsidy => subsidy::build(config).await?,
-                ServiceKind::FundLedger => fund_ledger::build(config).await?,
-            };
-            services.push((kind, runtime));
+            services.push((kind, build(settings.service(kind)).await?));
         }
         Ok(Self { services })
     }

@@ -27,6 +27,9 @@ enum Command {
         #[command(flatten)]
         demo_options: DemoArgs,
     },
+    /// Run one service alone (as its own binary would): demand-intake, matching, subsidy or
+    /// fund-ledger. Replicas of one service share its database and durable consumers.
+    Serve { service: String },
     /// Load a realistic data set into a running platform and drive the whole flow.
     Demo {
         #[command(flatten)]
@@ -80,6 +83,18 @@ fn main() -> anyhow::Result<()> {
             up::run(demo.then(|| demo_options.options()).transpose()?)
         }
         Command::Demo { demo_options } => up::demo(demo_options.options()?),
+        Command::Serve { service } => {
+            let kind = kechuang_platform::ServiceKind::from_name(&service).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown service {service:?}: demand-intake, matching, subsidy or fund-ledger"
+                )
+            })?;
+            kechuang_platform::launcher::run_one(kind, |config, shutdown| async move {
+                let runtime = kechuang::build(config).await?;
+                println!("{} listening on {}", kind.name(), runtime.local_addr());
+                runtime.run_until_stopped(shutdown).await
+            })
+        }
         Command::Token {
             role,
             enterprise,

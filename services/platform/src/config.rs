@@ -109,6 +109,11 @@ impl ServiceKind {
         }
     }
 
+    /// The service named `name` (its binary name).
+    pub fn from_name(name: &str) -> Option<ServiceKind> {
+        ServiceKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// The tail of its database name (`kc_demand`, `kc_matching`, `kc_subsidy`, `kc_ledger`).
     pub fn database_suffix(self) -> &'static str {
         match self {
