@@ -96,10 +96,12 @@ impl Intake {
         req: SubmitDemandRequest,
     ) -> Result<Demand, Error> {
         access::submit(caller, &req.enterprise_id)?;
-        let new = validate::demand(&req, Utc::now())?;
+        // Reported after the request id is looked up: the retry of an accepted request gets
+        // its demand even once the deadline it named has passed.
+        let validated = validate::demand(&req, Utc::now());
         let mut tx = self.pool.begin().await?;
         // Request ids are the enterprise's own: two enterprises may pick the same one.
-        let scope = format!("submit_demand/{}", new.enterprise_id);
+        let scope = format!("submit_demand/{}", req.enterprise_id);
         let fingerprint = idempotency::fingerprint(&req);
         if !req.request_id.is_empty() {
             let claim = idempotency::claim(&mut tx, &scope, &req.request_id, &fingerprint).await?;
@@ -113,6 +115,7 @@ impl Intake {
                 return wire::demand(&row, &history);
             }
         }
+        let new = validated?;
         let id = Uuid::now_v7();
         let correlation_id = Uuid::now_v7().to_string();
         let row = store::insert_demand(&mut tx, id, &new, &caller.subject, &correlation_id).await?;

@@ -142,6 +142,7 @@ async fn bad_demands_name_their_fields_and_write_nothing() {
             })
         }),
         ("request_id", |r| r.request_id = "r".repeat(201)),
+        ("enterprise_id", |r| r.enterprise_id.clear()),
     ];
     for (field, breaker) in cases {
         let mut request = good.clone();
@@ -208,5 +209,44 @@ async fn a_demand_for_an_unregistered_enterprise_is_not_found() {
         count(&g.svc.pool, "SELECT count(*) FROM idempotency_keys").await,
         0
     );
+    g.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_after_the_deadline_passed_still_returns_the_demand() {
+    let mut g = start().await;
+    let e = g.enterprise(16).await;
+    let token = g.enterprise_token(&e);
+    let request = SubmitDemandRequest {
+        deadline: Some(timestamp(Utc::now() + Duration::milliseconds(1500))),
+        ..demand_request(&e, "soon")
+    };
+    let first = g
+        .client
+        .submit_demand(authed(request.clone(), &token))
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    let retry = g
+        .client
+        .submit_demand(authed(request.clone(), &token))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retry, first);
+    // A new request with that deadline is refused.
+    let status = g
+        .client
+        .submit_demand(authed(
+            SubmitDemandRequest {
+                request_id: "late".into(),
+                ..request
+            },
+            &token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(fields(&status), vec!["deadline"]);
     g.stop().await;
 }
