@@ -1,0 +1,260 @@
+//! Persistence: small parameterised queries on one connection (usually a transaction).
+
+use crate::domain::Status;
+use crate::domain::validate::{NewDemand, NewEnterprise};
+use chrono::{DateTime, Utc};
+use kechuang_platform::error::{Error, ResultExt};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EnterpriseRow {
+    pub id: String,
+    pub name: String,
+    pub credit_code: String,
+    pub region_code: String,
+    pub industry_chain: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DemandRow {
+    pub id: Uuid,
+    pub enterprise_id: String,
+    pub title: String,
+    pub description: String,
+    pub industry_chain: String,
+    pub contract_type: i32,
+    pub budget_min_fen: i64,
+    pub budget_max_fen: i64,
+    pub region_code: String,
+    pub deadline: DateTime<Utc>,
+    pub status: String,
+    pub version: i64,
+    pub correlation_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl DemandRow {
+    pub fn status(&self) -> Result<Status, Error> {
+        Status::parse(&self.status).ok_or_else(|| {
+            Error::internal(format!("demand {} has status {:?}", self.id, self.status))
+        })
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChangeRow {
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub actor: String,
+    pub cause_event_id: Option<Uuid>,
+    pub note: String,
+    pub changed_at: DateTime<Utc>,
+}
+
+pub async fn insert_enterprise(
+    conn: &mut PgConnection,
+    e: &NewEnterprise,
+    registered_by: &str,
+) -> Result<EnterpriseRow, Error> {
+    let exists = || {
+        Error::AlreadyExists(format!(
+            "an enterprise with credit code {} is already registered",
+            e.credit_code
+        ))
+    };
+    sqlx::query_as(
+        "INSERT INTO enterprises (id, name, credit_code, region_code, industry_chain, registered_by) \
+         VALUES ($1, $2, $1, $3, $4, $5) \
+         RETURNING id, name, credit_code, region_code, industry_chain, created_at",
+    )
+    .bind(&e.credit_code)
+    .bind(&e.name)
+    .bind(&e.region_code)
+    .bind(&e.industry_chain)
+    .bind(registered_by)
+    .fetch_one(conn)
+    .await
+    .on_constraint("enterprises_pkey", exists)
+    .on_constraint("enterprises_credit_code_key", exists)
+}
+
+pub async fn enterprise(conn: &mut PgConnection, id: &str) -> Result<Option<EnterpriseRow>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT id, name, credit_code, region_code, industry_chain, created_at \
+         FROM enterprises WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Inserts a submitted demand and the first line of its history, in one statement.
+pub async fn insert_demand(
+    conn: &mut PgConnection,
+    id: Uuid,
+    d: &NewDemand,
+    actor: &str,
+    correlation_id: &str,
+) -> Result<DemandRow, Error> {
+    sqlx::query_as(
+        "WITH d AS ( \
+            INSERT INTO demands (id, enterprise_id, title, description, industry_chain, \
+                contract_type, budget_min_fen, budget_max_fen, region_code, deadline, status, \
+                version, correlation_id) \
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'submitted', 1, $11) \
+            RETURNING * \
+         ), h AS ( \
+            INSERT INTO demand_status_changes (demand_id, from_status, to_status, actor, changed_at) \
+            SELECT id, NULL, status, $12, created_at FROM d \
+         ) \
+         SELECT * FROM d",
+    )
+    .bind(id)
+    .bind(&d.enterprise_id)
+    .bind(&d.title)
+    .bind(&d.description)
+    .bind(&d.industry_chain)
+    .bind(d.contract_type as i32)
+    .bind(d.budget_min_fen)
+    .bind(d.budget_max_fen)
+    .bind(&d.region_code)
+    .bind(d.deadline)
+    .bind(correlation_id)
+    .bind(actor)
+    .fetch_one(conn)
+    .await
+    .on_constraint("demands_enterprise_fkey", || {
+        Error::NotFound(format!("enterprise {} not found", d.enterprise_id))
+    })
+}
+
+pub async fn demand(conn: &mut PgConnection, id: Uuid) -> Result<Option<DemandRow>, Error> {
+    Ok(sqlx::query_as("SELECT * FROM demands WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// The demand, locked until the transaction ends: status changes are serialised per demand.
+pub async fn lock_demand(conn: &mut PgConnection, id: Uuid) -> Result<Option<DemandRow>, Error> {
+    Ok(
+        sqlx::query_as("SELECT * FROM demands WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+pub async fn history(conn: &mut PgConnection, id: Uuid) -> Result<Vec<ChangeRow>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT from_status, to_status, actor, cause_event_id, note, changed_at \
+         FROM demand_status_changes WHERE demand_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Why and by whom a status moved.
+#[derive(Debug, Clone)]
+pub struct Move<'a> {
+    pub from: Status,
+    pub to: Status,
+    pub actor: &'a str,
+    pub cause_event_id: Option<Uuid>,
+    pub note: &'a str,
+}
+
+/// Moves a (locked) demand to a new status, bumps its version and appends to its history.
+pub async fn move_status(
+    conn: &mut PgConnection,
+    id: Uuid,
+    m: &Move<'_>,
+) -> Result<DemandRow, Error> {
+    sqlx::query_as(
+        "WITH d AS ( \
+            UPDATE demands SET status = $2, version = version + 1, updated_at = now() \
+            WHERE id = $1 AND status = $3 RETURNING * \
+         ), h AS ( \
+            INSERT INTO demand_status_changes \
+                (demand_id, from_status, to_status, actor, cause_event_id, note, changed_at) \
+            SELECT id, $3, status, $4, $5, $6, updated_at FROM d \
+         ) \
+         SELECT * FROM d",
+    )
+    .bind(id)
+    .bind(m.to.as_str())
+    .bind(m.from.as_str())
+    .bind(m.actor)
+    .bind(m.cause_event_id)
+    .bind(m.note)
+    .fetch_optional(conn)
+    .await?
+    // The row is locked by the caller, so its status cannot have changed in between.
+    .ok_or_else(|| {
+        Error::internal(format!(
+            "demand {id} was not {} when moved",
+            m.from.as_str()
+        ))
+    })
+}
+
+/// Keeps a downstream event that changed nothing, with the reason.
+pub async fn record_ignored(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+    event_type: &str,
+    demand_id: &str,
+    status_then: Option<Status>,
+    reason: &str,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO demand_ignored_events (event_id, event_type, demand_id, status_then, reason) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(event_type)
+    .bind(demand_id)
+    .bind(status_then.map(Status::as_str))
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What a listing is narrowed to; `None` is "any".
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub status: Option<Status>,
+    pub enterprise_id: Option<String>,
+    pub industry_chain: Option<String>,
+}
+
+/// One page, newest first, after `after` (the (created_at, id) of the last row already seen).
+pub async fn list_demands(
+    conn: &mut PgConnection,
+    filter: &Filter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<DemandRow>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT * FROM demands \
+         WHERE ($1::text IS NULL OR status = $1) \
+           AND ($2::text IS NULL OR enterprise_id = $2) \
+           AND ($3::text IS NULL OR industry_chain = $3) \
+           AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid)) \
+         ORDER BY created_at DESC, id DESC \
+         LIMIT $6",
+    )
+    .bind(filter.status.map(Status::as_str))
+    .bind(filter.enterprise_id.as_deref())
+    .bind(filter.industry_chain.as_deref())
+    .bind(after.map(|(t, _)| t))
+    .bind(after.map(|(_, id)| id))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}

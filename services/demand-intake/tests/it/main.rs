@@ -1,0 +1,10 @@
+//! demand-intake against the real Postgres and NATS of this machine: each test runs the real
+//! service on port 0 with its own database and stream, and talks to it over gRPC.
+
+mod access;
+mod downstream;
+mod enterprises;
+mod helpers;
+mod lifecycle;
+mod listing;
+mod submit;
