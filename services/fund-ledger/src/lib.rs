@@ -8,6 +8,8 @@ use tonic::service::Routes;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+pub mod domain;
+
 /// Answers `UNIMPLEMENTED` until its issue lands.
 #[derive(Debug, Clone)]
 pub struct FundApi;
