@@ -50,6 +50,8 @@ pub struct FundFigures {
     pub stray_resolutions: Vec<String>,
     /// Reservations with more than one post or void.
     pub resolved_twice: Vec<String>,
+    /// Applications with more than one post.
+    pub paid_twice: Vec<String>,
 }
 
 /// The violations of one fund; empty when its ledger is sound.
@@ -140,6 +142,11 @@ pub fn audit(f: &FundFigures) -> Vec<String> {
     for id in &f.resolved_twice {
         out.push(format!(
             "{fund}: reservation {id} is resolved more than once"
+        ));
+    }
+    for application in &f.paid_twice {
+        out.push(format!(
+            "{fund}: application {application} is paid more than once"
         ));
     }
     if let Some(reserved) = balance(AccountKind::Reserved)

@@ -168,6 +168,7 @@ impl Model {
             posted_fen,
             stray_resolutions: vec![],
             resolved_twice: vec![],
+            paid_twice: vec![],
         }
     }
 
