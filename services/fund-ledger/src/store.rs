@@ -102,16 +102,23 @@ pub async fn fund(conn: &mut PgConnection, id: &str) -> Result<Option<Fund>, sql
     Ok(row.map(Fund::from))
 }
 
-/// Locks a fund's row until the transaction ends and reads it. Every movement of a fund's
+/// Locks a fund's row until the transaction ends, then reads it. Every movement of a fund's
 /// money takes this lock first, so balances read here cannot change before commit: two
 /// concurrent reservations can never both spend the same available fen.
+///
+/// Two statements on purpose: under READ COMMITTED a `SELECT … FOR UPDATE` that waited for
+/// the lock re-reads the locked row but evaluates the rest of the statement (the balances in
+/// `accounts`) in its old snapshot. The read after the lock takes a fresh snapshot. (The
+/// concurrency test caught the one-statement version; `accounts_no_overdraft` refused it.)
 pub async fn lock_fund(conn: &mut PgConnection, id: &str) -> Result<Option<Fund>, sqlx::Error> {
-    let sql = format!("{FUND_COLUMNS} FOR UPDATE OF f");
-    let row: Option<FundRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let locked: Option<i32> = sqlx::query_scalar("SELECT 1 FROM funds WHERE id = $1 FOR UPDATE")
         .bind(id)
-        .fetch_optional(conn)
+        .fetch_optional(&mut *conn)
         .await?;
-    Ok(row.map(Fund::from))
+    if locked.is_none() {
+        return Ok(None);
+    }
+    fund(conn, id).await
 }
 
 /// Saves what the fund row tracks besides money: its event version and alarm state.
