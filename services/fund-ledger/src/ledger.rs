@@ -166,21 +166,19 @@ pub async fn reserve(
 ) -> Result<Reserved, Error> {
     let Some(mut fund) = store::lock_fund(conn, fund_id).await? else {
         let reason = format!("fund {fund_id:?} does not exist");
+        let shortfall = amount.max(0);
         reject(
             conn,
             fund_id,
             None,
             application_id,
             amount,
-            amount,
-            reason,
+            shortfall,
+            reason.clone(),
             cause,
         )
         .await?;
-        return Ok(Reserved::Rejected {
-            shortfall: amount,
-            reason: format!("fund {fund_id:?} does not exist"),
-        });
+        return Ok(Reserved::Rejected { shortfall, reason });
     };
     let prior = store::reservation(conn, application_id)
         .await?
