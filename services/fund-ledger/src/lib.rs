@@ -1,24 +1,35 @@
 //! The fund ledger: double-entry accounts, two-phase transfers, reconciliation.
+//!
+//! `domain` holds the rules (pure), `store` the tables, `ledger` the operations (one
+//! transaction each, events through the outbox), `api` the gRPC service, `events` the
+//! handlers of the subsidy service's events.
 
+pub mod api;
+pub mod domain;
+pub mod events;
+pub mod ledger;
+pub mod store;
+
+use api::FundApi;
 use kechuang_platform::{ServiceConfig, ServiceRuntime};
-use kechuang_proto::fund::fund_service_server::{FundService, FundServiceServer};
+use kechuang_proto::fund::fund_service_server::FundServiceServer;
 use sqlx::migrate::Migrator;
+use std::sync::Arc;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// Answers `UNIMPLEMENTED` until its issue lands.
-#[derive(Debug, Clone)]
-pub struct FundApi;
-
-impl FundService for FundApi {}
-
-/// Connects, migrates and wires the service; run it with `run_until_stopped`.
+/// Connects, migrates, seeds the default fund and wires the service; run it with
+/// `run_until_stopped`.
 pub async fn build(config: ServiceConfig) -> anyhow::Result<ServiceRuntime> {
     let mut runtime = ServiceRuntime::start(config, &MIGRATOR).await?;
+    let mut tx = runtime.pool.begin().await?;
+    ledger::seed_default_fund(&mut tx).await?;
+    tx.commit().await?;
+    runtime.consume("subsidy", "subsidy.*", Arc::new(events::SubsidyEvents));
     let routes = Routes::new(FundServiceServer::with_interceptor(
-        FundApi,
+        FundApi::new(runtime.pool.clone()),
         runtime.interceptor(),
     ));
     runtime.set_routes(

@@ -1,0 +1,278 @@
+//! `kechuang.fund.v1.FundService`: checks the caller and the input, then calls `ledger`.
+
+use crate::domain::{self, MAX_AMOUNT_FEN, audit};
+use crate::ledger;
+use crate::store::{self, Fund, TransferRecord};
+use kechuang_platform::auth::{Role, caller};
+use kechuang_platform::error::{Error, Violations};
+use kechuang_platform::events::timestamp;
+use kechuang_platform::{idempotency, paging};
+use kechuang_proto::fund::{
+    self as pb, CreateFundRequest, GetFundRequest, ListTransfersRequest, ListTransfersResponse,
+    ReconcileReport, ReconcileRequest, TopUpRequest, TransferKind, TransferStatus,
+    fund_service_server::FundService,
+};
+use sqlx::PgPool;
+use tonic::{Request, Response, Status};
+
+const WRITERS: &[Role] = &[Role::FinanceOfficer, Role::FinanceApprover];
+const READERS: &[Role] = &[
+    Role::FinanceOfficer,
+    Role::FinanceApprover,
+    Role::Auditor,
+    Role::Service,
+];
+const MAX_TEXT: usize = 200;
+
+#[derive(Debug, Clone)]
+pub struct FundApi {
+    pool: PgPool,
+}
+
+impl FundApi {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+fn to_proto(f: &Fund) -> pb::Fund {
+    pb::Fund {
+        id: f.id.clone(),
+        name: f.name.clone(),
+        available_fen: f.balances.available,
+        reserved_fen: f.balances.reserved,
+        disbursed_fen: f.balances.disbursed,
+        total_fen: f.balances.total(),
+        low_balance_fen: f.low_balance_fen,
+        create_time: Some(timestamp(f.created_at)),
+    }
+}
+
+fn transfer_to_proto(t: &TransferRecord) -> pb::Transfer {
+    let kind = match domain::TransferKind::parse(&t.kind) {
+        Some(domain::TransferKind::TopUp) => TransferKind::TopUp,
+        Some(domain::TransferKind::Reserve) => TransferKind::Reserve,
+        Some(domain::TransferKind::Post) => TransferKind::Post,
+        Some(domain::TransferKind::Void) => TransferKind::Void,
+        None => TransferKind::Unspecified,
+    };
+    let status = match (kind, t.resolution.as_deref()) {
+        (TransferKind::Reserve, Some("post")) => TransferStatus::Posted,
+        (TransferKind::Reserve, Some("void")) => TransferStatus::Voided,
+        (TransferKind::Reserve, _) => TransferStatus::Pending,
+        _ => TransferStatus::Unspecified,
+    };
+    pb::Transfer {
+        id: t.id.to_string(),
+        fund_id: t.fund_id.clone(),
+        debit_account: t.debit_account.clone(),
+        credit_account: t.credit_account.clone(),
+        amount_fen: t.amount_fen,
+        kind: kind as i32,
+        pending_id: t.pending_id.map(|p| p.to_string()).unwrap_or_default(),
+        reference: t.reference.clone(),
+        status: status as i32,
+        create_time: Some(timestamp(t.created_at)),
+    }
+}
+
+fn check_text(v: &mut Violations, value: &str, field: &str) {
+    v.check(!value.trim().is_empty(), field, "is required");
+    v.check(
+        value.chars().count() <= MAX_TEXT,
+        field,
+        format!("must be at most {MAX_TEXT} characters"),
+    );
+}
+
+fn check_fund_id(v: &mut Violations, fund_id: &str) {
+    check_text(v, fund_id, "fund_id");
+}
+
+#[tonic::async_trait]
+impl FundService for FundApi {
+    #[tracing::instrument(skip_all)]
+    async fn create_fund(
+        &self,
+        request: Request<CreateFundRequest>,
+    ) -> Result<Response<pb::Fund>, Status> {
+        caller(&request)?.require(WRITERS)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        check_text(&mut v, &r.name, "name");
+        v.check(
+            r.low_balance_fen >= 0,
+            "low_balance_fen",
+            "must not be negative",
+        );
+        v.check(
+            r.low_balance_fen <= MAX_AMOUNT_FEN,
+            "low_balance_fen",
+            format!("must be at most {MAX_AMOUNT_FEN}"),
+        );
+        v.check(
+            r.request_id.len() <= MAX_TEXT,
+            "request_id",
+            format!("must be at most {MAX_TEXT} characters"),
+        );
+        v.into_result()?;
+        let mut tx = self.pool.begin().await.map_err(Error::from)?;
+        let fingerprint = idempotency::fingerprint(&r);
+        if !r.request_id.is_empty() {
+            let claim =
+                idempotency::claim(&mut tx, "CreateFund", &r.request_id, &fingerprint).await?;
+            if let idempotency::Claim::Existing(id) = claim {
+                let fund = store::fund(&mut tx, &id)
+                    .await
+                    .map_err(Error::from)?
+                    .ok_or_else(|| Error::internal("a recorded fund is missing"))?;
+                return Ok(Response::new(to_proto(&fund)));
+            }
+        }
+        let id = format!("fund-{}", uuid::Uuid::now_v7().simple());
+        let fund = ledger::create_fund(&mut tx, &id, r.name.trim(), r.low_balance_fen)
+            .await?
+            .ok_or_else(|| Error::internal("a fresh fund id is taken"))?;
+        if !r.request_id.is_empty() {
+            idempotency::record(&mut tx, "CreateFund", &r.request_id, &fingerprint, &id).await?;
+        }
+        tx.commit().await.map_err(Error::from)?;
+        tracing::info!(fund_id = %id, "fund created");
+        Ok(Response::new(to_proto(&fund)))
+    }
+
+    #[tracing::instrument(skip_all, fields(fund_id))]
+    async fn top_up(&self, request: Request<TopUpRequest>) -> Result<Response<pb::Fund>, Status> {
+        caller(&request)?.require(WRITERS)?;
+        let r = request.into_inner();
+        tracing::Span::current().record("fund_id", r.fund_id.as_str());
+        let mut v = Violations::new();
+        check_fund_id(&mut v, &r.fund_id);
+        v.check(r.amount_fen > 0, "amount_fen", "must be positive");
+        v.check(
+            r.amount_fen <= MAX_AMOUNT_FEN,
+            "amount_fen",
+            format!("must be at most {MAX_AMOUNT_FEN}"),
+        );
+        check_text(&mut v, &r.reference, "reference");
+        v.into_result()?;
+        let mut tx = self.pool.begin().await.map_err(Error::from)?;
+        let fund = ledger::top_up(&mut tx, &r.fund_id, r.amount_fen, &r.reference).await?;
+        tx.commit().await.map_err(Error::from)?;
+        Ok(Response::new(to_proto(&fund)))
+    }
+
+    async fn get_fund(
+        &self,
+        request: Request<GetFundRequest>,
+    ) -> Result<Response<pb::Fund>, Status> {
+        caller(&request)?.require(READERS)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        check_fund_id(&mut v, &r.fund_id);
+        v.into_result()?;
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        let fund = store::fund(&mut conn, &r.fund_id)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| Error::not_found(format!("fund {} not found", r.fund_id)))?;
+        Ok(Response::new(to_proto(&fund)))
+    }
+
+    async fn list_transfers(
+        &self,
+        request: Request<ListTransfersRequest>,
+    ) -> Result<Response<ListTransfersResponse>, Status> {
+        caller(&request)?.require(READERS)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        check_fund_id(&mut v, &r.fund_id);
+        v.check(r.page_size >= 0, "page_size", "must not be negative");
+        let query = format!("fund_id={}", r.fund_id);
+        let cursor = match paging::decode_token::<i64>(&query, &r.page_token) {
+            Ok(c) => c,
+            Err(_) => {
+                v.add("page_token", "is not a token this listing returned");
+                None
+            }
+        };
+        v.into_result()?;
+        let size = paging::page_size(r.page_size)?;
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        if store::fund(&mut conn, &r.fund_id)
+            .await
+            .map_err(Error::from)?
+            .is_none()
+        {
+            return Err(Error::not_found(format!("fund {} not found", r.fund_id)).into());
+        }
+        // One extra row tells whether another page follows.
+        let mut rows = store::list_transfers(&mut conn, &r.fund_id, cursor.unwrap_or(0), size + 1)
+            .await
+            .map_err(Error::from)?;
+        let more = rows.len() as i64 > size;
+        rows.truncate(size as usize);
+        let next_page_token = match rows.last() {
+            Some(last) if more => paging::encode_token(&query, &last.seq),
+            _ => String::new(),
+        };
+        Ok(Response::new(ListTransfersResponse {
+            transfers: rows.iter().map(transfer_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn reconcile(
+        &self,
+        request: Request<ReconcileRequest>,
+    ) -> Result<Response<ReconcileReport>, Status> {
+        caller(&request)?.require(READERS)?;
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        v.check(
+            r.fund_id.chars().count() <= MAX_TEXT,
+            "fund_id",
+            format!("must be at most {MAX_TEXT} characters"),
+        );
+        v.into_result()?;
+        let mut tx = self.pool.begin().await.map_err(Error::from)?;
+        // One snapshot for every figure: concurrent transfers cannot make them disagree.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::from)?;
+        let report = reconcile(&mut tx, (!r.fund_id.is_empty()).then_some(&*r.fund_id)).await?;
+        tx.commit().await.map_err(Error::from)?;
+        Ok(Response::new(report))
+    }
+}
+
+/// Checks every invariant of one fund, or of all, and reports the violations.
+pub async fn reconcile(
+    conn: &mut sqlx::PgConnection,
+    fund_id: Option<&str>,
+) -> Result<ReconcileReport, Error> {
+    let funds = match fund_id {
+        Some(id) => {
+            if store::fund(conn, id).await?.is_none() {
+                return Err(Error::not_found(format!("fund {id} not found")));
+            }
+            vec![id.to_string()]
+        }
+        None => store::fund_ids(conn).await?,
+    };
+    let mut violations = Vec::new();
+    for id in &funds {
+        let figures = store::fund_figures(conn, id).await?;
+        violations.extend(audit::audit(&figures));
+    }
+    if !violations.is_empty() {
+        tracing::error!(?violations, "the ledger is not sound");
+    }
+    Ok(ReconcileReport {
+        checks: audit::CHECKS.iter().map(|c| c.to_string()).collect(),
+        violations,
+        transfer_count: store::transfer_count(conn, fund_id).await?,
+        check_time: Some(timestamp(chrono::Utc::now())),
+    })
+}
