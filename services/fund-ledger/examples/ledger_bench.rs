@@ -1,7 +1,7 @@
 //! Reservations + posts per second, run by hand:
 //!
 //! ```text
-//! cargo run --release -p fund-ledger --example bench
+//! cargo run --release -p fund-ledger --example ledger_bench
 //! ```
 //!
 //! One operation = a reservation (its own transaction: lock the fund, write the pending

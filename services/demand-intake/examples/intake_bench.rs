@@ -2,7 +2,7 @@
 //! outbox, with the relay publishing to NATS) beside the same Postgres's single-row
 //! INSERT+COMMIT rate, measured in the same run.
 //!
-//! `cargo run --release -p demand-intake --example bench` (BENCH_OPS scales the run).
+//! `cargo run --release -p demand-intake --example intake_bench` (BENCH_OPS scales the run).
 
 use chrono::{Duration, Utc};
 use kechuang_platform::bench::{Figures, drive, postgres_insert_commit};
