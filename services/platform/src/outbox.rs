@@ -8,7 +8,8 @@
 //! so two transactions writing the same aggregate draw their ids in commit order, and id
 //! order is that aggregate's event order. One relay per database publishes at a time (a
 //! session advisory lock), sequentially, awaiting each ack, so JetStream receives each
-//! aggregate's events in order.
+//! aggregate's events in order. It wakes on an in-process bell, on LISTEN/NOTIFY (rate
+//! limited, see [`NOTIFY_EVERY`]) and on a 100 ms poll.
 
 use crate::config::BusConfig;
 use crate::events::NewEvent;
@@ -21,7 +22,9 @@ use prost::Message;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool, Postgres};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -40,24 +43,56 @@ pub async fn append(
     let envelope = event.into_envelope(producer, Utc::now());
     let event_id = Uuid::parse_str(&envelope.event_id).expect("a fresh UUIDv7 parses");
     let lock_key = format!("{}/{}", envelope.aggregate_type, envelope.aggregate_id);
-    sqlx::query(
+    let sql = if should_notify() {
         "WITH aggregate_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))), \
               wake AS (SELECT pg_notify('kc_outbox', '')) \
          INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
                              aggregate_version, envelope, traceparent) \
-         SELECT $2, $3, $4, $5, $6, $7, $8 FROM aggregate_lock, wake",
-    )
-    .bind(lock_key)
-    .bind(event_id)
-    .bind(&envelope.event_type)
-    .bind(&envelope.aggregate_type)
-    .bind(&envelope.aggregate_id)
-    .bind(envelope.aggregate_version)
-    .bind(envelope.encode_to_vec())
-    .bind(telemetry::current_traceparent())
-    .execute(conn)
-    .await?;
+         SELECT $2, $3, $4, $5, $6, $7, $8 FROM aggregate_lock, wake"
+    } else {
+        "WITH aggregate_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) \
+         INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
+                             aggregate_version, envelope, traceparent) \
+         SELECT $2, $3, $4, $5, $6, $7, $8 FROM aggregate_lock"
+    };
+    sqlx::query(sql)
+        .bind(lock_key)
+        .bind(event_id)
+        .bind(&envelope.event_type)
+        .bind(&envelope.aggregate_type)
+        .bind(&envelope.aggregate_id)
+        .bind(envelope.aggregate_version)
+        .bind(envelope.encode_to_vec())
+        .bind(telemetry::current_traceparent())
+        .execute(conn)
+        .await?;
+    BELL.notify_waiters();
     Ok(envelope)
+}
+
+/// Rings every relay of this process: a row is about to commit. The relay looks again a
+/// few milliseconds later, when the commit has usually landed.
+static BELL: Notify = Notify::const_new();
+
+/// A transaction that NOTIFYs takes a database-wide lock while it commits, so notifying
+/// commits cannot share WAL flushes: one NOTIFY per transaction caps a database at a few
+/// hundred commits a second. So a process NOTIFYs at most once per [`NOTIFY_EVERY`]; the
+/// in-process bell, the relay's short re-checks and its poll cover the rest.
+const NOTIFY_EVERY: Duration = Duration::from_millis(5);
+static LAST_NOTIFY_MICROS: AtomicU64 = AtomicU64::new(0);
+
+fn should_notify() -> bool {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let now = START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_micros() as u64
+        + 1;
+    let last = LAST_NOTIFY_MICROS.load(Ordering::Relaxed);
+    now.saturating_sub(last) >= NOTIFY_EVERY.as_micros() as u64
+        && LAST_NOTIFY_MICROS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }
 
 /// Publishes committed outbox rows to JetStream.
@@ -85,7 +120,7 @@ impl Relay {
             jetstream,
             bus,
             batch_size: 256,
-            poll_interval: Duration::from_secs(1),
+            poll_interval: Duration::from_millis(100),
         }
     }
 
@@ -139,20 +174,32 @@ impl Relay {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(CHANNEL).await?;
         let mut publish_failures = 0u32;
+        let mut rechecks = RECHECKS.len();
         loop {
             let outcome = self.publish_pending(leader).await?;
             match outcome {
                 Pass::Drained if shutdown.is_cancelled() => return Ok(()),
                 Pass::Drained => {
                     publish_failures = 0;
-                    // Wait for a commit's NOTIFY; poll as a fallback.
+                    if rechecks < RECHECKS.len() {
+                        // Woken by a bell or a notify: the commit may land a moment later.
+                        tokio::time::sleep(RECHECKS[rechecks]).await;
+                        rechecks += 1;
+                        continue;
+                    }
+                    let bell = BELL.notified();
                     tokio::select! {
                         _ = shutdown.cancelled() => {}
                         notified = listener.recv() => { notified?; }
+                        _ = bell => {}
                         _ = tokio::time::sleep(self.poll_interval) => {}
                     }
+                    rechecks = 0;
                 }
-                Pass::More => publish_failures = 0,
+                Pass::More => {
+                    publish_failures = 0;
+                    rechecks = 0;
+                }
                 Pass::NatsFailed(e) => {
                     if shutdown.is_cancelled() {
                         tracing::warn!(error = %e, "NATS unreachable at shutdown; unsent events stay in the outbox");
@@ -222,6 +269,13 @@ impl Relay {
         Ok(())
     }
 }
+
+/// After a wake-up finds nothing, look again after these pauses.
+const RECHECKS: [Duration; 3] = [
+    Duration::from_millis(2),
+    Duration::from_millis(5),
+    Duration::from_millis(15),
+];
 
 enum Pass {
     /// Everything visible was published.
