@@ -1,4 +1,5 @@
-//! Sky net figures, run by hand: `cargo run --release -p matching --example bench [N]`.
+//! Sky net figures, run by hand:
+//! `cargo run --release -p matching --example bench [N [SEQUENTIAL [BURST]]]`.
 //!
 //! Imports N (default 100,000) achievements over gRPC into a fresh service, waits until their
 //! events are published, then measures (1) one demand at a time: the time from publishing
@@ -299,7 +300,10 @@ async fn main() -> anyhow::Result<()> {
 
     // One at a time: latency.
     let mut rng = Lcg(11);
-    let sequential = 300;
+    let sequential: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
     let mut latencies = Vec::with_capacity(sequential);
     let mut missing = 0;
     let started = Instant::now();
@@ -308,7 +312,7 @@ async fn main() -> anyhow::Result<()> {
         let id = event.aggregate_id.clone();
         let t = Instant::now();
         svc.publish(event).await;
-        if wait_seen(&seen, std::slice::from_ref(&id), Duration::from_secs(10)).await {
+        if wait_seen(&seen, std::slice::from_ref(&id), Duration::from_secs(5)).await {
             let at = seen.at.lock().unwrap()[&id];
             latencies.push(at - t);
         } else {
@@ -332,7 +336,10 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // A burst: throughput.
-    let burst = 1000;
+    let burst: usize = std::env::args()
+        .nth(3)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
     let events: Vec<NewEvent> = (0..burst)
         .map(|i| demand(sequential + i, &mut rng))
         .collect();
