@@ -8,17 +8,14 @@
 
 pub mod api;
 pub mod domain;
-mod engine_stub;
 pub mod events;
 pub mod index;
 pub mod pushing;
 pub mod store;
 pub mod sync;
 
-/// The matching engine.
-pub mod engine {
-    pub use crate::engine_stub::*;
-}
+/// The matching engine (jieba + tantivy BM25, query expansion, explained re-ranking).
+pub use matching_engine as engine;
 
 use api::{CatalogApi, MatchingApi};
 use engine::Engine;

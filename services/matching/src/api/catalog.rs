@@ -14,7 +14,7 @@ use kechuang_proto::matching::catalog_service_server::CatalogService;
 use kechuang_proto::matching::{
     Achievement, GetAchievementRequest, ImportError, ImportSummary, RegisterAchievementRequest,
 };
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tonic::{Request, Response, Status, Streaming};
@@ -42,14 +42,20 @@ struct Pending {
 }
 
 impl CatalogApi {
-    /// Stores new achievements with their events, pushes them to open demands they beat,
-    /// and tells every replica to index them after the commit.
+    /// Stores new achievements with their events in `tx` and commits; then indexes them in
+    /// this replica's engine before answering (other replicas index them on the commit
+    /// notification), and pushes them to the open demands where they earn a place.
+    ///
+    /// Indexed only after the commit, because the engine cannot forget a document: an
+    /// uncommitted achievement must never be matched. The push runs in a second transaction;
+    /// if it fails the achievement stays registered (logged), and every demand verified later
+    /// still finds it.
     async fn store_new(
         &self,
-        tx: &mut PgConnection,
+        mut tx: Transaction<'static, Postgres>,
         rows: &[(String, NewAchievement)],
     ) -> Result<Vec<AchievementRow>, Error> {
-        let stored = store::insert_achievements(tx, rows).await?;
+        let stored = store::insert_achievements(&mut tx, rows).await?;
         for a in &stored {
             let event = NewEvent::new(
                 &a.id,
@@ -64,25 +70,32 @@ impl CatalogApi {
                     region_code: a.region_code.clone(),
                 }),
             );
-            outbox::append(tx, PRODUCER, event).await?;
+            outbox::append(&mut tx, PRODUCER, event).await?;
         }
-        let docs: Vec<_> = stored.iter().map(achievement_doc).collect();
-        pushing::push_achievements(tx, &self.shared.engine, &docs, self.shared.top_k).await?;
         let ids: Vec<String> = stored.iter().map(|a| a.id.clone()).collect();
-        store::notify(tx, "a", &self.shared.replica, &ids).await?;
-        Ok(stored)
-    }
-
-    /// Indexes committed achievements in this replica's engine; other replicas index them
-    /// on the commit notification.
-    async fn index(&self, stored: Vec<AchievementRow>) {
-        if let Err(e) = index::add_achievements(&self.shared.engine, stored).await {
-            // Committed but not indexed here: rebuild rather than serve a partial index.
+        store::notify(&mut tx, "a", &self.shared.replica, &ids).await?;
+        tx.commit().await?;
+        if let Err(e) = index::add_achievements(&self.shared.engine, stored.clone()).await {
             tracing::error!(error = %e, "cannot index new achievements; rebuilding the index");
             if let Err(e) = index::rebuild(&self.pool, &self.shared.engine).await {
                 tracing::error!(error = %e, "cannot rebuild the matching index");
             }
         }
+        // Scoring against no open demand finds nothing: skip the transaction.
+        if self.shared.engine.open_demand_count() > 0
+            && let Err(e) = self.push(&stored).await
+        {
+            tracing::error!(error = %e, "cannot push new achievements to open demands");
+        }
+        Ok(stored)
+    }
+
+    async fn push(&self, stored: &[AchievementRow]) -> Result<(), Error> {
+        let docs: Vec<_> = stored.iter().map(achievement_doc).collect();
+        let mut tx = self.pool.begin().await?;
+        pushing::push_achievements(&mut tx, &self.shared.engine, &docs, self.shared.top_k).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn register(&self, req: RegisterAchievementRequest) -> Result<Achievement, Error> {
@@ -99,19 +112,14 @@ impl CatalogApi {
             return Ok(achievement_proto(&row));
         }
         let id = Uuid::now_v7().to_string();
-        let stored = self
-            .store_new(&mut tx, &[(id.clone(), achievement)])
-            .await?;
         if !req.request_id.is_empty() {
             idempotency::record(&mut tx, SCOPE, &req.request_id, &fingerprint, &id).await?;
         }
-        tx.commit().await?;
-        let answer = stored
+        let stored = self.store_new(tx, &[(id, achievement)]).await?;
+        stored
             .first()
             .map(achievement_proto)
-            .ok_or_else(|| Error::internal("insert returned no row"))?;
-        self.index(stored).await;
-        Ok(answer)
+            .ok_or_else(|| Error::internal("insert returned no row"))
     }
 
     /// Writes one batch of valid records in one transaction. Records whose request id was
@@ -222,10 +230,8 @@ impl CatalogApi {
             .filter(|(_, k)| *k)
             .map(|((p, id), _)| (id, p.achievement))
             .collect();
-        let stored = self.store_new(&mut tx, &rows).await?;
-        tx.commit().await?;
+        let stored = self.store_new(tx, &rows).await?;
         summary.imported_count += stored.len() as i64;
-        self.index(stored).await;
         Ok(())
     }
 }
