@@ -16,9 +16,10 @@ CREATE TABLE achievements (
     created_at       TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
--- Demands as demand-intake announced them. A demand is open once verified and closed for
--- good when withdrawn or rejected; a closing event that arrives before the verification
--- leaves a closed row without details, and the late verification keeps it closed.
+-- Demands as demand-intake announced them. A demand is open once verified; closed for good
+-- when withdrawn or rejected (a closing event that arrives before the verification leaves a
+-- closed row without details, and the late verification keeps it closed); contracted once a
+-- contract is signed on one of its pairings (no more pairings are pushed to it).
 CREATE TABLE demands (
     id             TEXT        PRIMARY KEY,
     enterprise_id  TEXT        NOT NULL,
@@ -32,8 +33,8 @@ CREATE TABLE demands (
     region_code    TEXT        NOT NULL DEFAULT '',
     deadline       TIMESTAMPTZ,
     verified       BOOLEAN     NOT NULL DEFAULT false,
-    -- 'open' or 'withdrawn' or 'rejected'.
-    status         TEXT        NOT NULL CHECK (status IN ('open', 'withdrawn', 'rejected')),
+    status         TEXT        NOT NULL
+                   CHECK (status IN ('open', 'withdrawn', 'rejected', 'contracted')),
     updated_at     TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 

@@ -172,7 +172,7 @@ pub async fn close_demand(
     let closed: Option<String> = sqlx::query_scalar(
         "INSERT INTO demands (id, enterprise_id, status) VALUES ($1, $2, $3) \
          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, updated_at = now() \
-         WHERE demands.status = 'open' RETURNING id",
+         WHERE demands.status IN ('open', 'contracted') RETURNING id",
     )
     .bind(demand_id)
     .bind(enterprise_id)
@@ -189,6 +189,18 @@ pub async fn close_demand(
     .execute(&mut *conn)
     .await?;
     Ok(closed.is_some())
+}
+
+/// A contract was signed on one of the demand's pairings: no more pairings are pushed to it.
+pub async fn mark_contracted(conn: &mut PgConnection, demand_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE demands SET status = 'contracted', updated_at = now() \
+         WHERE id = $1 AND status = 'open'",
+    )
+    .bind(demand_id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The demand, locked until the transaction ends (pairings of one demand are ranked one

@@ -190,9 +190,17 @@ impl MatchingApi {
                 .ok_or_else(|| Error::internal("an idempotency key names a missing contract"))?;
             return Ok(contract_proto(&row));
         }
+        // Lock order of every writer: the demand, then its pairings.
+        let demand_id = store::get_pairing(&mut tx, &req.pairing_id, false)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("pairing {} not found", req.pairing_id)))?
+            .demand_id;
+        let demand = store::lock_demand(&mut tx, &demand_id)
+            .await?
+            .ok_or_else(|| Error::internal("a pairing without its demand"))?;
         let pairing = store::get_pairing(&mut tx, &req.pairing_id, true)
             .await?
-            .ok_or_else(|| Error::not_found(format!("pairing {} not found", req.pairing_id)))?;
+            .ok_or_else(|| Error::internal("a pairing vanished"))?;
         if caller.role == Role::Enterprise && !caller.is_enterprise(&pairing.enterprise_id) {
             return Err(Error::PermissionDenied(
                 "only the demand's enterprise may sign a contract on its pairing".into(),
@@ -203,10 +211,9 @@ impl MatchingApi {
                 "a contract can only be signed for an accepted pairing".into(),
             ));
         }
-        let demand = store::get_demand(&mut tx, &pairing.demand_id)
-            .await?
-            .ok_or_else(|| Error::internal("a pairing without its demand"))?;
-        if !demand.is_open() {
+        // Withdrawn or rejected: no contract. Already contracted: another accepted pairing of
+        // the same demand may still be signed (a demand can need two suppliers).
+        if !demand.verified || !matches!(demand.status.as_str(), "open" | "contracted") {
             return Err(Error::FailedPrecondition(format!(
                 "the demand is {}; no contract can be signed on it",
                 demand.status
@@ -252,6 +259,8 @@ impl MatchingApi {
             }),
         );
         outbox::append(&mut tx, PRODUCER, event).await?;
+        store::mark_contracted(&mut tx, &demand.id).await?;
+        store::notify(&mut tx, "d", "", std::slice::from_ref(&demand.id)).await?;
         if !req.request_id.is_empty() {
             idempotency::record(&mut tx, SCOPE, &req.request_id, &fingerprint, &row.id).await?;
         }

@@ -227,6 +227,13 @@ async fn only_the_demands_enterprise_answers_and_signs_on_an_accepted_pairing() 
         get(supplier(&svc)).await.unwrap_err().code(),
         Code::PermissionDenied
     );
+
+    // A contracted demand receives no more pushed pairings.
+    let before = pairing_count(&svc, "d-1").await;
+    let mut late = welding();
+    late.title = "焊缝气孔返修率高的激光焊接工艺改进".into();
+    register(&svc, late).await;
+    assert_eq!(pairing_count(&svc, "d-1").await, before);
     svc.stop().await;
 }
 

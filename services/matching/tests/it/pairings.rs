@@ -3,7 +3,9 @@ use futures::StreamExt;
 use kechuang_platform::Role;
 use kechuang_platform::testing::authed;
 use kechuang_proto::events::envelope::Payload;
-use kechuang_proto::matching::{PairingStatus, WatchPairingsRequest};
+use kechuang_proto::matching::{
+    GetAchievementRequest, ListPairingsRequest, PairingStatus, WatchPairingsRequest,
+};
 use std::time::Duration;
 use tonic::Code;
 
@@ -44,6 +46,56 @@ async fn a_verified_demand_gets_scored_explained_pairings_over_nats() {
     let ranks: Vec<i32> = pairings.iter().map(|p| p.rank).collect();
     assert_eq!(ranks, (1..=pairings.len() as i32).collect::<Vec<_>>());
     assert!(pairings.windows(2).all(|w| w[0].score >= w[1].score));
+    // The rice-breeding achievement shares no problem with a welding line.
+    let mut titles = Vec::new();
+    for p in &pairings {
+        let a = catalog(&svc)
+            .await
+            .get_achievement(authed(
+                GetAchievementRequest {
+                    achievement_id: p.achievement_id.clone(),
+                },
+                &enterprise(&svc),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        titles.push(a.title);
+    }
+    assert!(titles.iter().all(|t| !t.contains("水稻")), "{titles:?}");
+    // Paging one at a time gives the same list; another enterprise sees none of it.
+    let mut paged = Vec::new();
+    let mut token = String::new();
+    loop {
+        let request = ListPairingsRequest {
+            demand_id: "d-1".into(),
+            page_size: 1,
+            page_token: token.clone(),
+        };
+        let page = matching(&svc)
+            .await
+            .list_pairings(authed(request, &enterprise(&svc)))
+            .await
+            .unwrap()
+            .into_inner();
+        paged.extend(page.pairings);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(paged, pairings);
+    let request = ListPairingsRequest {
+        demand_id: "d-1".into(),
+        page_size: 0,
+        page_token: String::new(),
+    };
+    let stranger = matching(&svc)
+        .await
+        .list_pairings(authed(request, &other_enterprise(&svc)))
+        .await
+        .unwrap_err();
+    assert_eq!(stranger.code(), Code::PermissionDenied);
     // Every stored pairing was announced, once.
     kechuang_platform::testing::eventually(
         Duration::from_secs(20),
