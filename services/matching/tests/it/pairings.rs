@@ -303,3 +303,65 @@ async fn watchers_receive_existing_then_pushed_pairings_of_their_own_demands() {
     drop(by_demand);
     svc.stop().await;
 }
+
+#[tokio::test]
+async fn replicas_rebuild_the_index_and_stream_each_others_pairings() {
+    let a = start().await;
+    let welding_id = seed(&a).await;
+    // A second replica on the same database and stream: its index is rebuilt at start.
+    let b = kechuang_platform::testing::TestService::start_with(
+        a.settings.clone(),
+        kechuang_platform::ServiceKind::Matching,
+        matching::build,
+    )
+    .await;
+    let (mut on_a, mut on_b) = (watch_enterprise(&a).await, watch_enterprise(&b).await);
+    // Both replicas consume the same durable consumers: each demand is handled by one of
+    // them, and either must pair the welding achievement first.
+    let demands: Vec<String> = (0..6).map(|i| format!("d-{i}")).collect();
+    for d in &demands {
+        a.publish(verified(welding_demand(d, ENTERPRISE))).await;
+    }
+    for d in &demands {
+        kechuang_platform::testing::eventually(Duration::from_secs(20), "pairings", || async {
+            pairing_count(&a, d).await > 0
+        })
+        .await;
+        let best = list(&b, d).await;
+        assert_eq!(best[0].achievement_id, welding_id, "{d}");
+    }
+    // Each replica's watcher saw every demand's pairings, whichever replica made them.
+    let total = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pairings")
+        .fetch_one(&a.pool)
+        .await
+        .unwrap() as usize;
+    for stream in [&mut on_a, &mut on_b] {
+        let mut seen = std::collections::HashSet::new();
+        while seen.len() < total {
+            let p = tokio::time::timeout(Duration::from_secs(20), stream.next())
+                .await
+                .expect("a pairing")
+                .unwrap()
+                .unwrap();
+            seen.insert(p.id);
+        }
+    }
+    drop((on_a, on_b));
+    b.stop().await;
+    a.stop().await;
+}
+
+async fn watch_enterprise(
+    svc: &kechuang_platform::testing::TestService,
+) -> tonic::Streaming<kechuang_proto::matching::Pairing> {
+    let request = WatchPairingsRequest {
+        demand_id: String::new(),
+        enterprise_id: ENTERPRISE.into(),
+    };
+    matching(svc)
+        .await
+        .watch_pairings(authed(request, &enterprise(svc)))
+        .await
+        .unwrap()
+        .into_inner()
+}
