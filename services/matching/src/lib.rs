@@ -1,35 +1,123 @@
 //! Sky net (天网): the achievement catalog, matching, pairings and contracts.
+//!
+//! Flow: `kc.demand.verified` → the engine's top k stored as PROPOSED pairings and announced
+//! (`kc.pairing.proposed`); a new achievement is pushed to the open demands where it beats the
+//! k-th pairing; the demand's enterprise answers; a contract is signed on an accepted pairing
+//! (`kc.contract.signed`). The engine's index lives in memory, rebuilt from the database at
+//! start and kept current by commit notifications (see `sync`), so replicas agree.
 
+pub mod api;
+pub mod domain;
+pub mod events;
+pub mod index;
+pub mod pushing;
+pub mod store;
+pub mod sync;
+
+/// The matching engine (jieba + tantivy BM25, query expansion, explained re-ranking).
+pub use matching_engine as engine;
+
+use api::{CatalogApi, MatchingApi};
+use engine::Engine;
+use events::DemandEvents;
 use kechuang_platform::{ServiceConfig, ServiceRuntime};
-use kechuang_proto::matching::catalog_service_server::{CatalogService, CatalogServiceServer};
-use kechuang_proto::matching::matching_service_server::{MatchingService, MatchingServiceServer};
+use kechuang_proto::matching::catalog_service_server::CatalogServiceServer;
+use kechuang_proto::matching::matching_service_server::MatchingServiceServer;
 use sqlx::migrate::Migrator;
+use std::sync::Arc;
+use tokio::sync::broadcast;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// Answers `UNIMPLEMENTED` until its issue lands.
+/// The producer name on every event this service emits.
+pub const PRODUCER: &str = "matching";
+/// Pairings proposed for a newly verified demand.
+pub const DEFAULT_TOP_K: usize = 5;
+/// Pairing updates buffered per replica for slow watchers (a lagging watcher re-reads).
+const UPDATE_BUFFER: usize = 4096;
+
+/// Settings of the sky net beyond the platform's.
 #[derive(Debug, Clone)]
-pub struct CatalogApi;
+pub struct MatchingOptions {
+    /// How many pairings a verified demand receives, and how many a late achievement must beat.
+    pub top_k: usize,
+}
 
-impl CatalogService for CatalogApi {}
+impl Default for MatchingOptions {
+    fn default() -> Self {
+        Self {
+            top_k: DEFAULT_TOP_K,
+        }
+    }
+}
 
-/// Answers `UNIMPLEMENTED` until its issue lands.
-#[derive(Debug, Clone)]
-pub struct MatchingApi;
-
-impl MatchingService for MatchingApi {}
+/// What the handlers and the gRPC services share.
+pub struct Shared {
+    pub engine: Arc<Engine>,
+    pub top_k: usize,
+    pub updates: broadcast::Sender<sync::Update>,
+    /// This replica's name in change notifications.
+    pub replica: String,
+}
 
 /// Connects, migrates and wires the service; run it with `run_until_stopped`.
 pub async fn build(config: ServiceConfig) -> anyhow::Result<ServiceRuntime> {
+    build_with(config, MatchingOptions::default()).await
+}
+
+pub async fn build_with(
+    config: ServiceConfig,
+    options: MatchingOptions,
+) -> anyhow::Result<ServiceRuntime> {
+    anyhow::ensure!(options.top_k >= 1, "top_k must be at least 1");
     let mut runtime = ServiceRuntime::start(config, &MIGRATOR).await?;
+    let engine = Arc::new(Engine::new()?);
+    // Listen first, then load: whatever commits in between arrives as a notification.
+    let listener = sync::Follower::listen(&runtime.pool).await?;
+    let started = std::time::Instant::now();
+    let (achievements, demands) = index::rebuild(&runtime.pool, &engine).await?;
+    tracing::info!(achievements, demands, elapsed = ?started.elapsed(), "matching index rebuilt");
+    let (updates, _) = broadcast::channel(UPDATE_BUFFER);
+    let replica = uuid::Uuid::new_v4().simple().to_string();
+    let shared = Arc::new(Shared {
+        engine: engine.clone(),
+        top_k: options.top_k,
+        updates: updates.clone(),
+        replica: replica.clone(),
+    });
+    let follower = sync::Follower {
+        pool: runtime.pool.clone(),
+        engine,
+        updates,
+        replica,
+    };
+    runtime.spawn(move |shutdown| follower.run(listener, shutdown));
+    let handler = Arc::new(DemandEvents {
+        shared: shared.clone(),
+    });
+    for (suffix, subject) in [
+        ("demand-verified", "demand.verified"),
+        ("demand-withdrawn", "demand.withdrawn"),
+        ("demand-rejected", "demand.rejected"),
+    ] {
+        runtime.consume(suffix, subject, handler.clone());
+    }
+    let catalog = CatalogApi {
+        pool: runtime.pool.clone(),
+        shared: shared.clone(),
+    };
+    let matching = MatchingApi {
+        pool: runtime.pool.clone(),
+        shared,
+    };
     let routes = Routes::new(CatalogServiceServer::with_interceptor(
-        CatalogApi,
+        catalog,
         runtime.interceptor(),
     ))
     .add_service(MatchingServiceServer::with_interceptor(
-        MatchingApi,
+        matching,
         runtime.interceptor(),
     ));
     runtime.set_routes(

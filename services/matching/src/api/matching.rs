@@ -1,0 +1,435 @@
+//! MatchingService: pairings (listed, watched, answered) and the contracts signed on them.
+
+use super::{contract_proto, pairing_proto};
+use crate::domain::{self, Response as Answer};
+use crate::store::{self, ContractParties, PairingRow};
+use crate::sync::Update;
+use crate::{PRODUCER, Shared};
+use chrono::Utc;
+use kechuang_platform::auth::{Caller, Role, caller};
+use kechuang_platform::error::{Error, ResultExt};
+use kechuang_platform::idempotency::{self, Claim};
+use kechuang_platform::paging::{decode_token, encode_token, page_size};
+use kechuang_platform::{NewEvent, outbox};
+use kechuang_proto::events::{ContractSigned, PairingAccepted, PairingRejected, envelope::Payload};
+use kechuang_proto::matching::matching_service_server::MatchingService;
+use kechuang_proto::matching::{
+    Contract, GetContractRequest, ListPairingsRequest, ListPairingsResponse, Pairing,
+    PairingStatus, RespondToPairingRequest, SignContractRequest, WatchPairingsRequest,
+};
+use sqlx::PgPool;
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+/// Idempotency scope of contract request ids.
+const SCOPE: &str = "contract";
+const MAX_NOTE_CHARS: usize = 500;
+/// Roles that read every demand's pairings.
+const READERS: &[Role] = &[Role::TechManager, Role::Auditor, Role::Service];
+
+type PairingStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<Pairing, Status>> + Send + 'static>>;
+
+#[derive(Clone)]
+pub struct MatchingApi {
+    pub pool: PgPool,
+    pub shared: Arc<Shared>,
+}
+
+/// An enterprise sees its own demands only; readers see all.
+fn may_see(caller: &Caller, enterprise_id: &str) -> Result<(), Error> {
+    if caller.is_enterprise(enterprise_id) || READERS.contains(&caller.role) {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied(
+            "only the demand's enterprise may see its pairings".into(),
+        ))
+    }
+}
+
+/// Which pairings a watcher wants.
+#[derive(Clone)]
+struct Filter {
+    demand_id: Option<String>,
+    enterprise_id: Option<String>,
+}
+
+impl Filter {
+    fn wants(&self, p: &Pairing) -> bool {
+        self.demand_id.as_ref().is_none_or(|d| *d == p.demand_id)
+            && self
+                .enterprise_id
+                .as_ref()
+                .is_none_or(|e| *e == p.enterprise_id)
+    }
+}
+
+impl MatchingApi {
+    async fn list(
+        &self,
+        caller: Caller,
+        req: ListPairingsRequest,
+    ) -> Result<ListPairingsResponse, Error> {
+        caller.require(&[
+            Role::Enterprise,
+            Role::TechManager,
+            Role::Auditor,
+            Role::Service,
+        ])?;
+        if req.demand_id.is_empty() {
+            return Err(Error::invalid("demand_id", "must not be empty"));
+        }
+        let limit = page_size(req.page_size)?;
+        let after: Option<(i32, String)> = decode_token(&req.demand_id, &req.page_token)?;
+        let mut conn = self.pool.acquire().await?;
+        let demand = store::get_demand(&mut conn, &req.demand_id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("demand {} not found", req.demand_id)))?;
+        may_see(&caller, &demand.enterprise_id)?;
+        let mut rows = store::list_pairings(&mut conn, &req.demand_id, after, limit + 1).await?;
+        let next_page_token = if rows.len() as i64 > limit {
+            rows.truncate(limit as usize);
+            rows.last()
+                .map(|p| encode_token(&req.demand_id, &(p.rank, p.id.clone())))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(ListPairingsResponse {
+            pairings: rows.iter().map(pairing_proto).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn watch_filter(
+        &self,
+        caller: &Caller,
+        req: WatchPairingsRequest,
+    ) -> Result<Filter, Error> {
+        caller.require(&[
+            Role::Enterprise,
+            Role::TechManager,
+            Role::Auditor,
+            Role::Service,
+        ])?;
+        if req.demand_id.is_empty() && req.enterprise_id.is_empty() {
+            return Err(Error::invalid(
+                "demand_id",
+                "name a demand_id or an enterprise_id",
+            ));
+        }
+        if !req.enterprise_id.is_empty() {
+            may_see(caller, &req.enterprise_id)?;
+        }
+        if !req.demand_id.is_empty() {
+            let mut conn = self.pool.acquire().await?;
+            let demand = store::get_demand(&mut conn, &req.demand_id)
+                .await?
+                .ok_or_else(|| Error::not_found(format!("demand {} not found", req.demand_id)))?;
+            may_see(caller, &demand.enterprise_id)?;
+        }
+        Ok(Filter {
+            demand_id: Some(req.demand_id).filter(|s| !s.is_empty()),
+            enterprise_id: Some(req.enterprise_id).filter(|s| !s.is_empty()),
+        })
+    }
+
+    async fn respond(
+        &self,
+        caller: Caller,
+        req: RespondToPairingRequest,
+    ) -> Result<Pairing, Error> {
+        caller.require(&[Role::Enterprise])?;
+        if req.pairing_id.is_empty() {
+            return Err(Error::invalid("pairing_id", "must not be empty"));
+        }
+        if req.note.chars().count() > MAX_NOTE_CHARS {
+            return Err(Error::invalid(
+                "note",
+                format!("must be at most {MAX_NOTE_CHARS} characters"),
+            ));
+        }
+        let mut tx = self.pool.begin().await?;
+        let pairing = store::get_pairing(&mut tx, &req.pairing_id, true)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("pairing {} not found", req.pairing_id)))?;
+        if !caller.is_enterprise(&pairing.enterprise_id) {
+            return Err(Error::PermissionDenied(
+                "only the demand's enterprise may answer its pairings".into(),
+            ));
+        }
+        let status = PairingStatus::try_from(pairing.status).unwrap_or(PairingStatus::Unspecified);
+        let row = match domain::respond(status, req.accept)? {
+            Answer::Unchanged => pairing,
+            Answer::Moved(to) => {
+                let row =
+                    store::set_pairing_status(&mut tx, &pairing.id, to, req.note.trim()).await?;
+                outbox::append(&mut tx, PRODUCER, response_event(&row, to)).await?;
+                row
+            }
+        };
+        tx.commit().await?;
+        Ok(pairing_proto(&row))
+    }
+
+    async fn sign(&self, caller: Caller, req: SignContractRequest) -> Result<Contract, Error> {
+        caller.require(&[Role::Enterprise, Role::Service])?;
+        let contract = domain::validate_contract(&req, Utc::now())?;
+        let fingerprint = idempotency::fingerprint(&req);
+        let mut tx = self.pool.begin().await?;
+        if !req.request_id.is_empty()
+            && let Claim::Existing(id) =
+                idempotency::claim(&mut tx, SCOPE, &req.request_id, &fingerprint).await?
+        {
+            let row = store::get_contract(&mut tx, &id)
+                .await?
+                .ok_or_else(|| Error::internal("an idempotency key names a missing contract"))?;
+            return Ok(contract_proto(&row));
+        }
+        // Lock order of every writer: the demand, then its pairings.
+        let demand_id = store::get_pairing(&mut tx, &req.pairing_id, false)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("pairing {} not found", req.pairing_id)))?
+            .demand_id;
+        let demand = store::lock_demand(&mut tx, &demand_id)
+            .await?
+            .ok_or_else(|| Error::internal("a pairing without its demand"))?;
+        let pairing = store::get_pairing(&mut tx, &req.pairing_id, true)
+            .await?
+            .ok_or_else(|| Error::internal("a pairing vanished"))?;
+        if caller.role == Role::Enterprise && !caller.is_enterprise(&pairing.enterprise_id) {
+            return Err(Error::PermissionDenied(
+                "only the demand's enterprise may sign a contract on its pairing".into(),
+            ));
+        }
+        if pairing.status != PairingStatus::Accepted as i32 {
+            return Err(Error::FailedPrecondition(
+                "a contract can only be signed for an accepted pairing".into(),
+            ));
+        }
+        // Withdrawn or rejected: no contract. Already contracted: another accepted pairing of
+        // the same demand may still be signed (a demand can need two suppliers).
+        if !demand.verified || !matches!(demand.status.as_str(), "open" | "contracted") {
+            return Err(Error::FailedPrecondition(format!(
+                "the demand is {}; no contract can be signed on it",
+                demand.status
+            )));
+        }
+        let achievement = store::get_achievement(&mut tx, &pairing.achievement_id)
+            .await?
+            .ok_or_else(|| Error::internal("a pairing without its achievement"))?;
+        let id = Uuid::now_v7().to_string();
+        let parties = ContractParties {
+            pairing: &pairing,
+            demand: &demand,
+            achievement: &achievement,
+        };
+        let row = store::insert_contract(&mut tx, &id, &parties, &contract)
+            .await
+            .on_constraint("contracts_contract_no_key", || {
+                Error::AlreadyExists(format!(
+                    "contract number {} is already recorded",
+                    contract.contract_no
+                ))
+            })
+            .on_constraint("contracts_pairing_key", || {
+                Error::AlreadyExists("this pairing already has a signed contract".into())
+            })?;
+        let event = NewEvent::new(
+            &row.id,
+            1,
+            Payload::ContractSigned(ContractSigned {
+                contract_id: row.id.clone(),
+                pairing_id: row.pairing_id.clone(),
+                demand_id: row.demand_id.clone(),
+                achievement_id: row.achievement_id.clone(),
+                enterprise_id: row.enterprise_id.clone(),
+                supplier: row.supplier.clone(),
+                contract_no: row.contract_no.clone(),
+                contract_type: row.contract_type,
+                amount_fen: row.amount_fen,
+                signed_at: Some(kechuang_platform::events::timestamp(row.signed_at)),
+                region_code: row.region_code.clone(),
+                industry_chain: row.industry_chain.clone(),
+                supplier_region_code: row.supplier_region_code.clone(),
+            }),
+        );
+        outbox::append(&mut tx, PRODUCER, event).await?;
+        store::mark_contracted(&mut tx, &demand.id).await?;
+        store::notify(&mut tx, "d", "", std::slice::from_ref(&demand.id)).await?;
+        if !req.request_id.is_empty() {
+            idempotency::record(&mut tx, SCOPE, &req.request_id, &fingerprint, &row.id).await?;
+        }
+        tx.commit().await?;
+        Ok(contract_proto(&row))
+    }
+
+    async fn contract(&self, caller: Caller, req: GetContractRequest) -> Result<Contract, Error> {
+        caller.require(&[
+            Role::Enterprise,
+            Role::TechManager,
+            Role::Auditor,
+            Role::FinanceOfficer,
+            Role::FinanceApprover,
+            Role::Service,
+        ])?;
+        if req.contract_id.is_empty() {
+            return Err(Error::invalid("contract_id", "must not be empty"));
+        }
+        let mut conn = self.pool.acquire().await?;
+        let row = store::get_contract(&mut conn, &req.contract_id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("contract {} not found", req.contract_id)))?;
+        if caller.role == Role::Enterprise && !caller.is_enterprise(&row.enterprise_id) {
+            return Err(Error::PermissionDenied(
+                "not a party to this contract".into(),
+            ));
+        }
+        Ok(contract_proto(&row))
+    }
+}
+
+fn response_event(row: &PairingRow, to: PairingStatus) -> NewEvent {
+    let payload = if to == PairingStatus::Accepted {
+        Payload::PairingAccepted(PairingAccepted {
+            pairing_id: row.id.clone(),
+            demand_id: row.demand_id.clone(),
+            enterprise_id: row.enterprise_id.clone(),
+            achievement_id: row.achievement_id.clone(),
+        })
+    } else {
+        Payload::PairingRejected(PairingRejected {
+            pairing_id: row.id.clone(),
+            demand_id: row.demand_id.clone(),
+            enterprise_id: row.enterprise_id.clone(),
+            achievement_id: row.achievement_id.clone(),
+            note: row.note.clone(),
+        })
+    };
+    NewEvent::new(&row.id, row.version, payload)
+}
+
+/// Sends what the watcher has not seen yet; false when the watcher hung up.
+async fn send_unseen(
+    out: &mpsc::Sender<Result<Pairing, Status>>,
+    seen: &mut HashSet<String>,
+    pairings: impl IntoIterator<Item = Pairing>,
+) -> bool {
+    for p in pairings {
+        if seen.insert(p.id.clone()) && out.send(Ok(p)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Streams a watcher's existing pairings, then new ones as any replica commits them. When
+/// this replica fell behind (lagged) or lost notifications, it re-reads the database.
+async fn watch(
+    pool: PgPool,
+    filter: Filter,
+    mut updates: broadcast::Receiver<Update>,
+    out: mpsc::Sender<Result<Pairing, Status>>,
+) {
+    let mut seen = HashSet::new();
+    let reread = |pool: PgPool, filter: Filter| async move {
+        let mut conn = pool.acquire().await?;
+        let rows = store::pairings_to_watch(
+            &mut conn,
+            filter.demand_id.as_deref(),
+            filter.enterprise_id.as_deref(),
+        )
+        .await?;
+        Ok::<_, sqlx::Error>(rows.iter().map(pairing_proto).collect::<Vec<_>>())
+    };
+    let mut resync = true;
+    loop {
+        if resync {
+            resync = false;
+            match reread(pool.clone(), filter.clone()).await {
+                Ok(existing) => {
+                    if !send_unseen(&out, &mut seen, existing).await {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = out.send(Err(Error::Database(e).into())).await;
+                    return;
+                }
+            }
+        }
+        tokio::select! {
+            _ = out.closed() => return,
+            update = updates.recv() => match update {
+                Ok(Update::Proposed(p)) if filter.wants(&p) => {
+                    if !send_unseen(&out, &mut seen, [(*p).clone()]).await {
+                        return;
+                    }
+                }
+                Ok(Update::Proposed(_)) => {}
+                Ok(Update::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => resync = true,
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl MatchingService for MatchingApi {
+    async fn list_pairings(
+        &self,
+        request: Request<ListPairingsRequest>,
+    ) -> Result<Response<ListPairingsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.list(caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn watch_pairings(
+        &self,
+        request: Request<WatchPairingsRequest>,
+    ) -> Result<Response<PairingStream>, Status> {
+        let caller = caller(&request)?;
+        // Subscribe before reading what exists, so nothing falls in between.
+        let updates = self.shared.updates.subscribe();
+        let filter = self.watch_filter(&caller, request.into_inner()).await?;
+        let (out, stream) = mpsc::channel(64);
+        tokio::spawn(watch(self.pool.clone(), filter, updates, out));
+        Ok(Response::new(Box::pin(ReceiverStream::new(stream))))
+    }
+
+    async fn respond_to_pairing(
+        &self,
+        request: Request<RespondToPairingRequest>,
+    ) -> Result<Response<Pairing>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.respond(caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn sign_contract(
+        &self,
+        request: Request<SignContractRequest>,
+    ) -> Result<Response<Contract>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.sign(caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_contract(
+        &self,
+        request: Request<GetContractRequest>,
+    ) -> Result<Response<Contract>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.contract(caller, request.into_inner()).await?,
+        ))
+    }
+}

@@ -1,0 +1,391 @@
+//! The sky net's rules, without I/O: what a valid achievement and contract are, how a pairing
+//! moves, and when a later achievement earns a place among a demand's pairings.
+
+use chrono::{DateTime, Utc};
+use kechuang_platform::error::{Error, FieldViolation, Violations};
+use kechuang_platform::events::from_timestamp;
+use kechuang_platform::vocabulary::{INDUSTRY_CHAINS, check_region_code, is_industry_chain};
+use kechuang_proto::common::{ContractType, TransferMode};
+use kechuang_proto::matching::{PairingStatus, RegisterAchievementRequest, SignContractRequest};
+
+pub const MAX_INSTITUTION_CHARS: usize = 100;
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_ABSTRACT_CHARS: usize = 5000;
+pub const MAX_KEYWORDS: usize = 20;
+pub const MAX_KEYWORD_CHARS: usize = 30;
+pub const MAX_CONTRACT_NO_CHARS: usize = 64;
+
+/// An achievement that passed validation, its text trimmed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAchievement {
+    pub institution: String,
+    pub title: String,
+    pub abstract_text: String,
+    pub keywords: Vec<String>,
+    pub industry_chain: String,
+    pub trl: i32,
+    pub transfer_modes: Vec<TransferMode>,
+    pub asking_price_fen: i64,
+    pub region_code: String,
+}
+
+fn check_text(v: &mut Violations, field: &str, value: &str, max: usize) {
+    let n = value.trim().chars().count();
+    v.check(n > 0, field, "must not be empty");
+    v.check(n <= max, field, format!("must be at most {max} characters"));
+}
+
+/// Every broken rule of an achievement, or the achievement.
+pub fn validate_achievement(
+    req: &RegisterAchievementRequest,
+) -> Result<NewAchievement, Vec<FieldViolation>> {
+    let mut v = Violations::new();
+    check_text(
+        &mut v,
+        "institution",
+        &req.institution,
+        MAX_INSTITUTION_CHARS,
+    );
+    check_text(&mut v, "title", &req.title, MAX_TITLE_CHARS);
+    check_text(&mut v, "abstract", &req.r#abstract, MAX_ABSTRACT_CHARS);
+    v.check(
+        !req.keywords.is_empty() && req.keywords.len() <= MAX_KEYWORDS,
+        "keywords",
+        format!("must hold 1 to {MAX_KEYWORDS} keywords"),
+    );
+    v.check(
+        req.keywords.iter().all(|k| {
+            let n = k.trim().chars().count();
+            n > 0 && n <= MAX_KEYWORD_CHARS
+        }),
+        "keywords",
+        format!("each keyword must be 1 to {MAX_KEYWORD_CHARS} characters"),
+    );
+    v.check(
+        is_industry_chain(req.industry_chain.trim()),
+        "industry_chain",
+        format!("must be one of {}", INDUSTRY_CHAINS.join("、")),
+    );
+    v.check(
+        (1..=9).contains(&req.trl),
+        "trl",
+        "must be a technology readiness level from 1 to 9",
+    );
+    let modes: Vec<Option<TransferMode>> = req
+        .transfer_modes
+        .iter()
+        .map(|m| TransferMode::try_from(*m).ok())
+        .collect();
+    v.check(
+        !modes.is_empty(),
+        "transfer_modes",
+        "must name at least one transfer mode",
+    );
+    v.check(
+        modes
+            .iter()
+            .all(|m| matches!(m, Some(m) if *m != TransferMode::Unspecified)),
+        "transfer_modes",
+        "each must be ASSIGNMENT, LICENSE, EQUITY or JOINT_DEVELOPMENT",
+    );
+    v.check(
+        req.asking_price_fen >= 0,
+        "asking_price_fen",
+        "must not be negative",
+    );
+    if let Err(why) = check_region_code(&req.region_code) {
+        v.add("region_code", why);
+    }
+    if !v.is_empty() {
+        return Err(match v.into_result() {
+            Err(Error::InvalidArgument(list)) => list,
+            _ => Vec::new(),
+        });
+    }
+    let mut transfer_modes: Vec<TransferMode> = modes.into_iter().flatten().collect();
+    transfer_modes.sort_by_key(|m| *m as i32);
+    transfer_modes.dedup();
+    Ok(NewAchievement {
+        institution: req.institution.trim().to_string(),
+        title: req.title.trim().to_string(),
+        abstract_text: req.r#abstract.trim().to_string(),
+        keywords: req.keywords.iter().map(|k| k.trim().to_string()).collect(),
+        industry_chain: req.industry_chain.trim().to_string(),
+        trl: req.trl,
+        transfer_modes,
+        asking_price_fen: req.asking_price_fen,
+        region_code: req.region_code.clone(),
+    })
+}
+
+/// A contract that passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewContract {
+    pub contract_no: String,
+    pub contract_type: ContractType,
+    pub amount_fen: i64,
+    pub signed_at: DateTime<Utc>,
+}
+
+/// Every broken rule of a contract, judged at `now`.
+pub fn validate_contract(
+    req: &SignContractRequest,
+    now: DateTime<Utc>,
+) -> Result<NewContract, Error> {
+    let mut v = Violations::new();
+    v.check(
+        !req.pairing_id.trim().is_empty(),
+        "pairing_id",
+        "must not be empty",
+    );
+    check_text(
+        &mut v,
+        "contract_no",
+        &req.contract_no,
+        MAX_CONTRACT_NO_CHARS,
+    );
+    v.check(req.amount_fen > 0, "amount_fen", "must be more than 0");
+    let contract_type = ContractType::try_from(req.contract_type)
+        .ok()
+        .filter(|t| *t != ContractType::Unspecified);
+    v.check(
+        contract_type.is_some(),
+        "contract_type",
+        "must be DEVELOPMENT, TRANSFER, LICENSE, CONSULTING or SERVICE",
+    );
+    let signed_at = req.signed_at.as_ref().and_then(from_timestamp);
+    match (&req.signed_at, signed_at) {
+        (None, _) => {
+            v.add("signed_at", "is required");
+        }
+        (Some(_), None) => {
+            v.add("signed_at", "is not a valid time");
+        }
+        (Some(_), Some(t)) => {
+            v.check(t <= now, "signed_at", "must not be in the future");
+        }
+    }
+    v.into_result()?;
+    match (contract_type, signed_at) {
+        (Some(contract_type), Some(signed_at)) => Ok(NewContract {
+            contract_no: req.contract_no.trim().to_string(),
+            contract_type,
+            amount_fen: req.amount_fen,
+            signed_at,
+        }),
+        _ => Err(Error::internal("validated contract lost a field")),
+    }
+}
+
+/// What answering a pairing does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Response {
+    /// The pairing moves to this status; emit its event.
+    Moved(PairingStatus),
+    /// The same answer was already given: nothing changes, nothing is emitted.
+    Unchanged,
+}
+
+/// `PROPOSED → ACCEPTED | REJECTED`; repeating the answer given is a no-op.
+pub fn respond(current: PairingStatus, accept: bool) -> Result<Response, Error> {
+    let wanted = if accept {
+        PairingStatus::Accepted
+    } else {
+        PairingStatus::Rejected
+    };
+    match current {
+        PairingStatus::Proposed => Ok(Response::Moved(wanted)),
+        s if s == wanted => Ok(Response::Unchanged),
+        s => Err(Error::FailedPrecondition(format!(
+            "the pairing is {}; only a proposed pairing can be answered",
+            s.as_str_name()
+        ))),
+    }
+}
+
+/// Whether a pairing scored `score` earns a place among a demand's pairings already scored
+/// `existing`: when there are fewer than `k`, or it beats the k-th best.
+pub fn earns_place(existing: &[f64], k: usize, score: f64) -> bool {
+    if !score.is_finite() || k == 0 {
+        return false;
+    }
+    let mut sorted: Vec<f64> = existing.iter().copied().filter(|s| s.is_finite()).collect();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    match sorted.get(k - 1) {
+        None => true,
+        Some(kth) => score > *kth,
+    }
+}
+
+/// The rank (1 = best) a pairing scored `score` takes among `existing`: after every pairing
+/// that scores at least as much (an earlier pairing keeps its place on a tie).
+pub fn rank_among(existing: &[f64], score: f64) -> i32 {
+    let ahead = existing.iter().filter(|s| **s >= score).count();
+    i32::try_from(ahead + 1).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn good() -> RegisterAchievementRequest {
+        RegisterAchievementRequest {
+            request_id: String::new(),
+            institution: "华中科技大学".into(),
+            title: "激光-电弧复合焊接工艺参数自适应调控".into(),
+            r#abstract: "基于熔池视觉的焊接参数闭环调控，降低气孔率。".into(),
+            keywords: vec!["激光焊接".into(), "气孔".into()],
+            industry_chain: "高端装备".into(),
+            trl: 6,
+            transfer_modes: vec![
+                TransferMode::License as i32,
+                TransferMode::Assignment as i32,
+            ],
+            asking_price_fen: 50_000_000,
+            region_code: "420100".into(),
+        }
+    }
+
+    type Breaker = fn(&mut RegisterAchievementRequest);
+
+    fn fields(r: RegisterAchievementRequest) -> Vec<String> {
+        validate_achievement(&r)
+            .unwrap_err()
+            .into_iter()
+            .map(|v| v.field)
+            .collect()
+    }
+
+    #[test]
+    fn a_good_achievement_is_trimmed_and_its_modes_sorted() {
+        let mut r = good();
+        r.title = "  激光焊接 ".into();
+        let a = validate_achievement(&r).unwrap();
+        assert_eq!(a.title, "激光焊接");
+        assert_eq!(
+            a.transfer_modes,
+            [TransferMode::Assignment, TransferMode::License]
+        );
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let cases: Vec<(Breaker, &str)> = vec![
+            (|r| r.institution = " ".into(), "institution"),
+            (|r| r.title = "题".repeat(201), "title"),
+            (|r| r.r#abstract = String::new(), "abstract"),
+            (|r| r.keywords.clear(), "keywords"),
+            (|r| r.keywords = vec!["词".repeat(31)], "keywords"),
+            (|r| r.keywords = vec!["k".into(); 21], "keywords"),
+            (|r| r.industry_chain = "房地产".into(), "industry_chain"),
+            (|r| r.trl = 0, "trl"),
+            (|r| r.trl = 10, "trl"),
+            (|r| r.transfer_modes.clear(), "transfer_modes"),
+            (|r| r.transfer_modes = vec![0], "transfer_modes"),
+            (|r| r.transfer_modes = vec![99], "transfer_modes"),
+            (|r| r.asking_price_fen = -1, "asking_price_fen"),
+            (|r| r.region_code = "4201".into(), "region_code"),
+            (|r| r.region_code = "990100".into(), "region_code"),
+        ];
+        for (break_it, field) in cases {
+            let mut r = good();
+            break_it(&mut r);
+            assert_eq!(fields(r), [field], "breaking {field}");
+        }
+    }
+
+    #[test]
+    fn every_broken_rule_is_reported_at_once() {
+        let mut r = good();
+        r.title.clear();
+        r.trl = 0;
+        assert_eq!(fields(r), ["title", "trl"]);
+    }
+
+    fn contract(now: DateTime<Utc>) -> SignContractRequest {
+        SignContractRequest {
+            request_id: String::new(),
+            pairing_id: "p1".into(),
+            contract_no: "2026420100000001".into(),
+            contract_type: ContractType::Transfer as i32,
+            amount_fen: 10_000_000,
+            signed_at: Some(kechuang_platform::events::timestamp(now)),
+        }
+    }
+
+    #[test]
+    fn contracts_need_an_amount_a_type_and_a_past_signing() {
+        let now = Utc::now();
+        assert!(validate_contract(&contract(now), now).is_ok());
+        let field = |r: SignContractRequest| match validate_contract(&r, now) {
+            Err(Error::InvalidArgument(v)) => v.into_iter().map(|v| v.field).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        let mut r = contract(now);
+        r.amount_fen = 0;
+        assert_eq!(field(r), ["amount_fen"]);
+        let mut r = contract(now);
+        r.contract_type = 0;
+        assert_eq!(field(r), ["contract_type"]);
+        let mut r = contract(now + chrono::Duration::hours(1));
+        r.contract_no = " ".into();
+        assert_eq!(field(r), ["contract_no", "signed_at"]);
+        let mut r = contract(now);
+        r.signed_at = None;
+        assert_eq!(field(r), ["signed_at"]);
+    }
+
+    #[test]
+    fn only_a_proposed_pairing_can_be_answered() {
+        assert_eq!(
+            respond(PairingStatus::Proposed, true).unwrap(),
+            Response::Moved(PairingStatus::Accepted)
+        );
+        assert_eq!(
+            respond(PairingStatus::Accepted, true).unwrap(),
+            Response::Unchanged
+        );
+        assert!(respond(PairingStatus::Accepted, false).is_err());
+        assert!(respond(PairingStatus::Expired, true).is_err());
+    }
+
+    #[test]
+    fn a_late_achievement_must_beat_the_kth_pairing() {
+        assert!(earns_place(&[0.9, 0.5], 3, 0.1));
+        assert!(earns_place(&[0.9, 0.5, 0.4], 3, 0.45));
+        assert!(!earns_place(&[0.9, 0.5, 0.4], 3, 0.4));
+        assert!(!earns_place(&[], 3, f64::NAN));
+        assert_eq!(rank_among(&[0.9, 0.5, 0.4], 0.45), 3);
+        assert_eq!(rank_among(&[0.9, 0.5, 0.4], 0.95), 1);
+        assert_eq!(rank_among(&[0.9, 0.5], 0.5), 3);
+    }
+
+    proptest! {
+        #[test]
+        fn a_place_is_earned_exactly_when_the_rank_is_within_k(
+            existing in proptest::collection::vec(0.0f64..1.0, 0..12),
+            k in 1usize..8,
+            score in 0.0f64..1.0,
+        ) {
+            let rank = rank_among(&existing, score) as usize;
+            // Ties do not earn a place; strictly better does.
+            let strictly_ahead = existing.iter().filter(|s| **s > score).count();
+            if earns_place(&existing, k, score) {
+                prop_assert!(strictly_ahead < k);
+            } else {
+                prop_assert!(rank > k);
+            }
+        }
+
+        #[test]
+        fn validation_never_panics(title in ".{0,300}", trl in any::<i32>(), modes in proptest::collection::vec(any::<i32>(), 0..4), region in ".{0,8}") {
+            let mut r = good();
+            r.title = title;
+            r.trl = trl;
+            r.transfer_modes = modes;
+            r.region_code = region;
+            let _ = validate_achievement(&r);
+        }
+    }
+}

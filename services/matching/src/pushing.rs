@@ -1,0 +1,133 @@
+//! Pushing pairings: the top k for a newly verified demand, and a later achievement wherever
+//! it beats a demand's current k-th pairing. Runs inside the caller's transaction, which also
+//! carries the `kc.pairing.proposed` events and the commit notification.
+//!
+//! Ranks: a demand's pairings are ranked by score, 1 = best, whatever their status. A late
+//! achievement that earns a place takes its rank among them and every pairing scored below it
+//! moves down one; nothing is withdrawn (the enterprise has already seen them), so a demand can
+//! hold more than k pairings. Only the new pairing is announced.
+
+use crate::engine::{AchievementDoc, Engine};
+use crate::index::demand_doc;
+use crate::store::{self, DemandRow, NewPairing, PairingRow};
+use crate::{PRODUCER, domain};
+use kechuang_platform::NewEvent;
+use kechuang_platform::outbox;
+use kechuang_proto::events::{Envelope, PairingProposed, envelope::Payload};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// How many open demands a new achievement is scored against, best first.
+pub const REVERSE_CANDIDATES: usize = 50;
+
+/// Stores and announces the engine's top `k` for an open demand.
+pub async fn propose_for_demand(
+    conn: &mut PgConnection,
+    engine: &Engine,
+    demand: &DemandRow,
+    k: usize,
+    cause: &Envelope,
+) -> Result<Vec<PairingRow>, sqlx::Error> {
+    let matches = engine.match_demand(&demand_doc(demand), k);
+    let mut stored = Vec::with_capacity(matches.len());
+    for (i, m) in matches.iter().take(k).enumerate() {
+        let pairing = NewPairing {
+            demand,
+            achievement_id: &m.achievement_id,
+            score: m.score,
+            rank: i32::try_from(i + 1).unwrap_or(i32::MAX),
+            reasons: &m.reasons,
+        };
+        if let Some(row) = insert_and_announce(conn, &pairing, Some(cause)).await? {
+            stored.push(row);
+        }
+    }
+    announce_commit(conn, &stored).await?;
+    Ok(stored)
+}
+
+/// Scores new achievements against the open demands and pushes each where it earns a place.
+pub async fn push_achievements(
+    conn: &mut PgConnection,
+    engine: &Engine,
+    docs: &[AchievementDoc],
+    k: usize,
+) -> Result<Vec<PairingRow>, sqlx::Error> {
+    let mut candidates: Vec<(String, String, f64, Vec<String>)> = Vec::new();
+    for doc in docs {
+        for m in engine.match_achievement(doc, REVERSE_CANDIDATES) {
+            candidates.push((
+                m.demand_id,
+                doc.id.clone(),
+                m.matched.score,
+                m.matched.reasons,
+            ));
+        }
+    }
+    // One lock order for every writer of pairings: by demand, then best first.
+    candidates.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.total_cmp(&a.2)));
+    let mut stored = Vec::new();
+    for (demand_id, achievement_id, score, reasons) in candidates {
+        let Some(demand) = store::lock_demand(conn, &demand_id).await? else {
+            continue;
+        };
+        if !demand.is_open() {
+            continue;
+        }
+        let (scores, paired) = store::demand_scores(conn, &demand_id, &achievement_id).await?;
+        if paired || !domain::earns_place(&scores, k, score) {
+            continue;
+        }
+        let rank = domain::rank_among(&scores, score);
+        store::shift_ranks_below(conn, &demand_id, score).await?;
+        let pairing = NewPairing {
+            demand: &demand,
+            achievement_id: &achievement_id,
+            score,
+            rank,
+            reasons: &reasons,
+        };
+        if let Some(row) = insert_and_announce(conn, &pairing, None).await? {
+            stored.push(row);
+        }
+    }
+    announce_commit(conn, &stored).await?;
+    Ok(stored)
+}
+
+async fn insert_and_announce(
+    conn: &mut PgConnection,
+    pairing: &NewPairing<'_>,
+    cause: Option<&Envelope>,
+) -> Result<Option<PairingRow>, sqlx::Error> {
+    let id = Uuid::now_v7().to_string();
+    let Some(row) = store::insert_pairing(conn, &id, pairing).await? else {
+        return Ok(None);
+    };
+    let mut event = NewEvent::new(
+        &row.id,
+        row.version,
+        Payload::PairingProposed(PairingProposed {
+            pairing_id: row.id.clone(),
+            demand_id: row.demand_id.clone(),
+            enterprise_id: row.enterprise_id.clone(),
+            achievement_id: row.achievement_id.clone(),
+            score: row.score,
+            rank: row.rank,
+            reasons: row.reasons.clone(),
+        }),
+    );
+    if let Some(cause) = cause {
+        event = event.caused_by(cause);
+    }
+    outbox::append(conn, PRODUCER, event).await?;
+    Ok(Some(row))
+}
+
+async fn announce_commit(
+    conn: &mut PgConnection,
+    stored: &[PairingRow],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<String> = stored.iter().map(|p| p.id.clone()).collect();
+    store::notify(conn, "p", "", &ids).await
+}

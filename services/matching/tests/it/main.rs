@@ -1,0 +1,6 @@
+//! The sky net against the real Postgres and NATS of this machine, over gRPC.
+
+mod catalog;
+mod contracts;
+mod helpers;
+mod pairings;
