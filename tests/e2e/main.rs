@@ -1,3 +1,4 @@
 //! End-to-end tests over the real services, Postgres and NATS.
 
+mod flow;
 mod platform;
