@@ -1,5 +1,5 @@
 //! Sky net figures, run by hand:
-//! `cargo run --release -p matching --example bench [N [SEQUENTIAL [BURST]]]`.
+//! `cargo run --release -p matching --example matching_bench [N [SEQUENTIAL [BURST]]]`.
 //!
 //! Imports N (default 100,000) achievements over gRPC into a fresh service, waits until their
 //! events are published, then measures (1) one demand at a time: the time from publishing

@@ -27,7 +27,7 @@ pub async fn test_db() -> (PgPool, String) {
     let cfg = DatabaseConfig {
         server_url: PG.into(),
         name: name.clone(),
-        max_connections: 20,
+        max_connections: 10,
     };
     let pool = db::connect(&cfg, &TEST_MIGRATOR)
         .await
