@@ -69,7 +69,7 @@ where
             Ok(None) => {}
             Err(e) => {
                 if errors == 0 {
-                    pb.println(format!("  first error: {e}"));
+                    pb.suspend(|| eprintln!("  {}: first error: {e:#}", pb.prefix()));
                 }
                 errors += 1;
             }
