@@ -131,7 +131,7 @@ impl ServiceRuntime {
             .add_routes(self.routes.unwrap_or_default())
             .add_service(health_service)
             .add_service(reflection)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
+            .serve_with_incoming_shutdown(incoming(self.listener), async move {
                 stop.cancelled().await;
                 for service in health_names {
                     health
@@ -159,4 +159,19 @@ impl ServiceRuntime {
         tracing::info!(service = name, "stopped");
         served.map_err(|e| anyhow::anyhow!("{name}: gRPC server failed: {e}"))
     }
+}
+
+/// Accepted connections with Nagle's algorithm off: a small response must not wait for the
+/// client's delayed ACK (about 40 ms per call otherwise).
+fn incoming(
+    listener: TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use futures::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        })
+    })
 }
