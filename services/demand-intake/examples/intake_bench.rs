@@ -12,7 +12,9 @@ use kechuang_platform::vocabulary::credit_code_check_char;
 use kechuang_platform::{Role, ServiceKind};
 use kechuang_proto::common::ContractType;
 use kechuang_proto::demand::demand_service_client::DemandServiceClient;
-use kechuang_proto::demand::{RegisterEnterpriseRequest, SubmitDemandRequest};
+use kechuang_proto::demand::{
+    GetEnterpriseRequest, RegisterEnterpriseRequest, SubmitDemandRequest,
+};
 use std::sync::Arc;
 use tonic::transport::Channel;
 
@@ -63,6 +65,30 @@ async fn submit_run(clients: Arc<Clients>, label: &str, concurrency: usize, ops:
     .await
 }
 
+/// The gRPC and auth overhead alone: one indexed read per call.
+async fn read_run(clients: Arc<Clients>, concurrency: usize, ops: usize) -> Figures {
+    drive(
+        "GetEnterprise over gRPC (read)",
+        concurrency,
+        ops,
+        move |i| {
+            let clients = clients.clone();
+            async move {
+                let mut client = clients.channels[i % CHANNELS].clone();
+                let (id, token) = &clients.enterprises[i % ENTERPRISES];
+                let request = GetEnterpriseRequest {
+                    enterprise_id: id.clone(),
+                };
+                client
+                    .get_enterprise(authed(request, token))
+                    .await
+                    .map(|_| ())
+            }
+        },
+    )
+    .await
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let scale: usize = std::env::var("BENCH_OPS")
@@ -70,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     let mut settings = isolated_settings();
-    settings.database_max_connections = 40;
+    settings.database_max_connections = 20;
     let server_url = settings.database_url.clone();
     let svc =
         TestService::start_with(settings, ServiceKind::DemandIntake, demand_intake::build).await;
@@ -108,8 +134,10 @@ async fn main() -> anyhow::Result<()> {
         let ops = ops * scale;
         let raw = postgres_insert_commit(&server_url, concurrency, ops).await?;
         let intake = submit_run(clients.clone(), "SubmitDemand over gRPC", concurrency, ops).await;
+        let read = read_run(clients.clone(), concurrency, ops).await;
         println!("{}", raw.row());
         println!("{}", intake.row());
+        println!("{}", read.row());
         ratios.push((concurrency, intake.per_second() / raw.per_second()));
     }
     for (concurrency, ratio) in ratios {

@@ -3,11 +3,11 @@
 
 use crate::domain::status::{self, Command};
 use crate::domain::{Status, access, validate};
-use crate::store::{self, ChangeRow, DemandRow, Filter, Move};
+use crate::store::{self, DemandRow, Filter, Move};
+use crate::submission::{Submission, Submitter};
 use crate::{SERVICE, wire};
 use chrono::{DateTime, Utc};
 use kechuang_platform::error::{Error, Violations};
-use kechuang_platform::idempotency::{self, Claim};
 use kechuang_platform::vocabulary::is_industry_chain;
 use kechuang_platform::{Caller, NewEvent, outbox, paging};
 use kechuang_proto::demand::{
@@ -17,7 +17,7 @@ use kechuang_proto::demand::{
 };
 use kechuang_proto::events::envelope::Payload;
 use kechuang_proto::events::{
-    DemandRejected, DemandSubmitted, DemandVerified, DemandWithdrawn, EnterpriseRegistered,
+    DemandRejected, DemandVerified, DemandWithdrawn, EnterpriseRegistered,
 };
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -25,6 +25,7 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct Intake {
     pool: PgPool,
+    submitter: Submitter,
 }
 
 /// A demand id that cannot exist is answered like one that does not.
@@ -44,8 +45,8 @@ fn demand_event(row: &DemandRow, payload: Payload) -> NewEvent {
 }
 
 impl Intake {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, submitter: Submitter) -> Self {
+        Self { pool, submitter }
     }
 
     pub async fn register_enterprise(
@@ -96,54 +97,17 @@ impl Intake {
         req: SubmitDemandRequest,
     ) -> Result<Demand, Error> {
         access::submit(caller, &req.enterprise_id)?;
-        // Reported after the request id is looked up: the retry of an accepted request gets
-        // its demand even once the deadline it named has passed.
-        let validated = validate::demand(&req, Utc::now());
-        let mut tx = self.pool.begin().await?;
-        // Request ids are the enterprise's own: two enterprises may pick the same one.
-        let scope = format!("submit_demand/{}", req.enterprise_id);
-        let fingerprint = idempotency::fingerprint(&req);
-        if !req.request_id.is_empty() {
-            let claim = idempotency::claim(&mut tx, &scope, &req.request_id, &fingerprint).await?;
-            if let Claim::Existing(id) = claim {
-                let id = Uuid::parse_str(&id).map_err(Error::internal)?;
-                let row = store::demand(&mut tx, id)
-                    .await?
-                    .ok_or_else(|| Error::internal(format!("request id names lost demand {id}")))?;
-                let history = store::history(&mut tx, id).await?;
-                tx.rollback().await?;
-                return wire::demand(&row, &history);
-            }
+        let received = Utc::now();
+        // Without a request id there is nothing to look up: refuse bad input at once.
+        if req.request_id.is_empty() {
+            validate::demand(&req, received)?;
         }
-        let new = validated?;
-        let id = Uuid::now_v7();
-        let correlation_id = Uuid::now_v7().to_string();
-        let row = store::insert_demand(&mut tx, id, &new, &caller.subject, &correlation_id).await?;
-        if !req.request_id.is_empty() {
-            idempotency::record(
-                &mut tx,
-                &scope,
-                &req.request_id,
-                &fingerprint,
-                &id.to_string(),
-            )
-            .await?;
-        }
-        let payload = Payload::DemandSubmitted(DemandSubmitted {
-            demand: Some(wire::details(&row)),
-        });
-        outbox::append(&mut tx, SERVICE, demand_event(&row, payload)).await?;
-        tx.commit().await?;
-        // The history is the one line insert_demand wrote.
-        let first = ChangeRow {
-            from_status: None,
-            to_status: row.status.clone(),
-            actor: caller.subject.clone(),
-            cause_event_id: None,
-            note: String::new(),
-            changed_at: row.created_at,
+        let submission = Submission {
+            subject: caller.subject.clone(),
+            request: req,
+            received,
         };
-        wire::demand(&row, &[first])
+        self.submitter.submit(submission).await
     }
 
     pub async fn get_demand(

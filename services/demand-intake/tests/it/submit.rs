@@ -250,3 +250,57 @@ async fn a_retry_after_the_deadline_passed_still_returns_the_demand() {
     assert_eq!(fields(&status), vec!["deadline"]);
     g.stop().await;
 }
+
+#[tokio::test]
+async fn a_burst_of_mixed_submissions_gets_one_right_answer_each() {
+    let mut g = start().await;
+    let e = g.enterprise(17).await;
+    let token = g.enterprise_token(&e);
+    let taken = g.demand(&e, "taken").await;
+    let ghost = credit_code(18);
+    let operator = g.operator.clone();
+    let mut calls = Vec::new();
+    for i in 0..40 {
+        let (request, token) = match i % 8 {
+            // Reuses a request id with another body.
+            0 => (
+                SubmitDemandRequest {
+                    title: format!("另一个标题之{i}"),
+                    ..demand_request(&e, "taken")
+                },
+                token.clone(),
+            ),
+            // An enterprise that never registered.
+            1 => (demand_request(&ghost, &format!("g-{i}")), operator.clone()),
+            _ => (demand_request(&e, &format!("ok-{i}")), token.clone()),
+        };
+        let mut client = g.client.clone();
+        calls.push(tokio::spawn(async move {
+            (i, client.submit_demand(authed(request, &token)).await)
+        }));
+    }
+    let mut created = std::collections::BTreeSet::new();
+    for call in calls {
+        let (i, answer) = call.await.unwrap();
+        match i % 8 {
+            0 => {
+                let status = answer.unwrap_err();
+                assert_eq!(fields(&status), vec!["request_id"], "{status:?}");
+            }
+            1 => assert_eq!(answer.unwrap_err().code(), Code::NotFound),
+            _ => {
+                created.insert(answer.expect("a good submission").into_inner().id);
+            }
+        }
+    }
+    assert_eq!(created.len(), 30);
+    assert!(!created.contains(&taken.id));
+    let pool = &g.svc.pool;
+    assert_eq!(count(pool, "SELECT count(*) FROM demands").await, 31);
+    assert_eq!(
+        count(pool, "SELECT count(*) FROM demand_status_changes").await,
+        31
+    );
+    assert_eq!(outbox_count(pool, "demand.submitted").await, 31);
+    g.stop().await;
+}
