@@ -6,8 +6,9 @@
 //! weight and the same per-document scorer (`exact_bm25`), and the same features from the
 //! achievement as stored in the index.
 
-use crate::analysis::{self, ANALYZER};
+use crate::analysis::{self, ANALYZER, BIGRAMS};
 use crate::docs::{AchievementDoc, DemandDoc, DemandMatch, Match};
+use crate::evidence;
 use crate::fit::StructuredFit;
 use crate::reasons::{TextEvidence, reasons};
 use crate::relations::{Expansion, TermRelations};
@@ -28,16 +29,36 @@ use tantivy::{
     TantivyDocument, Term,
 };
 
-/// Field boosts: a word in the title or the keywords says more about what an achievement is
-/// than the same word in the abstract.
-const TITLE_BOOST: f32 = 2.0;
-const KEYWORDS_BOOST: f32 = 2.0;
-const ABSTRACT_BOOST: f32 = 1.0;
-/// Weight of a curated method term relative to a term the demand itself used, before the
-/// relation's own weight.
-const EXPANSION_WEIGHT: f32 = 0.8;
-/// How many BM25 candidates are re-ranked.
-const CANDIDATE_POOL: usize = 150;
+/// The knobs of retrieval, chosen on the dev half of the evaluation set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tuning {
+    /// Field boosts: a word in the title or the keywords says more about what an achievement
+    /// is than the same word in the abstract.
+    pub title_boost: f32,
+    pub keywords_boost: f32,
+    pub abstract_boost: f32,
+    /// Weight of a curated method term relative to a term the demand itself used, before the
+    /// relation's own weight.
+    pub expansion_weight: f32,
+    /// Weight of a character bigram of the demand's own text (the safety net under word
+    /// segmentation).
+    pub bigram_weight: f32,
+    /// How many BM25 candidates are re-ranked.
+    pub candidate_pool: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            title_boost: 2.0,
+            keywords_boost: 2.0,
+            abstract_boost: 1.0,
+            expansion_weight: 0.8,
+            bigram_weight: 0.3,
+            candidate_pool: 150,
+        }
+    }
+}
 /// How many open demands sharing words with a new achievement are scored exactly.
 const REVERSE_POOL: usize = 500;
 const WRITER_MEMORY_PER_THREAD: usize = 64 * 1024 * 1024;
@@ -48,17 +69,9 @@ struct Fields {
     title: Field,
     abstract_text: Field,
     keywords: Field,
+    /// Character bigrams of title, keywords and abstract together.
+    grams: Field,
     stored: Field,
-}
-
-impl Fields {
-    fn text(&self) -> [(Field, f32); 3] {
-        [
-            (self.title, TITLE_BOOST),
-            (self.keywords, KEYWORDS_BOOST),
-            (self.abstract_text, ABSTRACT_BOOST),
-        ]
-    }
 }
 
 /// The achievement as stored in the index (the engine re-ranks from it).
@@ -123,6 +136,8 @@ struct PreparedDemand {
     expansions: Vec<Expansion>,
     /// Every query term with its weight: own terms 1, expansion terms less. Sorted by term.
     weighted: Vec<(String, f32)>,
+    /// Distinct character bigrams of the demand's own text.
+    bigrams: Vec<String>,
 }
 
 /// A query ready to run on one searcher, and what it needs to explain itself.
@@ -139,13 +154,20 @@ pub struct Engine {
     writer: Mutex<IndexWriter>,
     reader: IndexReader,
     analyzer: TextAnalyzer,
+    bigram_analyzer: TextAnalyzer,
     relations: &'static TermRelations,
+    tuning: Tuning,
     demands: RwLock<BTreeMap<String, Arc<PreparedDemand>>>,
 }
 
 impl Engine {
     /// An engine with empty in-RAM indexes and the shipped term relations.
     pub fn new() -> anyhow::Result<Engine> {
+        Engine::with_tuning(Tuning::default())
+    }
+
+    /// An engine with other retrieval knobs (for evaluation).
+    pub fn with_tuning(tuning: Tuning) -> anyhow::Result<Engine> {
         let mut schema = Schema::builder();
         let text = TextOptions::default().set_indexing_options(
             TextFieldIndexing::default()
@@ -157,11 +179,23 @@ impl Engine {
             title: schema.add_text_field("title", text.clone()),
             abstract_text: schema.add_text_field("abstract", text.clone()),
             keywords: schema.add_text_field("keywords", text),
+            grams: schema.add_text_field(
+                "grams",
+                TextOptions::default().set_indexing_options(
+                    TextFieldIndexing::default()
+                        .set_tokenizer(BIGRAMS)
+                        .set_index_option(IndexRecordOption::WithFreqs),
+                ),
+            ),
             stored: schema.add_bytes_field("stored", STORED),
         };
         let index = Index::create_in_ram(schema.build());
         let analyzer = analysis::analyzer();
         index.tokenizers().register(ANALYZER, analyzer.clone());
+        let bigram_analyzer = analysis::bigram_analyzer();
+        index
+            .tokenizers()
+            .register(BIGRAMS, bigram_analyzer.clone());
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         let writer = index
             .writer_with_num_threads(threads, threads * WRITER_MEMORY_PER_THREAD)
@@ -176,7 +210,9 @@ impl Engine {
             writer: Mutex::new(writer),
             reader,
             analyzer,
+            bigram_analyzer,
             relations: TermRelations::shipped(),
+            tuning,
             demands: RwLock::new(BTreeMap::new()),
         })
     }
@@ -200,6 +236,7 @@ impl Engine {
             for k in &a.keywords {
                 doc.add_text(f.keywords, k);
             }
+            doc.add_text(f.grams, a.full_text());
             doc.add_bytes(f.stored, &serde_json::to_vec(&Stored::from(a))?);
             writer.add_document(doc)?;
         }
@@ -279,46 +316,77 @@ impl Engine {
         }
         let expansions = self.relations.expand(&text, &demand.industry_chain);
         for e in &expansions {
-            let w = EXPANSION_WEIGHT * e.weight as f32;
+            let w = self.tuning.expansion_weight * e.weight as f32;
             for t in analysis::terms(&mut analyzer, &e.target) {
                 let slot = weights.entry(t).or_insert(0.0);
                 *slot = slot.max(w);
             }
         }
+        let mut bigrams = analysis::terms(&mut self.bigram_analyzer.clone(), &text);
+        bigrams.sort();
+        bigrams.dedup();
         PreparedDemand {
             doc: demand.clone(),
             own,
             expansions,
             weighted: weights.into_iter().collect(),
+            bigrams,
         }
     }
 
+    /// The query of weighted word terms over title, keywords and abstract (plus, when given,
+    /// bigram terms over the bigram field). Terms no achievement contains are left out, so
+    /// they do not dilute `norm`; `norm` counts word terms only.
     fn build_query(
         &self,
         searcher: &Searcher,
         terms: &[(String, f32)],
+        bigrams: &[String],
     ) -> tantivy::Result<BuiltQuery> {
+        let t = &self.tuning;
+        let f = &self.fields;
         let n = searcher.num_docs() as f64;
+        let idf_of = |df: u64| (1.0 + (n - df as f64 + 0.5) / (df as f64 + 0.5)).ln();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len() * 3);
         let mut norm = 0.0;
         let mut idf = HashMap::with_capacity(terms.len());
+        let clause = |term: Term, boost: f32| -> (Occur, Box<dyn Query>) {
+            (
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
+                    boost,
+                )),
+            )
+        };
         for (text, weight) in terms {
             let mut df = 0u64;
-            for (field, boost) in self.fields.text() {
+            for (field, boost) in [
+                (f.title, t.title_boost),
+                (f.keywords, t.keywords_boost),
+                (f.abstract_text, t.abstract_boost),
+            ] {
                 let term = Term::from_field_text(field, text);
-                df = df.max(searcher.doc_freq(&term)?);
-                clauses.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(
-                        Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
-                        weight * boost,
-                    )),
-                ));
+                let field_df = searcher.doc_freq(&term)?;
+                if field_df > 0 {
+                    clauses.push(clause(term, weight * boost));
+                }
+                df = df.max(field_df);
             }
-            // The BM25 idf of the term's commonest field.
-            let term_idf = (1.0 + (n - df as f64 + 0.5) / (df as f64 + 0.5)).ln();
-            norm += *weight as f64 * term_idf;
-            idf.insert(text.clone(), term_idf);
+            if df > 0 {
+                // The BM25 idf of the term's commonest field.
+                let term_idf = idf_of(df);
+                norm += *weight as f64 * term_idf;
+                idf.insert(text.clone(), term_idf);
+            }
+        }
+        if t.bigram_weight > 0.0 {
+            for gram in bigrams {
+                let term = Term::from_field_text(f.grams, gram);
+                if searcher.doc_freq(&term)? > 0 {
+                    clauses.push(clause(term, t.bigram_weight));
+                }
+            }
         }
         Ok(BuiltQuery {
             query: BooleanQuery::new(clauses),
@@ -333,11 +401,11 @@ impl Engine {
             return Ok(Vec::new());
         }
         let prepared = self.prepare(demand);
-        let built = self.build_query(&searcher, &prepared.weighted)?;
+        let built = self.build_query(&searcher, &prepared.weighted, &prepared.bigrams)?;
         if built.query.clauses().is_empty() {
             return Ok(Vec::new());
         }
-        let pool = CANDIDATE_POOL.max(k * 2);
+        let pool = self.tuning.candidate_pool.max(k * 2);
         let top = searcher.search(&built.query, &TopDocs::with_limit(pool).order_by_score())?;
         let addresses: Vec<DocAddress> = top.iter().map(|(_, a)| *a).collect();
         let weight = built
@@ -375,7 +443,7 @@ impl Engine {
         }
         let prepared = self.prepare(demand);
         let own: Vec<(String, f32)> = prepared.own.iter().map(|t| (t.clone(), 1.0)).collect();
-        let built = self.build_query(&searcher, &own)?;
+        let built = self.build_query(&searcher, &own, &[])?;
         if built.query.clauses().is_empty() {
             return Ok(Vec::new());
         }
@@ -385,7 +453,11 @@ impl Engine {
         for (bm25, address) in top {
             let achievement = self.stored(&searcher, address)?;
             let evidence = TextEvidence {
-                shared_terms: shared_terms(&prepared.own, &built.idf, &achievement.full_text()),
+                shared_terms: evidence::shared_terms(
+                    &prepared.own,
+                    &built.idf,
+                    &achievement.full_text(),
+                ),
                 links: Vec::new(),
             };
             let fit = StructuredFit::of(demand, &achievement);
@@ -424,8 +496,10 @@ impl Engine {
         };
         let indexed = self.stored(&searcher, address)?;
         let mut analyzer = self.analyzer.clone();
-        let words: HashSet<String> = analysis::terms(&mut analyzer, &indexed.full_text())
+        let text = indexed.full_text();
+        let words: HashSet<String> = analysis::terms(&mut analyzer, &text)
             .into_iter()
+            .chain(analysis::terms(&mut self.bigram_analyzer.clone(), &text))
             .collect();
         // Only demands sharing at least one (expanded) term can score above zero.
         let mut sharing: Vec<(f32, Arc<PreparedDemand>)> = self
@@ -439,7 +513,9 @@ impl Engine {
                     .iter()
                     .filter(|(t, _)| words.contains(t))
                     .map(|(_, w)| w)
-                    .sum();
+                    .sum::<f32>()
+                    + d.bigrams.iter().filter(|g| words.contains(*g)).count() as f32
+                        * self.tuning.bigram_weight;
                 (overlap > 0.0).then(|| (overlap, d.clone()))
             })
             .collect();
@@ -450,7 +526,7 @@ impl Engine {
         sharing.truncate(REVERSE_POOL);
         let mut out = Vec::with_capacity(sharing.len());
         for (_, demand) in sharing {
-            let built = self.build_query(&searcher, &demand.weighted)?;
+            let built = self.build_query(&searcher, &demand.weighted, &demand.bigrams)?;
             let weight = built
                 .query
                 .weight(EnableScoring::enabled_from_searcher(&searcher))?;
@@ -515,13 +591,8 @@ impl Pair {
         achievement: &AchievementDoc,
         bm25: f32,
     ) -> Pair {
-        let text = achievement.full_text().to_lowercase();
-        let links: Vec<Expansion> = demand
-            .expansions
-            .iter()
-            .filter(|e| contains_term(&text, &e.target))
-            .cloned()
-            .collect();
+        let text = achievement.full_text();
+        let links = evidence::links(&demand.expansions, &text);
         let features = PairFeatures {
             text: if built.norm > 0.0 {
                 bm25 as f64 / built.norm
@@ -536,49 +607,11 @@ impl Pair {
             score: score(&features),
             fit: features.fit,
             evidence: TextEvidence {
-                shared_terms: shared_terms(&demand.own, &built.idf, &text),
+                shared_terms: evidence::shared_terms(&demand.own, &built.idf, &text),
                 links,
             },
         }
     }
-}
-
-/// The demand's own terms found in the (lower-cased) achievement text, most telling (highest
-/// idf) first, leaving out a term another shared term contains ("返修" when "返修率" is there).
-fn shared_terms(own: &[String], idf: &HashMap<String, f64>, text: &str) -> Vec<String> {
-    let text = text.to_lowercase();
-    let found: Vec<&String> = own.iter().filter(|t| contains_term(&text, t)).collect();
-    let mut kept: Vec<&String> = found
-        .iter()
-        .filter(|t| {
-            let t: &str = t;
-            !found.iter().any(|o| o.len() > t.len() && o.contains(t))
-        })
-        .copied()
-        .collect();
-    kept.sort_by(|a, b| {
-        let (ia, ib) = (idf.get(*a).unwrap_or(&0.0), idf.get(*b).unwrap_or(&0.0));
-        ib.total_cmp(ia).then_with(|| a.cmp(b))
-    });
-    kept.into_iter().cloned().collect()
-}
-
-/// Whether `needle` occurs in `hay`; an ASCII word must not be part of a longer ASCII word
-/// ("AI" is not in "MAIN").
-fn contains_term(hay: &str, needle: &str) -> bool {
-    if needle.is_empty() {
-        return false;
-    }
-    let is_word = |c: char| c.is_ascii_alphanumeric();
-    hay.match_indices(needle).any(|(at, _)| {
-        let before = hay[..at].chars().next_back();
-        let after = hay[at + needle.len()..].chars().next();
-        let starts_ascii = needle.chars().next().is_some_and(is_word);
-        let ends_ascii = needle.chars().next_back().is_some_and(is_word);
-        let glued_before = starts_ascii && before.is_some_and(is_word);
-        let glued_after = ends_ascii && after.is_some_and(is_word);
-        !glued_before && !glued_after
-    })
 }
 
 /// The BM25 score of each document under one query weight, computed the same way for one
@@ -618,27 +651,4 @@ fn tracing_error(what: &str, e: &anyhow::Error) {
     // The engine has no logger of its own; the failure is visible as an empty result, and
     // on stderr for whoever runs it.
     eprintln!("matching-engine: {what} failed: {e:#}");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ascii_terms_match_whole_words_only() {
-        assert!(contains_term("基于ai的质检", "ai"));
-        assert!(!contains_term("main board", "ai"));
-        assert!(contains_term("5g回传", "5g"));
-        assert!(contains_term("焊缝气孔", "气孔"));
-    }
-
-    #[test]
-    fn shared_terms_prefer_the_longer_and_rarer() {
-        let own = vec!["返修".to_string(), "返修率".to_string(), "焊缝".to_string()];
-        let idf = HashMap::from([("焊缝".to_string(), 3.0), ("返修率".to_string(), 1.0)]);
-        assert_eq!(
-            shared_terms(&own, &idf, "降低焊缝返修率"),
-            vec!["焊缝".to_string(), "返修率".to_string()]
-        );
-    }
 }

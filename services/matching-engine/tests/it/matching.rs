@@ -152,3 +152,17 @@ fn the_engine_is_shared_across_threads_while_it_grows() {
     writer.join().unwrap();
     assert_eq!(engine.achievement_count(), catalog().len() + 5);
 }
+
+#[test]
+fn achievements_added_in_several_batches_are_all_matched() {
+    let engine = Engine::new().unwrap();
+    for a in catalog() {
+        engine.add_achievements(&[a]).unwrap();
+    }
+    let got = engine.match_demand(&weld_demand(), 3);
+    assert_eq!(
+        got.first().map(|m| m.achievement_id.as_str()),
+        Some("weld-hybrid"),
+        "{got:#?}"
+    );
+}
