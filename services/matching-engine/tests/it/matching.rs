@@ -80,7 +80,7 @@ fn mixed_chinese_and_english_terms_match() {
         .find(|r| r.starts_with("需求与成果共有关键词"))
         .expect("shared terms");
     assert!(
-        shared.contains("“plc”") && shared.contains("ai"),
+        shared.contains("“PLC”") && shared.contains("“AI”"),
         "{shared}"
     );
     // The speech-quality platform shares "AI" and "质检" but solves another problem.
