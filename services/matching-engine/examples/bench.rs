@@ -1,5 +1,9 @@
 //! Micro-benchmark of the engine (run by hand, prints figures):
-//! `cargo run --release -p matching-engine --example bench [-- N]` (N achievements, default 100000).
+//! `cargo run --release -p matching-engine --example bench [-- N [POOL]]` (N achievements,
+//! default 100000; POOL re-ranked candidates, default `Tuning::default()`).
+//!
+//! Latencies are wall-clock; `cpu` rows give the same calls' on-CPU time of the calling thread
+//! (from /proc/thread-self/schedstat), which other processes on a shared machine do not inflate.
 //!
 //! Loads N generated achievements (sentences and keywords recombined from the evaluation set,
 //! so term statistics look like real Chinese abstracts) in import-sized batches, then times
@@ -9,7 +13,7 @@
 use kechuang_platform::bench::{Figures, percentile};
 use kechuang_proto::common::TransferMode;
 use matching_engine::eval::{EvalAchievement, EvalDemand, parse_jsonl};
-use matching_engine::{AchievementDoc, DemandDoc, Engine};
+use matching_engine::{AchievementDoc, DemandDoc, Engine, Tuning};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -94,6 +98,14 @@ fn figures(
     }
 }
 
+/// On-CPU time of the calling thread so far (Linux), zero where unavailable.
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
 fn main() -> anyhow::Result<()> {
     let n: usize = std::env::args()
         .nth(1)
@@ -107,8 +119,12 @@ fn main() -> anyhow::Result<()> {
         .map(|d| d.to_doc())
         .collect::<Result<_, _>>()
         .map_err(anyhow::Error::msg)?;
+    let mut tuning = Tuning::default();
+    if let Some(pool) = std::env::args().nth(2).and_then(|a| a.parse().ok()) {
+        tuning.candidate_pool = pool;
+    }
     let docs = generate(n, &source);
-    let engine = Arc::new(Engine::new()?);
+    let engine = Arc::new(Engine::with_tuning(tuning)?);
 
     // Load, in batches the size of a streamed import's chunks.
     let batch = 10_000;
@@ -140,15 +156,28 @@ fn main() -> anyhow::Result<()> {
     let rounds = 20;
     let started = Instant::now();
     let mut samples = Vec::new();
+    let mut cpu = Vec::new();
     for _ in 0..rounds {
         for d in &demands {
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), thread_cpu());
             let got = engine.match_demand(d, 5);
             samples.push(t.elapsed());
+            cpu.push(thread_cpu().saturating_sub(c));
             assert!(!got.is_empty(), "no match for {}", d.id);
         }
     }
-    let single = figures("match_demand k=5, 1 thread", 1, samples, started.elapsed());
+    let elapsed = started.elapsed();
+    if std::env::var("KC_SLOWEST").is_ok() {
+        let mut per: Vec<(Duration, &str)> = cpu
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (*c, demands[i % demands.len()].id.as_str()))
+            .collect();
+        per.sort();
+        eprintln!("slowest: {:?}", &per[per.len() - 12..]);
+    }
+    let single = figures("match_demand k=5, 1 thread", 1, samples, elapsed);
+    let single_cpu = figures("  cpu time of the same calls", 1, cpu, elapsed);
 
     let mut samples = Vec::new();
     let started = Instant::now();
@@ -198,21 +227,33 @@ fn main() -> anyhow::Result<()> {
         engine.add_open_demand(&d)?;
     }
     let mut samples = Vec::new();
+    let mut cpu = Vec::new();
     let started = Instant::now();
     for a in eval_docs.iter().take(100) {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), thread_cpu());
         engine.match_achievement(a, 10);
         samples.push(t.elapsed());
+        cpu.push(thread_cpu().saturating_sub(c));
     }
+    let elapsed = started.elapsed();
     let reverse = figures(
         "match_achievement vs 2000 open demands",
         1,
         samples,
-        started.elapsed(),
+        elapsed,
     );
+    let reverse_cpu = figures("  cpu time of the same calls", 1, cpu, elapsed);
 
     println!("{}", Figures::header());
-    for f in [&load, &single, &parallel, &bm25, &reverse] {
+    for f in [
+        &load,
+        &single,
+        &single_cpu,
+        &parallel,
+        &bm25,
+        &reverse,
+        &reverse_cpu,
+    ] {
         println!("{}", f.row());
     }
     println!(
