@@ -188,7 +188,12 @@ impl Engine {
                 own.push(t);
             }
         }
-        let expansions = self.relations.expand(&text, &demand.industry_chain);
+        let lower = text.to_lowercase();
+        let mut expansions = self.relations.expand(&text, &demand.industry_chain);
+        for e in &mut expansions {
+            // Shown as the demand wrote it ("AI", not "ai").
+            e.trigger = evidence::as_written(&text, &lower, &e.trigger);
+        }
         for e in &expansions {
             let w = self.tuning.expansion_weight * e.weight as f32;
             for t in analysis::terms(&mut analyzer, &e.target) {

@@ -65,7 +65,7 @@ pub(crate) fn find_term(hay: &str, needle: &str) -> Option<usize> {
 
 /// `term` (lower case, found in `lower`) as `text` writes it, when lower-casing kept the byte
 /// offsets (it does for Chinese and ASCII).
-fn as_written(text: &str, lower: &str, term: &str) -> String {
+pub(crate) fn as_written(text: &str, lower: &str, term: &str) -> String {
     if text.len() == lower.len()
         && let Some(at) = find_term(lower, term)
         && let Some(original) = text.get(at..at + term.len())
