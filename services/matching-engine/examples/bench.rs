@@ -147,7 +147,17 @@ fn main() -> anyhow::Result<()> {
         .collect::<Result<_, _>>()
         .map_err(anyhow::Error::msg)?;
     engine.add_achievements(&eval_docs)?;
-    println!("indexed: {} achievements", engine.achievement_count());
+    println!(
+        "indexed: {} achievements; resident memory {}",
+        engine.achievement_count(),
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l[6..].trim().to_string()))
+            .unwrap_or_else(|| "unknown".into())
+    );
 
     // Warm up (jieba dictionary, caches), then time single demands.
     for d in &demands {
