@@ -80,7 +80,7 @@ fn mixed_chinese_and_english_terms_match() {
         .find(|r| r.starts_with("需求与成果共有关键词"))
         .expect("shared terms");
     assert!(
-        shared.contains("“plc”") && shared.contains("ai"),
+        shared.contains("“PLC”") && shared.contains("“AI”"),
         "{shared}"
     );
     // The speech-quality platform shares "AI" and "质检" but solves another problem.
@@ -151,4 +151,123 @@ fn the_engine_is_shared_across_threads_while_it_grows() {
     }
     writer.join().unwrap();
     assert_eq!(engine.achievement_count(), catalog().len() + 5);
+}
+
+#[test]
+fn achievements_added_in_several_batches_are_all_matched() {
+    let engine = Engine::new().unwrap();
+    for a in catalog() {
+        engine.add_achievements(&[a]).unwrap();
+    }
+    let got = engine.match_demand(&weld_demand(), 3);
+    assert_eq!(
+        got.first().map(|m| m.achievement_id.as_str()),
+        Some("weld-hybrid"),
+        "{got:#?}"
+    );
+}
+
+#[test]
+fn the_achievement_that_solves_it_stays_when_every_structural_fit_is_against_it() {
+    use kechuang_proto::common::TransferMode;
+    let mut cure = catalog().remove(0);
+    cure.asking_price_fen = wan(2_000);
+    cure.industry_chain = "生命健康".into();
+    cure.trl = 2;
+    cure.region_code = "310104".into();
+    cure.transfer_modes = vec![TransferMode::JointDevelopment];
+    // Finds pores after the fact; does not prevent them. Fits every structural wish.
+    let inspect = achievement(
+        "weld-inspect",
+        "焊缝质量在线检测装置",
+        "对焊缝进行在线检测，发现气孔后报警。",
+        &["焊缝质量在线检测"],
+        "高端装备",
+        8,
+        &[TransferMode::License],
+        30,
+        "420100",
+    );
+    let engine = Engine::new().unwrap();
+    engine.add_achievements(&[cure, inspect]).unwrap();
+
+    // With room for both, the well-fitting but less relevant one scores higher...
+    let both = engine.match_demand(&weld_demand(), 2);
+    assert_eq!(ids(&both), ["weld-inspect", "weld-hybrid"], "{both:#?}");
+    assert!(both[0].score > both[1].score);
+    // ...yet with room for one, the cure is kept, and says why.
+    let one = engine.match_demand(&weld_demand(), 1);
+    assert_eq!(ids(&one), ["weld-hybrid"], "{one:#?}");
+    assert_eq!(one[0].score, both[1].score);
+    let reasons = &one[0].reasons;
+    for want in [
+        "报价 2000 万元，超出预算上限 80 万元",
+        "产业链不同：需求属高端装备，成果属生命健康",
+        "成熟度 TRL 2，仍处实验室阶段",
+        "需求拟签技术许可合同，成果仅提供合作开发",
+        "技术内容与需求最为贴合，虽有上述不符之处，仍列入推荐",
+    ] {
+        assert!(
+            reasons.contains(&want.to_string()),
+            "{want} not in {reasons:?}"
+        );
+    }
+}
+
+mod properties {
+    use crate::fixtures::*;
+    use kechuang_proto::common::ContractType;
+    use matching_engine::Engine;
+    use proptest::prelude::*;
+    use std::sync::LazyLock;
+
+    static ENGINE: LazyLock<Engine> = LazyLock::new(loaded);
+
+    const WORDS: &[&str] = &[
+        "焊缝",
+        "气孔",
+        "返修率高",
+        "管道",
+        "偷挖",
+        "AI质检",
+        "PLC",
+        "冲压",
+        "电池",
+        "起火",
+        "光纤",
+        "5G",
+        "陶瓷",
+        "烟尘",
+        "客服",
+        "，",
+        "。",
+        "我们",
+        "希望",
+        "technology",
+        "😀",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn any_demand_gets_finite_deterministic_ordered_explained_matches(
+            picks in proptest::collection::vec(0..WORDS.len(), 0..12),
+            budget in 0i64..500,
+            k in 0usize..10,
+        ) {
+            let text: String = picks.iter().map(|i| WORDS[*i]).collect();
+            let d = demand("p", &text, &text, "高端装备", ContractType::Transfer, budget);
+            let a = ENGINE.match_demand(&d, k);
+            prop_assert_eq!(&a, &ENGINE.match_demand(&d, k));
+            prop_assert!(a.len() <= k);
+            for m in &a {
+                prop_assert!(m.score.is_finite() && m.score >= 0.0);
+                prop_assert!(!m.reasons.is_empty());
+            }
+            for w in a.windows(2) {
+                prop_assert!(w[0].score >= w[1].score);
+            }
+        }
+    }
 }
