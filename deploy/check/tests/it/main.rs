@@ -1,0 +1,5 @@
+//! Deployment checks: the manifests name only what exists, NATS credentials confine each
+//! service to its own subjects, and the clustered topology survives losing a node.
+
+mod manifests;
+mod permissions;
