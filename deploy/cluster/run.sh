@@ -53,10 +53,16 @@ declare -A PIDS
 cleanup() {
   local code=$?
   for name in "${!PIDS[@]}"; do kill -TERM "${PIDS[$name]}" 2>/dev/null || true; done
-  sleep 1
-  for name in "${!PIDS[@]}"; do kill -KILL "${PIDS[$name]}" 2>/dev/null || true; done
+  for _ in $(seq 1 40); do
+    local alive=0
+    for name in "${!PIDS[@]}"; do kill -0 "${PIDS[$name]}" 2>/dev/null && alive=1; done
+    [[ $alive -eq 0 ]] && break
+    sleep 0.5
+  done
+  for name in "${!PIDS[@]}"; do kill -KILL "${PIDS[$name]}" 2>/dev/null || true; wait "${PIDS[$name]}" 2>/dev/null || true; done
   for db in demand matching subsidy ledger; do
-    psql -h 127.0.0.1 -U postgres -qAtc "DROP DATABASE IF EXISTS ${KC_DATABASE_PREFIX}${db} WITH (FORCE)" >/dev/null 2>&1 || true
+    psql -h 127.0.0.1 -U postgres -qAtc "DROP DATABASE IF EXISTS ${KC_DATABASE_PREFIX}${db} WITH (FORCE)" >/dev/null 2>&1 ||
+      log "could not drop ${KC_DATABASE_PREFIX}${db}"
   done
   if [[ $code -ne 0 ]]; then
     log "logs kept in $RUN"
@@ -179,6 +185,7 @@ if [[ -n ${KC_CLUSTER_DEMO:-} ]]; then
       KC_SUBSIDY_PORT="${PORT[subsidy-a]}" KC_FUND_PORT="${PORT[fund-ledger-a]}" \
       "$BIN/kechuang" demo --scale "$KC_CLUSTER_DEMO" >"$RUN/demo.log" 2>&1 &
   DEMO_PID=$!
+  PIDS[demo]=$DEMO_PID
   sleep "${KC_CLUSTER_KILL_AFTER:-20}"
 fi
 
@@ -217,6 +224,7 @@ log "every service reconnected to a surviving node"
 # --- the books, when load was driven ----------------------------------------------------
 if [[ -n $DEMO_PID ]]; then
   wait "$DEMO_PID" || fail "kechuang demo failed (see $RUN/demo.log)"
+  unset 'PIDS[demo]'
   tail -n 25 "$RUN/demo.log"
   grep -q "reconcile: clean" "$RUN/demo.log" || fail "the fund does not reconcile"
   sql() { psql -h 127.0.0.1 -U postgres -d "${KC_DATABASE_PREFIX}$1" -qAtc "$2"; }
