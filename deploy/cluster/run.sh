@@ -149,22 +149,25 @@ wait_serving "${ALL[@]}" || fail "not every replica SERVING (logs in $RUN)"
 log "8 replicas SERVING"
 
 # --- the stream at R3 with its consumers ------------------------------------------------
-# Asked of every live node with leader-only: only the stream leader's view counts (a follower
-# may see its peers as behind).
+# Asked of every live node; only the stream leader's own view counts (a follower may see its
+# peers as behind). Arguments: expected current peers, then name:monitor-port of live nodes.
 check_stream() { # expected-current-peers http-ports...
   python3 - "$@" <<'PY'
 import json, sys, urllib.request
-want, ports = int(sys.argv[1]), sys.argv[2:]
-streams = []
-for port in ports:
-    url = f"http://127.0.0.1:{port}/jsz?streams=true&consumers=true&config=true&leader-only=true"
+want, nodes = int(sys.argv[1]), sys.argv[2:]
+kc = []
+for node in nodes:
+    name, port = node.split(":")
+    url = f"http://127.0.0.1:{port}/jsz?streams=true&consumers=true&config=true"
     try:
         d = json.load(urllib.request.urlopen(url, timeout=3))
     except Exception:
         continue
-    streams += [s for a in d.get("account_details") or [] for s in a.get("stream_detail") or []]
-kc = [s for s in streams if s["name"] == "KC_EVENTS"]
-assert kc, "no leader reports KC_EVENTS"
+    for a in d.get("account_details") or []:
+        for s in a.get("stream_detail") or []:
+            if s["name"] == "KC_EVENTS" and s.get("cluster", {}).get("leader") == name:
+                kc.append(s)
+assert kc, "no node reports itself leader of KC_EVENTS"
 s = kc[0]
 assert s["config"]["num_replicas"] == 3, s["config"]["num_replicas"]
 c = s.get("cluster", {})
@@ -174,8 +177,8 @@ names = sorted(x["name"] for x in s.get("consumer_detail") or [])
 print(f"KC_EVENTS R3 leader={c['leader']} current={current} messages={s['state']['messages']} consumers={names}")
 PY
 }
-for _ in $(seq 1 60); do check_stream 3 "${HTTP[@]}" >/dev/null 2>&1 && break; sleep 0.5; done
-check_stream 3 "${HTTP[@]}" || fail "stream not at R3"
+for _ in $(seq 1 60); do check_stream 3 "nats-1:${HTTP[1]}" "nats-2:${HTTP[2]}" "nats-3:${HTTP[3]}" >/dev/null 2>&1 && break; sleep 0.5; done
+check_stream 3 "nats-1:${HTTP[1]}" "nats-2:${HTTP[2]}" "nats-3:${HTTP[3]}" || fail "stream not at R3"
 
 # --- optional load ----------------------------------------------------------------------
 DEMO_PID=
@@ -186,7 +189,7 @@ if [[ -n ${KC_CLUSTER_DEMO:-} ]]; then
       "$BIN/kechuang" demo --scale "$KC_CLUSTER_DEMO" >"$RUN/demo.log" 2>&1 &
   DEMO_PID=$!
   PIDS[demo]=$DEMO_PID
-  sleep "${KC_CLUSTER_KILL_AFTER:-20}"
+  sleep "${KC_CLUSTER_KILL_AFTER:-5}"
 fi
 
 # --- chaos: SIGKILL one NATS node and one replica of each service -----------------------
@@ -198,8 +201,8 @@ for s in "${SERVICES[@]}"; do sigkill "$s-b"; done
 # The a replicas were connected to nats-1: they must reconnect to nats-2/3 and go on.
 A=(); for s in "${SERVICES[@]}"; do A+=("$s-a"); done
 wait_serving "${A[@]}" || fail "a replicas not SERVING after the kills"
-for _ in $(seq 1 60); do check_stream 2 "${HTTP[2]}" "${HTTP[3]}" >/dev/null 2>&1 && break; sleep 0.5; done
-check_stream 2 "${HTTP[2]}" "${HTTP[3]}" || fail "stream lost its quorum"
+for _ in $(seq 1 60); do check_stream 2 "nats-2:${HTTP[2]}" "nats-3:${HTTP[3]}" >/dev/null 2>&1 && break; sleep 0.5; done
+check_stream 2 "nats-2:${HTTP[2]}" "nats-3:${HTTP[3]}" || fail "stream lost its quorum"
 connected() { curl -fsS "http://127.0.0.1:$1/connz" | python3 -c 'import json,sys; print(" ".join(sorted(c.get("name","?") for c in json.load(sys.stdin)["connections"])))'; }
 log "clients on nats-2: $(connected "${HTTP[2]}")"
 log "clients on nats-3: $(connected "${HTTP[3]}")"
@@ -228,6 +231,43 @@ if [[ -n $DEMO_PID ]]; then
   tail -n 25 "$RUN/demo.log"
   grep -q "reconcile: clean" "$RUN/demo.log" || fail "the fund does not reconcile"
   sql() { psql -h 127.0.0.1 -U postgres -d "${KC_DATABASE_PREFIX}$1" -qAtc "$2"; }
+  # Every outbox drains: the relays recover from the lost node and the lost replicas.
+  for db in demand matching subsidy ledger; do
+    for _ in $(seq 1 240); do
+      unsent=$(sql "$db" "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+      [[ $unsent -eq 0 ]] && break
+      sleep 0.5
+    done
+    [[ $unsent -eq 0 ]] || fail "$db: $unsent events still unpublished 120 s after the demo"
+  done
+  log "every outbox drained"
+  # Every event reached every consumer of it exactly once: rows in the consumer's
+  # processed_events (keyed by consumer and event id) = events of those types its producer
+  # wrote to its outbox.
+  delivered() { # consumer-db consumer-like producer-db event-type-like
+    local want got
+    for _ in $(seq 1 240); do
+      want=$(sql "$3" "SELECT count(*) FROM outbox WHERE event_type LIKE '$4'")
+      got=$(sql "$1" "SELECT count(*) FROM processed_events WHERE consumer LIKE '$2' AND event_type LIKE '$4'")
+      [[ $want -eq $got ]] && break
+      sleep 0.5
+    done
+    [[ $want -eq $got ]] || fail "$2 processed $got of $want $4 events"
+    printf '%s ' "$2:$4=$got"
+  }
+  {
+    delivered matching 'matching-demand-%' demand 'demand.verified'
+    delivered matching 'matching-demand-%' demand 'demand.withdrawn'
+    delivered matching 'matching-demand-%' demand 'demand.rejected'
+    delivered demand 'demand-intake-pairings' matching 'pairing.%'
+    delivered demand 'demand-intake-contracts' matching 'contract.signed'
+    delivered demand 'demand-intake-subsidies' subsidy 'subsidy.disbursed'
+    delivered subsidy 'subsidy-contracts' matching 'contract.signed'
+    delivered subsidy 'subsidy-fund' ledger 'fund.%'
+    delivered ledger 'fund-ledger-subsidy' subsidy 'subsidy.%'
+    echo
+  } | sed 's/^/[cluster] delivered once: /'
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || fail "an event was not delivered exactly once"
   # Every application that got approved ends disbursed or failed (nothing stuck in between).
   for _ in $(seq 1 240); do
     open=$(sql subsidy "SELECT count(*) FROM applications WHERE status IN ('APPROVED', 'FUNDS_RESERVED')")
@@ -235,10 +275,6 @@ if [[ -n $DEMO_PID ]]; then
     sleep 0.5
   done
   [[ $open -eq 0 ]] || fail "$open applications stuck between approval and disbursement"
-  for db in demand matching subsidy ledger; do
-    unsent=$(sql "$db" "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-    [[ $unsent -eq 0 ]] || fail "$db: $unsent events never published"
-  done
   # Nothing paid twice: one post per application, and the subsidy side agrees to the fen.
   twice=$(sql ledger "SELECT count(*) FROM (SELECT reference FROM transfers WHERE kind = 'post' GROUP BY reference HAVING count(*) > 1) t")
   [[ $twice -eq 0 ]] || fail "$twice applications posted twice"
