@@ -1,0 +1,29 @@
+# syntax=docker/dockerfile:1
+# One image for every kechuang binary: kechuang (up, serve, demo, token), demand-intake,
+# matching, subsidy, fund-ledger, and kc-healthcheck (the compose health check).
+
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+# protox compiles the protos in Rust: no protoc needed.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bins \
+      -p kechuang -p demand-intake -p matching -p subsidy -p fund-ledger -p kechuang-deploy-check \
+ && mkdir -p /out \
+ && cp target/release/kechuang target/release/demand-intake target/release/matching \
+       target/release/subsidy target/release/fund-ledger target/release/kc-healthcheck /out/
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --no-create-home kechuang
+COPY --from=build /out/ /usr/local/bin/
+USER 10001
+ENV KC_HOST=0.0.0.0 \
+    KC_LOG_FORMAT=json \
+    RUST_LOG=info
+EXPOSE 50051 50052 50053 50054
+ENTRYPOINT ["kechuang"]
+CMD ["up"]

@@ -1,0 +1,28 @@
+//! The clustered topology without Docker: `deploy/cluster/run.sh` starts three clustered
+//! nats-server processes with the repository's permissions, two `kechuang serve` replicas of
+//! every service, checks health and the stream at R3, SIGKILLs one NATS node and one replica of
+//! each service, and checks the rest carries on. It exits non-zero on any failed check.
+
+use kechuang_deploy_check::repo_root;
+use std::process::Command;
+
+#[test]
+fn three_nats_nodes_and_two_replicas_per_service_survive_sigkills() {
+    let output = Command::new("bash")
+        .arg(repo_root().join("deploy/cluster/run.sh"))
+        .current_dir(repo_root())
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "deploy/cluster/run.sh failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("8 replicas SERVING"), "{stdout}");
+    assert!(stdout.contains("every service reconnected"), "{stdout}");
+    assert!(
+        stdout.lines().last().is_some_and(|l| l.ends_with("PASS")),
+        "{stdout}"
+    );
+}

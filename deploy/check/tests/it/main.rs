@@ -1,0 +1,6 @@
+//! Deployment checks: the manifests name only what exists, NATS credentials confine each
+//! service to its own subjects, and the clustered topology survives losing a node.
+
+mod cluster;
+mod manifests;
+mod permissions;
