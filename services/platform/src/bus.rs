@@ -7,7 +7,7 @@ use std::time::Duration;
 /// Connects to NATS. The client keeps reconnecting for ever, so a service started while NATS
 /// is down comes up and its relay publishes once NATS is back.
 pub async fn connect(bus: &BusConfig, name: &str) -> anyhow::Result<JetStream> {
-    let client = async_nats::ConnectOptions::new()
+    let client = with_url_credentials(async_nats::ConnectOptions::new(), &bus.nats_url)?
         .name(name)
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(3))
@@ -18,9 +18,29 @@ pub async fn connect(bus: &BusConfig, name: &str) -> anyhow::Result<JetStream> {
         .build(client))
 }
 
+/// The client sends only the credentials set on its options, so a user and password written in
+/// the URL (`nats://fund-ledger:secret@host:4222`, one NATS user per service) are moved there.
+fn with_url_credentials(
+    options: async_nats::ConnectOptions,
+    nats_url: &str,
+) -> anyhow::Result<async_nats::ConnectOptions> {
+    let mut options = options;
+    for server in nats_url.split(',') {
+        let addr: async_nats::ServerAddr = server
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("KC_NATS_URL {server:?}: {e}"))?;
+        if let (Some(user), Some(pass)) = (addr.username(), addr.password()) {
+            options = options.user_and_password(user.to_string(), pass.to_string());
+        }
+    }
+    Ok(options)
+}
+
 /// Fails fast when NATS cannot be reached: for `kechuang up`'s preflight.
 pub async fn ping(nats_url: &str) -> anyhow::Result<()> {
-    let client = tokio::time::timeout(Duration::from_secs(3), async_nats::connect(nats_url))
+    let options = with_url_credentials(async_nats::ConnectOptions::new(), nats_url)?;
+    let client = tokio::time::timeout(Duration::from_secs(3), options.connect(nats_url))
         .await
         .map_err(|_| anyhow::anyhow!("timed out after 3 s"))??;
     anyhow::ensure!(

@@ -272,19 +272,25 @@ pub async fn run(
         async move {
             let until = Instant::now() + Duration::from_secs(60);
             loop {
-                let page = c
-                    .list_pairings(authed(
-                        mpb::ListPairingsRequest {
-                            demand_id: id.clone(),
-                            page_size: 10,
-                            page_token: String::new(),
-                        },
-                        &token,
-                    ))
-                    .await?
-                    .into_inner();
-                if let Some(best) = page.pairings.into_iter().min_by_key(|p| p.rank) {
-                    return Ok(Some((i, id, best)));
+                let request = mpb::ListPairingsRequest {
+                    demand_id: id.clone(),
+                    page_size: 10,
+                    page_token: String::new(),
+                };
+                match c.list_pairings(authed(request, &token)).await {
+                    Ok(page) => {
+                        let best = page
+                            .into_inner()
+                            .pairings
+                            .into_iter()
+                            .min_by_key(|p| p.rank);
+                        if let Some(best) = best {
+                            return Ok(Some((i, id, best)));
+                        }
+                    }
+                    // The sky net has not heard of the verified demand yet.
+                    Err(s) if s.code() == Code::NotFound => {}
+                    Err(s) => return Err(s.into()),
                 }
                 if Instant::now() > until {
                     return Ok(None);
