@@ -34,6 +34,100 @@ pub(crate) fn analyzer() -> TextAnalyzer {
         .build()
 }
 
+/// The name the character-bigram analyzer is registered under.
+pub(crate) const BIGRAMS: &str = "kc_bigram";
+
+/// Overlapping character bigrams of each run of CJK characters, plus each ASCII word, lower
+/// cased. A safety net under the word segmentation: "做鲜湿面" segments as "做鲜 / 湿面" but
+/// "鲜湿面保鲜" as "鲜湿面 / 保鲜"; both share the bigrams "鲜湿", "湿面".
+pub(crate) fn bigram_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(CjkBigrams).build()
+}
+
+#[derive(Clone)]
+struct CjkBigrams;
+
+impl Tokenizer for CjkBigrams {
+    type TokenStream<'a> = VecTokenStream;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
+        VecTokenStream::new(bigram_tokens(text))
+    }
+}
+
+fn bigram_tokens(text: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let is_cjk = |c: char| c.is_alphanumeric() && !c.is_ascii();
+    let mut i = 0;
+    while i < chars.len() {
+        let (start, c) = chars[i];
+        if is_cjk(c) {
+            let mut j = i;
+            while j + 1 < chars.len() && is_cjk(chars[j + 1].1) {
+                let end = chars.get(j + 2).map_or(text.len(), |(b, _)| *b);
+                out.push(token(&text[chars[j].0..end], chars[j].0, end, out.len()));
+                j += 1;
+            }
+            i = j + 1;
+        } else if c.is_ascii_alphanumeric() {
+            let mut j = i;
+            while j + 1 < chars.len() && chars[j + 1].1.is_ascii_alphanumeric() {
+                j += 1;
+            }
+            let end = chars.get(j + 1).map_or(text.len(), |(b, _)| *b);
+            if j > i {
+                out.push(token(
+                    &text[start..end].to_ascii_lowercase(),
+                    start,
+                    end,
+                    out.len(),
+                ));
+            }
+            i = j + 1;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn token(text: &str, from: usize, to: usize, position: usize) -> Token {
+    Token {
+        offset_from: from,
+        offset_to: to,
+        position,
+        text: text.to_string(),
+        position_length: 1,
+    }
+}
+
+struct VecTokenStream {
+    tokens: Vec<Token>,
+    next: usize,
+}
+
+impl VecTokenStream {
+    fn new(tokens: Vec<Token>) -> Self {
+        VecTokenStream { tokens, next: 0 }
+    }
+}
+
+impl TokenStream for VecTokenStream {
+    fn advance(&mut self) -> bool {
+        self.next += 1;
+        self.next <= self.tokens.len()
+    }
+
+    fn token(&self) -> &Token {
+        &self.tokens[self.next - 1]
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.next - 1]
+    }
+}
+
 /// The analyzed terms of `text`, in order, with repeats.
 pub(crate) fn terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -44,8 +138,8 @@ pub(crate) fn terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     out
 }
 
-/// Keeps tokens with at least one letter or digit (CJK ideographs are letters) that are not
-/// stop words.
+/// Keeps tokens of two or more characters, with at least one letter or digit (CJK ideographs
+/// are letters), that are not stop words.
 #[derive(Clone)]
 struct WordsOnly {
     stop: Arc<HashSet<String>>,
@@ -88,7 +182,10 @@ impl<T: TokenStream> TokenStream for WordsOnlyStream<'_, T> {
     fn advance(&mut self) -> bool {
         while self.tail.advance() {
             let text = &self.tail.token().text;
-            if text.chars().any(char::is_alphanumeric) && !self.stop.contains(text) {
+            // A single character ("高", "用", "件") says little on its own; the bigram field
+            // still sees it in context.
+            let long_enough = text.chars().nth(1).is_some();
+            if long_enough && text.chars().any(char::is_alphanumeric) && !self.stop.contains(text) {
                 return true;
             }
         }
@@ -118,6 +215,22 @@ mod tests {
         for want in ["plc", "ai", "质检", "5g", "回传"] {
             assert!(got.contains(&want.to_string()), "{want} missing in {got:?}");
         }
+    }
+
+    #[test]
+    fn bigrams_bridge_differently_segmented_words() {
+        let texts = |t: &str| -> Vec<String> { terms(&mut bigram_analyzer(), t) };
+        assert_eq!(
+            texts("做鲜湿面，PLC控制"),
+            ["做鲜", "鲜湿", "湿面", "plc", "控制"]
+        );
+        assert!(texts("鲜湿面保鲜").contains(&"湿面".to_string()));
+        assert!(texts("a 面 b").is_empty());
+    }
+
+    #[test]
+    fn single_characters_are_not_terms() {
+        assert!(t("刀也坏得快").iter().all(|w| w.chars().count() > 1));
     }
 
     #[test]

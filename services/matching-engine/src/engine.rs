@@ -2,117 +2,27 @@
 //! query expansion, re-ranking by `score`, and the open demands for reverse matching.
 //!
 //! One (demand, achievement) pair gets the same score from `match_demand` and from
-//! `match_achievement` on the same index state: both compute BM25 through the same query
-//! weight and the same per-document scorer (`exact_bm25`), and the same features from the
-//! achievement as stored in the index.
+//! `match_achievement` on the same index state: both build the demand's query on the same
+//! snapshot statistics, compute BM25 with the same per-document scorer (`exact_bm25`), and
+//! take the features from the achievement as stored in the index.
 
-use crate::analysis::{self, ANALYZER};
+use crate::analysis::{self, ANALYZER, BIGRAMS};
 use crate::docs::{AchievementDoc, DemandDoc, DemandMatch, Match};
+use crate::evidence;
 use crate::fit::StructuredFit;
+use crate::index::{self, BuiltQuery, Fields, QueryTerm, Snapshot, Tuning};
 use crate::reasons::{TextEvidence, reasons};
 use crate::relations::{Expansion, TermRelations};
 use crate::score::{PairFeatures, Scored, relevance, score, select_top_k};
 use anyhow::Context;
-use kechuang_proto::common::TransferMode;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
-use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, EnableScoring, Occur, Query, TermQuery, Weight};
-use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
-};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{
-    DocAddress, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TERMINATED,
-    TantivyDocument, Term,
-};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 
-/// Field boosts: a word in the title or the keywords says more about what an achievement is
-/// than the same word in the abstract.
-const TITLE_BOOST: f32 = 2.0;
-const KEYWORDS_BOOST: f32 = 2.0;
-const ABSTRACT_BOOST: f32 = 1.0;
-/// Weight of a curated method term relative to a term the demand itself used, before the
-/// relation's own weight.
-const EXPANSION_WEIGHT: f32 = 0.8;
-/// How many BM25 candidates are re-ranked.
-const CANDIDATE_POOL: usize = 150;
 /// How many open demands sharing words with a new achievement are scored exactly.
 const REVERSE_POOL: usize = 500;
 const WRITER_MEMORY_PER_THREAD: usize = 64 * 1024 * 1024;
-
-#[derive(Clone, Copy)]
-struct Fields {
-    id: Field,
-    title: Field,
-    abstract_text: Field,
-    keywords: Field,
-    stored: Field,
-}
-
-impl Fields {
-    fn text(&self) -> [(Field, f32); 3] {
-        [
-            (self.title, TITLE_BOOST),
-            (self.keywords, KEYWORDS_BOOST),
-            (self.abstract_text, ABSTRACT_BOOST),
-        ]
-    }
-}
-
-/// The achievement as stored in the index (the engine re-ranks from it).
-#[derive(Serialize, Deserialize)]
-struct Stored {
-    id: String,
-    institution: String,
-    title: String,
-    abstract_text: String,
-    keywords: Vec<String>,
-    industry_chain: String,
-    trl: i32,
-    transfer_modes: Vec<i32>,
-    asking_price_fen: i64,
-    region_code: String,
-}
-
-impl From<&AchievementDoc> for Stored {
-    fn from(a: &AchievementDoc) -> Stored {
-        Stored {
-            id: a.id.clone(),
-            institution: a.institution.clone(),
-            title: a.title.clone(),
-            abstract_text: a.abstract_text.clone(),
-            keywords: a.keywords.clone(),
-            industry_chain: a.industry_chain.clone(),
-            trl: a.trl,
-            transfer_modes: a.transfer_modes.iter().map(|m| *m as i32).collect(),
-            asking_price_fen: a.asking_price_fen,
-            region_code: a.region_code.clone(),
-        }
-    }
-}
-
-impl From<Stored> for AchievementDoc {
-    fn from(s: Stored) -> AchievementDoc {
-        AchievementDoc {
-            id: s.id,
-            institution: s.institution,
-            title: s.title,
-            abstract_text: s.abstract_text,
-            keywords: s.keywords,
-            industry_chain: s.industry_chain,
-            trl: s.trl,
-            transfer_modes: s
-                .transfer_modes
-                .into_iter()
-                .map(|m| TransferMode::try_from(m).unwrap_or(TransferMode::Unspecified))
-                .collect(),
-            asking_price_fen: s.asking_price_fen,
-            region_code: s.region_code,
-        }
-    }
-}
 
 /// A demand analysed once: its own terms and the curated method terms it expands to.
 #[derive(Debug)]
@@ -122,15 +32,9 @@ struct PreparedDemand {
     own: Vec<String>,
     expansions: Vec<Expansion>,
     /// Every query term with its weight: own terms 1, expansion terms less. Sorted by term.
-    weighted: Vec<(String, f32)>,
-}
-
-/// A query ready to run on one searcher, and what it needs to explain itself.
-struct BuiltQuery {
-    query: BooleanQuery,
-    /// Σ weight·idf of the terms: BM25 ÷ this puts every demand on one scale.
-    norm: f64,
-    idf: HashMap<String, f64>,
+    weighted: Vec<QueryTerm>,
+    /// Distinct character bigrams of the demand's own text.
+    bigrams: Vec<String>,
 }
 
 /// The matching engine. `Send + Sync`; every method takes `&self`.
@@ -138,30 +42,35 @@ pub struct Engine {
     fields: Fields,
     writer: Mutex<IndexWriter>,
     reader: IndexReader,
+    /// The statistics of the reader's current searcher, memoised until the next reload.
+    snapshot: Mutex<Option<Arc<Snapshot>>>,
     analyzer: TextAnalyzer,
+    bigram_analyzer: TextAnalyzer,
     relations: &'static TermRelations,
+    tuning: Tuning,
     demands: RwLock<BTreeMap<String, Arc<PreparedDemand>>>,
+}
+
+fn poisoned<T>(_: T) -> anyhow::Error {
+    anyhow::anyhow!("engine state poisoned by an earlier panic")
 }
 
 impl Engine {
     /// An engine with empty in-RAM indexes and the shipped term relations.
     pub fn new() -> anyhow::Result<Engine> {
-        let mut schema = Schema::builder();
-        let text = TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(ANALYZER)
-                .set_index_option(IndexRecordOption::WithFreqs),
-        );
-        let fields = Fields {
-            id: schema.add_text_field("id", STRING),
-            title: schema.add_text_field("title", text.clone()),
-            abstract_text: schema.add_text_field("abstract", text.clone()),
-            keywords: schema.add_text_field("keywords", text),
-            stored: schema.add_bytes_field("stored", STORED),
-        };
-        let index = Index::create_in_ram(schema.build());
+        Engine::with_tuning(Tuning::default())
+    }
+
+    /// An engine with other retrieval knobs (for evaluation).
+    pub fn with_tuning(tuning: Tuning) -> anyhow::Result<Engine> {
+        let (schema, fields) = Fields::schema();
+        let index = Index::create_in_ram(schema);
         let analyzer = analysis::analyzer();
+        let bigram_analyzer = analysis::bigram_analyzer();
         index.tokenizers().register(ANALYZER, analyzer.clone());
+        index
+            .tokenizers()
+            .register(BIGRAMS, bigram_analyzer.clone());
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         let writer = index
             .writer_with_num_threads(threads, threads * WRITER_MEMORY_PER_THREAD)
@@ -175,8 +84,11 @@ impl Engine {
             fields,
             writer: Mutex::new(writer),
             reader,
+            snapshot: Mutex::new(None),
             analyzer,
+            bigram_analyzer,
             relations: TermRelations::shipped(),
+            tuning,
             demands: RwLock::new(BTreeMap::new()),
         })
     }
@@ -186,22 +98,10 @@ impl Engine {
         if docs.is_empty() {
             return Ok(());
         }
-        let f = self.fields;
-        let mut writer = self
-            .writer
-            .lock()
-            .map_err(|_| anyhow::anyhow!("index writer poisoned by an earlier panic"))?;
+        let mut writer = self.writer.lock().map_err(poisoned)?;
         for a in docs {
-            writer.delete_term(Term::from_field_text(f.id, &a.id));
-            let mut doc = TantivyDocument::new();
-            doc.add_text(f.id, &a.id);
-            doc.add_text(f.title, &a.title);
-            doc.add_text(f.abstract_text, &a.abstract_text);
-            for k in &a.keywords {
-                doc.add_text(f.keywords, k);
-            }
-            doc.add_bytes(f.stored, &serde_json::to_vec(&Stored::from(a))?);
-            writer.add_document(doc)?;
+            writer.delete_term(Term::from_field_text(self.fields.id, &a.id));
+            writer.add_document(self.fields.document(a)?)?;
         }
         writer.commit().context("committing achievements")?;
         self.reader.reload().context("reloading the index reader")?;
@@ -216,7 +116,7 @@ impl Engine {
     /// The best `k` achievements for a demand, best first, each with its reasons.
     pub fn match_demand(&self, demand: &DemandDoc, k: usize) -> Vec<Match> {
         self.try_match_demand(demand, k).unwrap_or_else(|e| {
-            tracing_error("match_demand", &e);
+            report("match_demand", &e);
             Vec::new()
         })
     }
@@ -224,7 +124,7 @@ impl Engine {
     /// The baseline: BM25 over the demand's own words, no expansion, no re-ranking.
     pub fn bm25_only(&self, demand: &DemandDoc, k: usize) -> Vec<Match> {
         self.try_bm25_only(demand, k).unwrap_or_else(|e| {
-            tracing_error("bm25_only", &e);
+            report("bm25_only", &e);
             Vec::new()
         })
     }
@@ -234,17 +134,14 @@ impl Engine {
         let prepared = Arc::new(self.prepare(demand));
         self.demands
             .write()
-            .map_err(|_| anyhow::anyhow!("open demands poisoned by an earlier panic"))?
+            .map_err(poisoned)?
             .insert(demand.id.clone(), prepared);
         Ok(())
     }
 
     /// Forgets an open demand (withdrawn, contracted); unknown ids are fine.
     pub fn remove_open_demand(&self, demand_id: &str) -> anyhow::Result<()> {
-        self.demands
-            .write()
-            .map_err(|_| anyhow::anyhow!("open demands poisoned by an earlier panic"))?
-            .remove(demand_id);
+        self.demands.write().map_err(poisoned)?.remove(demand_id);
         Ok(())
     }
 
@@ -262,91 +159,87 @@ impl Engine {
     ) -> Vec<DemandMatch> {
         self.try_match_achievement(achievement, limit)
             .unwrap_or_else(|e| {
-                tracing_error("match_achievement", &e);
+                report("match_achievement", &e);
                 Vec::new()
             })
+    }
+
+    /// The current searcher with its memoised statistics.
+    fn snapshot(&self) -> anyhow::Result<Arc<Snapshot>> {
+        let searcher = self.reader.searcher();
+        let mut current = self.snapshot.lock().map_err(poisoned)?;
+        match current.as_ref() {
+            Some(s) if s.generation() == searcher.generation().generation_id() => Ok(s.clone()),
+            _ => {
+                let fresh = Arc::new(Snapshot::new(searcher));
+                *current = Some(fresh.clone());
+                Ok(fresh)
+            }
+        }
     }
 
     fn prepare(&self, demand: &DemandDoc) -> PreparedDemand {
         let mut analyzer = self.analyzer.clone();
         let text = demand.full_text();
-        let mut weights: BTreeMap<String, f32> = BTreeMap::new();
+        let mut weights: BTreeMap<String, (f32, bool)> = BTreeMap::new();
         let mut own = Vec::new();
         for t in analysis::terms(&mut analyzer, &text) {
-            if weights.insert(t.clone(), 1.0).is_none() {
+            if weights.insert(t.clone(), (1.0, true)).is_none() {
                 own.push(t);
             }
         }
         let expansions = self.relations.expand(&text, &demand.industry_chain);
         for e in &expansions {
-            let w = EXPANSION_WEIGHT * e.weight as f32;
+            let w = self.tuning.expansion_weight * e.weight as f32;
             for t in analysis::terms(&mut analyzer, &e.target) {
-                let slot = weights.entry(t).or_insert(0.0);
-                *slot = slot.max(w);
+                let slot = weights.entry(t).or_insert((0.0, false));
+                if !slot.1 {
+                    slot.0 = slot.0.max(w);
+                }
             }
         }
+        let mut bigrams = analysis::terms(&mut self.bigram_analyzer.clone(), &text);
+        bigrams.sort();
+        bigrams.dedup();
         PreparedDemand {
             doc: demand.clone(),
             own,
             expansions,
-            weighted: weights.into_iter().collect(),
+            weighted: weights
+                .into_iter()
+                .map(|(text, (weight, own))| QueryTerm { text, weight, own })
+                .collect(),
+            bigrams,
         }
     }
 
-    fn build_query(
-        &self,
-        searcher: &Searcher,
-        terms: &[(String, f32)],
-    ) -> tantivy::Result<BuiltQuery> {
-        let n = searcher.num_docs() as f64;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len() * 3);
-        let mut norm = 0.0;
-        let mut idf = HashMap::with_capacity(terms.len());
-        for (text, weight) in terms {
-            let mut df = 0u64;
-            for (field, boost) in self.fields.text() {
-                let term = Term::from_field_text(field, text);
-                df = df.max(searcher.doc_freq(&term)?);
-                clauses.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(
-                        Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)),
-                        weight * boost,
-                    )),
-                ));
-            }
-            // The BM25 idf of the term's commonest field.
-            let term_idf = (1.0 + (n - df as f64 + 0.5) / (df as f64 + 0.5)).ln();
-            norm += *weight as f64 * term_idf;
-            idf.insert(text.clone(), term_idf);
-        }
-        Ok(BuiltQuery {
-            query: BooleanQuery::new(clauses),
-            norm,
-            idf,
-        })
+    fn build(&self, snapshot: &Snapshot, d: &PreparedDemand) -> tantivy::Result<BuiltQuery> {
+        index::build_query(
+            snapshot,
+            &self.fields,
+            &self.tuning,
+            &d.weighted,
+            &d.bigrams,
+        )
     }
 
     fn try_match_demand(&self, demand: &DemandDoc, k: usize) -> anyhow::Result<Vec<Match>> {
-        let searcher = self.reader.searcher();
-        if k == 0 || searcher.num_docs() == 0 {
+        let snapshot = self.snapshot()?;
+        if k == 0 || snapshot.num_docs() == 0 {
             return Ok(Vec::new());
         }
         let prepared = self.prepare(demand);
-        let built = self.build_query(&searcher, &prepared.weighted)?;
-        if built.query.clauses().is_empty() {
+        let built = self.build(&snapshot, &prepared)?;
+        let Some(weight) = built.weight.as_deref() else {
             return Ok(Vec::new());
-        }
-        let pool = CANDIDATE_POOL.max(k * 2);
-        let top = searcher.search(&built.query, &TopDocs::with_limit(pool).order_by_score())?;
-        let addresses: Vec<DocAddress> = top.iter().map(|(_, a)| *a).collect();
-        let weight = built
-            .query
-            .weight(EnableScoring::enabled_from_searcher(&searcher))?;
-        let bm25 = exact_bm25(weight.as_ref(), &searcher, &addresses)?;
+        };
+        let searcher = &snapshot.searcher;
+        let pool = self.tuning.candidate_pool.max(k * 2);
+        let addresses = index::top_docs(weight, searcher, pool)?;
+        let bm25 = index::exact_bm25(weight, searcher, &addresses)?;
         let mut candidates = Vec::with_capacity(addresses.len());
         for (address, bm25) in addresses.iter().zip(bm25) {
-            let achievement = self.stored(&searcher, *address)?;
+            let achievement = self.fields.stored(searcher, *address)?;
             let pair = Pair::assess(&prepared, &built, &achievement, bm25);
             candidates.push(Scored {
                 id: achievement.id.clone(),
@@ -369,23 +262,34 @@ impl Engine {
     }
 
     fn try_bm25_only(&self, demand: &DemandDoc, k: usize) -> anyhow::Result<Vec<Match>> {
-        let searcher = self.reader.searcher();
-        if k == 0 || searcher.num_docs() == 0 {
+        let snapshot = self.snapshot()?;
+        if k == 0 || snapshot.num_docs() == 0 {
             return Ok(Vec::new());
         }
         let prepared = self.prepare(demand);
-        let own: Vec<(String, f32)> = prepared.own.iter().map(|t| (t.clone(), 1.0)).collect();
-        let built = self.build_query(&searcher, &own)?;
-        if built.query.clauses().is_empty() {
+        let own: Vec<QueryTerm> = prepared
+            .own
+            .iter()
+            .map(|t| QueryTerm {
+                text: t.clone(),
+                weight: 1.0,
+                own: true,
+            })
+            .collect();
+        let built = index::build_query(&snapshot, &self.fields, &self.tuning, &own, &[])?;
+        let Some(weight) = built.weight.as_deref() else {
             return Ok(Vec::new());
-        }
+        };
+        let searcher = &snapshot.searcher;
         // A few more than k, so that ties at the k-th place are broken by id, not by address.
-        let top = searcher.search(&built.query, &TopDocs::with_limit(k + 16).order_by_score())?;
-        let mut out = Vec::with_capacity(top.len());
-        for (bm25, address) in top {
-            let achievement = self.stored(&searcher, address)?;
+        let addresses = index::top_docs(weight, searcher, k + 16)?;
+        let bm25 = index::exact_bm25(weight, searcher, &addresses)?;
+        let mut out = Vec::with_capacity(addresses.len());
+        for (address, bm25) in addresses.iter().zip(bm25) {
+            let achievement = self.fields.stored(searcher, *address)?;
+            let text = achievement.full_text();
             let evidence = TextEvidence {
-                shared_terms: shared_terms(&prepared.own, &built.idf, &achievement.full_text()),
+                shared_terms: evidence::shared_terms(&prepared.own, &built.idf, &text),
                 links: Vec::new(),
             };
             let fit = StructuredFit::of(demand, &achievement);
@@ -412,34 +316,42 @@ impl Engine {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut searcher = self.reader.searcher();
-        let address = match self.address_of(&searcher, &achievement.id)? {
+        let mut snapshot = self.snapshot()?;
+        let address = match self
+            .fields
+            .address_of(&snapshot.searcher, &achievement.id)?
+        {
             Some(a) => a,
             None => {
                 self.add_achievements(std::slice::from_ref(achievement))?;
-                searcher = self.reader.searcher();
-                self.address_of(&searcher, &achievement.id)?
+                snapshot = self.snapshot()?;
+                self.fields
+                    .address_of(&snapshot.searcher, &achievement.id)?
                     .context("the achievement just added is not in the index")?
             }
         };
-        let indexed = self.stored(&searcher, address)?;
-        let mut analyzer = self.analyzer.clone();
-        let words: HashSet<String> = analysis::terms(&mut analyzer, &indexed.full_text())
+        let searcher = &snapshot.searcher;
+        let indexed = self.fields.stored(searcher, address)?;
+        let text = indexed.full_text();
+        let words: HashSet<String> = analysis::terms(&mut self.analyzer.clone(), &text)
             .into_iter()
+            .chain(analysis::terms(&mut self.bigram_analyzer.clone(), &text))
             .collect();
-        // Only demands sharing at least one (expanded) term can score above zero.
+        // Only demands sharing at least one (expanded) term or bigram can score above zero.
         let mut sharing: Vec<(f32, Arc<PreparedDemand>)> = self
             .demands
             .read()
-            .map_err(|_| anyhow::anyhow!("open demands poisoned by an earlier panic"))?
+            .map_err(poisoned)?
             .values()
             .filter_map(|d| {
-                let overlap: f32 = d
+                let overlap = d
                     .weighted
                     .iter()
-                    .filter(|(t, _)| words.contains(t))
-                    .map(|(_, w)| w)
-                    .sum();
+                    .filter(|t| words.contains(&t.text))
+                    .map(|t| t.weight)
+                    .sum::<f32>()
+                    + d.bigrams.iter().filter(|g| words.contains(*g)).count() as f32
+                        * self.tuning.bigram_weight;
                 (overlap > 0.0).then(|| (overlap, d.clone()))
             })
             .collect();
@@ -450,11 +362,11 @@ impl Engine {
         sharing.truncate(REVERSE_POOL);
         let mut out = Vec::with_capacity(sharing.len());
         for (_, demand) in sharing {
-            let built = self.build_query(&searcher, &demand.weighted)?;
-            let weight = built
-                .query
-                .weight(EnableScoring::enabled_from_searcher(&searcher))?;
-            let bm25 = exact_bm25(weight.as_ref(), &searcher, &[address])?[0];
+            let built = self.build(&snapshot, &demand)?;
+            let Some(weight) = built.weight.as_deref() else {
+                continue;
+            };
+            let bm25 = index::exact_bm25(weight, searcher, &[address])?[0];
             let pair = Pair::assess(&demand, &built, &indexed, bm25);
             if pair.score <= 0.0 {
                 continue;
@@ -477,27 +389,6 @@ impl Engine {
         out.truncate(limit);
         Ok(out)
     }
-
-    fn address_of(&self, searcher: &Searcher, id: &str) -> tantivy::Result<Option<DocAddress>> {
-        let q = TermQuery::new(
-            Term::from_field_text(self.fields.id, id),
-            IndexRecordOption::Basic,
-        );
-        Ok(searcher
-            .search(&q, &TopDocs::with_limit(1).order_by_score())?
-            .first()
-            .map(|(_, a)| *a))
-    }
-
-    fn stored(&self, searcher: &Searcher, address: DocAddress) -> anyhow::Result<AchievementDoc> {
-        let doc: TantivyDocument = searcher.doc(address)?;
-        let bytes = doc
-            .get_first(self.fields.stored)
-            .and_then(|v| v.as_bytes())
-            .context("an indexed achievement without its stored copy")?;
-        let stored: Stored = serde_json::from_slice(bytes)?;
-        Ok(stored.into())
-    }
 }
 
 /// Everything computed for one (demand, achievement) pair.
@@ -515,13 +406,8 @@ impl Pair {
         achievement: &AchievementDoc,
         bm25: f32,
     ) -> Pair {
-        let text = achievement.full_text().to_lowercase();
-        let links: Vec<Expansion> = demand
-            .expansions
-            .iter()
-            .filter(|e| contains_term(&text, &e.target))
-            .cloned()
-            .collect();
+        let text = achievement.full_text();
+        let links = evidence::links(&demand.expansions, &text);
         let features = PairFeatures {
             text: if built.norm > 0.0 {
                 bm25 as f64 / built.norm
@@ -536,109 +422,15 @@ impl Pair {
             score: score(&features),
             fit: features.fit,
             evidence: TextEvidence {
-                shared_terms: shared_terms(&demand.own, &built.idf, &text),
+                shared_terms: evidence::shared_terms(&demand.own, &built.idf, &text),
                 links,
             },
         }
     }
 }
 
-/// The demand's own terms found in the (lower-cased) achievement text, most telling (highest
-/// idf) first, leaving out a term another shared term contains ("返修" when "返修率" is there).
-fn shared_terms(own: &[String], idf: &HashMap<String, f64>, text: &str) -> Vec<String> {
-    let text = text.to_lowercase();
-    let found: Vec<&String> = own.iter().filter(|t| contains_term(&text, t)).collect();
-    let mut kept: Vec<&String> = found
-        .iter()
-        .filter(|t| {
-            let t: &str = t;
-            !found.iter().any(|o| o.len() > t.len() && o.contains(t))
-        })
-        .copied()
-        .collect();
-    kept.sort_by(|a, b| {
-        let (ia, ib) = (idf.get(*a).unwrap_or(&0.0), idf.get(*b).unwrap_or(&0.0));
-        ib.total_cmp(ia).then_with(|| a.cmp(b))
-    });
-    kept.into_iter().cloned().collect()
-}
-
-/// Whether `needle` occurs in `hay`; an ASCII word must not be part of a longer ASCII word
-/// ("AI" is not in "MAIN").
-fn contains_term(hay: &str, needle: &str) -> bool {
-    if needle.is_empty() {
-        return false;
-    }
-    let is_word = |c: char| c.is_ascii_alphanumeric();
-    hay.match_indices(needle).any(|(at, _)| {
-        let before = hay[..at].chars().next_back();
-        let after = hay[at + needle.len()..].chars().next();
-        let starts_ascii = needle.chars().next().is_some_and(is_word);
-        let ends_ascii = needle.chars().next_back().is_some_and(is_word);
-        let glued_before = starts_ascii && before.is_some_and(is_word);
-        let glued_after = ends_ascii && after.is_some_and(is_word);
-        !glued_before && !glued_after
-    })
-}
-
-/// The BM25 score of each document under one query weight, computed the same way for one
-/// document or many (so forward and reverse matching agree to the bit).
-fn exact_bm25(
-    weight: &dyn Weight,
-    searcher: &Searcher,
-    docs: &[DocAddress],
-) -> tantivy::Result<Vec<f32>> {
-    let mut order: Vec<usize> = (0..docs.len()).collect();
-    order.sort_by_key(|&i| (docs[i].segment_ord, docs[i].doc_id));
-    let mut out = vec![0.0; docs.len()];
-    let mut current: Option<(u32, Box<dyn tantivy::query::Scorer>)> = None;
-    for i in order {
-        let DocAddress {
-            segment_ord,
-            doc_id,
-        } = docs[i];
-        if current.as_ref().is_none_or(|(s, _)| *s != segment_ord) {
-            let reader = searcher.segment_reader(segment_ord);
-            current = Some((segment_ord, weight.scorer(reader, 1.0)?));
-        }
-        if let Some((_, scorer)) = current.as_mut() {
-            let mut at = scorer.doc();
-            if at != TERMINATED && at < doc_id {
-                at = scorer.seek(doc_id);
-            }
-            if at == doc_id {
-                out[i] = scorer.score();
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn tracing_error(what: &str, e: &anyhow::Error) {
-    // The engine has no logger of its own; the failure is visible as an empty result, and
-    // on stderr for whoever runs it.
+fn report(what: &str, e: &anyhow::Error) {
+    // The engine has no logger of its own; the failure shows as an empty result, and on
+    // stderr for whoever runs it.
     eprintln!("matching-engine: {what} failed: {e:#}");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ascii_terms_match_whole_words_only() {
-        assert!(contains_term("基于ai的质检", "ai"));
-        assert!(!contains_term("main board", "ai"));
-        assert!(contains_term("5g回传", "5g"));
-        assert!(contains_term("焊缝气孔", "气孔"));
-    }
-
-    #[test]
-    fn shared_terms_prefer_the_longer_and_rarer() {
-        let own = vec!["返修".to_string(), "返修率".to_string(), "焊缝".to_string()];
-        let idf = HashMap::from([("焊缝".to_string(), 3.0), ("返修率".to_string(), 1.0)]);
-        assert_eq!(
-            shared_terms(&own, &idf, "降低焊缝返修率"),
-            vec!["焊缝".to_string(), "返修率".to_string()]
-        );
-    }
 }

@@ -13,10 +13,13 @@ mod analysis;
 pub mod docs;
 mod engine;
 pub mod eval;
+mod evidence;
 pub mod fit;
+mod index;
 pub mod reasons;
 pub mod relations;
 pub mod score;
 
 pub use docs::{AchievementDoc, DemandDoc, DemandMatch, Match};
 pub use engine::Engine;
+pub use index::Tuning;

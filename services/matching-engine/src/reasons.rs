@@ -9,9 +9,10 @@ use crate::fit::{
 use crate::relations::Expansion;
 use kechuang_platform::vocabulary::{contract_type_name, transfer_mode_name};
 
-/// How many shared terms and curated links a reason lists at most.
+/// How many shared terms, linked symptoms, and methods per symptom the reasons list at most.
 const MAX_TERMS: usize = 6;
-const MAX_LINKS: usize = 4;
+const MAX_TRIGGERS: usize = 4;
+const MAX_TARGETS: usize = 3;
 
 /// What the text of the demand and the achievement have in common.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -39,11 +40,21 @@ pub fn reasons(
             .collect();
         out.push(format!("需求与成果共有关键词：{}", terms.join("、")));
     }
-    for link in evidence.links.iter().take(MAX_LINKS) {
-        out.push(format!(
-            "需求中的“{}”对应成果的“{}”",
-            link.trigger, link.target
-        ));
+    // One sentence per symptom, strongest first: 需求中的“废气”对应成果的“RTO”“催化燃烧”.
+    let mut triggers: Vec<(&str, Vec<&str>)> = Vec::new();
+    for link in &evidence.links {
+        match triggers.iter_mut().find(|(t, _)| *t == link.trigger) {
+            Some((_, targets)) => targets.push(&link.target),
+            None => triggers.push((&link.trigger, vec![&link.target])),
+        }
+    }
+    for (trigger, targets) in triggers.iter().take(MAX_TRIGGERS) {
+        let targets: Vec<String> = targets
+            .iter()
+            .take(MAX_TARGETS)
+            .map(|t| format!("“{t}”"))
+            .collect();
+        out.push(format!("需求中的“{trigger}”对应成果的{}", targets.join("")));
     }
     if evidence.shared_terms.is_empty() && evidence.links.is_empty() {
         out.push("与需求的文字关联较弱".into());
@@ -191,16 +202,29 @@ mod tests {
         let fit = StructuredFit::of(&d, &a);
         let evidence = TextEvidence {
             shared_terms: vec!["焊缝".into()],
-            links: vec![Expansion {
-                trigger: "气孔".into(),
-                target: "激光-电弧复合焊接".into(),
-                weight: 0.9,
-            }],
+            links: vec![
+                Expansion {
+                    trigger: "气孔".into(),
+                    target: "激光-电弧复合焊接".into(),
+                    weight: 0.9,
+                },
+                Expansion {
+                    trigger: "返修率".into(),
+                    target: "焊接工艺参数自适应".into(),
+                    weight: 0.6,
+                },
+                Expansion {
+                    trigger: "气孔".into(),
+                    target: "熔池视觉监测".into(),
+                    weight: 0.5,
+                },
+            ],
         };
         let r = reasons(&d, &a, &evidence, &fit, true);
         let want = [
             "需求与成果共有关键词：“焊缝”",
-            "需求中的“气孔”对应成果的“激光-电弧复合焊接”",
+            "需求中的“气孔”对应成果的“激光-电弧复合焊接”“熔池视觉监测”",
+            "需求中的“返修率”对应成果的“焊接工艺参数自适应”",
             "同属高端装备产业链",
             "报价 120 万元，超出预算上限 80 万元",
             "成熟度 TRL 7，可直接用于生产",

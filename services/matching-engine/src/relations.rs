@@ -97,19 +97,23 @@ impl TermRelations {
     /// The relations that apply to a demand's text (and its industry chain, which a context
     /// may name). One expansion per target, from its strongest trigger; sorted for determinism.
     pub fn expand(&self, demand_text: &str, industry_chain: &str) -> Vec<Expansion> {
-        let text = demand_text.to_lowercase();
+        let text = without_degree_adverbs(&demand_text.to_lowercase());
         let mut best: Vec<Expansion> = Vec::new();
         for r in &self.relations {
             if !text.contains(&r.trigger) {
                 continue;
             }
-            if !r.context.is_empty()
-                && !r
+            if !r.context.is_empty() {
+                // The context must be found beside the trigger, not inside it ("没信号" does
+                // not supply its own context "信号").
+                let rest = text.replace(&r.trigger, "|");
+                if !r
                     .context
                     .iter()
-                    .any(|c| c == industry_chain || text.contains(c.as_str()))
-            {
-                continue;
+                    .any(|c| c == industry_chain || rest.contains(c.as_str()))
+                {
+                    continue;
+                }
             }
             // A method the demand already names is not an expansion.
             if text.contains(&r.target) {
@@ -135,6 +139,38 @@ impl TermRelations {
         });
         best
     }
+}
+
+/// Degree adverbs people put between a noun and its complaint: "电费太高" means "电费高".
+const DEGREE_ADVERBS: &[&str] = &[
+    "非常", "特别", "比较", "老是", "总是", "经常", "十分", "太", "很", "偏", "较",
+];
+/// The complaints a degree adverb is dropped before.
+const COMPLAINTS: &[char] = &[
+    '高', '低', '大', '小', '多', '少', '慢', '快', '差', '贵', '重', '短', '长', '厚', '薄', '脏',
+    '臭', '难', '严', '不',
+];
+
+/// The demand text with degree adverbs before a complaint removed, for trigger matching only.
+fn without_degree_adverbs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'outer: while let Some(c) = rest.chars().next() {
+        for adverb in DEGREE_ADVERBS {
+            if let Some(after) = rest.strip_prefix(adverb)
+                && after
+                    .chars()
+                    .next()
+                    .is_some_and(|n| COMPLAINTS.contains(&n))
+            {
+                rest = after;
+                continue 'outer;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 fn alternatives(column: &str) -> Vec<String> {
@@ -188,6 +224,24 @@ mod tests {
                 weight: 0.8
             }]
         );
+    }
+
+    #[test]
+    fn degree_adverbs_do_not_hide_a_complaint() {
+        assert_eq!(
+            without_degree_adverbs("电费太高了，噪音非常大"),
+            "电费高了，噪音大"
+        );
+        assert_eq!(without_degree_adverbs("太阳能很好"), "太阳能很好");
+        let r = TermRelations::parse("电费高\t能源管理系统\t0.8\n").unwrap();
+        assert_eq!(r.expand("厂里电费太高了", "").len(), 1);
+    }
+
+    #[test]
+    fn a_trigger_does_not_supply_its_own_context() {
+        let r = TermRelations::parse("没信号\t5g小基站\t0.8\t信号|网络\n").unwrap();
+        assert!(r.expand("厂房里gps没信号", "").is_empty());
+        assert_eq!(r.expand("厂房里没信号，网络不通", "").len(), 1);
     }
 
     #[test]

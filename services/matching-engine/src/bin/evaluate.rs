@@ -2,13 +2,14 @@
 //! evaluation set, for the dev half and the held-out test half.
 //!
 //! `cargo run --release -p matching-engine --bin evaluate [-- --details dev|test]`
-//! (`--details` lists each demand's top 5 with their labels.)
+//! (`--details` lists each demand's top 5 with their labels; `--grid` searches the retrieval
+//! knobs on the dev half only and prints the best settings.)
 
 use anyhow::Context;
 use matching_engine::eval::{
     EvalAchievement, EvalDemand, ndcg_at, parse_jsonl, recall_at, reciprocal_rank,
 };
-use matching_engine::{Engine, Match};
+use matching_engine::{Engine, Match, Tuning};
 use std::path::Path;
 
 #[derive(Default)]
@@ -64,6 +65,9 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .map(|a| (a.id.as_str(), a.title.as_str()))
         .collect();
+    if args.iter().any(|a| a == "--grid") {
+        return grid(&docs, &demands);
+    }
     let engine = Engine::new()?;
     engine.add_achievements(&docs)?;
     println!(
@@ -119,6 +123,48 @@ fn main() -> anyhow::Result<()> {
             "{}",
             engine_sums.row(&format!("{split}  engine (expanded+reranked)"))
         );
+    }
+    Ok(())
+}
+
+/// Dev-only search over the retrieval knobs; the held-out half is never scored here.
+fn grid(docs: &[matching_engine::AchievementDoc], demands: &[EvalDemand]) -> anyhow::Result<()> {
+    let dev: Vec<(&EvalDemand, matching_engine::DemandDoc)> = demands
+        .iter()
+        .filter(|d| d.split == "dev")
+        .map(|d| d.to_doc().map(|doc| (d, doc)))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let mut results = Vec::new();
+    for head_boost in [1.0, 2.0, 3.0] {
+        for candidate_pool in [50, 100, 200] {
+            for expansion_weight in [0.4, 0.8, 1.2] {
+                for bigram_weight in [0.0, 0.15, 0.3, 0.6] {
+                    let tuning = Tuning {
+                        head_boost,
+                        candidate_pool,
+                        expansion_weight,
+                        bigram_weight,
+                        ..Tuning::default()
+                    };
+                    let engine = Engine::with_tuning(tuning)?;
+                    engine.add_achievements(docs)?;
+                    let mut sums = Sums::default();
+                    for (d, doc) in &dev {
+                        sums.add(&ids(&engine.match_demand(doc, 10)), d);
+                    }
+                    results.push((sums.ndcg5 / sums.n as f64, sums.mrr / sums.n as f64, tuning));
+                }
+            }
+        }
+    }
+    results.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)));
+    for (ndcg, mrr, t) in results.iter().take(15) {
+        println!("dev nDCG@5 {ndcg:.3} MRR {mrr:.3}  {t:?}");
+    }
+    let default = results.iter().find(|r| r.2 == Tuning::default());
+    if let Some((ndcg, mrr, _)) = default {
+        println!("default: dev nDCG@5 {ndcg:.3} MRR {mrr:.3}");
     }
     Ok(())
 }

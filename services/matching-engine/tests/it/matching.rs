@@ -80,7 +80,7 @@ fn mixed_chinese_and_english_terms_match() {
         .find(|r| r.starts_with("需求与成果共有关键词"))
         .expect("shared terms");
     assert!(
-        shared.contains("“plc”") && shared.contains("ai"),
+        shared.contains("“PLC”") && shared.contains("“AI”"),
         "{shared}"
     );
     // The speech-quality platform shares "AI" and "质检" but solves another problem.
@@ -151,4 +151,18 @@ fn the_engine_is_shared_across_threads_while_it_grows() {
     }
     writer.join().unwrap();
     assert_eq!(engine.achievement_count(), catalog().len() + 5);
+}
+
+#[test]
+fn achievements_added_in_several_batches_are_all_matched() {
+    let engine = Engine::new().unwrap();
+    for a in catalog() {
+        engine.add_achievements(&[a]).unwrap();
+    }
+    let got = engine.match_demand(&weld_demand(), 3);
+    assert_eq!(
+        got.first().map(|m| m.achievement_id.as_str()),
+        Some("weld-hybrid"),
+        "{got:#?}"
+    );
 }
