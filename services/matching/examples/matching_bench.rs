@@ -375,5 +375,78 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     println!("pairings stored: {paired}");
     svc.stop().await;
+    engine_alone(n, sequential)
+}
+
+/// The engine alone on the same catalog and demands: how much of the above is matching.
+fn engine_alone(n: usize, sequential: usize) -> anyhow::Result<()> {
+    use matching::engine::{AchievementDoc, DemandDoc, Engine};
+    let engine = Engine::new()?;
+    let mut rng = Lcg(7);
+    let docs: Vec<AchievementDoc> = (0..n)
+        .map(|i| {
+            let r = achievement(i, &mut rng);
+            AchievementDoc {
+                id: r.request_id.clone(),
+                institution: r.institution,
+                title: r.title,
+                abstract_text: r.r#abstract,
+                keywords: r.keywords,
+                industry_chain: r.industry_chain,
+                trl: r.trl,
+                transfer_modes: vec![TransferMode::License, TransferMode::JointDevelopment],
+                asking_price_fen: r.asking_price_fen,
+                region_code: r.region_code,
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in docs.chunks(500) {
+        engine.add_achievements(chunk)?;
+    }
+    let indexed = started.elapsed();
+    let mut rng = Lcg(11);
+    let mut times = Vec::with_capacity(sequential);
+    let started = Instant::now();
+    for i in 0..sequential {
+        let Payload::DemandVerified(v) = demand(i, &mut rng).payload else {
+            continue;
+        };
+        let Some(d) = v.demand else { continue };
+        let doc = DemandDoc {
+            id: d.demand_id,
+            title: d.title,
+            description: d.description,
+            industry_chain: d.industry_chain,
+            contract_type: ContractType::License,
+            budget_min_fen: d.budget_min_fen,
+            budget_max_fen: d.budget_max_fen,
+            region_code: d.region_code,
+        };
+        let t = Instant::now();
+        let _ = engine.match_demand(&doc, matching::DEFAULT_TOP_K);
+        times.push(t.elapsed());
+    }
+    let elapsed = started.elapsed();
+    let indexing = Figures {
+        label: format!("engine alone: index {n} (500 a batch)"),
+        concurrency: 1,
+        operations: n,
+        errors: 0,
+        elapsed: indexed,
+        p50: Duration::ZERO,
+        p99: Duration::ZERO,
+    };
+    println!("{}", indexing.row());
+    let matching = Figures {
+        label: "engine alone: match_demand".into(),
+        concurrency: 1,
+        operations: times.len(),
+        errors: 0,
+        p50: percentile(&mut times, 0.5),
+        p99: percentile(&mut times, 0.99),
+        elapsed,
+    };
+    println!("{}", matching.row());
     Ok(())
 }
