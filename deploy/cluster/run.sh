@@ -96,10 +96,6 @@ cluster {
   routes: [ nats-route://127.0.0.1:${ROUTE[1]}, nats-route://127.0.0.1:${ROUTE[2]}, nats-route://127.0.0.1:${ROUTE[3]} ]
 }
 include "permissions.conf"
-# async-nats 0.51 ignores credentials in the URL (services/platform/src/bus.rs passes
-# KC_NATS_URL as is): connections without credentials act as admin until the platform
-# hands the URL's user and password to ConnectOptions. Remove this line then.
-no_auth_user: admin
 CONF
   "$NATS_SERVER" -c "$dir/nats.conf" >"$dir/log" 2>&1 &
   PIDS[nats-$i]=$!

@@ -15,6 +15,7 @@ use kechuang_platform::NewEvent;
 use kechuang_platform::outbox;
 use kechuang_proto::events::{Envelope, PairingProposed, envelope::Payload};
 use sqlx::PgConnection;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// How many open demands a new achievement is scored against, best first.
@@ -23,12 +24,13 @@ pub const REVERSE_CANDIDATES: usize = 50;
 /// Stores and announces the engine's top `k` for an open demand.
 pub async fn propose_for_demand(
     conn: &mut PgConnection,
-    engine: &Engine,
+    engine: &Arc<Engine>,
     demand: &DemandRow,
     k: usize,
     cause: &Envelope,
 ) -> Result<Vec<PairingRow>, sqlx::Error> {
-    let matches = engine.match_demand(&demand_doc(demand), k);
+    let (engine, doc) = (engine.clone(), demand_doc(demand));
+    let matches = off_the_runtime(move || engine.match_demand(&doc, k)).await?;
     let mut stored = Vec::with_capacity(matches.len());
     for (i, m) in matches.iter().take(k).enumerate() {
         let pairing = NewPairing {
@@ -46,24 +48,49 @@ pub async fn propose_for_demand(
     Ok(stored)
 }
 
-/// Scores new achievements against the open demands and pushes each where it earns a place.
+/// A reverse match: (demand id, achievement id, score, reasons).
+pub type Candidate = (String, String, f64, Vec<String>);
+
+/// Scores new achievements against the open demands (CPU work, off the async runtime; call it
+/// before opening the transaction that pushes the results).
+pub async fn reverse_candidates(
+    engine: &Arc<Engine>,
+    docs: Vec<AchievementDoc>,
+) -> Result<Vec<Candidate>, sqlx::Error> {
+    let engine = engine.clone();
+    off_the_runtime(move || {
+        let mut candidates = Vec::new();
+        for doc in &docs {
+            for m in engine.match_achievement(doc, REVERSE_CANDIDATES) {
+                candidates.push((
+                    m.demand_id,
+                    doc.id.clone(),
+                    m.matched.score,
+                    m.matched.reasons,
+                ));
+            }
+        }
+        candidates
+    })
+    .await
+}
+
+/// Runs the engine on the blocking pool: scoring takes milliseconds of CPU (far more in a
+/// debug build), which must not stall the runtime's workers, nor the other services sharing it.
+async fn off_the_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, sqlx::Error> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("the matching engine failed: {e}")))
+}
+
+/// Pushes each reverse match where it earns a place.
 pub async fn push_achievements(
     conn: &mut PgConnection,
-    engine: &Engine,
-    docs: &[AchievementDoc],
+    mut candidates: Vec<Candidate>,
     k: usize,
 ) -> Result<Vec<PairingRow>, sqlx::Error> {
-    let mut candidates: Vec<(String, String, f64, Vec<String>)> = Vec::new();
-    for doc in docs {
-        for m in engine.match_achievement(doc, REVERSE_CANDIDATES) {
-            candidates.push((
-                m.demand_id,
-                doc.id.clone(),
-                m.matched.score,
-                m.matched.reasons,
-            ));
-        }
-    }
     // One lock order for every writer of pairings: by demand, then best first.
     candidates.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.total_cmp(&a.2)));
     let mut stored = Vec::new();

@@ -92,8 +92,9 @@ impl CatalogApi {
 
     async fn push(&self, stored: &[AchievementRow]) -> Result<(), Error> {
         let docs: Vec<_> = stored.iter().map(achievement_doc).collect();
+        let candidates = pushing::reverse_candidates(&self.shared.engine, docs).await?;
         let mut tx = self.pool.begin().await?;
-        pushing::push_achievements(&mut tx, &self.shared.engine, &docs, self.shared.top_k).await?;
+        pushing::push_achievements(&mut tx, candidates, self.shared.top_k).await?;
         tx.commit().await?;
         Ok(())
     }
