@@ -6,7 +6,7 @@ use kechuang_platform::auth::{Authenticator, Caller, Role};
 use kechuang_platform::testing::{cleanup, isolated_settings};
 use kechuang_platform::{ServiceKind, Settings};
 
-pub use kechuang_platform::testing::{authed, eventually};
+pub use kechuang_platform::testing::{authed, eventually, isolated_settings as settings};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -22,7 +22,11 @@ pub struct TestPlatform {
 
 impl TestPlatform {
     pub async fn start() -> Self {
-        let settings = isolated_settings();
+        Self::start_with(isolated_settings()).await
+    }
+
+    /// The platform with `settings` (start from [`isolated_settings`]).
+    pub async fn start_with(settings: Settings) -> Self {
         let platform = Platform::start(&settings).await.expect("platform starts");
         let addresses = platform.addresses();
         let shutdown = CancellationToken::new();
