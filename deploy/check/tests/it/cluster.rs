@@ -1,7 +1,9 @@
 //! The clustered topology without Docker: `deploy/cluster/run.sh` starts three clustered
 //! nats-server processes with the repository's permissions, two `kechuang serve` replicas of
 //! every service, checks health and the stream at R3, SIGKILLs one NATS node and one replica of
-//! each service, and checks the rest carries on. It exits non-zero on any failed check.
+//! each service while `kechuang demo` drives 200 demands through them, and checks the rest
+//! carries on: every demand's events delivered once, the books balanced, the ledger reconciled.
+//! It exits non-zero on any failed check.
 
 use kechuang_deploy_check::repo_root;
 use std::process::Command;
@@ -11,6 +13,7 @@ fn three_nats_nodes_and_two_replicas_per_service_survive_sigkills() {
     let output = Command::new("bash")
         .arg(repo_root().join("deploy/cluster/run.sh"))
         .current_dir(repo_root())
+        .env("KC_CLUSTER_DEMO", "0.1")
         .output()
         .expect("bash runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -21,6 +24,7 @@ fn three_nats_nodes_and_two_replicas_per_service_survive_sigkills() {
     );
     assert!(stdout.contains("8 replicas SERVING"), "{stdout}");
     assert!(stdout.contains("every service reconnected"), "{stdout}");
+    assert!(stdout.contains("reconcile clean"), "{stdout}");
     assert!(
         stdout.lines().last().is_some_and(|l| l.ends_with("PASS")),
         "{stdout}"
