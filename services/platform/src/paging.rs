@@ -56,6 +56,23 @@ pub fn decode_token<C: DeserializeOwned>(query: &str, token: &str) -> Result<Opt
     Ok(Some(parsed.c))
 }
 
+/// Cuts rows fetched with `limit + 1` (one extra row tells whether more follow) down to the
+/// page, with the token for the next one (empty on the last page).
+pub fn finish<T, C: Serialize>(
+    mut rows: Vec<T>,
+    limit: i64,
+    query: &str,
+    cursor: impl Fn(&T) -> C,
+) -> (Vec<T>, String) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit.max(0) as usize);
+    let token = match (more, rows.last()) {
+        (true, Some(last)) => encode_token(query, &cursor(last)),
+        _ => String::new(),
+    };
+    (rows, token)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +94,15 @@ mod tests {
         assert!(decode_token::<(i64, String)>("status=2", &token).is_err());
         assert!(decode_token::<(i64, String)>("status=1", "!!").is_err());
         assert_eq!(decode_token::<(i64, String)>("status=1", "").unwrap(), None);
+    }
+
+    #[test]
+    fn finish_cuts_the_extra_row_and_tokens_only_when_more_follow() {
+        let (page, token) = finish(vec![1, 2, 3], 2, "q", |x| *x);
+        assert_eq!(page, [1, 2]);
+        assert_eq!(decode_token::<i32>("q", &token).unwrap(), Some(2));
+        let (page, token) = finish(vec![1, 2], 2, "q", |x| *x);
+        assert_eq!((page.len(), token.as_str()), (2, ""));
     }
 
     proptest! {

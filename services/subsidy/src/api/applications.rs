@@ -383,15 +383,11 @@ impl SubsidyService for SubsidyApi {
         let query = format!("{}|{}", r.status, enterprise.unwrap_or(""));
         let after: Option<(DateTime<Utc>, String)> = paging::decode_token(&query, &r.page_token)?;
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
-        let mut page = apps::page(&mut conn, status, enterprise, after, limit + 1).await?;
-        let more = page.len() as i64 > limit;
-        page.truncate(limit as usize);
+        let rows = apps::page(&mut conn, status, enterprise, after, limit + 1).await?;
+        let (page, next_page_token) =
+            paging::finish(rows, limit, &query, |a| (a.created_at, a.id.clone()));
         let ids: Vec<String> = page.iter().map(|a| a.id.clone()).collect();
         let approvals = apps::approvals(&mut conn, &ids).await?;
-        let next_page_token = match (more, page.last()) {
-            (true, Some(last)) => paging::encode_token(&query, &(last.created_at, last.id.clone())),
-            _ => String::new(),
-        };
         Ok(Response::new(pb::ListApplicationsResponse {
             applications: page
                 .iter()
@@ -431,13 +427,8 @@ impl SubsidyService for SubsidyApi {
         let limit = paging::page_size(r.page_size)?;
         let after: i64 = paging::decode_token("audit", &r.page_token)?.unwrap_or(0);
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
-        let mut entries = audit::page(&mut conn, after, limit + 1).await?;
-        let more = entries.len() as i64 > limit;
-        entries.truncate(limit as usize);
-        let next_page_token = match (more, entries.last()) {
-            (true, Some(last)) => paging::encode_token("audit", &last.sequence),
-            _ => String::new(),
-        };
+        let rows = audit::page(&mut conn, after, limit + 1).await?;
+        let (entries, next_page_token) = paging::finish(rows, limit, "audit", |e| e.sequence);
         Ok(Response::new(pb::ListAuditEntriesResponse {
             entries: entries
                 .into_iter()

@@ -149,15 +149,9 @@ impl PolicyService for PolicyApi {
         let after: Option<(DateTime<Utc>, String)> =
             paging::decode_token("policies", &r.page_token)?;
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
-        let page = policies::page(&mut conn, after, limit + 1).await?;
-        let more = page.len() as i64 > limit;
-        let page: Vec<_> = page.into_iter().take(limit as usize).collect();
-        let next_page_token = match (more, page.last()) {
-            (true, Some(last)) => {
-                paging::encode_token("policies", &(last.created_at, last.id.clone()))
-            }
-            _ => String::new(),
-        };
+        let rows = policies::page(&mut conn, after, limit + 1).await?;
+        let (page, next_page_token) =
+            paging::finish(rows, limit, "policies", |p| (p.created_at, p.id.clone()));
         Ok(Response::new(ListPoliciesResponse {
             policies: page.iter().map(convert::policy).collect(),
             next_page_token,
