@@ -4,7 +4,7 @@
 use crate::domain::status::{self, Command};
 use crate::domain::{Status, access, validate};
 use crate::store::{self, DemandRow, Filter, Move};
-use crate::submission::{Submission, Submitter};
+use crate::submission::{self, Submission};
 use crate::{SERVICE, wire};
 use chrono::{DateTime, Utc};
 use kechuang_platform::error::{Error, Violations};
@@ -25,7 +25,6 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct Intake {
     pool: PgPool,
-    submitter: Submitter,
 }
 
 /// A demand id that cannot exist is answered like one that does not.
@@ -45,8 +44,8 @@ fn demand_event(row: &DemandRow, payload: Payload) -> NewEvent {
 }
 
 impl Intake {
-    pub fn new(pool: PgPool, submitter: Submitter) -> Self {
-        Self { pool, submitter }
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
     }
 
     pub async fn register_enterprise(
@@ -97,17 +96,12 @@ impl Intake {
         req: SubmitDemandRequest,
     ) -> Result<Demand, Error> {
         access::submit(caller, &req.enterprise_id)?;
-        let received = Utc::now();
-        // Without a request id there is nothing to look up: refuse bad input at once.
-        if req.request_id.is_empty() {
-            validate::demand(&req, received)?;
-        }
         let submission = Submission {
             subject: caller.subject.clone(),
             request: req,
-            received,
+            received: Utc::now(),
         };
-        self.submitter.submit(submission).await
+        submission::submit(&self.pool, &submission).await
     }
 
     pub async fn get_demand(

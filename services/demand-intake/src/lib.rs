@@ -55,12 +55,7 @@ pub const SERVICE: &str = "demand-intake";
 /// Connects, migrates and wires the service; run it with `run_until_stopped`.
 pub async fn build(config: ServiceConfig) -> anyhow::Result<ServiceRuntime> {
     let mut runtime = ServiceRuntime::start(config, &MIGRATOR).await?;
-    let (submitter, queue) = submission::queue();
-    for _ in 0..submission::WORKERS {
-        let (pool, queue) = (runtime.pool.clone(), queue.clone());
-        runtime.spawn(move |cancel| submission::work(pool, queue, cancel));
-    }
-    let api = DemandApi::new(Intake::new(runtime.pool.clone(), submitter));
+    let api = DemandApi::new(Intake::new(runtime.pool.clone()));
     let routes = Routes::new(DemandServiceServer::with_interceptor(
         api,
         runtime.interceptor(),

@@ -1,10 +1,11 @@
 //! Persistence: small parameterised queries on one connection (usually a transaction).
 
 use crate::domain::Status;
-use crate::domain::validate::{NewDemand, NewEnterprise};
+use crate::domain::validate::NewEnterprise;
 use chrono::{DateTime, Utc};
 use kechuang_platform::error::{Error, ResultExt};
-use sqlx::PgConnection;
+use kechuang_platform::outbox;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -91,44 +92,81 @@ pub async fn enterprise(conn: &mut PgConnection, id: &str) -> Result<Option<Ente
     .await?)
 }
 
-/// Inserts a submitted demand and the first line of its history, in one statement.
-pub async fn insert_demand(
-    conn: &mut PgConnection,
-    id: Uuid,
-    d: &NewDemand,
+/// The idempotency key a submission claims: its scope, request id and body fingerprint.
+pub struct RequestKey<'a> {
+    pub scope: &'a str,
+    pub request_id: &'a str,
+    pub fingerprint: &'a str,
+}
+
+/// Writes a submitted demand in ONE statement, its own transaction: the request id's claim,
+/// the demand, the first line of its history and its `kc.demand.submitted` outbox row (see
+/// [`outbox::Staged`]). One round trip and one commit is what lets intake keep pace with the
+/// database's raw insert rate. Returns false, having written nothing, when the request id was
+/// already claimed (the statement waits for a concurrent claimer to finish first).
+pub async fn insert_submitted(
+    pool: &PgPool,
+    row: &DemandRow,
     actor: &str,
-    correlation_id: &str,
-) -> Result<DemandRow, Error> {
-    sqlx::query_as(
-        "WITH d AS ( \
+    key: &RequestKey<'_>,
+    event: &outbox::Staged,
+) -> Result<bool, Error> {
+    let written: Option<Uuid> = sqlx::query_scalar(
+        "WITH claim AS ( \
+            INSERT INTO idempotency_keys (scope, request_id, fingerprint, resource_id) \
+            SELECT $14, $15, $16, $1::text WHERE $15 <> '' \
+            ON CONFLICT DO NOTHING RETURNING 1 \
+         ), d AS ( \
             INSERT INTO demands (id, enterprise_id, title, description, industry_chain, \
                 contract_type, budget_min_fen, budget_max_fen, region_code, deadline, status, \
-                version, correlation_id) \
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'submitted', 1, $11) \
-            RETURNING * \
+                version, correlation_id, created_at, updated_at) \
+            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $17, $17 \
+            WHERE $15 = '' OR EXISTS (SELECT 1 FROM claim) \
+            RETURNING id, status, created_at \
          ), h AS ( \
             INSERT INTO demand_status_changes (demand_id, from_status, to_status, actor, changed_at) \
-            SELECT id, NULL, status, $12, created_at FROM d \
+            SELECT id, NULL, status, $18, created_at FROM d \
+         ), o AS ( \
+            INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
+                aggregate_version, envelope, traceparent) \
+            SELECT $19, $20, $21, $22, $23, $24, $25 FROM d \
+         ), wake AS ( \
+            SELECT pg_notify('kc_outbox', '') FROM d WHERE $26 \
          ) \
-         SELECT * FROM d",
+         SELECT d.id FROM d LEFT JOIN wake ON true",
     )
-    .bind(id)
-    .bind(&d.enterprise_id)
-    .bind(&d.title)
-    .bind(&d.description)
-    .bind(&d.industry_chain)
-    .bind(d.contract_type as i32)
-    .bind(d.budget_min_fen)
-    .bind(d.budget_max_fen)
-    .bind(&d.region_code)
-    .bind(d.deadline)
-    .bind(correlation_id)
+    .bind(row.id)
+    .bind(&row.enterprise_id)
+    .bind(&row.title)
+    .bind(&row.description)
+    .bind(&row.industry_chain)
+    .bind(row.contract_type)
+    .bind(row.budget_min_fen)
+    .bind(row.budget_max_fen)
+    .bind(&row.region_code)
+    .bind(row.deadline)
+    .bind(&row.status)
+    .bind(row.version)
+    .bind(&row.correlation_id)
+    .bind(key.scope)
+    .bind(key.request_id)
+    .bind(key.fingerprint)
+    .bind(row.created_at)
     .bind(actor)
-    .fetch_one(conn)
+    .bind(event.event_id)
+    .bind(&event.envelope.event_type)
+    .bind(&event.envelope.aggregate_type)
+    .bind(&event.envelope.aggregate_id)
+    .bind(event.envelope.aggregate_version)
+    .bind(&event.encoded)
+    .bind(&event.traceparent)
+    .bind(event.notify)
+    .fetch_optional(pool)
     .await
     .on_constraint("demands_enterprise_fkey", || {
-        Error::NotFound(format!("enterprise {} not found", d.enterprise_id))
-    })
+        Error::NotFound(format!("enterprise {} not found", row.enterprise_id))
+    })?;
+    Ok(written.is_some())
 }
 
 pub async fn demand(conn: &mut PgConnection, id: Uuid) -> Result<Option<DemandRow>, Error> {

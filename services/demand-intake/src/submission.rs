@@ -1,31 +1,21 @@
-//! Writing submitted demands, batched. Every transaction that appends to the outbox also
-//! NOTIFYs the relay, and Postgres serialises the commits of notifying transactions: one
-//! submission per transaction would cap intake at one commit flush at a time, whatever the
-//! concurrency. So concurrent submissions are queued and a few workers each write what has
-//! accumulated in one transaction (group commit). Each request still gets its own answer:
-//! an invalid one is refused alone; if the batch transaction fails, every submission in it is
-//! written again on its own.
+//! Writing a submitted demand. Intake is the platform's busiest write, so a submission is one
+//! statement and one commit ([`store::insert_submitted`]): the request id's claim, the demand,
+//! its history line and its event. Postgres's own group commit shares WAL flushes between
+//! concurrent submissions; no batching of ours is needed.
 
-use crate::domain::validate;
-use crate::store::{self, ChangeRow};
+use crate::domain::Status;
+use crate::domain::validate::{self, NewDemand};
+use crate::store::{self, ChangeRow, DemandRow, RequestKey};
 use crate::{SERVICE, wire};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use kechuang_platform::error::Error;
 use kechuang_platform::idempotency::{self, Claim};
 use kechuang_platform::{NewEvent, outbox};
 use kechuang_proto::demand::{Demand, SubmitDemandRequest};
 use kechuang_proto::events::DemandSubmitted;
 use kechuang_proto::events::envelope::Payload;
-use sqlx::{PgConnection, PgPool};
-use std::sync::Arc;
-use tokio::sync::{Mutex, mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
+use sqlx::PgPool;
 use uuid::Uuid;
-
-/// How many workers write batches side by side, and how much one batch holds at most.
-pub const WORKERS: usize = 4;
-pub const MAX_BATCH: usize = 64;
-const QUEUE: usize = 4096;
 
 /// One authorised SubmitDemand call.
 #[derive(Debug, Clone)]
@@ -43,152 +33,97 @@ impl Submission {
     }
 }
 
-/// Writes one submission in `conn`'s transaction, which the caller commits. Returns the
-/// demand the request created, or the one an earlier identical request created.
-pub async fn write(conn: &mut PgConnection, s: &Submission) -> Result<Demand, Error> {
+/// Creates the demand, or returns the one an earlier identical request created.
+pub async fn submit(pool: &PgPool, s: &Submission) -> Result<Demand, Error> {
     let req = &s.request;
+    idempotency::check_request_id(&req.request_id)?;
     let scope = s.scope();
     let fingerprint = idempotency::fingerprint(req);
-    if !req.request_id.is_empty() {
-        // Looked up before validation: the retry of an accepted request gets its demand even
-        // once the deadline it named has passed.
-        let claim = idempotency::claim(conn, &scope, &req.request_id, &fingerprint).await?;
-        if let Claim::Existing(id) = claim {
-            let id = Uuid::parse_str(&id).map_err(Error::internal)?;
-            let row = store::demand(conn, id)
-                .await?
-                .ok_or_else(|| Error::internal(format!("request id names lost demand {id}")))?;
-            let history = store::history(conn, id).await?;
-            return wire::demand(&row, &history);
-        }
-    }
-    let new = validate::demand(req, s.received)?;
-    let id = Uuid::now_v7();
-    let correlation_id = Uuid::now_v7().to_string();
-    let row = store::insert_demand(conn, id, &new, &s.subject, &correlation_id).await?;
-    if !req.request_id.is_empty() {
-        idempotency::record(conn, &scope, &req.request_id, &fingerprint, &id.to_string()).await?;
-    }
-    let payload = Payload::DemandSubmitted(DemandSubmitted {
-        demand: Some(wire::details(&row)),
-    });
-    let event = NewEvent {
-        correlation_id: Some(correlation_id),
-        ..NewEvent::new(id.to_string(), row.version, payload)
+    let key = RequestKey {
+        scope: &scope,
+        request_id: &req.request_id,
+        fingerprint: &fingerprint,
     };
-    outbox::append(conn, SERVICE, event).await?;
-    // The history is the one line insert_demand wrote.
-    let first = ChangeRow {
-        from_status: None,
-        to_status: row.status.clone(),
-        actor: s.subject.clone(),
-        cause_event_id: None,
-        note: String::new(),
-        changed_at: row.created_at,
-    };
-    wire::demand(&row, &[first])
-}
-
-struct Job {
-    submission: Submission,
-    reply: oneshot::Sender<Result<Demand, Error>>,
-}
-
-/// Hands submissions to the workers.
-#[derive(Clone)]
-pub struct Submitter(mpsc::Sender<Job>);
-
-/// The workers' end of the queue.
-#[derive(Clone)]
-pub struct Queue(Arc<Mutex<mpsc::Receiver<Job>>>);
-
-pub fn queue() -> (Submitter, Queue) {
-    let (tx, rx) = mpsc::channel(QUEUE);
-    (Submitter(tx), Queue(Arc::new(Mutex::new(rx))))
-}
-
-impl Submitter {
-    pub async fn submit(&self, submission: Submission) -> Result<Demand, Error> {
-        let (reply, answer) = oneshot::channel();
-        let stopped = || Error::Unavailable("the service is stopping".into());
-        self.0
-            .send(Job { submission, reply })
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-}
-
-/// One worker: takes whatever has queued up (at most [`MAX_BATCH`]) and writes it.
-pub async fn work(pool: PgPool, queue: Queue, cancel: CancellationToken) {
-    loop {
-        let batch = {
-            let mut rx = queue.0.lock().await;
-            let first = tokio::select! {
-                _ = cancel.cancelled() => return,
-                job = rx.recv() => match job {
-                    Some(job) => job,
-                    None => return,
-                },
+    let new = match validate::demand(req, s.received) {
+        Ok(new) => new,
+        Err(refusal) => {
+            // The retry of an accepted request gets its demand even once the deadline it
+            // named has passed.
+            return match earlier(pool, &key).await? {
+                Some(demand) => Ok(demand),
+                None => Err(refusal),
             };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            batch
+        }
+    };
+    let row = submitted_row(new, s.received);
+    let event = outbox::stage(
+        SERVICE,
+        NewEvent {
+            correlation_id: Some(row.correlation_id.clone()),
+            ..NewEvent::new(
+                row.id.to_string(),
+                row.version,
+                Payload::DemandSubmitted(DemandSubmitted {
+                    demand: Some(wire::details(&row)),
+                }),
+            )
+        },
+    );
+    if store::insert_submitted(pool, &row, &s.subject, &key, &event).await? {
+        outbox::ring();
+        let first = ChangeRow {
+            from_status: None,
+            to_status: row.status.clone(),
+            actor: s.subject.clone(),
+            cause_event_id: None,
+            note: String::new(),
+            changed_at: row.created_at,
         };
-        write_batch(&pool, batch).await;
+        return wire::demand(&row, &[first]);
+    }
+    earlier(pool, &key)
+        .await?
+        .ok_or_else(|| Error::internal("a claimed request id names no demand"))
+}
+
+/// The demand a new submission creates, as it will be stored.
+fn submitted_row(new: NewDemand, received: DateTime<Utc>) -> DemandRow {
+    // Postgres keeps microseconds: the answer must equal what GetDemand later reads.
+    let now = received.trunc_subsecs(6);
+    DemandRow {
+        id: Uuid::now_v7(),
+        enterprise_id: new.enterprise_id,
+        title: new.title,
+        description: new.description,
+        industry_chain: new.industry_chain,
+        contract_type: new.contract_type as i32,
+        budget_min_fen: new.budget_min_fen,
+        budget_max_fen: new.budget_max_fen,
+        region_code: new.region_code,
+        deadline: new.deadline,
+        status: Status::Submitted.as_str().into(),
+        version: 1,
+        correlation_id: Uuid::now_v7().to_string(),
+        created_at: now,
+        updated_at: now,
     }
 }
 
-async fn write_batch(pool: &PgPool, mut jobs: Vec<Job>) {
-    // One lock order for every batch: two batches claiming the same request ids cannot
-    // deadlock on their advisory locks.
-    jobs.sort_by(|a, b| {
-        (a.submission.scope(), &a.submission.request.request_id)
-            .cmp(&(b.submission.scope(), &b.submission.request.request_id))
-    });
-    if jobs.len() > 1 {
-        match write_together(pool, &jobs).await {
-            Ok(answers) => {
-                for (job, answer) in jobs.into_iter().zip(answers) {
-                    let _ = job.reply.send(answer);
-                }
-                return;
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, size = jobs.len(), "batch failed; writing one by one")
-            }
-        }
+/// The demand an earlier use of the request id created: `None` when the id is unused (or
+/// empty); refused when it was used with another body.
+async fn earlier(pool: &PgPool, key: &RequestKey<'_>) -> Result<Option<Demand>, Error> {
+    if key.request_id.is_empty() {
+        return Ok(None);
     }
-    for job in jobs {
-        let answer = write_alone(pool, &job.submission).await;
-        let _ = job.reply.send(answer);
-    }
-}
-
-/// The whole batch in one transaction. Only answers that leave the transaction usable are
-/// kept per request (success, or a refusal before anything was written); any other error
-/// fails the batch, since the transaction may be aborted.
-async fn write_together(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Result<Demand, Error>>, Error> {
-    let mut tx = pool.begin().await?;
-    let mut answers = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        match write(&mut tx, &job.submission).await {
-            answer @ (Ok(_) | Err(Error::InvalidArgument(_))) => answers.push(answer),
-            Err(e) => return Err(e),
-        }
-    }
-    tx.commit().await?;
-    Ok(answers)
-}
-
-async fn write_alone(pool: &PgPool, submission: &Submission) -> Result<Demand, Error> {
-    let mut tx = pool.begin().await?;
-    let demand = write(&mut tx, submission).await?;
-    tx.commit().await?;
-    Ok(demand)
+    let mut conn = pool.acquire().await?;
+    let id =
+        match idempotency::lookup(&mut conn, key.scope, key.request_id, key.fingerprint).await? {
+            Claim::New => return Ok(None),
+            Claim::Existing(id) => Uuid::parse_str(&id).map_err(Error::internal)?,
+        };
+    let row = store::demand(&mut conn, id)
+        .await?
+        .ok_or_else(|| Error::internal(format!("request id names lost demand {id}")))?;
+    let history = store::history(&mut conn, id).await?;
+    wire::demand(&row, &history).map(Some)
 }

@@ -22,16 +22,34 @@ pub async fn claim(
     request_id: &str,
     fingerprint: &str,
 ) -> Result<Claim, Error> {
+    check_request_id(request_id)?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))")
+        .bind(format!("{scope}/{request_id}"))
+        .execute(&mut *conn)
+        .await?;
+    lookup(conn, scope, request_id, fingerprint).await
+}
+
+/// A request id longer than this is refused.
+pub fn check_request_id(request_id: &str) -> Result<(), Error> {
     if request_id.len() > 200 {
         return Err(Error::invalid(
             "request_id",
             "must be at most 200 characters",
         ));
     }
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))")
-        .bind(format!("{scope}/{request_id}"))
-        .execute(&mut *conn)
-        .await?;
+    Ok(())
+}
+
+/// What `request_id` already stands for, without waiting for anyone. For a create that
+/// claims the id with `INSERT .. ON CONFLICT DO NOTHING` in its own statement (which waits
+/// for a concurrent holder of the id itself) and, finding it taken, needs the first answer.
+pub async fn lookup(
+    conn: &mut PgConnection,
+    scope: &str,
+    request_id: &str,
+    fingerprint: &str,
+) -> Result<Claim, Error> {
     let row: Option<(String, String)> = sqlx::query_as(
         "SELECT fingerprint, resource_id FROM idempotency_keys WHERE scope = $1 AND request_id = $2",
     )

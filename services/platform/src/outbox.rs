@@ -70,6 +70,37 @@ pub async fn append(
     Ok(envelope)
 }
 
+/// An event sealed for an outbox row that the caller inserts in its own statement, so that a
+/// create can write its row, its history and its event in one round trip. Only for an
+/// aggregate that this very statement creates: no other transaction can hold events of it, so
+/// the per-aggregate lock that [`append`] takes is not needed. The values go, in this order,
+/// into `INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id,
+/// aggregate_version, envelope, traceparent)`; when [`Staged::notify`] is set the statement
+/// also runs `pg_notify('kc_outbox', '')`. Call [`ring`] once the statement has run.
+pub struct Staged {
+    pub envelope: Envelope,
+    pub event_id: Uuid,
+    pub encoded: Vec<u8>,
+    pub traceparent: Option<String>,
+    pub notify: bool,
+}
+
+pub fn stage(producer: &str, event: NewEvent) -> Staged {
+    let envelope = event.into_envelope(producer, Utc::now());
+    Staged {
+        event_id: Uuid::parse_str(&envelope.event_id).expect("a fresh UUIDv7 parses"),
+        encoded: envelope.encode_to_vec(),
+        traceparent: telemetry::current_traceparent(),
+        notify: should_notify(),
+        envelope,
+    }
+}
+
+/// Wakes this process's relay after a staged event was written.
+pub fn ring() {
+    BELL.notify_waiters();
+}
+
 /// Rings every relay of this process: a row is about to commit. The relay looks again a
 /// few milliseconds later, when the commit has usually landed.
 static BELL: Notify = Notify::const_new();
