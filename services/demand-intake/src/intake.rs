@@ -65,7 +65,7 @@ impl Intake {
             industry_chain: row.industry_chain.clone(),
         });
         outbox::append(&mut tx, SERVICE, NewEvent::new(row.id.clone(), 1, payload)).await?;
-        tx.commit().await?;
+        outbox::commit(tx).await?;
         Ok(wire::enterprise(&row))
     }
 
@@ -276,7 +276,7 @@ impl Intake {
         let row = store::move_status(&mut tx, id, &moved).await?;
         outbox::append(&mut tx, SERVICE, demand_event(&row, payload(&row))).await?;
         let history = store::history(&mut tx, id).await?;
-        tx.commit().await?;
+        outbox::commit(tx).await?;
         wire::demand(&row, &history)
     }
 }

@@ -136,7 +136,9 @@ impl FundService for FundApi {
         if !r.request_id.is_empty() {
             idempotency::record(&mut tx, "CreateFund", &r.request_id, &fingerprint, &id).await?;
         }
-        tx.commit().await.map_err(Error::from)?;
+        kechuang_platform::outbox::commit(tx)
+            .await
+            .map_err(Error::from)?;
         tracing::info!(fund_id = %id, "fund created");
         Ok(Response::new(to_proto(&fund)))
     }
@@ -158,7 +160,9 @@ impl FundService for FundApi {
         v.into_result()?;
         let mut tx = self.pool.begin().await.map_err(Error::from)?;
         let fund = ledger::top_up(&mut tx, &r.fund_id, r.amount_fen, &r.reference).await?;
-        tx.commit().await.map_err(Error::from)?;
+        kechuang_platform::outbox::commit(tx)
+            .await
+            .map_err(Error::from)?;
         Ok(Response::new(to_proto(&fund)))
     }
 
@@ -242,7 +246,9 @@ impl FundService for FundApi {
             .await
             .map_err(Error::from)?;
         let report = reconcile(&mut tx, (!r.fund_id.is_empty()).then_some(&*r.fund_id)).await?;
-        tx.commit().await.map_err(Error::from)?;
+        kechuang_platform::outbox::commit(tx)
+            .await
+            .map_err(Error::from)?;
         Ok(Response::new(report))
     }
 }

@@ -253,6 +253,8 @@ impl<H: EventHandler> Consumer<H> {
         }
         self.handler.handle(envelope, &mut tx).await?;
         tx.commit().await?;
+        // Whatever the handler appended to the outbox is committed now: publish it at once.
+        crate::outbox::ring();
         Ok(Outcome::Applied)
     }
 

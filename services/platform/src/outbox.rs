@@ -66,7 +66,7 @@ pub async fn append(
         .bind(telemetry::current_traceparent())
         .execute(conn)
         .await?;
-    BELL.notify_waiters();
+    ring();
     Ok(envelope)
 }
 
@@ -96,14 +96,25 @@ pub fn stage(producer: &str, event: NewEvent) -> Staged {
     }
 }
 
-/// Wakes this process's relay after a staged event was written.
+/// Wakes this process's relay: an event was written, or its transaction has just committed.
+/// [`append`] rings before the commit (the relay then looks again a few milliseconds later,
+/// when the commit has usually landed); code that commits events, such as the consumers,
+/// rings again after the commit so the relay publishes at once.
 pub fn ring() {
+    RINGS.fetch_add(1, Ordering::Release);
     BELL.notify_waiters();
 }
 
-/// Rings every relay of this process: a row is about to commit. The relay looks again a
-/// few milliseconds later, when the commit has usually landed.
+/// Commits a transaction that appended events and wakes the relay to publish them at once.
+pub async fn commit(tx: sqlx::Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+    tx.commit().await?;
+    ring();
+    Ok(())
+}
+
 static BELL: Notify = Notify::const_new();
+/// Counts rings, so that a ring during a pass (when the relay is not waiting) is not lost.
+static RINGS: AtomicU64 = AtomicU64::new(0);
 
 /// A transaction that NOTIFYs takes a database-wide lock while it commits, so notifying
 /// commits cannot share WAL flushes: one NOTIFY per transaction caps a database at a few
@@ -207,25 +218,34 @@ impl Relay {
         let mut publish_failures = 0u32;
         let mut rechecks = RECHECKS.len();
         loop {
+            let rings = RINGS.load(Ordering::Acquire);
             let outcome = self.publish_pending(leader).await?;
             match outcome {
                 Pass::Drained if shutdown.is_cancelled() => return Ok(()),
                 Pass::Drained => {
                     publish_failures = 0;
-                    if rechecks < RECHECKS.len() {
-                        // Woken by a bell or a notify: the commit may land a moment later.
-                        tokio::time::sleep(RECHECKS[rechecks]).await;
-                        rechecks += 1;
+                    let bell = BELL.notified();
+                    tokio::pin!(bell);
+                    bell.as_mut().enable();
+                    if RINGS.load(Ordering::Acquire) != rings {
+                        // Rung during the pass: something may have committed since it read.
+                        rechecks = 0;
                         continue;
                     }
-                    let bell = BELL.notified();
+                    // After a wake-up, the commit that rang may land a moment later: look
+                    // again after short pauses before settling into the long wait.
+                    let (pause, rechecking) = match RECHECKS.get(rechecks) {
+                        Some(pause) => (*pause, true),
+                        None => (self.poll_interval, false),
+                    };
                     tokio::select! {
                         _ = shutdown.cancelled() => {}
-                        notified = listener.recv() => { notified?; }
-                        _ = bell => {}
-                        _ = tokio::time::sleep(self.poll_interval) => {}
+                        notified = listener.recv() => { notified?; rechecks = 0; }
+                        _ = bell => { rechecks = 0; }
+                        _ = tokio::time::sleep(pause) => {
+                            rechecks = if rechecking { rechecks + 1 } else { RECHECKS.len() };
+                        }
                     }
-                    rechecks = 0;
                 }
                 Pass::More => {
                     publish_failures = 0;
@@ -301,11 +321,14 @@ impl Relay {
     }
 }
 
-/// After a wake-up finds nothing, look again after these pauses.
-const RECHECKS: [Duration; 3] = [
+/// After a wake-up finds nothing, look again after these pauses (a commit on a busy machine
+/// can take tens of milliseconds to land after its last statement).
+const RECHECKS: [Duration; 5] = [
     Duration::from_millis(2),
-    Duration::from_millis(5),
-    Duration::from_millis(15),
+    Duration::from_millis(4),
+    Duration::from_millis(8),
+    Duration::from_millis(16),
+    Duration::from_millis(32),
 ];
 
 enum Pass {

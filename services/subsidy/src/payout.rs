@@ -186,7 +186,7 @@ async fn settle(
     }
     let Some(next) = app.status().on_payout(outcome.is_ok()) else {
         tracing::warn!(application_id = %app.id, status = %app.status, "payout settled for an application not awaiting it");
-        return Ok(tx.commit().await?);
+        return Ok(outbox::commit(tx).await?);
     };
     let fund_id = app.fund_id.clone().unwrap_or_default();
     let payload = match &outcome {
@@ -238,6 +238,6 @@ async fn settle(
         NewEvent::new(&app.id, app.version + 1, payload),
     )
     .await?;
-    tx.commit().await?;
+    outbox::commit(tx).await?;
     Ok(())
 }

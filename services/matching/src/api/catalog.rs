@@ -74,7 +74,7 @@ impl CatalogApi {
         }
         let ids: Vec<String> = stored.iter().map(|a| a.id.clone()).collect();
         store::notify(&mut tx, "a", &self.shared.replica, &ids).await?;
-        tx.commit().await?;
+        outbox::commit(tx).await?;
         if let Err(e) = index::add_achievements(&self.shared.engine, stored.clone()).await {
             tracing::error!(error = %e, "cannot index new achievements; rebuilding the index");
             if let Err(e) = index::rebuild(&self.pool, &self.shared.engine).await {
@@ -95,7 +95,7 @@ impl CatalogApi {
         let candidates = pushing::reverse_candidates(&self.shared.engine, docs).await?;
         let mut tx = self.pool.begin().await?;
         pushing::push_achievements(&mut tx, candidates, self.shared.top_k).await?;
-        tx.commit().await?;
+        outbox::commit(tx).await?;
         Ok(())
     }
 

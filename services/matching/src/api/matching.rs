@@ -172,7 +172,7 @@ impl MatchingApi {
                 row
             }
         };
-        tx.commit().await?;
+        outbox::commit(tx).await?;
         Ok(pairing_proto(&row))
     }
 
@@ -264,7 +264,7 @@ impl MatchingApi {
         if !req.request_id.is_empty() {
             idempotency::record(&mut tx, SCOPE, &req.request_id, &fingerprint, &row.id).await?;
         }
-        tx.commit().await?;
+        outbox::commit(tx).await?;
         Ok(contract_proto(&row))
     }
 

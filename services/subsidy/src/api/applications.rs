@@ -212,7 +212,7 @@ async fn record_payment(
         NewEvent::new(&payment.id, 1, event),
     )
     .await?;
-    tx.commit().await?;
+    outbox::commit(tx).await?;
     Ok(convert::payment(&payment, &app.id))
 }
 
@@ -277,7 +277,7 @@ async fn approve(
         .await?;
     }
     let answer = load(&mut tx, &app.id, who).await?;
-    tx.commit().await?;
+    outbox::commit(tx).await?;
     Ok(answer)
 }
 
@@ -320,7 +320,7 @@ async fn reject(
     )
     .await?;
     let answer = load(&mut tx, &app.id, who).await?;
-    tx.commit().await?;
+    outbox::commit(tx).await?;
     Ok(answer)
 }
 

@@ -115,7 +115,7 @@ pub async fn create(
         NewEvent::new(&created.id, 1, payload),
     )
     .await?;
-    tx.commit().await?;
+    outbox::commit(tx).await?;
     Ok(created)
 }
 
