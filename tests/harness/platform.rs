@@ -1,12 +1,11 @@
 //! Starts the whole platform in-process with its own databases, stream and subject prefix,
 //! on ports the OS picks, and cleans up after itself.
 
+use crate::Api;
 use kechuang::Platform;
 use kechuang_platform::auth::{Authenticator, Caller, Role};
 use kechuang_platform::testing::{cleanup, isolated_settings};
 use kechuang_platform::{ServiceKind, Settings};
-
-pub use kechuang_platform::testing::{authed, eventually, isolated_settings as settings};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -54,6 +53,16 @@ impl TestPlatform {
             .connect()
             .await
             .expect("connect")
+    }
+
+    /// Clients of the four services.
+    pub fn api(&self) -> Api {
+        let replicas: Vec<_> = self
+            .addresses
+            .iter()
+            .map(|(kind, addr)| (*kind, 0, *addr))
+            .collect();
+        Api::new(&self.settings.jwt_secret, &replicas)
     }
 
     pub fn token(&self, role: Role, subject: &str, enterprise_id: Option<&str>) -> String {
