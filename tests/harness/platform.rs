@@ -1,5 +1,5 @@
 //! Starts the whole platform in-process with its own databases, stream and subject prefix,
-//! on ports the OS picks, and cleans up after itself.
+//! on ports the OS picks, and cleans up after itself (also when the test fails).
 
 use crate::Api;
 use kechuang::Platform;
@@ -79,9 +79,18 @@ impl TestPlatform {
     /// Stops every service, then drops the databases and the stream.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            task.await.expect("join").expect("clean stop");
-        }
+        let stopped = self.task.take().expect("running").await;
         cleanup(&self.settings).await;
+        stopped.expect("join").expect("clean stop");
+    }
+}
+
+/// A test that panics before [`TestPlatform::stop`] still drops its databases and stream.
+impl Drop for TestPlatform {
+    fn drop(&mut self) {
+        if self.task.is_some() {
+            self.shutdown.cancel();
+            crate::cleanup_from_drop(&self.settings);
+        }
     }
 }
