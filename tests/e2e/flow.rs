@@ -4,7 +4,7 @@
 
 use kechuang_e2e::books::Books;
 use kechuang_e2e::journey::welding::{self, SUBSIDY_FEN};
-use kechuang_e2e::journey::{settled_books, top_up};
+use kechuang_e2e::journey::{audit_once_settled, top_up};
 use kechuang_e2e::{TestPlatform, YUAN, settings};
 
 const PAIRINGS: usize = 2;
@@ -24,7 +24,7 @@ async fn one_demand_from_submission_to_subsidy() {
     let contracted = welding::to_contract(&api, "WELD00001").await;
     welding::to_subsidy(&contracted).await;
 
-    let (fund, violations) = settled_books(&api, |f| {
+    let (fund, violations) = audit_once_settled(&api, |f| {
         f.reserved_fen == 0 && f.disbursed_fen == SUBSIDY_FEN
     })
     .await;

@@ -7,7 +7,7 @@
 
 use kechuang_e2e::books::{Books, Delivery};
 use kechuang_e2e::journey::welding::{self, SUBSIDY_FEN};
-use kechuang_e2e::journey::{settled_books, top_up};
+use kechuang_e2e::journey::{audit_once_settled, top_up};
 use kechuang_e2e::{Cluster, YUAN, settings};
 use kechuang_platform::{ServiceKind, Settings};
 use std::collections::BTreeSet;
@@ -54,7 +54,7 @@ async fn two_replicas_of_every_service_share_the_work_and_survive_a_sigkill() {
     }
     welding::to_subsidy(&second).await;
 
-    let (fund, violations) = settled_books(&api, |f| {
+    let (fund, violations) = audit_once_settled(&api, |f| {
         f.reserved_fen == 0 && f.disbursed_fen == 2 * SUBSIDY_FEN
     })
     .await;

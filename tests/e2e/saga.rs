@@ -1,7 +1,7 @@
 //! The disbursement saga between the finance net and the real fund ledger: a short fund
 //! waitlists and a top-up pays; a failed payout voids the reservation and frees the money.
 
-use kechuang_e2e::journey::{Journey, achievement, publish, settled_books, top_up};
+use kechuang_e2e::journey::{Journey, achievement, audit_once_settled, publish, top_up};
 use kechuang_e2e::{Api, TestPlatform, YUAN, settings};
 use kechuang_platform::Role;
 use kechuang_proto::common::{ContractType, TransferMode};
@@ -86,7 +86,7 @@ async fn a_short_fund_waitlists_and_a_top_up_pays() {
     journey
         .application_in(&id, ApplicationStatus::Disbursed)
         .await;
-    let (fund, violations) = settled_books(&api, |f| f.disbursed_fen == 100_000 * YUAN).await;
+    let (fund, violations) = audit_once_settled(&api, |f| f.disbursed_fen == 100_000 * YUAN).await;
     assert_eq!((fund.available_fen, fund.reserved_fen), (400_000 * YUAN, 0));
     assert!(violations.is_empty(), "{violations:?}");
     p.stop().await;
@@ -109,7 +109,7 @@ async fn a_failed_payout_voids_the_reservation_and_frees_the_money() {
         "{}",
         failed.status_reason
     );
-    let (fund, violations) = settled_books(&api, |f| {
+    let (fund, violations) = audit_once_settled(&api, |f| {
         f.reserved_fen == 0 && f.available_fen == 500_000 * YUAN
     })
     .await;

@@ -11,14 +11,13 @@ use kechuang_platform::events::timestamp;
 use kechuang_platform::vocabulary::credit_code_check_char;
 use kechuang_proto::common::TransferMode;
 use kechuang_proto::demand as dpb;
-use kechuang_proto::fund as fpb;
 use kechuang_proto::matching as mpb;
 use kechuang_proto::subsidy as spb;
 
+mod fund;
 pub mod welding;
 
-/// The fund every subsidy in these tests draws on (seeded by the subsidy service's policy).
-pub const FUND: &str = "fund-default";
+pub use fund::{FUND, audit, audit_once_settled, top_up};
 
 /// A valid unified social credit code (Wuhan) ending in `seed`.
 pub fn credit_code(seed: &str) -> String {
@@ -63,65 +62,6 @@ pub async fn publish(api: &Api, achievements: Vec<mpb::RegisterAchievementReques
             .await
             .expect("achievement registered");
     }
-}
-
-/// The treasury tops the fund up by `amount_fen`.
-pub async fn top_up(api: &Api, amount_fen: i64, reference: &str) {
-    let officer = api.token(Role::FinanceOfficer, "王会计", None);
-    api.fund()
-        .top_up(authed(
-            fpb::TopUpRequest {
-                fund_id: FUND.into(),
-                amount_fen,
-                reference: reference.into(),
-            },
-            &officer,
-        ))
-        .await
-        .expect("top-up");
-}
-
-/// The fund's balances and what `Reconcile` finds wrong with the ledger.
-pub async fn books(api: &Api) -> (fpb::Fund, Vec<String>) {
-    let auditor = api.token(Role::Auditor, "孙审计", None);
-    let fund = api
-        .fund()
-        .get_fund(authed(
-            fpb::GetFundRequest {
-                fund_id: FUND.into(),
-            },
-            &auditor,
-        ))
-        .await
-        .expect("the fund")
-        .into_inner();
-    let report = api
-        .fund()
-        .reconcile(authed(
-            fpb::ReconcileRequest {
-                fund_id: String::new(),
-            },
-            &auditor,
-        ))
-        .await
-        .expect("reconcile")
-        .into_inner();
-    (fund, report.violations)
-}
-
-/// Waits until the fund's balances satisfy `settled`; returns them with the reconciliation.
-pub async fn settled_books(
-    api: &Api,
-    settled: impl Fn(&fpb::Fund) -> bool,
-) -> (fpb::Fund, Vec<String>) {
-    wait_for("the fund to settle", || {
-        let settled = &settled;
-        async move {
-            let (fund, violations) = books(api).await;
-            settled(&fund).then_some((fund, violations))
-        }
-    })
-    .await
 }
 
 /// One enterprise on the platform, with the people who act for and around it.
