@@ -10,7 +10,7 @@ pub mod journey;
 mod platform;
 
 pub use api::Api;
-pub use cluster::{Applied, Cluster, Replica};
+pub use cluster::{Applied, Cluster};
 pub use kechuang_platform::testing::{authed, isolated_settings as settings};
 pub use platform::TestPlatform;
 
