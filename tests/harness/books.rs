@@ -29,8 +29,6 @@ pub struct Delivery {
     pub service: ServiceKind,
     /// The events it handled: exactly those its filter selects, each once.
     pub events: BTreeSet<Uuid>,
-    /// Deliveries JetStream had to repeat (an unacknowledged message, e.g. a killed replica's).
-    pub redelivered: usize,
 }
 
 impl Books {
@@ -126,7 +124,6 @@ impl Books {
                 consumer: info.name,
                 service,
                 events,
-                redelivered: info.num_redelivered,
             });
         }
         deliveries
