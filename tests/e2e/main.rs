@@ -2,4 +2,5 @@
 
 mod flow;
 mod platform;
+mod replicas;
 mod saga;

@@ -18,6 +18,17 @@ pub async fn build(config: kechuang_platform::ServiceConfig) -> anyhow::Result<S
     }
 }
 
+/// Runs the service `kind` alone until Ctrl-C or SIGTERM, as its own binary would (settings
+/// from `KC_*`): `kechuang serve`. Prints `<service> listening on <addr>` once it takes calls,
+/// so whoever started it (a script, a test) learns the port when `KC_*_PORT` is 0.
+pub fn serve(kind: ServiceKind) -> anyhow::Result<()> {
+    kechuang_platform::launcher::run_one(kind, |config, shutdown| async move {
+        let runtime = build(config).await?;
+        println!("{} listening on {}", kind.name(), runtime.local_addr());
+        runtime.run_until_stopped(shutdown).await
+    })
+}
+
 /// The four services, started and listening.
 pub struct Platform {
     services: Vec<(ServiceKind, ServiceRuntime)>,

@@ -89,11 +89,7 @@ fn main() -> anyhow::Result<()> {
                     "unknown service {service:?}: demand-intake, matching, subsidy or fund-ledger"
                 )
             })?;
-            kechuang_platform::launcher::run_one(kind, |config, shutdown| async move {
-                let runtime = kechuang::build(config).await?;
-                println!("{} listening on {}", kind.name(), runtime.local_addr());
-                runtime.run_until_stopped(shutdown).await
-            })
+            kechuang::serve(kind)
         }
         Command::Token {
             role,

@@ -1,12 +1,11 @@
 //! Starts the whole platform in-process with its own databases, stream and subject prefix,
-//! on ports the OS picks, and cleans up after itself.
+//! on ports the OS picks, and cleans up after itself (also when the test fails).
 
+use crate::Api;
 use kechuang::Platform;
 use kechuang_platform::auth::{Authenticator, Caller, Role};
 use kechuang_platform::testing::{cleanup, isolated_settings};
 use kechuang_platform::{ServiceKind, Settings};
-
-pub use kechuang_platform::testing::{authed, eventually, isolated_settings as settings};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -56,6 +55,16 @@ impl TestPlatform {
             .expect("connect")
     }
 
+    /// Clients of the four services.
+    pub fn api(&self) -> Api {
+        let replicas: Vec<_> = self
+            .addresses
+            .iter()
+            .map(|(kind, addr)| (*kind, 0, *addr))
+            .collect();
+        Api::new(&self.settings.jwt_secret, &replicas)
+    }
+
     pub fn token(&self, role: Role, subject: &str, enterprise_id: Option<&str>) -> String {
         Authenticator::new(&self.settings.jwt_secret).mint(
             &Caller {
@@ -70,9 +79,18 @@ impl TestPlatform {
     /// Stops every service, then drops the databases and the stream.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            task.await.expect("join").expect("clean stop");
-        }
+        let stopped = self.task.take().expect("running").await;
         cleanup(&self.settings).await;
+        stopped.expect("join").expect("clean stop");
+    }
+}
+
+/// A test that panics before [`TestPlatform::stop`] still drops its databases and stream.
+impl Drop for TestPlatform {
+    fn drop(&mut self) {
+        if self.task.is_some() {
+            self.shutdown.cancel();
+            crate::cleanup_from_drop(&self.settings);
+        }
     }
 }

@@ -1,0 +1,55 @@
+//! Support for the end-to-end tests: the platform in one process ([`TestPlatform`]) or as
+//! replica processes ([`Cluster`]), clients that spread calls over replicas ([`Api`]), the
+//! journey of one demand through DESIGN.md's flow ([`journey`]) and the books it must leave
+//! ([`books`]).
+
+mod api;
+pub mod books;
+mod cluster;
+pub mod journey;
+mod platform;
+
+pub use api::Api;
+pub use cluster::{Applied, Cluster};
+pub use kechuang_platform::testing::{authed, isolated_settings as settings};
+pub use platform::TestPlatform;
+
+use kechuang_platform::Settings;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Amounts in the tests are written in yuan; money is fen.
+pub const YUAN: i64 = 100;
+
+/// Polls `probe` every 50 ms until it answers; panics naming `what` after 60 s.
+pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Drops a test's databases and stream from a destructor, which may run inside the test's
+/// runtime (while a failed test unwinds): on a thread with a runtime of its own.
+fn cleanup_from_drop(settings: &Settings) {
+    let settings = settings.clone();
+    let cleaned = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(kechuang_platform::testing::cleanup(&settings));
+    })
+    .join();
+    if cleaned.is_err() {
+        eprintln!("could not drop the test's databases and stream");
+    }
+}
