@@ -3,11 +3,12 @@
 //! databases, stream and subject prefix. Dropping the cluster kills every process it started
 //! and drops the databases and the stream, even when the test panicked.
 //!
-//! Each replica logs JSON to its own file, with the SQL its event handlers run (sqlx logs
-//! statements at trace level, `kechuang_platform::db`) inside their `handle_event` spans:
-//! [`Cluster::applied`] reads from them which replica applied which event.
+//! Each replica logs JSON to its own file, with a line for every event its consumers applied
+//! (target `kechuang::applied`, written after the commit): [`Cluster::applied`] reads from
+//! them which replica applied which event.
 
 use crate::Api;
+use kechuang_platform::consumer::APPLIED_TARGET;
 use kechuang_platform::testing::cleanup;
 use kechuang_platform::{ServiceKind, Settings};
 use std::collections::BTreeSet;
@@ -19,7 +20,7 @@ use uuid::Uuid;
 
 /// Logs: warnings, plus every statement run while handling an event (in a `handle_event`
 /// span, which names the consumer and the event).
-const RUST_LOG: &str = "warn,[handle_event]=trace";
+const RUST_LOG: &str = "warn,kechuang::applied=debug";
 
 pub struct Cluster {
     pub settings: Settings,
@@ -239,80 +240,43 @@ async fn listening(replica: &mut Replica) -> SocketAddr {
     }
 }
 
-/// The (consumer, event id) pairs a replica applied, from its JSON log: deliveries whose
-/// insert into `processed_events` affected a row, less those whose handler then failed (its
-/// transaction rolled back; the event is retried, maybe by another replica).
+/// The (consumer, event id) pairs a replica applied, from its JSON log: the line the
+/// consumer writes once an event's transaction has committed.
 fn applied_events(log: &str) -> BTreeSet<(String, Uuid)> {
-    let mut inserted = BTreeSet::new();
-    let mut failed = BTreeSet::new();
-    let entries = log
-        .lines()
-        .filter(|line| line.contains("handle_event"))
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok());
-    for entry in entries {
-        let Some(delivery) = handled_delivery(&entry) else {
-            continue;
-        };
-        let fields = &entry["fields"];
-        let statement = format!("{} {}", fields["summary"], fields["db.statement"]);
-        if statement.contains("INSERT INTO processed_events") && fields["rows_affected"] == 1 {
-            inserted.insert(delivery);
-        } else if fields["message"]
-            .as_str()
-            .is_some_and(|m| m.starts_with("handler failed"))
-        {
-            failed.insert(delivery);
-        }
-    }
-    inserted
-        .difference(&failed)
-        .map(|(consumer, event, _)| (consumer.clone(), *event))
+    log.lines()
+        .filter(|line| line.contains(APPLIED_TARGET))
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|entry| entry["target"] == APPLIED_TARGET)
+        .filter_map(|entry| {
+            let fields = &entry["fields"];
+            Some((
+                fields["consumer"].as_str()?.to_string(),
+                Uuid::parse_str(fields["event_id"].as_str()?).ok()?,
+            ))
+        })
         .collect()
-}
-
-/// (consumer, event id, delivery number) of the `handle_event` span a log entry was made in.
-fn handled_delivery(entry: &serde_json::Value) -> Option<(String, Uuid, i64)> {
-    let span = entry["spans"]
-        .as_array()?
-        .iter()
-        .find(|s| s["name"] == "handle_event")?;
-    Some((
-        span["consumer"].as_str()?.to_string(),
-        Uuid::parse_str(span["event_id"].as_str()?).ok()?,
-        span["delivery"].as_i64()?,
-    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::applied_events;
 
-    fn line(event: &str, delivery: i64, fields: &str) -> String {
-        format!(
-            r#"{{"level":"TRACE","fields":{fields},"target":"sqlx::query","spans":[{{"consumer":"c","delivery":{delivery},"event_id":"{event}","name":"handle_event"}}]}}"#
-        )
-    }
-
     #[test]
-    fn a_delivery_counts_when_its_insert_took_and_its_handler_did_not_fail() {
-        let (e1, e2, e3) = (
+    fn only_committed_applications_count() {
+        let (e1, e2) = (
             "01a20c6e-6871-766e-b203-056825fcfcc5",
             "01a20c6e-6ab1-7647-9847-619c29141e3e",
-            "01a20c6e-66a5-7092-80aa-a7a86c815f38",
         );
-        let insert = |rows: i64| {
+        let applied = |event: &str| {
             format!(
-                r#"{{"summary":"INSERT INTO processed_events (consumer, …","db.statement":"INSERT INTO processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING","rows_affected":{rows}}}"#
+                r#"{{"level":"DEBUG","fields":{{"message":"event applied","consumer":"c","event_id":"{event}"}},"target":"kechuang::applied"}}"#
             )
         };
-        let failure = r#"{"message":"handler failed; will retry","error":"transient: deadlock"}"#;
         let log = [
-            line(e1, 1, &insert(1)),
-            line(e2, 1, &insert(1)),
-            line(e2, 1, failure),
-            line(e2, 2, &insert(1)),
-            line(e3, 1, &insert(0)),
-            "e3 not json handle_event".into(),
+            applied(e1),
+            r#"{"level":"WARN","fields":{"message":"handler failed; will retry"},"target":"kechuang_platform::consumer"}"#.into(),
+            applied(e2),
+            "kechuang::applied but not json".into(),
         ]
         .join("\n");
         let expected = [e1, e2].map(|e| ("c".to_string(), e.parse().expect("uuid")));

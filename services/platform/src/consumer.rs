@@ -22,6 +22,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
+/// The log target of the line each committed event application writes.
+pub const APPLIED_TARGET: &str = "kechuang::applied";
+
 /// Why a handler did not apply an event.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -255,6 +258,14 @@ impl<H: EventHandler> Consumer<H> {
         tx.commit().await?;
         // Whatever the handler appended to the outbox is committed now: publish it at once.
         crate::outbox::ring();
+        // Which process applied which event, for operators and the replica tests
+        // (`RUST_LOG=kechuang::applied=debug`).
+        tracing::debug!(
+            target: APPLIED_TARGET,
+            consumer = %self.spec.durable_name,
+            event_id = %envelope.event_id,
+            "event applied"
+        );
         Ok(Outcome::Applied)
     }
 
