@@ -70,6 +70,66 @@ pub async fn append(
     Ok(envelope)
 }
 
+/// Appends several events in one statement (one round trip), each as [`append`] would: the
+/// aggregates are locked first, in one order for every caller, so each aggregate's ids are
+/// drawn in commit order. Returns the envelopes in the order given.
+pub async fn append_many(
+    conn: &mut PgConnection,
+    producer: &str,
+    events: Vec<NewEvent>,
+) -> Result<Vec<Envelope>, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    let envelopes: Vec<Envelope> = events
+        .into_iter()
+        .map(|e| e.into_envelope(producer, now))
+        .collect();
+    let mut lock_keys: Vec<String> = envelopes
+        .iter()
+        .map(|e| format!("{}/{}", e.aggregate_type, e.aggregate_id))
+        .collect();
+    lock_keys.sort();
+    lock_keys.dedup();
+    let column = |f: fn(&Envelope) -> String| envelopes.iter().map(f).collect::<Vec<_>>();
+    let event_ids: Vec<Uuid> = envelopes
+        .iter()
+        .map(|e| Uuid::parse_str(&e.event_id).expect("a fresh UUIDv7 parses"))
+        .collect();
+    let versions: Vec<i64> = envelopes.iter().map(|e| e.aggregate_version).collect();
+    let encoded: Vec<Vec<u8>> = envelopes.iter().map(|e| e.encode_to_vec()).collect();
+    // The locks are taken in the keys' (sorted) array order, all before the first row is
+    // inserted: the insert joins their count, which needs every one.
+    let sql = "WITH aggregate_locks AS ( \
+            SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) FROM unnest($1::text[]) AS key \
+         ), locked AS (SELECT count(*) AS n FROM aggregate_locks), \
+         wake AS (SELECT CASE WHEN $9 THEN pg_notify('kc_outbox', '') END AS sent) \
+         INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
+                             aggregate_version, envelope, traceparent) \
+         SELECT e.event_id, e.event_type, e.aggregate_type, e.aggregate_id, e.version, \
+                e.envelope, $8 \
+         FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bytea[]) \
+              WITH ORDINALITY AS e(event_id, event_type, aggregate_type, aggregate_id, \
+                                   version, envelope, position), \
+              locked, wake \
+         ORDER BY e.position";
+    sqlx::query(sql)
+        .bind(&lock_keys)
+        .bind(&event_ids)
+        .bind(column(|e| e.event_type.clone()))
+        .bind(column(|e| e.aggregate_type.clone()))
+        .bind(column(|e| e.aggregate_id.clone()))
+        .bind(&versions)
+        .bind(&encoded)
+        .bind(telemetry::current_traceparent())
+        .bind(should_notify())
+        .execute(conn)
+        .await?;
+    ring();
+    Ok(envelopes)
+}
+
 /// An event sealed for an outbox row that the caller inserts in its own statement, so that a
 /// create can write its row, its history and its event in one round trip. Only for an
 /// aggregate that this very statement creates: no other transaction can hold events of it, so

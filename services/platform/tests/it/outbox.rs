@@ -240,3 +240,95 @@ async fn two_relays_on_one_database_publish_each_event_once() {
     delete_stream(&js, &bus_cfg).await;
     drop_db(pool, &db_name).await;
 }
+
+#[tokio::test]
+async fn events_appended_together_keep_every_aggregates_order_and_are_published_once() {
+    let (pool, db_name) = test_db().await;
+    let bus_cfg = test_bus(NATS);
+    let js = provisioned(&bus_cfg).await;
+    let stop = CancellationToken::new();
+    let relay =
+        tokio::spawn(Relay::new(pool.clone(), js.clone(), bus_cfg.clone()).run(stop.clone()));
+
+    let aggregates: Vec<String> = (0..6).map(|i| format!("many-{i}")).collect();
+    for a in &aggregates {
+        sqlx::query("INSERT INTO aggregates (id) VALUES ($1)")
+            .bind(a)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    // 4 writers, 40 transactions each: odd writers append three aggregates' events in one
+    // statement (listed in reverse, to show the given order is kept), even ones one by one.
+    let mut writers = Vec::new();
+    for w in 0..4usize {
+        let (pool, aggregates) = (pool.clone(), aggregates.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0..40usize {
+                let mut touched: Vec<&String> = (0..3)
+                    .map(|j| &aggregates[(w + i * 5 + j * 2) % aggregates.len()])
+                    .collect();
+                touched.sort();
+                touched.dedup();
+                let mut tx = pool.begin().await.unwrap();
+                let mut events = Vec::new();
+                for aggregate in &touched {
+                    let version: i64 = sqlx::query_scalar(
+                        "UPDATE aggregates SET version = version + 1 WHERE id = $1 RETURNING version",
+                    )
+                    .bind(aggregate)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                    events.push(NewEvent::new(*aggregate, version, low_balance(aggregate, version)));
+                }
+                if w % 2 == 1 {
+                    events.reverse();
+                    let expected: Vec<_> =
+                        events.iter().map(|e| e.aggregate_id.clone()).collect();
+                    let envelopes = outbox::append_many(&mut tx, "test", events).await.unwrap();
+                    let got: Vec<_> = envelopes.iter().map(|e| e.aggregate_id.clone()).collect();
+                    assert_eq!(got, expected);
+                } else {
+                    for event in events {
+                        outbox::append(&mut tx, "test", event).await.unwrap();
+                    }
+                }
+                tx.commit().await.unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let total: i64 = sqlx::query_scalar("SELECT sum(version)::bigint FROM aggregates")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "every event in the stream",
+        || async { message_count(&js, &bus_cfg).await >= total as u64 },
+    )
+    .await;
+    let published = stream_envelopes(&js, &bus_cfg.stream_name).await;
+    assert_eq!(published.len() as i64, total, "each event exactly once");
+    let mut last_version: HashMap<String, i64> = HashMap::new();
+    for (envelope, _) in &published {
+        let last = last_version
+            .entry(envelope.aggregate_id.clone())
+            .or_insert(0);
+        assert_eq!(
+            envelope.aggregate_version,
+            *last + 1,
+            "{} out of order",
+            envelope.aggregate_id
+        );
+        *last = envelope.aggregate_version;
+    }
+
+    stop.cancel();
+    relay.await.unwrap();
+    delete_stream(&js, &bus_cfg).await;
+    drop_db(pool, &db_name).await;
+}
