@@ -291,7 +291,7 @@ impl Report {
                 .unwrap_or_else(|| "?".into())
         };
         format!(
-            "kechuang bench, {} ({:.0} s): {} cores, {} GiB, PostgreSQL {}, NATS {}; load average {} at the start, {} at the end; {} achievements",
+            "kechuang bench, {} ({:.0} s): {} cores, {} GiB, PostgreSQL {}, NATS {}; load average {} at the start, {} at the end{}",
             self.started_at,
             self.elapsed_s,
             m.cores,
@@ -302,7 +302,11 @@ impl Report {
             m.nats,
             load(m.load_before),
             load(m.load_after),
-            self.run.achievements
+            if self.run.sections.contains(&Section::Matching) {
+                format!("; {} achievements", self.run.achievements)
+            } else {
+                String::new()
+            }
         )
     }
 
