@@ -1,6 +1,7 @@
 //! The whole platform in one process (what `kechuang up` runs and the end-to-end tests start),
-//! and the demo that drives it.
+//! the demo that drives it, and the bench that measures it.
 
+pub mod bench;
 pub mod demo;
 
 use futures::future::try_join_all;
@@ -56,6 +57,15 @@ impl Platform {
             .iter()
             .find(|(k, _)| *k == kind)
             .map(|(_, runtime)| runtime.local_addr())
+            .expect("every kind is started")
+    }
+
+    /// The pool of `kind`'s database.
+    pub fn pool(&self, kind: ServiceKind) -> &sqlx::PgPool {
+        self.services
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, runtime)| &runtime.pool)
             .expect("every kind is started")
     }
 

@@ -1,4 +1,4 @@
-//! `kechuang`: run the whole platform in one process, or mint a development token.
+//! `kechuang`: run the whole platform in one process, measure it, or mint a development token.
 
 mod up;
 
@@ -35,6 +35,10 @@ enum Command {
         #[command(flatten)]
         demo_options: DemoArgs,
     },
+    /// Measure this machine: intake, matching and approval through a platform started in this
+    /// process (own databases and stream, dropped after), beside Postgres's and JetStream's
+    /// own limits measured in the same run.
+    Bench(kechuang::bench::BenchArgs),
     /// Print a development JWT for the given role (signed with KC_JWT_SECRET).
     Token {
         /// enterprise, tech_manager, supplier, finance_officer, finance_approver, auditor, service
@@ -91,6 +95,7 @@ fn main() -> anyhow::Result<()> {
             })?;
             kechuang::serve(kind)
         }
+        Command::Bench(args) => kechuang::bench::command(args),
         Command::Token {
             role,
             enterprise,

@@ -68,6 +68,30 @@ where
     E: std::fmt::Display,
 {
     let op = Arc::new(op);
+    drive_timed(label, concurrency, operations, move |i| {
+        let op = op.clone();
+        async move {
+            let t = Instant::now();
+            op(i).await.map(|()| t.elapsed())
+        }
+    })
+    .await
+}
+
+/// Like [`drive`], but each call reports its own latency: for operations that end when
+/// something is seen elsewhere (an event on the bus), timed from the moment it was seen.
+pub async fn drive_timed<F, Fut, E>(
+    label: &str,
+    concurrency: usize,
+    operations: usize,
+    op: F,
+) -> Figures
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Duration, E>> + Send,
+    E: std::fmt::Display,
+{
+    let op = Arc::new(op);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::with_capacity(concurrency);
@@ -81,9 +105,8 @@ where
                 if i >= operations {
                     break;
                 }
-                let t = Instant::now();
                 match op(i).await {
-                    Ok(()) => latencies.push(t.elapsed()),
+                    Ok(latency) => latencies.push(latency),
                     Err(e) => {
                         if errors == 0 {
                             eprintln!("first error: {e}");
@@ -162,6 +185,50 @@ pub async fn postgres_insert_commit(
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .execute(&admin)
         .await?;
+    Ok(figures)
+}
+
+/// The other limit: JetStream publish-with-ack per second on the same NATS, the way the outbox
+/// relay publishes (a `Nats-Msg-Id` per message, into a stream configured like the platform's),
+/// `concurrency` publishes in flight on one connection. The scratch stream is deleted afterwards.
+pub async fn jetstream_publish_ack(
+    nats_url: &str,
+    concurrency: usize,
+    operations: usize,
+    payload_bytes: usize,
+) -> anyhow::Result<Figures> {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    let bus = crate::config::Settings {
+        nats_url: nats_url.into(),
+        stream_name: format!("KC_BENCH_{}", id.to_uppercase()),
+        subject_prefix: format!("kcbench{id}"),
+        ..Default::default()
+    }
+    .bus();
+    let js = crate::bus::connect(&bus, "kechuang-bench").await?;
+    crate::bus::ensure_stream(&js, &bus).await?;
+    let subject = bus.subject("bench.published");
+    let payload = bytes::Bytes::from(vec![b'x'; payload_bytes]);
+    let publisher = js.clone();
+    let figures = drive(
+        "JetStream publish+ack (limit)",
+        concurrency,
+        operations,
+        move |_| {
+            let (js, subject, payload) = (publisher.clone(), subject.clone(), payload.clone());
+            async move {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Msg-Id", uuid::Uuid::new_v4().to_string().as_str());
+                js.publish_with_headers(subject, headers, payload)
+                    .await?
+                    .await
+                    .map(|_| ())
+                    .map_err(anyhow::Error::from)
+            }
+        },
+    )
+    .await;
+    js.delete_stream(&bus.stream_name).await?;
     Ok(figures)
 }
 

@@ -30,7 +30,7 @@ fn chance(seed: u64, index: usize, salt: u64, percent: u64) -> bool {
     x % 100 < percent
 }
 
-fn bar(multi: &MultiProgress, len: usize, label: &str) -> ProgressBar {
+pub(crate) fn bar(multi: &MultiProgress, len: usize, label: &str) -> ProgressBar {
     let pb = multi.add(ProgressBar::new(len as u64));
     pb.set_style(
         ProgressStyle::with_template(

@@ -8,4 +8,5 @@ mod driver;
 mod report;
 
 pub use clients::Clients;
+pub(crate) use driver::bar;
 pub use driver::{DemoOptions, run};

@@ -1,0 +1,191 @@
+//! Finance net: ApproveApplication timed until the ledger's `kc.fund.posted` is on NATS, the
+//! whole saga (approval, reservation, payout through the simulated bank at zero latency,
+//! post), each hop a commit, a relay and a consumer.
+//!
+//! Set-up, untimed: contracts arrive as `kc.contract.signed` events (as the sky net would
+//! send them), each enterprise records one payment of 500,000 yuan, which makes an
+//! application of 50,000 yuan (one approver), and the fund is topped up to pay them all.
+
+use super::Ctx;
+use super::report::{Goal, Limit, Row, Section};
+use super::watch::{self, Arrivals};
+use futures::{StreamExt, TryStreamExt};
+use kechuang_platform::bench::drive_timed;
+use kechuang_platform::events::timestamp;
+use kechuang_platform::testing::authed;
+use kechuang_platform::{NewEvent, Role, ServiceKind};
+use kechuang_proto::common::ContractType;
+use kechuang_proto::events::{ContractSigned, envelope::Payload};
+use kechuang_proto::fund::TopUpRequest;
+use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
+use kechuang_proto::subsidy::{ApproveApplicationRequest, RecordPaymentRequest};
+use prost::Message;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+/// The target, with the simulated bank at zero latency.
+pub const TARGET_P99: Duration = Duration::from_millis(200);
+const YUAN: i64 = 100;
+const PAID_FEN: i64 = 500_000 * YUAN;
+const SUBSIDY_FEN: i64 = PAID_FEN / 10;
+const WARM: usize = 5;
+
+pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<Vec<Row>> {
+    let total = WARM + levels.len() * ops;
+    let officer = ctx.token(Role::FinanceOfficer, "bench-officer", None);
+    let top_up = TopUpRequest {
+        fund_id: "fund-default".into(),
+        amount_fen: SUBSIDY_FEN * total as i64,
+        reference: "BENCH-TOPUP".into(),
+    };
+    ctx.clients
+        .fund
+        .clone()
+        .top_up(authed(top_up, &officer))
+        .await?;
+    let applications = applications(ctx, total).await?;
+    ctx.settle("the applications' events").await?;
+    let subject = ctx.settings.bus().subject("fund.posted");
+    let approver = Arc::new(Approver {
+        subsidy: SubsidyServiceClient::new(ctx.connect(ServiceKind::Subsidy).await?),
+        token: ctx.token(Role::FinanceApprover, "bench-approver", None),
+        arrivals: Arrivals::watch(&ctx.nats, subject, watch::posted_application).await?,
+    });
+    for id in &applications[..WARM] {
+        approver.approve(id).await?;
+    }
+    let mut rows = Vec::new();
+    let mut next = WARM;
+    for &c in levels {
+        let c = c.min(ops);
+        let batch: Arc<Vec<String>> = Arc::new(applications[next..next + ops].to_vec());
+        next += ops;
+        let pb = ctx.bar(ops, &format!("ApproveApplication ×{c}"));
+        let (a, tick) = (approver.clone(), pb.clone());
+        let f = drive_timed("approval → posted", c, ops, move |i| {
+            let (a, batch, tick) = (a.clone(), batch.clone(), tick.clone());
+            async move {
+                let latency = a.approve(&batch[i]).await;
+                tick.inc(1);
+                latency
+            }
+        })
+        .await;
+        pb.finish_and_clear();
+        rows.push(
+            Row::timed(Section::Approval, "ApproveApplication → kc.fund.posted", &f)
+                .against(Limit::PostgresInsertCommit, c)
+                .goal(Goal::P99Below(TARGET_P99)),
+        );
+        ctx.settle("the saga's events").await?;
+    }
+    Ok(rows)
+}
+
+/// `n` applications pending review, one per enterprise and contract.
+async fn applications(ctx: &Ctx, n: usize) -> anyhow::Result<Vec<String>> {
+    let bus = ctx.settings.bus();
+    let signed_at = timestamp(chrono::Utc::now() - chrono::Duration::days(2));
+    let contracts: Vec<(String, String)> = (0..n)
+        .map(|i| {
+            (
+                format!("bench-enterprise-{i}"),
+                format!("bench-contract-{i}"),
+            )
+        })
+        .collect();
+    let pb = ctx.bar(n, "contracts signed");
+    for (enterprise, contract_id) in &contracts {
+        let event = NewEvent::new(
+            contract_id,
+            1,
+            Payload::ContractSigned(ContractSigned {
+                contract_id: contract_id.clone(),
+                demand_id: format!("bench-demand-{enterprise}"),
+                enterprise_id: enterprise.clone(),
+                contract_type: ContractType::Transfer as i32,
+                amount_fen: 2 * PAID_FEN,
+                signed_at: Some(signed_at),
+                region_code: "420100".into(),
+                industry_chain: "高端装备".into(),
+                ..Default::default()
+            }),
+        )
+        .into_envelope("bench", chrono::Utc::now());
+        ctx.js
+            .publish(bus.subject("contract.signed"), event.encode_to_vec().into())
+            .await?
+            .await?;
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let pb = ctx.bar(n, "payments recorded");
+    let paid_at = timestamp(chrono::Utc::now() - chrono::Duration::hours(1));
+    let subsidy = ctx.clients.subsidy.clone();
+    let ids = futures::stream::iter(contracts)
+        .map(|(enterprise, contract_id)| {
+            let token = ctx.token(Role::Enterprise, "bench-cfo", Some(&enterprise));
+            let request = RecordPaymentRequest {
+                contract_id,
+                amount_fen: PAID_FEN,
+                paid_at: Some(paid_at),
+                bank_reference: format!("BENCH-{enterprise}"),
+            };
+            let (subsidy, pb) = (subsidy.clone(), pb.clone());
+            async move {
+                // The contract may not have reached the finance net yet.
+                let deadline = Instant::now() + Duration::from_secs(120);
+                loop {
+                    match subsidy
+                        .clone()
+                        .record_payment(authed(request.clone(), &token))
+                        .await
+                    {
+                        Ok(payment) => {
+                            pb.inc(1);
+                            return anyhow::Ok(payment.into_inner().application_id);
+                        }
+                        Err(s)
+                            if s.code() == tonic::Code::NotFound && Instant::now() < deadline =>
+                        {
+                            tokio::time::sleep(Duration::from_millis(20)).await
+                        }
+                        Err(s) => return Err(s.into()),
+                    }
+                }
+            }
+        })
+        .buffered(16)
+        .try_collect()
+        .await?;
+    pb.finish_and_clear();
+    Ok(ids)
+}
+
+struct Approver {
+    subsidy: SubsidyServiceClient<Channel>,
+    token: String,
+    arrivals: Arc<Arrivals>,
+}
+
+impl Approver {
+    /// Approves the application; the time until its `kc.fund.posted` reached NATS.
+    async fn approve(&self, id: &str) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let request = ApproveApplicationRequest {
+            id: id.into(),
+            note: String::new(),
+        };
+        self.subsidy
+            .clone()
+            .approve_application(authed(request, &self.token))
+            .await?;
+        let posted = self
+            .arrivals
+            .nth(id, 1, Duration::from_secs(120))
+            .await
+            .map_err(|_| anyhow::anyhow!("application {id} not posted within 120 s"))?;
+        Ok(posted.duration_since(started))
+    }
+}

@@ -1,0 +1,115 @@
+//! Demand intake: SubmitDemand over gRPC (validation, idempotency key, demand row, history and
+//! outbox in one transaction) with 1, 8, 64 … clients, each on its own connection.
+
+use super::Ctx;
+use super::report::{Goal, Limit, Row, Section};
+use kechuang_platform::Role;
+use kechuang_platform::bench::drive;
+use kechuang_platform::events::timestamp;
+use kechuang_platform::testing::authed;
+use kechuang_proto::demand::SubmitDemandRequest;
+use kechuang_proto::demand::demand_service_client::DemandServiceClient;
+use std::sync::Arc;
+use tonic::transport::Channel;
+
+/// The target: intake at least half the raw INSERT+COMMIT rate.
+pub const TARGET_SHARE: f64 = 0.5;
+
+/// What one client sends: the data set's demands in turn, each under a fresh request id.
+pub(crate) struct Submissions {
+    pub requests: Vec<(SubmitDemandRequest, String)>,
+}
+
+impl Submissions {
+    pub fn new(ctx: &Ctx) -> Self {
+        let deadline = timestamp(chrono::Utc::now() + chrono::Duration::days(180));
+        let requests = ctx
+            .data
+            .demands
+            .iter()
+            .map(|d| {
+                let e = &ctx.data.enterprises[d.enterprise];
+                let request = SubmitDemandRequest {
+                    request_id: String::new(),
+                    enterprise_id: e.credit_code.clone(),
+                    title: d.title.clone(),
+                    description: d.description.clone(),
+                    industry_chain: d.chain.into(),
+                    contract_type: d.contract_type as i32,
+                    budget_min_fen: d.budget_min_fen,
+                    budget_max_fen: d.budget_max_fen,
+                    region_code: d.region_code.clone(),
+                    deadline: Some(deadline),
+                };
+                let token = ctx.token(Role::Enterprise, "bench-cfo", Some(&e.credit_code));
+                (request, token)
+            })
+            .collect();
+        Self { requests }
+    }
+
+    /// The `i`-th submission, with `request_id`.
+    pub fn get(&self, i: usize, request_id: String) -> tonic::Request<SubmitDemandRequest> {
+        let (request, token) = &self.requests[i % self.requests.len()];
+        authed(
+            SubmitDemandRequest {
+                request_id,
+                ..request.clone()
+            },
+            token,
+        )
+    }
+}
+
+pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<Vec<Row>> {
+    let submissions = Arc::new(Submissions::new(ctx));
+    let top = levels.iter().copied().max().unwrap_or(1);
+    let mut clients = Vec::with_capacity(top);
+    for _ in 0..top {
+        clients.push(DemandServiceClient::new(
+            ctx.connect(kechuang_platform::ServiceKind::DemandIntake)
+                .await?,
+        ));
+    }
+    let clients = Arc::new(clients);
+    // Warm-up: connections, prepared statements, the first pages of the tables.
+    let warm = (ops / 10).clamp(8, 200);
+    run(ctx, &clients, &submissions, "warm-up", 8.min(top), warm).await;
+    let mut rows = Vec::new();
+    for &c in levels {
+        let c = c.min(ops);
+        let f = run(ctx, &clients, &submissions, &format!("intake-{c}"), c, ops).await;
+        rows.push(
+            Row::timed(Section::Intake, "SubmitDemand (gRPC)", &f)
+                .against(Limit::PostgresInsertCommit, c)
+                .goal(Goal::ShareOfLimit(TARGET_SHARE)),
+        );
+    }
+    Ok(rows)
+}
+
+async fn run(
+    ctx: &Ctx,
+    clients: &Arc<Vec<DemandServiceClient<Channel>>>,
+    submissions: &Arc<Submissions>,
+    run: &str,
+    concurrency: usize,
+    ops: usize,
+) -> kechuang_platform::bench::Figures {
+    let pb = ctx.bar(ops, &format!("SubmitDemand ×{concurrency}"));
+    let (clients, submissions, tick) = (clients.clone(), submissions.clone(), pb.clone());
+    let run = run.to_string();
+    let figures = drive("SubmitDemand", concurrency, ops, move |i| {
+        let mut client = clients[i % concurrency].clone();
+        let request = submissions.get(i, format!("bench-{run}-{i}"));
+        let tick = tick.clone();
+        async move {
+            let result = client.submit_demand(request).await.map(|_| ());
+            tick.inc(1);
+            result
+        }
+    })
+    .await;
+    pb.finish_and_clear();
+    figures
+}

@@ -1,0 +1,441 @@
+//! `kechuang bench`: on this machine and in one run, what the platform does beside the limits
+//! it is measured against. It starts its own platform in this process (its own databases and
+//! stream, dropped afterwards) and measures
+//! - limits: Postgres single-row INSERT+COMMIT and JetStream publish-with-ack per second;
+//! - intake: SubmitDemand over gRPC, per second and p50/p99;
+//! - matching: ImportAchievements into a catalog of N, then VerifyDemand until the demand's
+//!   `kc.pairing.proposed` events are on NATS;
+//! - approval: ApproveApplication until its `kc.fund.posted` is on NATS (simulated bank at
+//!   zero latency),
+//!
+//! each at several concurrencies, and prints every figure beside its limit and target.
+
+mod approval;
+mod intake;
+mod limits;
+mod matching;
+mod report;
+mod watch;
+
+pub use report::{Goal, Limit, Machine, OpsInfo, Report, Row, RunInfo, Section};
+
+use crate::Platform;
+use crate::demo::Clients;
+use crate::demo::data::{DataSet, Scale, generate};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use kechuang_platform::auth::{Authenticator, Caller, Role};
+use kechuang_platform::testing::{authed, cleanup};
+use kechuang_platform::{ServiceKind, Settings, launcher, outbox};
+use kechuang_proto::demand as dpb;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Operations per measured run, by section, and the catalog's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    pub limits: usize,
+    pub intake: usize,
+    pub matching: usize,
+    pub approval: usize,
+    pub achievements: usize,
+}
+
+impl Sizes {
+    pub const FULL: Sizes = Sizes {
+        limits: 2_000,
+        intake: 2_000,
+        matching: 300,
+        approval: 300,
+        achievements: 100_000,
+    };
+    /// A smoke run: every section, small (as many operations as the default top concurrency).
+    pub const QUICK: Sizes = Sizes {
+        limits: 64,
+        intake: 64,
+        matching: 64,
+        approval: 64,
+        achievements: 2_000,
+    };
+}
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub sections: Vec<Section>,
+    pub concurrency: Vec<usize>,
+    pub sizes: Sizes,
+}
+
+/// `kechuang bench`'s arguments.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Achievements imported before the matching figures [default: 100000; --quick 2000].
+    #[arg(long)]
+    pub achievements: Option<usize>,
+    /// Operations per measured run, every section [default: 2000 for limits and intake, 300
+    /// for matching and approval; --quick 64].
+    #[arg(long)]
+    pub ops: Option<usize>,
+    /// Concurrent clients (connections, publishes in flight), one run per level.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: Vec<u16>,
+    /// Small sizes: a smoke run of every section.
+    #[arg(long)]
+    pub quick: bool,
+    /// Only these sections (the ratios need `limits`).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub only: Vec<Section>,
+    /// Print the report as JSON (progress goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Print the table as markdown.
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
+}
+
+impl BenchArgs {
+    pub fn options(&self) -> anyhow::Result<BenchOptions> {
+        let mut sizes = if self.quick {
+            Sizes::QUICK
+        } else {
+            Sizes::FULL
+        };
+        if let Some(ops) = self.ops {
+            anyhow::ensure!(ops >= 1, "--ops must be at least 1");
+            (sizes.limits, sizes.intake, sizes.matching, sizes.approval) = (ops, ops, ops, ops);
+        }
+        if let Some(n) = self.achievements {
+            anyhow::ensure!(n >= 1, "--achievements must be at least 1");
+            sizes.achievements = n;
+        }
+        let mut concurrency: Vec<usize> = self.concurrency.iter().map(|c| *c as usize).collect();
+        concurrency.sort_unstable();
+        concurrency.dedup();
+        Ok(BenchOptions {
+            sections: Section::ALL
+                .into_iter()
+                .filter(|s| self.only.is_empty() || self.only.contains(s))
+                .collect(),
+            concurrency,
+            sizes,
+        })
+    }
+}
+
+/// The command: runs the bench and prints its report.
+pub fn command(args: BenchArgs) -> anyhow::Result<()> {
+    let options = args.options()?;
+    let base = launcher::load_settings()?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        if let Err(e) = launcher::preflight(&base).await {
+            eprintln!("kechuang bench: cannot start.\n{e}");
+            std::process::exit(2);
+        }
+        let report = run(&base, &options).await?;
+        if args.json {
+            println!("{}", report.json());
+        } else if args.markdown {
+            print!("{}", report.markdown());
+        } else {
+            print!("{}", report.table());
+        }
+        Ok(())
+    })
+}
+
+/// Settings for the bench's own platform: the servers of `base`, everything else private.
+pub fn isolated(base: &Settings) -> Settings {
+    let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
+    Settings {
+        database_prefix: format!("kcb_{id}_"),
+        stream_name: format!("KC_BENCH_{}", id.to_uppercase()),
+        subject_prefix: format!("kcb{id}"),
+        jwt_secret: format!("bench-secret-{id}"),
+        demand_port: 0,
+        matching_port: 0,
+        subsidy_port: 0,
+        fund_port: 0,
+        // The simulated bank answers at once: what is measured is the platform.
+        payout_latency_ms: 0,
+        payout_failure_rate: 0.0,
+        ..base.clone()
+    }
+}
+
+/// Runs the selected sections; the limits first, before the platform holds any connection.
+pub async fn run(base: &Settings, options: &BenchOptions) -> anyhow::Result<Report> {
+    let settings = isolated(base);
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let load_before = load_average();
+    let progress = MultiProgress::new();
+    let levels = &options.concurrency;
+    let sizes = options.sizes;
+    let mut rows = Vec::new();
+    if options.sections.contains(&Section::Limits) {
+        rows.extend(limits::measure(&settings, levels, sizes.limits, &progress).await?);
+    }
+    if options
+        .sections
+        .iter()
+        .any(|s| matches!(s, Section::Intake | Section::Matching | Section::Approval))
+    {
+        // Whatever happens (Ctrl-C included), the bench's databases and stream go.
+        let outcome = tokio::select! {
+            r = on_platform(&settings, options, &progress) => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        };
+        cleanup(&settings).await;
+        rows.extend(outcome?);
+    }
+    let mut report = Report {
+        started_at,
+        elapsed_s: started.elapsed().as_secs_f64(),
+        machine: machine(&settings, load_before).await,
+        run: RunInfo {
+            sections: options.sections.clone(),
+            concurrency: levels.clone(),
+            achievements: sizes.achievements,
+            ops: OpsInfo {
+                limits: sizes.limits,
+                intake: sizes.intake,
+                matching: sizes.matching,
+                approval: sizes.approval,
+            },
+            database_prefix: settings.database_prefix.clone(),
+            stream: settings.stream_name.clone(),
+        },
+        rows,
+    };
+    report.compare();
+    Ok(report)
+}
+
+async fn on_platform(
+    settings: &Settings,
+    options: &BenchOptions,
+    progress: &MultiProgress,
+) -> anyhow::Result<Vec<Row>> {
+    let spinner = ctx_spinner(progress, "starting the platform");
+    let platform = Platform::start(settings).await?;
+    let shutdown = CancellationToken::new();
+    let addresses = platform.addresses();
+    let clients = Clients::connect(|kind: ServiceKind| {
+        addresses
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, a)| *a)
+            .expect("every service")
+    })
+    .await?;
+    let js = kechuang_platform::bus::connect(&settings.bus(), "kechuang-bench").await?;
+    spinner.finish_and_clear();
+    let sizes = options.sizes;
+    let pools = ServiceKind::ALL
+        .map(|kind| platform.pool(kind).clone())
+        .to_vec();
+    let running = tokio::spawn(platform.run_until_stopped(shutdown.clone()));
+    let ctx = Ctx {
+        settings: settings.clone(),
+        auth: Authenticator::new(&settings.jwt_secret),
+        clients,
+        nats: js.client(),
+        js,
+        progress: progress.clone(),
+        data: generate(
+            Scale {
+                enterprises: ENTERPRISES,
+                demands: 1_000,
+                achievements: sizes.achievements,
+                fund_fen: 0,
+            },
+            42,
+        ),
+        pools,
+        addresses,
+    };
+    let body = async {
+        let mut rows = Vec::new();
+        let sections = &options.sections;
+        if sections.contains(&Section::Intake) || sections.contains(&Section::Matching) {
+            ctx.register_enterprises().await?;
+        }
+        if sections.contains(&Section::Intake) {
+            rows.extend(intake::measure(&ctx, &options.concurrency, sizes.intake).await?);
+            ctx.settle("intake's events").await?;
+        }
+        if sections.contains(&Section::Matching) {
+            rows.extend(matching::measure(&ctx, &options.concurrency, sizes.matching).await?);
+            ctx.settle("matching's events").await?;
+        }
+        if sections.contains(&Section::Approval) {
+            rows.extend(approval::measure(&ctx, &options.concurrency, sizes.approval).await?);
+        }
+        anyhow::Ok(rows)
+    };
+    let rows = body.await;
+    drop(ctx);
+    shutdown.cancel();
+    running.await??;
+    rows
+}
+
+/// Enterprises the intake and matching demands come from.
+const ENTERPRISES: usize = 64;
+
+/// What the sections share: the running platform, clients, tokens, the bus, the data set.
+pub(crate) struct Ctx {
+    pub settings: Settings,
+    /// Each service's pool (to see its outbox).
+    pub pools: Vec<sqlx::PgPool>,
+    pub addresses: Vec<(ServiceKind, std::net::SocketAddr)>,
+    pub clients: Clients,
+    pub auth: Authenticator,
+    pub nats: async_nats::Client,
+    pub js: async_nats::jetstream::Context,
+    pub progress: MultiProgress,
+    pub data: DataSet,
+}
+
+impl Ctx {
+    pub fn token(&self, role: Role, subject: &str, enterprise: Option<&str>) -> String {
+        self.auth.mint(
+            &Caller {
+                role,
+                subject: subject.into(),
+                enterprise_id: enterprise.map(String::from),
+            },
+            Duration::from_secs(24 * 3600),
+        )
+    }
+
+    /// The pool of `kind`'s database.
+    pub fn pool(&self, kind: ServiceKind) -> &sqlx::PgPool {
+        let at = ServiceKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .expect("every kind");
+        &self.pools[at]
+    }
+
+    /// A connection of its own to `kind`.
+    pub async fn connect(&self, kind: ServiceKind) -> anyhow::Result<tonic::transport::Channel> {
+        let (_, addr) = self
+            .addresses
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .expect("every service listens");
+        Ok(
+            tonic::transport::Channel::from_shared(format!("http://{addr}"))?
+                .connect()
+                .await?,
+        )
+    }
+
+    /// A bar counting `len` operations.
+    pub fn bar(&self, len: usize, label: &str) -> ProgressBar {
+        crate::demo::bar(&self.progress, len, label)
+    }
+
+    /// Technology managers register the data set's enterprises.
+    async fn register_enterprises(&self) -> anyhow::Result<()> {
+        let manager = self.token(Role::TechManager, "bench-manager", None);
+        let pb = self.bar(self.data.enterprises.len(), "enterprises registered");
+        for e in &self.data.enterprises {
+            let request = dpb::RegisterEnterpriseRequest {
+                name: e.name.clone(),
+                credit_code: e.credit_code.clone(),
+                region_code: e.region_code.clone(),
+                industry_chain: e.chain.name.into(),
+            };
+            self.clients
+                .demand
+                .clone()
+                .register_enterprise(authed(request, &manager))
+                .await?;
+            pb.inc(1);
+        }
+        pb.finish_and_clear();
+        Ok(())
+    }
+
+    /// Waits until every outbox is published and every consumer has handled what it was
+    /// sent, so that one section's tail does not run into the next one's figures.
+    pub async fn settle(&self, what: &str) -> anyhow::Result<()> {
+        let spinner = ctx_spinner(&self.progress, &format!("waiting for {what} to settle"));
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let mut unsent = 0;
+            for pool in &self.pools {
+                unsent += outbox::unsent_count(pool).await?;
+            }
+            let mut pending = 0;
+            let stream = self.js.get_stream(&self.settings.stream_name).await?;
+            let mut consumers = stream.consumers();
+            while let Some(info) = futures::TryStreamExt::try_next(&mut consumers).await? {
+                pending += info.num_pending + info.num_ack_pending as u64;
+            }
+            if unsent == 0 && pending == 0 {
+                spinner.finish_and_clear();
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{what} did not settle in 10 minutes: {unsent} events unsent, {pending} undelivered"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn ctx_spinner(progress: &MultiProgress, message: &str) -> ProgressBar {
+    let spinner = progress.add(ProgressBar::new_spinner());
+    spinner.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("template"));
+    spinner.set_message(message.to_string());
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    spinner
+}
+
+/// This machine and its servers.
+async fn machine(settings: &Settings, load_before: Option<[f64; 3]>) -> Machine {
+    let postgres = async {
+        let pool = sqlx::PgPool::connect(&format!("{}/postgres", settings.database_url)).await?;
+        let version: String = sqlx::query_scalar("SHOW server_version")
+            .fetch_one(&pool)
+            .await?;
+        pool.close().await;
+        anyhow::Ok(version)
+    };
+    let nats = async {
+        let client = kechuang_platform::bus::connect(&settings.bus(), "kechuang-bench")
+            .await?
+            .client();
+        // The server's INFO has arrived once a round trip has.
+        client.flush().await?;
+        anyhow::Ok(client.server_info().version)
+    };
+    Machine {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_gib: std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+            let kib: f64 = m
+                .lines()
+                .find(|l| l.starts_with("MemTotal:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some(kib / (1024.0 * 1024.0))
+        }),
+        postgres: postgres.await.unwrap_or_else(|e| format!("? ({e})")),
+        nats: nats.await.unwrap_or_else(|e| format!("? ({e})")),
+        load_before,
+        load_after: load_average(),
+    }
+}
+
+/// The 1, 5 and 15 minute load averages, where the system tells them.
+fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().ok());
+    Some([fields.next()??, fields.next()??, fields.next()??])
+}

@@ -1,0 +1,124 @@
+//! `kechuang bench --quick --json` end to end against the real servers: every section reports
+//! its figures with sane values (counts, not times: no test asserts a speed), each compared
+//! with its limit and target, and the bench's databases and stream are gone afterwards.
+
+use serde_json::Value;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kechuang");
+
+fn rows<'a>(report: &'a Value, section: &str) -> Vec<&'a Value> {
+    report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["section"] == section)
+        .collect()
+}
+
+fn number(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("a number, got {v}"))
+}
+
+#[tokio::test]
+async fn a_quick_bench_reports_every_figure_beside_its_limit_and_cleans_up() {
+    let output = Command::new(BIN)
+        .args(["bench", "--quick", "--json"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)));
+
+    for row in report["rows"].as_array().unwrap() {
+        assert!(row["operations"].as_u64().unwrap() > 0, "{row}");
+        assert_eq!(row["errors"], 0, "{row}");
+        assert!(number(&row["per_second"]) > 0.0, "{row}");
+        if !row["p50_ms"].is_null() {
+            let (p50, p99) = (number(&row["p50_ms"]), number(&row["p99_ms"]));
+            assert!(0.0 < p50 && p50 <= p99, "{row}");
+        }
+    }
+    let limits = rows(&report, "limits");
+    for limit in ["postgres_insert_commit", "jetstream_publish_ack"] {
+        let levels: Vec<u64> = limits
+            .iter()
+            .filter(|r| r["limit"] == limit)
+            .map(|r| r["concurrency"].as_u64().unwrap())
+            .collect();
+        assert_eq!(levels, [1, 8, 64], "{limit}");
+    }
+    let intake = rows(&report, "intake");
+    assert_eq!(intake.len(), 3);
+    for row in &intake {
+        assert_eq!(row["vs_limit"]["limit"], "postgres_insert_commit");
+        assert_eq!(row["vs_limit"]["concurrency"], row["concurrency"]);
+        assert!(number(&row["vs_limit"]["ratio"]) > 0.0, "{row}");
+        assert!(row["target"]["met"].is_boolean(), "{row}");
+        assert!(
+            row["target"]["goal"]
+                .as_str()
+                .unwrap()
+                .starts_with("≥ 0.50")
+        );
+    }
+    let matching = rows(&report, "matching");
+    assert_eq!(matching.len(), 5, "import, published, three levels");
+    assert_eq!(report["run"]["achievements"], 2000);
+    for row in &matching[..2] {
+        assert_eq!(row["operations"], 2000, "the whole catalog: {row}");
+        assert!(row["p50_ms"].is_null());
+    }
+    assert_eq!(matching[1]["vs_limit"]["limit"], "jetstream_publish_ack");
+    for row in matching[2..].iter().chain(&rows(&report, "approval")) {
+        assert_eq!(row["operations"], 64, "{row}");
+        let target = &row["target"];
+        assert!(number(&target["value"]) > 0.0, "{row}");
+    }
+    assert_eq!(matching[2]["target"]["goal"], "p99 < 100 ms");
+    assert_eq!(rows(&report, "approval").len(), 3);
+    assert_eq!(
+        rows(&report, "approval")[0]["target"]["goal"],
+        "p99 < 200 ms"
+    );
+    assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
+    assert!(!report["machine"]["nats"].as_str().unwrap().is_empty());
+
+    // Nothing left behind.
+    let prefix = report["run"]["database_prefix"].as_str().unwrap();
+    assert!(prefix.starts_with("kcb_"), "{prefix}");
+    let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)")
+            .bind(prefix)
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "databases {prefix}* remain");
+    let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await.unwrap());
+    let stream = report["run"]["stream"].as_str().unwrap();
+    assert!(
+        js.get_stream(stream).await.is_err(),
+        "stream {stream} remains"
+    );
+}
+
+#[test]
+fn bad_options_are_refused_with_the_option_named() {
+    for (args, names) in [
+        (&["bench", "--only", "everything"][..], "--only"),
+        (&["bench", "--concurrency", "0"][..], "--concurrency"),
+        (&["bench", "--ops", "0"][..], "--ops"),
+        (&["bench", "--achievements", "0"][..], "--achievements"),
+        (&["bench", "--json", "--markdown"][..], "--markdown"),
+    ] {
+        let output = Command::new(BIN).args(args).output().unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(names), "{args:?}: {stderr}");
+    }
+}
