@@ -1,6 +1,6 @@
 //! Pushing pairings: the top k for a newly verified demand, and a later achievement wherever
 //! it beats a demand's current k-th pairing. Runs inside the caller's transaction, which also
-//! carries the `kc.pairing.proposed` events and the commit notification.
+//! carries the `kc.pairing.proposed` events (appended together) and the commit notification.
 //!
 //! Ranks: a demand's pairings are ranked by score, 1 = best, whatever their status. A late
 //! achievement that earns a place takes its rank among them and every pairing scored below it
@@ -40,11 +40,12 @@ pub async fn propose_for_demand(
             rank: i32::try_from(i + 1).unwrap_or(i32::MAX),
             reasons: &m.reasons,
         };
-        if let Some(row) = insert_and_announce(conn, &pairing, Some(cause)).await? {
+        let id = Uuid::now_v7().to_string();
+        if let Some(row) = store::insert_pairing(conn, &id, &pairing).await? {
             stored.push(row);
         }
     }
-    announce_commit(conn, &stored).await?;
+    announce(conn, &stored, Some(cause)).await?;
     Ok(stored)
 }
 
@@ -114,47 +115,48 @@ pub async fn push_achievements(
             rank,
             reasons: &reasons,
         };
-        if let Some(row) = insert_and_announce(conn, &pairing, None).await? {
+        let id = Uuid::now_v7().to_string();
+        if let Some(row) = store::insert_pairing(conn, &id, &pairing).await? {
             stored.push(row);
         }
     }
-    announce_commit(conn, &stored).await?;
+    announce(conn, &stored, None).await?;
     Ok(stored)
 }
 
-async fn insert_and_announce(
-    conn: &mut PgConnection,
-    pairing: &NewPairing<'_>,
-    cause: Option<&Envelope>,
-) -> Result<Option<PairingRow>, sqlx::Error> {
-    let id = Uuid::now_v7().to_string();
-    let Some(row) = store::insert_pairing(conn, &id, pairing).await? else {
-        return Ok(None);
-    };
-    let mut event = NewEvent::new(
-        &row.id,
-        row.version,
-        Payload::PairingProposed(PairingProposed {
-            pairing_id: row.id.clone(),
-            demand_id: row.demand_id.clone(),
-            enterprise_id: row.enterprise_id.clone(),
-            achievement_id: row.achievement_id.clone(),
-            score: row.score,
-            rank: row.rank,
-            reasons: row.reasons.clone(),
-        }),
-    );
-    if let Some(cause) = cause {
-        event = event.caused_by(cause);
-    }
-    outbox::append(conn, PRODUCER, event).await?;
-    Ok(Some(row))
-}
-
-async fn announce_commit(
+/// Appends a `kc.pairing.proposed` for each new pairing (one statement) and tells every
+/// replica's watchers about them once the transaction commits.
+async fn announce(
     conn: &mut PgConnection,
     stored: &[PairingRow],
+    cause: Option<&Envelope>,
 ) -> Result<(), sqlx::Error> {
+    if stored.is_empty() {
+        return Ok(());
+    }
+    let events = stored
+        .iter()
+        .map(|row| {
+            let event = NewEvent::new(
+                &row.id,
+                row.version,
+                Payload::PairingProposed(PairingProposed {
+                    pairing_id: row.id.clone(),
+                    demand_id: row.demand_id.clone(),
+                    enterprise_id: row.enterprise_id.clone(),
+                    achievement_id: row.achievement_id.clone(),
+                    score: row.score,
+                    rank: row.rank,
+                    reasons: row.reasons.clone(),
+                }),
+            );
+            match cause {
+                Some(cause) => event.caused_by(cause),
+                None => event,
+            }
+        })
+        .collect();
+    outbox::append_many(conn, PRODUCER, events).await?;
     let ids: Vec<String> = stored.iter().map(|p| p.id.clone()).collect();
     store::notify(conn, "p", "", &ids).await
 }
