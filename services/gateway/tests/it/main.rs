@@ -1,0 +1,7 @@
+//! The gateway over a real platform: the HTTP API, the console in headless Chromium, and
+//! schemathesis against `/openapi.json`.
+
+mod api;
+mod browser;
+mod schemathesis;
+mod support;
