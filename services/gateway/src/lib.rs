@@ -89,13 +89,42 @@ impl Gateway {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown`, then lets requests in flight finish.
+    /// Serves until `shutdown`, then lets requests in flight finish (for a few seconds: a
+    /// browser holding a connection open must not keep the gateway alive).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .map_err(|e| anyhow::anyhow!("gateway: HTTP server failed: {e}"))?;
+        let stop = shutdown.clone();
+        let server = axum::serve(self.listener, self.app)
+            .with_graceful_shutdown(async move { stop.cancelled().await });
+        let grace = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            served = server => served.map_err(|e| anyhow::anyhow!("gateway: HTTP server failed: {e}"))?,
+            _ = grace => tracing::warn!("gateway: connections still open after {SHUTDOWN_GRACE:?}; closing"),
+        }
         tracing::info!(service = "gateway", "stopped");
         Ok(())
     }
+}
+
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs the gateway alone in front of running services (its binary and `kechuang serve
+/// gateway`): telemetry, Ctrl-C or SIGTERM to stop.
+pub fn serve(settings: kechuang_platform::Settings) -> anyhow::Result<()> {
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let _telemetry = kechuang_platform::telemetry::init(
+            "gateway",
+            settings.otlp_endpoint.as_deref(),
+            settings.log_format == "json",
+        )?;
+        let shutdown = kechuang_platform::launcher::shutdown_on_signal();
+        let gateway = Gateway::build(settings.gateway()).await?;
+        println!(
+            "gateway        console http://{}/console",
+            gateway.local_addr()
+        );
+        gateway.run_until_stopped(shutdown).await
+    })
 }
