@@ -38,7 +38,7 @@ pub fn disbursements_over_time(series: &Series) -> Markup {
     let plot_w = w - left - 10.0;
     let plot_h = h - bottom - top;
     let slot = plot_w / n;
-    let bar = (slot * 0.8).max(1.0);
+    let bar = (slot * 0.8).clamp(1.0, 48.0);
     let order: Vec<String> = series.chain_totals().into_iter().map(|(c, _)| c).collect();
     let label_every = (series.starts.len() / 8).max(1);
     html! {
@@ -109,6 +109,14 @@ pub fn fund_bar(available: i64, reserved: i64, disbursed: i64) -> Markup {
     ];
     let mut x = 0.0;
     html! {
+        div.legend style="margin-bottom:6px" {
+            @for (v, colour, label) in parts {
+                span style="margin-right:18px;white-space:nowrap" {
+                    span style={"display:inline-block;width:10px;height:10px;margin-right:4px;background:" (colour)} {}
+                    (label) " " (crate::money::percent_bps((v as f64 * 10_000.0 / total) as i32))
+                }
+            }
+        }
         svg #chart-fund xmlns="http://www.w3.org/2000/svg" viewBox={"0 0 " (w) " 28"} width="100%" role="img" aria-label="fund balances" {
             @for (v, colour, label) in parts {
                 @let bw = w * v as f64 / total;
