@@ -330,7 +330,8 @@ pub struct ListDemandsQuery {
     /// Only this enterprise's demands (an enterprise sees only its own anyway).
     pub enterprise_id: Option<String>,
     pub industry_chain: Option<String>,
-    /// At most 500; 0 or absent: 50.
+    /// At most 500 (more is cut to 500); 0 or absent: 50.
+    #[param(minimum = 0)]
     pub page_size: Option<i32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
@@ -357,7 +358,8 @@ pub struct WithdrawBody {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// At most 500; 0 or absent: 50.
+    /// At most 500 (more is cut to 500); 0 or absent: 50.
+    #[param(minimum = 0)]
     pub page_size: Option<i32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
@@ -601,7 +603,8 @@ pub struct ListApplicationsQuery {
     pub status: Option<ApplicationStatus>,
     /// An enterprise lists only its own applications.
     pub enterprise_id: Option<String>,
-    /// At most 500; 0 or absent: 50.
+    /// At most 500 (more is cut to 500); 0 or absent: 50.
+    #[param(minimum = 0)]
     pub page_size: Option<i32>,
     pub page_token: Option<String>,
 }

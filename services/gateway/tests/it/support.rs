@@ -159,7 +159,9 @@ where
 
 pub fn credit_code(seed: &str) -> String {
     let body = format!("91420100{seed:0>9}");
-    format!("{body}{}", credit_code_check_char(&body).unwrap())
+    let check = credit_code_check_char(&body)
+        .unwrap_or_else(|| panic!("{seed}: GB 32100 has no I, O, S, V or Z"));
+    format!("{body}{check}")
 }
 
 /// The treasury tops the seeded fund up and a supplier publishes an achievement.
