@@ -167,10 +167,12 @@ impl Series {
 /// At most this many bars in the chart.
 pub const MAX_BUCKETS: i64 = 40;
 
-/// The smallest bucket among minutes, hours, days, weeks and 30-day months that cuts the
-/// span from the first to the last disbursement into at most [`MAX_BUCKETS`].
+/// The smallest bucket among seconds, minutes, hours, days, weeks and 30-day months that
+/// cuts the span from the first to the last disbursement into at most [`MAX_BUCKETS`].
 pub fn bucket_for(span: Duration) -> Duration {
     let candidates = [
+        Duration::seconds(1),
+        Duration::seconds(10),
         Duration::minutes(1),
         Duration::minutes(10),
         Duration::hours(1),
@@ -213,6 +215,25 @@ pub fn series(disbursements: &[Disbursement]) -> Series {
         starts,
         by_chain,
     }
+}
+
+/// The smallest "round" number (1, 2, 2.5 or 5 times a power of ten) at least `v`: a chart's
+/// axis top.
+pub fn nice_ceiling(v: i64) -> i64 {
+    if v <= 1 {
+        return 1;
+    }
+    let mut power: i64 = 1;
+    while power <= v / 10 {
+        power *= 10;
+    }
+    for step in [10, 20, 25, 50, 100] {
+        let candidate = power.saturating_mul(step) / 10;
+        if candidate >= v {
+            return candidate;
+        }
+    }
+    power.saturating_mul(10)
 }
 
 #[cfg(test)]
@@ -291,6 +312,17 @@ mod tests {
     }
 
     #[test]
+    fn axis_tops_are_round() {
+        assert_eq!(nice_ceiling(0), 1);
+        assert_eq!(nice_ceiling(7), 10);
+        assert_eq!(nice_ceiling(19), 20);
+        assert_eq!(nice_ceiling(21), 25);
+        assert_eq!(nice_ceiling(1_927_520_000), 2_000_000_000);
+        assert_eq!(nice_ceiling(30_000), 50_000);
+        assert_eq!(nice_ceiling(100), 100);
+    }
+
+    #[test]
     fn buckets_fit_the_span_and_sum_per_chain() {
         let t0 = DateTime::parse_from_rfc3339("2026-11-24T08:00:30Z")
             .unwrap()
@@ -300,6 +332,11 @@ mod tests {
             industry_chain: chain.into(),
             amount_fen: fen,
         };
+        let quick = series(&[d(0, "北斗", 1), d(0, "北斗", 1)]);
+        assert_eq!(
+            (quick.bucket, quick.starts.len()),
+            (Duration::seconds(1), 1)
+        );
         let s = series(&[d(0, "北斗", 100), d(0, "高端装备", 50), d(25, "北斗", 7)]);
         assert_eq!(s.bucket, Duration::minutes(1));
         assert_eq!(s.starts.len(), 26);

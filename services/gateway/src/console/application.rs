@@ -149,7 +149,7 @@ pub async fn page(
 ) -> Response {
     let session = match require_session(&state, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let got = async {
         let r = state

@@ -31,7 +31,7 @@ pub async fn page(
 ) -> Response {
     let session = match require_session(&state, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let token = session.token.as_str();
     let check = async {

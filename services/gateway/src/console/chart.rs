@@ -22,7 +22,9 @@ pub fn chain_colour(chain: &str) -> &'static str {
 fn bucket_label(series: &Series, i: usize) -> String {
     let cst = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
     let t = series.starts[i].with_timezone(&cst);
-    if series.bucket < Duration::days(1) {
+    if series.bucket < Duration::minutes(1) {
+        t.format("%H:%M:%S").to_string()
+    } else if series.bucket < Duration::days(1) {
         t.format("%m-%d %H:%M").to_string()
     } else {
         t.format("%Y-%m-%d").to_string()
@@ -33,7 +35,7 @@ fn bucket_label(series: &Series, i: usize) -> String {
 pub fn disbursements_over_time(series: &Series) -> Markup {
     let (w, h, left, bottom, top) = (900.0, 260.0, 70.0, 44.0, 10.0);
     let totals = series.bucket_totals();
-    let max = totals.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let max = crate::stats::nice_ceiling(totals.iter().copied().max().unwrap_or(0)) as f64;
     let n = series.starts.len().max(1) as f64;
     let plot_w = w - left - 10.0;
     let plot_h = h - bottom - top;
@@ -155,7 +157,7 @@ mod tests {
         let svg = disbursements_over_time(&s).into_string();
         assert_eq!(svg.matches("<rect").count(), 2);
         assert!(svg.contains("200,000.00 元"), "{svg}");
-        assert!(svg.contains("11-24 16:00"), "China time on the axis");
+        assert!(svg.contains("16:00:00"), "China time on the axis");
         let bars = by_chain(&s.chain_totals()).into_string();
         assert!(
             bars.find("北斗").unwrap() < bars.find("高端装备").unwrap(),

@@ -70,7 +70,7 @@ pub async fn page(
 ) -> Response {
     let session = match require_session(&state, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let fund_id = q
         .fund

@@ -76,7 +76,7 @@ fn funnel_bars(f: &Funnel) -> Markup {
 pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let session = match require_session(&state, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let listed = demands(&state, &session.token).await;
     let body = html! {

@@ -121,10 +121,10 @@ pub async fn logout(
 ) -> Response {
     let session = match require_session(&state, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(r) = check_csrf(&state, &session, Some(&f.csrf)) {
-        return r;
+        return *r;
     }
     (
         StatusCode::SEE_OTHER,

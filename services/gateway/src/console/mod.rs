@@ -85,9 +85,10 @@ pub fn session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
 }
 
 /// The session, or the answer that sends the browser to the login page.
-pub fn require_session(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
-    session(state, headers)
-        .ok_or_else(|| (StatusCode::SEE_OTHER, [(LOCATION, "/console/login")]).into_response())
+pub fn require_session(state: &AppState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
+    session(state, headers).ok_or_else(|| {
+        Box::new((StatusCode::SEE_OTHER, [(LOCATION, "/console/login")]).into_response())
+    })
 }
 
 /// Refuses a POST whose CSRF token is not its session's (before any service is asked).
@@ -95,15 +96,15 @@ pub fn check_csrf(
     state: &AppState,
     session: &Session,
     presented: Option<&str>,
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     match presented {
         Some(t) if state.csrf.verify(&session.token, t) => Ok(()),
-        _ => Err(error_page(
+        _ => Err(Box::new(error_page(
             Some(session),
             StatusCode::FORBIDDEN,
             "请求被拒绝 Request refused",
             "表单的 CSRF 令牌缺失或无效：请从控制台页面重新提交。The form's CSRF token is missing or invalid; submit it again from the console page.",
-        )),
+        ))),
     }
 }
 

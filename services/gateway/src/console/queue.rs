@@ -194,7 +194,7 @@ pub async fn page(
 ) -> Response {
     let session = match require_session(&state, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let flash = flash(&state, &session, &q).await;
     let listed = async {
@@ -283,10 +283,10 @@ async fn decide(
 ) -> Response {
     let session = match require_session(&state, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(r) = check_csrf(&state, &session, form.csrf.as_deref()) {
-        return r;
+        return *r;
     }
     let mut subsidy = state.upstream.subsidy.clone();
     let answer = async {

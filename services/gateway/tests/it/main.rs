@@ -3,5 +3,6 @@
 
 mod api;
 mod browser;
+mod chromium;
 mod schemathesis;
 mod support;
