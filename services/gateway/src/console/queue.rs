@@ -355,3 +355,78 @@ pub fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kechuang_platform::Caller;
+
+    fn session(role: Role, subject: &str) -> Session {
+        Session {
+            token: "t".into(),
+            caller: Caller {
+                role,
+                subject: subject.into(),
+                enterprise_id: None,
+            },
+            csrf: "csrf-token".into(),
+        }
+    }
+
+    fn pending(approvers: &[&str], required: i32) -> spb::SubsidyApplication {
+        spb::SubsidyApplication {
+            id: "app-1".into(),
+            status: ApplicationStatus::PendingReview as i32,
+            required_approvals: required,
+            approvals: approvers
+                .iter()
+                .map(|a| spb::Approval {
+                    approver: a.to_string(),
+                    ..Default::default()
+                })
+                .collect(),
+            amount_fen: 20_000_000,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_an_approver_who_has_not_approved_gets_the_approve_button() {
+        let a = pending(&["李"], 2);
+        let auditor = actions(&session(Role::Auditor, "孙"), &a).into_string();
+        assert!(!auditor.contains("name=\"approve\"") && !auditor.contains("<form"));
+        assert!(auditor.contains("read-only"));
+        let officer = actions(&session(Role::FinanceOfficer, "王"), &a).into_string();
+        assert!(!officer.contains("<form"));
+        let li = actions(&session(Role::FinanceApprover, "李"), &a).into_string();
+        assert!(!li.contains("name=\"approve\""), "{li}");
+        assert!(li.contains("waiting for another approver"));
+        let zhao = actions(&session(Role::FinanceApprover, "赵"), &a).into_string();
+        assert!(zhao.contains("name=\"approve\"") && zhao.contains("name=\"reject\""));
+        assert!(
+            zhao.contains("value=\"csrf-token\""),
+            "forms carry the CSRF token"
+        );
+        assert!(zhao.contains("action=\"/console/applications/app-1/approve\""));
+    }
+
+    #[test]
+    fn four_eyes_says_who_approved_and_who_still_must() {
+        let html = four_eyes(&pending(&["李"], 2)).into_string();
+        assert!(html.contains("data-approvals=\"1\"") && html.contains("data-required=\"2\""));
+        assert!(html.contains("李") && html.contains("still needs 1 more approver"));
+        let done = four_eyes(&spb::SubsidyApplication {
+            status: ApplicationStatus::Disbursed as i32,
+            ..pending(&["李", "赵"], 2)
+        })
+        .into_string();
+        assert!(!done.contains("still needs"));
+    }
+
+    #[test]
+    fn ids_are_percent_encoded_in_redirects() {
+        assert_eq!(urlencode("app-1_x.y~z"), "app-1_x.y~z");
+        assert_eq!(urlencode("a/b?c&d"), "a%2Fb%3Fc%26d");
+        assert_eq!(urlencode("申"), "%E7%94%B3");
+    }
+}
