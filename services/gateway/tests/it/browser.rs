@@ -24,6 +24,23 @@ async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Clicks what submits a form and waits for the next page to replace this one (WebDriver may
+/// return from the click before the navigation is done).
+async fn submit_click(c: &Client, css: &str) {
+    let old = c.find(Locator::Css("html")).await.unwrap();
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while old.tag_name().await.is_ok() {
+        assert!(Instant::now() < deadline, "{css}: no new page");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 async fn exists(c: &Client, css: &str) -> bool {
     !c.find_all(Locator::Css(css)).await.unwrap().is_empty()
 }
@@ -36,12 +53,7 @@ async fn sign_in(c: &Client, stack: &Stack, token: &str) {
         .send_keys(token)
         .await
         .unwrap();
-    c.find(Locator::Css("#signin"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_click(c, "#signin").await;
     assert!(
         c.current_url()
             .await
@@ -52,12 +64,7 @@ async fn sign_in(c: &Client, stack: &Stack, token: &str) {
 }
 
 async fn sign_out(c: &Client) {
-    c.find(Locator::Css("header form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_click(c, "header form button").await;
     assert!(
         c.current_url()
             .await
@@ -69,12 +76,7 @@ async fn sign_out(c: &Client) {
 
 async fn approve(c: &Client, application: &str) {
     let button = format!("tr[data-application='{application}'] button[name='approve']");
-    c.find(Locator::Css(&button))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_click(c, &button).await;
 }
 
 async fn screenshot(c: &Client, name: &str) {
