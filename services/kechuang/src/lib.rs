@@ -69,6 +69,17 @@ impl Platform {
             .expect("every kind is started")
     }
 
+    /// The gateway's configuration from `settings`, pointed at these services' addresses.
+    pub fn gateway_config(&self, settings: &Settings) -> kechuang_platform::GatewayConfig {
+        let mut config = settings.gateway();
+        let url = |kind| format!("http://{}", self.address(kind));
+        config.demand_url = url(ServiceKind::DemandIntake);
+        config.matching_url = url(ServiceKind::Matching);
+        config.subsidy_url = url(ServiceKind::Subsidy);
+        config.fund_url = url(ServiceKind::FundLedger);
+        config
+    }
+
     /// Serves until `shutdown`, then drains every service.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         try_join_all(

@@ -19,7 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start all four services in this process (Postgres and NATS from KC_* settings).
+    /// Start all four services and the gateway (console and HTTP API, KC_GATEWAY_PORT) in
+    /// this process (Postgres and NATS from KC_* settings).
     Up {
         /// Load the demo data set and drive the flow once the services are up.
         #[arg(long)]
@@ -27,8 +28,9 @@ enum Command {
         #[command(flatten)]
         demo_options: DemoArgs,
     },
-    /// Run one service alone (as its own binary would): demand-intake, matching, subsidy or
-    /// fund-ledger. Replicas of one service share its database and durable consumers.
+    /// Run one service alone (as its own binary would): demand-intake, matching, subsidy,
+    /// fund-ledger, or gateway (which finds the others at KC_<SERVICE>_URL). Replicas of one
+    /// service share its database and durable consumers.
     Serve { service: String },
     /// Load a realistic data set into a running platform and drive the whole flow.
     Demo {
@@ -87,10 +89,11 @@ fn main() -> anyhow::Result<()> {
             up::run(demo.then(|| demo_options.options()).transpose()?)
         }
         Command::Demo { demo_options } => up::demo(demo_options.options()?),
+        Command::Serve { service } if service == "gateway" => serve_gateway(),
         Command::Serve { service } => {
             let kind = kechuang_platform::ServiceKind::from_name(&service).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "unknown service {service:?}: demand-intake, matching, subsidy or fund-ledger"
+                    "unknown service {service:?}: demand-intake, matching, subsidy, fund-ledger or gateway"
                 )
             })?;
             kechuang::serve(kind)
@@ -117,4 +120,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `kechuang serve gateway`: the console and the HTTP API alone, in front of running services.
+fn serve_gateway() -> anyhow::Result<()> {
+    gateway::serve(kechuang_platform::launcher::load_settings()?)
 }

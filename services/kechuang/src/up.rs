@@ -1,4 +1,4 @@
-//! `kechuang up` (the four services in one process, optionally with the demo) and
+//! `kechuang up` (the four services and the gateway in one process, optionally with the demo) and
 //! `kechuang demo` (against a running platform).
 
 use kechuang::Platform;
@@ -27,6 +27,12 @@ pub fn run(demo_options: Option<DemoOptions>) -> anyhow::Result<()> {
         for (kind, addr) in platform.addresses() {
             println!("{:<14} listening on {addr}", kind.name());
         }
+        let gateway = gateway::Gateway::build(platform.gateway_config(&settings)).await?;
+        println!(
+            "{:<14} console http://{addr}/console  API http://{addr}/api/v1  OpenAPI http://{addr}/openapi.json",
+            "gateway",
+            addr = gateway.local_addr()
+        );
         println!(
             "kechuang is up: stream {} ({}.>), databases {}*. Ctrl-C stops it.",
             settings.stream_name, settings.subject_prefix, settings.database_prefix
@@ -52,7 +58,10 @@ pub fn run(demo_options: Option<DemoOptions>) -> anyhow::Result<()> {
                 }
             });
         }
-        platform.run_until_stopped(shutdown).await?;
+        tokio::try_join!(
+            platform.run_until_stopped(shutdown.clone()),
+            gateway.run_until_stopped(shutdown)
+        )?;
         println!("kechuang stopped cleanly");
         Ok(())
     })

@@ -19,6 +19,7 @@ fn isolated(cmd: &mut Command) -> String {
         .env("KC_MATCHING_PORT", "0")
         .env("KC_SUBSIDY_PORT", "0")
         .env("KC_FUND_PORT", "0")
+        .env("KC_GATEWAY_PORT", "0")
         .env("RUST_LOG", "warn");
     id
 }
@@ -41,6 +42,7 @@ async fn up_starts_every_service_and_stops_cleanly_on_ctrl_c() {
         }
     });
     let mut addresses = Vec::new();
+    let mut gateway = None;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let line = rx
@@ -49,11 +51,25 @@ async fn up_starts_every_service_and_stops_cleanly_on_ctrl_c() {
         if let Some((_, addr)) = line.split_once("listening on ") {
             addresses.push(addr.trim().to_string());
         }
+        if let Some(rest) = line.strip_prefix("gateway") {
+            let url = rest.split_whitespace().nth(1).expect("the console's URL");
+            gateway = url
+                .strip_prefix("http://")
+                .and_then(|u| u.strip_suffix("/console"))
+                .map(String::from);
+        }
         if line.starts_with("kechuang is up") {
             break;
         }
     }
     assert_eq!(addresses.len(), 4, "{addresses:?}");
+    let gateway = gateway.expect("kechuang up prints the gateway's console URL");
+    assert_eq!(http_status(&gateway, "/openapi.json"), 200);
+    assert_eq!(
+        http_status(&gateway, "/console/queue"),
+        303,
+        "to the login page"
+    );
     for addr in &addresses {
         let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
             .unwrap()
@@ -94,13 +110,31 @@ async fn up_starts_every_service_and_stops_cleanly_on_ctrl_c() {
         rest.iter().any(|l| l == "kechuang stopped cleanly"),
         "{rest:?}"
     );
-    for addr in &addresses {
+    for addr in addresses.iter().chain([&gateway]) {
         assert!(
             std::net::TcpStream::connect(addr).is_err(),
             "{addr} still listening"
         );
     }
     cleanup(&id).await;
+}
+
+/// The status of a plain HTTP/1.1 GET.
+fn http_status(addr: &str, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]

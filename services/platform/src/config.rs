@@ -36,6 +36,13 @@ pub struct Settings {
     pub matching_port: u16,
     pub subsidy_port: u16,
     pub fund_port: u16,
+    /// The gateway's HTTP port (console and JSON API).
+    pub gateway_port: u16,
+    /// Where the gateway reaches each service; unset: `http://<host>:<port>` of that service.
+    pub demand_url: Option<String>,
+    pub matching_url: Option<String>,
+    pub subsidy_url: Option<String>,
+    pub fund_url: Option<String>,
     /// OTLP/gRPC endpoint for traces; none means logs only.
     pub otlp_endpoint: Option<String>,
     /// `text` or `json`.
@@ -72,6 +79,11 @@ impl Default for Settings {
             matching_port: 50052,
             subsidy_port: 50053,
             fund_port: 50054,
+            gateway_port: 8080,
+            demand_url: None,
+            matching_url: None,
+            subsidy_url: None,
+            fund_url: None,
             otlp_endpoint: None,
             log_format: "text".into(),
             pairings_per_demand: 5,
@@ -161,6 +173,37 @@ impl Settings {
         }
     }
 
+    /// Where a client reaches service `kind`: its `KC_<SERVICE>_URL`, or its port on `host`
+    /// (an unspecified listen address such as 0.0.0.0 is reached on loopback).
+    pub fn service_url(&self, kind: ServiceKind) -> String {
+        let explicit = match kind {
+            ServiceKind::DemandIntake => &self.demand_url,
+            ServiceKind::Matching => &self.matching_url,
+            ServiceKind::Subsidy => &self.subsidy_url,
+            ServiceKind::FundLedger => &self.fund_url,
+        };
+        explicit.clone().unwrap_or_else(|| {
+            let host = if self.host.is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                self.host
+            };
+            format!("http://{}", SocketAddr::new(host, self.port(kind)))
+        })
+    }
+
+    /// The gateway's configuration: its listen address, each service's URL, the token key.
+    pub fn gateway(&self) -> GatewayConfig {
+        GatewayConfig {
+            listen: SocketAddr::new(self.host, self.gateway_port),
+            demand_url: self.service_url(ServiceKind::DemandIntake),
+            matching_url: self.service_url(ServiceKind::Matching),
+            subsidy_url: self.service_url(ServiceKind::Subsidy),
+            fund_url: self.service_url(ServiceKind::FundLedger),
+            jwt_secret: self.jwt_secret.clone(),
+        }
+    }
+
     /// The configuration one service receives.
     pub fn service(&self, kind: ServiceKind) -> ServiceConfig {
         ServiceConfig {
@@ -227,6 +270,19 @@ pub struct ServiceConfig {
     pub tuning: Tuning,
 }
 
+/// Everything the gateway needs: it has no database and no stream, only the services' APIs.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    pub demand_url: String,
+    pub matching_url: String,
+    pub subsidy_url: String,
+    pub fund_url: String,
+    /// Verifies the tokens people paste into the console (to show their role); every call
+    /// still carries the caller's own token to the services, which decide.
+    pub jwt_secret: String,
+}
+
 /// Service-specific knobs (each service reads only its own).
 #[derive(Debug, Clone)]
 pub struct Tuning {
@@ -265,7 +321,13 @@ mod tests {
             jail.set_env("KC_SUBJECT_PREFIX", "t1");
             jail.set_env("KC_DEMAND_PORT", "6001");
             jail.set_env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317");
+            jail.set_env("KC_GATEWAY_PORT", "9090");
+            jail.set_env("KC_FUND_URL", "http://ledger.internal:50054");
             let s = Settings::from_env().map_err(|e| e.to_string())?;
+            let gateway = s.gateway();
+            assert_eq!(gateway.listen.port(), 9090);
+            assert_eq!(gateway.fund_url, "http://ledger.internal:50054");
+            assert_eq!(gateway.demand_url, "http://127.0.0.1:6001");
             assert_eq!(s.subject_prefix, "t1");
             assert_eq!(s.demand_port, 6001);
             assert_eq!(s.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4317"));

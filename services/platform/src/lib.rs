@@ -18,7 +18,7 @@ pub mod telemetry;
 pub mod vocabulary;
 
 pub use auth::{Caller, Role};
-pub use config::{ServiceConfig, ServiceKind, Settings};
+pub use config::{GatewayConfig, ServiceConfig, ServiceKind, Settings};
 pub use consumer::{EventHandler, HandlerError};
 pub use error::{Error, Result, Violations};
 pub use events::NewEvent;

@@ -29,6 +29,7 @@ pub fn isolated_settings() -> Settings {
         matching_port: 0,
         subsidy_port: 0,
         fund_port: 0,
+        gateway_port: 0,
         max_deliver: 3,
         redelivery_backoff_ms: 50,
         database_max_connections: 8,

@@ -1,0 +1,232 @@
+//! The fund dashboard (资金看板): balances, disbursements over time and by industry chain,
+//! the waitlist, a low-balance warning and whether the ledger reconciles.
+
+use super::chart;
+use super::layout::{Nav, local, local_opt};
+use super::queue::{contracts, page_response};
+use super::{refused, require_session};
+use crate::AppState;
+use crate::api::types::time;
+use crate::money::yuan;
+use crate::stats::{Disbursement, series};
+use crate::status::ApiError;
+use crate::upstream::authed;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::Utc;
+use kechuang_proto::fund as fpb;
+use kechuang_proto::subsidy::{self as spb, ApplicationStatus};
+use maud::html;
+use serde::Deserialize;
+
+/// Applications read at most for one chart.
+const APPLICATION_LIMIT: usize = 100_000;
+const DEFAULT_FUND: &str = "fund-default";
+
+#[derive(Deserialize, Default)]
+pub struct FundQuery {
+    fund: Option<String>,
+}
+
+/// Every application of `status` (newest first), up to `limit`; and whether it stopped early.
+pub async fn applications(
+    state: &AppState,
+    token: &str,
+    status: ApplicationStatus,
+    limit: usize,
+) -> Result<(Vec<spb::SubsidyApplication>, bool), ApiError> {
+    let mut out = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = spb::ListApplicationsRequest {
+            page_size: 500,
+            page_token,
+            status: status as i32,
+            enterprise_id: String::new(),
+        };
+        let page = state
+            .upstream
+            .subsidy
+            .clone()
+            .list_applications(authed(request, token)?)
+            .await?
+            .into_inner();
+        out.extend(page.applications);
+        if page.next_page_token.is_empty() {
+            return Ok((out, false));
+        }
+        if out.len() >= limit {
+            return Ok((out, true));
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<FundQuery>,
+) -> Response {
+    let session = match require_session(&state, &headers) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let fund_id = q
+        .fund
+        .filter(|f| !f.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_FUND.to_string());
+    let token = session.token.as_str();
+    let fund = async {
+        let r = state
+            .upstream
+            .fund
+            .clone()
+            .get_fund(authed(
+                fpb::GetFundRequest {
+                    fund_id: fund_id.clone(),
+                },
+                token,
+            )?)
+            .await?;
+        Ok::<_, ApiError>(r.into_inner())
+    };
+    let reconcile = async {
+        let r = state
+            .upstream
+            .fund
+            .clone()
+            .reconcile(authed(
+                fpb::ReconcileRequest {
+                    fund_id: fund_id.clone(),
+                },
+                token,
+            )?)
+            .await?;
+        Ok::<_, ApiError>(r.into_inner())
+    };
+    let (fund, reconcile, disbursed, waitlisted) = futures::join!(
+        fund,
+        reconcile,
+        applications(
+            &state,
+            token,
+            ApplicationStatus::Disbursed,
+            APPLICATION_LIMIT
+        ),
+        applications(&state, token, ApplicationStatus::Waitlisted, 1_000),
+    );
+    // The chart's points: this fund's disbursed subsidies, with their contracts' chains.
+    let mine: Vec<spb::SubsidyApplication> = disbursed
+        .as_ref()
+        .map(|(apps, _)| {
+            apps.iter()
+                .filter(|a| a.fund_id == fund_id)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let contracts = contracts(&state, token, &mine).await;
+    let points: Vec<Disbursement> = mine
+        .iter()
+        .filter_map(|a| {
+            Some(Disbursement {
+                at: time(a.update_time)?,
+                industry_chain: contracts
+                    .get(&a.contract_id)
+                    .map(|c| c.industry_chain.clone())
+                    .unwrap_or_else(|| "未知 unknown".into()),
+                amount_fen: a.amount_fen,
+            })
+        })
+        .collect();
+    let s = series(&points);
+    let body = html! {
+        h1 { "资金看板 Fund dashboard" }
+        form.inline method="get" action="/console/fund" {
+            label { "基金 Fund " } input type="text" name="fund" value=(fund_id);
+            button type="submit" { "查看 Show" }
+        }
+        @match &fund {
+            Err(e) => { (refused("无法读取基金 Cannot read the fund", e)) }
+            Ok(f) => {
+                @if f.available_fen < f.low_balance_fen {
+                    div.warn #low-balance {
+                        strong { "余额不足 Low balance: " }
+                        "可用 " (yuan(f.available_fen)) " 低于预警线 below the warning line of " (yuan(f.low_balance_fen)) "。请注资 Top the fund up."
+                    }
+                }
+                h2 { (f.name) " " span.mono.muted { (f.id) } }
+                div.grid {
+                    div.card.stat { div.k { "可用 Available" } div.v #available { (yuan(f.available_fen)) } }
+                    div.card.stat { div.k { "预留 Reserved" } div.v #reserved { (yuan(f.reserved_fen)) } }
+                    div.card.stat { div.k { "已拨付 Disbursed" } div.v #disbursed { (yuan(f.disbursed_fen)) } }
+                    div.card.stat { div.k { "累计注资 Total" } div.v { (yuan(f.total_fen)) } }
+                }
+                div.card { (chart::fund_bar(f.available_fen, f.reserved_fen, f.disbursed_fen)) }
+            }
+        }
+        @match &reconcile {
+            Err(e) => { (refused("对账 Reconcile", e)) }
+            Ok(r) if r.violations.is_empty() => {
+                p.ok #reconcile { "✔ 账本平衡 The ledger reconciles: " (r.checks.len()) " 项检查 checks, " (r.transfer_count) " 笔转账 transfers" }
+            }
+            Ok(r) => {
+                div.error #reconcile { "账本异常 The ledger does not reconcile:" ul { @for v in &r.violations { li { (v) } } } }
+            }
+        }
+        @match &disbursed {
+            Err(e) => { (refused("无法读取拨付 Cannot list disbursements", e)) }
+            Ok((_, truncated)) => {
+                div.card {
+                    h2 { "拨付趋势 Disbursements over time" span.muted { " （" (mine.len()) " 笔 subsidies）" } }
+                    @if points.is_empty() { p.muted { "尚无拨付 Nothing disbursed yet" } } @else { (chart::disbursements_over_time(&s)) }
+                }
+                div.card {
+                    h2 { "按产业链 By industry chain" }
+                    @if points.is_empty() { p.muted { "—" } } @else { (chart::by_chain(&s.chain_totals())) }
+                    @if *truncated { p.muted { "只统计了最近的 " (APPLICATION_LIMIT) " 笔。Only the latest subsidies are charted." } }
+                }
+                div.card {
+                    h2 { "最近拨付 Latest disbursements" }
+                    table #latest {
+                        thead { tr { th { "时间 Time" } th { "申请 Application" } th { "企业 Enterprise" } th { "产业链 Chain" } th.num { "金额 Amount" } th { "银行流水 Payout" } } }
+                        tbody {
+                            @for a in mine.iter().take(10) {
+                                tr data-application=(a.id) {
+                                    td { (local_opt(time(a.update_time))) }
+                                    td { a href={"/console/applications/" (a.id)} { (a.id) } }
+                                    td.mono { (a.enterprise_id) }
+                                    td { (contracts.get(&a.contract_id).map(|c| c.industry_chain.as_str()).unwrap_or("—")) }
+                                    td.num { (yuan(a.amount_fen)) }
+                                    td.mono { (a.payout_reference) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        div.card {
+            h2 { "候补名单 Waitlist" span.muted { " 资金不足时按批准先后排队，注资后依次预留 first come, first served when the fund is topped up" } }
+            @match &waitlisted {
+                Err(e) => { (refused("候补 Waitlist", e)) }
+                Ok((apps, _)) => {
+                    @let mine: Vec<&spb::SubsidyApplication> = apps.iter().filter(|a| a.fund_id == fund_id).collect();
+                    @let sum: i64 = mine.iter().map(|a| a.amount_fen).sum();
+                    p #waitlist-total { (mine.len()) " 笔 applications · " (yuan(sum)) }
+                    table #waitlist {
+                        thead { tr { th { "申请 Application" } th { "企业 Enterprise" } th.num { "金额 Amount" } th { "自 Since" } } }
+                        tbody {
+                            @for a in mine.iter().rev().take(50) {
+                                tr { td { a href={"/console/applications/" (a.id)} { (a.id) } } td.mono { (a.enterprise_id) } td.num { (yuan(a.amount_fen)) } td { (local_opt(time(a.update_time))) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p.muted { "更新于 Updated " (local(Utc::now())) }
+    };
+    page_response(&session, "资金看板 Fund", Nav::Fund, body)
+}

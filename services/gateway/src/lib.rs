@@ -1,0 +1,130 @@
+//! The gateway: the finance office's console (审批, 资金, 漏斗, 审计) and the enterprises'
+//! HTTP/JSON API. It is a client of the four services' public gRPC APIs like any other: it
+//! never reads their databases, and every call carries the caller's own token, so the
+//! services decide who may do what; the gateway only hides what a role may not do.
+
+pub mod api;
+pub mod console;
+pub mod csrf;
+pub mod money;
+pub mod stats;
+pub mod status;
+pub mod upstream;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use kechuang_platform::GatewayConfig;
+use kechuang_platform::auth::Authenticator;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub upstream: upstream::Upstream,
+    /// Reads the role and subject of a pasted token, to show them and hide what they may not do.
+    pub auth: Arc<Authenticator>,
+    pub csrf: csrf::CsrfKey,
+}
+
+/// The console and the API on one router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::router())
+        .merge(console::router())
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+async fn fallback(uri: axum::http::Uri) -> Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        api::not_found().await.into_response()
+    } else {
+        console::not_found().await.into_response()
+    }
+}
+
+async fn log_request(request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::debug!(%method, path, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "http");
+    response
+}
+
+/// A bound, ready gateway; [`Gateway::run_until_stopped`] serves it.
+pub struct Gateway {
+    listener: TcpListener,
+    app: Router,
+}
+
+impl Gateway {
+    /// Binds the listen address and prepares clients of the services (connected on first use).
+    pub async fn build(config: GatewayConfig) -> anyhow::Result<Self> {
+        let upstream = upstream::Upstream::connect_lazy(&config)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("gateway: cannot listen on {}: {e}", config.listen))?;
+        let state = AppState {
+            upstream,
+            auth: Arc::new(Authenticator::new(&config.jwt_secret)),
+            csrf: csrf::CsrfKey::random(),
+        };
+        Ok(Self {
+            listener,
+            app: router(state),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown`, then lets requests in flight finish (for a few seconds: a
+    /// browser holding a connection open must not keep the gateway alive).
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let stop = shutdown.clone();
+        let server = axum::serve(self.listener, self.app)
+            .with_graceful_shutdown(async move { stop.cancelled().await });
+        let grace = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            served = server => served.map_err(|e| anyhow::anyhow!("gateway: HTTP server failed: {e}"))?,
+            _ = grace => tracing::warn!("gateway: connections still open after {SHUTDOWN_GRACE:?}; closing"),
+        }
+        tracing::info!(service = "gateway", "stopped");
+        Ok(())
+    }
+}
+
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs the gateway alone in front of running services (its binary and `kechuang serve
+/// gateway`): telemetry, Ctrl-C or SIGTERM to stop.
+pub fn serve(settings: kechuang_platform::Settings) -> anyhow::Result<()> {
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let _telemetry = kechuang_platform::telemetry::init(
+            "gateway",
+            settings.otlp_endpoint.as_deref(),
+            settings.log_format == "json",
+        )?;
+        let shutdown = kechuang_platform::launcher::shutdown_on_signal();
+        let gateway = Gateway::build(settings.gateway()).await?;
+        println!(
+            "gateway        console http://{}/console",
+            gateway.local_addr()
+        );
+        gateway.run_until_stopped(shutdown).await
+    })
+}

@@ -1,0 +1,112 @@
+//! The gateway's gRPC clients of the four services. The gateway is a client like any other:
+//! every call carries the caller's own bearer token, and the service decides.
+
+use crate::status::ApiError;
+use kechuang_platform::GatewayConfig;
+use kechuang_proto::demand::demand_service_client::DemandServiceClient;
+use kechuang_proto::fund::fund_service_client::FundServiceClient;
+use kechuang_proto::matching::Contract;
+use kechuang_proto::matching::GetContractRequest;
+use kechuang_proto::matching::matching_service_client::MatchingServiceClient;
+use kechuang_proto::subsidy::policy_service_client::PolicyServiceClient;
+use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+
+/// Largest answer accepted from a service (a page of 500 demands with their histories).
+const MAX_MESSAGE: usize = 64 << 20;
+/// Contracts kept in memory (they never change once signed).
+const CONTRACT_CACHE: usize = 100_000;
+
+#[derive(Clone)]
+pub struct Upstream {
+    pub demand: DemandServiceClient<Channel>,
+    pub matching: MatchingServiceClient<Channel>,
+    pub subsidy: SubsidyServiceClient<Channel>,
+    pub policy: PolicyServiceClient<Channel>,
+    pub fund: FundServiceClient<Channel>,
+    contracts: Arc<Mutex<HashMap<String, Contract>>>,
+}
+
+fn channel(url: &str) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(url.to_string())
+        .map_err(|e| anyhow::anyhow!("bad service URL {url:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+impl Upstream {
+    /// Clients that connect on first use, so the gateway may start before the services.
+    pub fn connect_lazy(config: &GatewayConfig) -> anyhow::Result<Self> {
+        let subsidy = channel(&config.subsidy_url)?;
+        Ok(Self {
+            demand: DemandServiceClient::new(channel(&config.demand_url)?)
+                .max_decoding_message_size(MAX_MESSAGE),
+            matching: MatchingServiceClient::new(channel(&config.matching_url)?)
+                .max_decoding_message_size(MAX_MESSAGE),
+            policy: PolicyServiceClient::new(subsidy.clone())
+                .max_decoding_message_size(MAX_MESSAGE),
+            subsidy: SubsidyServiceClient::new(subsidy).max_decoding_message_size(MAX_MESSAGE),
+            fund: FundServiceClient::new(channel(&config.fund_url)?)
+                .max_decoding_message_size(MAX_MESSAGE),
+            contracts: Arc::default(),
+        })
+    }
+
+    /// A contract, from memory when it was read before. Contracts are immutable, and the
+    /// console asks only for contracts of applications the caller just listed itself.
+    pub async fn contract(&self, token: &str, id: &str) -> Result<Contract, ApiError> {
+        if let Some(c) = self.contracts.lock().expect("cache lock").get(id) {
+            return Ok(c.clone());
+        }
+        let contract = self
+            .matching
+            .clone()
+            .get_contract(authed(
+                GetContractRequest {
+                    contract_id: id.to_string(),
+                },
+                token,
+            )?)
+            .await?
+            .into_inner();
+        let mut cache = self.contracts.lock().expect("cache lock");
+        if cache.len() >= CONTRACT_CACHE {
+            cache.clear();
+        }
+        cache.insert(id.to_string(), contract.clone());
+        Ok(contract)
+    }
+}
+
+/// `message` with `authorization: Bearer <token>`; a token that cannot travel in a header
+/// is the caller's mistake (401), never the gateway's.
+pub fn authed<T>(message: T, token: &str) -> Result<tonic::Request<T>, ApiError> {
+    let value: MetadataValue<_> = format!("Bearer {token}").parse().map_err(|_| {
+        ApiError::unauthenticated("the bearer token has characters a header cannot carry")
+    })?;
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert("authorization", value);
+    Ok(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_travels_as_a_bearer_header_or_is_refused() {
+        let r = authed((), "abc.def.ghi").unwrap();
+        assert_eq!(
+            r.metadata().get("authorization").unwrap(),
+            "Bearer abc.def.ghi"
+        );
+        let e = authed((), "bad\ntoken").unwrap_err();
+        assert_eq!(e.status.as_u16(), 401);
+    }
+}

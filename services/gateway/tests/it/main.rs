@@ -1,0 +1,8 @@
+//! The gateway over a real platform: the HTTP API, the console in headless Chromium, and
+//! schemathesis against `/openapi.json`.
+
+mod api;
+mod browser;
+mod chromium;
+mod schemathesis;
+mod support;

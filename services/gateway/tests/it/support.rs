@@ -1,0 +1,315 @@
+//! A real platform (four services, Postgres, NATS) plus the gateway on a free port, a tiny
+//! HTTP client, and the enterprise's road to a subsidy application through the HTTP API.
+
+use kechuang_e2e::{TestPlatform, authed};
+use kechuang_platform::vocabulary::credit_code_check_char;
+use kechuang_platform::{Role, ServiceKind};
+use kechuang_proto::common::TransferMode;
+use kechuang_proto::demand::{self as dpb, demand_service_client::DemandServiceClient};
+use kechuang_proto::fund::{self as fpb, fund_service_client::FundServiceClient};
+use kechuang_proto::matching::{self as mpb, catalog_service_client::CatalogServiceClient};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const YUAN: i64 = 100;
+
+pub struct Stack {
+    pub platform: TestPlatform,
+    pub gateway: SocketAddr,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        let mut settings = kechuang_e2e::settings();
+        settings.payout_latency_ms = 0;
+        let platform = TestPlatform::start_with(settings).await;
+        let mut config = platform.settings.gateway();
+        let url = |k| format!("http://{}", platform.address(k));
+        config.demand_url = url(ServiceKind::DemandIntake);
+        config.matching_url = url(ServiceKind::Matching);
+        config.subsidy_url = url(ServiceKind::Subsidy);
+        config.fund_url = url(ServiceKind::FundLedger);
+        let gateway = gateway::Gateway::build(config)
+            .await
+            .expect("gateway starts");
+        let addr = gateway.local_addr();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(gateway.run_until_stopped(shutdown.clone()));
+        Self {
+            platform,
+            gateway: addr,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.gateway)
+    }
+
+    pub fn token(&self, role: Role, subject: &str, enterprise: Option<&str>) -> String {
+        self.platform.token(role, subject, enterprise)
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(20), task)
+                .await
+                .expect("the gateway stops")
+                .expect("join")
+                .expect("clean stop");
+        }
+        self.platform.stop().await;
+    }
+
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, Value) {
+        http(self.gateway, method, path, token, body).await
+    }
+}
+
+/// One HTTP/1.1 request (Connection: close); the status and the body as JSON (Null if not).
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the gateway");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        request.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if method == "POST" {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let (head, payload) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let payload = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(payload)
+    } else {
+        payload.to_string()
+    };
+    (
+        status,
+        serde_json::from_str(&payload).unwrap_or(Value::Null),
+    )
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn credit_code(seed: &str) -> String {
+    let body = format!("91420100{seed:0>9}");
+    let check = credit_code_check_char(&body)
+        .unwrap_or_else(|| panic!("{seed}: GB 32100 has no I, O, S, V or Z"));
+    format!("{body}{check}")
+}
+
+/// The treasury tops the seeded fund up and a supplier publishes an achievement.
+pub async fn prepare(stack: &Stack, top_up_yuan: i64) {
+    let officer = stack.token(Role::FinanceOfficer, "财政专员·王", None);
+    let supplier = stack.token(Role::Supplier, "成果转化办·陈", None);
+    let mut fund = FundServiceClient::new(stack.platform.channel(ServiceKind::FundLedger).await);
+    fund.top_up(authed(
+        fpb::TopUpRequest {
+            fund_id: "fund-default".into(),
+            amount_fen: top_up_yuan * YUAN,
+            reference: "财预〔2026〕8号".into(),
+        },
+        &officer,
+    ))
+    .await
+    .unwrap();
+    let mut catalog =
+        CatalogServiceClient::new(stack.platform.channel(ServiceKind::Matching).await);
+    for (title, text, keywords, chain) in [
+        (
+            "激光-电弧复合焊接工艺参数自适应调控",
+            "针对焊缝气孔、未熔合等缺陷，提出激光-电弧复合焊接工艺参数在线自适应调控方法，显著降低返修率。",
+            ["激光焊接", "气孔"],
+            "高端装备",
+        ),
+        (
+            "北斗高精度定位与形变监测",
+            "基于北斗高精度定位的桥梁与边坡形变实时监测，毫米级精度。",
+            ["北斗定位", "形变监测"],
+            "北斗",
+        ),
+    ] {
+        catalog
+            .register_achievement(authed(
+                mpb::RegisterAchievementRequest {
+                    request_id: format!("ach-{title}"),
+                    institution: "华中科技大学".into(),
+                    title: title.into(),
+                    r#abstract: text.into(),
+                    keywords: keywords.iter().map(|k| k.to_string()).collect(),
+                    industry_chain: chain.into(),
+                    trl: 7,
+                    transfer_modes: vec![TransferMode::Assignment as i32],
+                    asking_price_fen: 800_000 * YUAN,
+                    region_code: "420111".into(),
+                },
+                &supplier,
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+/// An enterprise's whole road over the HTTP API: it registers, posts a demand (a manager
+/// verifies it over gRPC), accepts the best pairing, signs, and pays `payments` (yuan) in
+/// instalments. Returns the enterprise's token and the application ids.
+pub async fn enterprise_pays(
+    stack: &Stack,
+    seed: &str,
+    title: &str,
+    chain: &str,
+    payments: &[i64],
+) -> (String, Vec<String>) {
+    let id = credit_code(seed);
+    let token = stack.token(Role::Enterprise, &format!("财务·{seed}"), Some(&id));
+    let manager = stack.token(Role::TechManager, "技术经理人·周", None);
+    let t = Some(token.as_str());
+    let (status, e) = stack
+        .http("POST", "/api/v1/enterprises", t, Some(&json!({"name": format!("武汉{seed}科技有限公司"), "credit_code": id, "region_code": "420100", "industry_chain": chain}).to_string()))
+        .await;
+    assert_eq!(status, 200, "{e}");
+    let deadline = (chrono::Utc::now() + chrono::Duration::days(90)).to_rfc3339();
+    let (status, demand) = stack
+        .http("POST", "/api/v1/demands", t, Some(&json!({
+            "request_id": format!("demand-{seed}"), "enterprise_id": id, "title": title,
+            "description": format!("{title}，希望引进成熟技术并在省内应用。"), "industry_chain": chain,
+            "contract_type": "transfer", "budget_min_fen": 100_000 * YUAN, "budget_max_fen": 3_000_000 * YUAN,
+            "region_code": "420100", "deadline": deadline,
+        }).to_string()))
+        .await;
+    assert_eq!(status, 200, "{demand}");
+    let demand_id = demand["id"].as_str().unwrap().to_string();
+    let mut demands =
+        DemandServiceClient::new(stack.platform.channel(ServiceKind::DemandIntake).await);
+    demands
+        .verify_demand(authed(
+            dpb::VerifyDemandRequest {
+                demand_id: demand_id.clone(),
+                approve: true,
+                note: "需求明确".into(),
+            },
+            &manager,
+        ))
+        .await
+        .unwrap();
+    let pairing = wait_for("pairings", || async {
+        let (status, page) = stack
+            .http(
+                "GET",
+                &format!("/api/v1/demands/{demand_id}/pairings"),
+                t,
+                None,
+            )
+            .await;
+        (status == 200)
+            .then(|| page["pairings"].as_array().and_then(|p| p.first().cloned()))
+            .flatten()
+    })
+    .await;
+    let pairing_id = pairing["id"].as_str().unwrap().to_string();
+    let (status, p) = stack
+        .http(
+            "POST",
+            &format!("/api/v1/pairings/{pairing_id}/respond"),
+            t,
+            Some(r#"{"accept":true}"#),
+        )
+        .await;
+    assert_eq!(
+        (status, p["status"].as_str()),
+        (200, Some("accepted")),
+        "{p}"
+    );
+    let signed_at = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let total: i64 = payments.iter().sum();
+    let contract = wait_for("the contract", || async {
+        let (status, c) = stack
+            .http("POST", "/api/v1/contracts", t, Some(&json!({
+                "request_id": format!("contract-{seed}"), "pairing_id": pairing_id, "contract_no": format!("鄂技合字2026-{seed}"),
+                "contract_type": "transfer", "amount_fen": total * YUAN, "signed_at": signed_at,
+            }).to_string()))
+            .await;
+        (status == 200).then_some(c)
+    })
+    .await;
+    let contract_id = contract["id"].as_str().unwrap().to_string();
+    let mut applications = Vec::new();
+    for (k, amount) in payments.iter().enumerate() {
+        let paid_at = (chrono::Utc::now() - chrono::Duration::hours(3 - k as i64)).to_rfc3339();
+        let body = json!({"contract_id": contract_id, "amount_fen": amount * YUAN, "paid_at": paid_at, "bank_reference": format!("ICBC-{seed}-{k}")}).to_string();
+        // The finance net hears of the contract through an event: it may need a moment.
+        let payment = wait_for("the contract to reach the finance net", || async {
+            let (status, p) = stack.http("POST", "/api/v1/payments", t, Some(&body)).await;
+            (status == 200).then_some(p)
+        })
+        .await;
+        applications.push(payment["application_id"].as_str().unwrap().to_string());
+    }
+    (token, applications)
+}
