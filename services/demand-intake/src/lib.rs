@@ -11,7 +11,7 @@
 //!   managers (who visit enterprises) and the `service` role may register any enterprise.
 //! - Who may do what (`domain::access`):
 //!
-//!   | RPC | enterprise | tech_manager | auditor | service |
+//!   | RPC | enterprise | tech_manager | auditor, finance_* | service |
 //!   |---|---|---|---|---|
 //!   | RegisterEnterprise | itself | yes | no | yes |
 //!   | GetEnterprise, GetDemand, ListDemands | its own | all | all | all |

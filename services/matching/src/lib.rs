@@ -62,6 +62,9 @@ pub struct Shared {
     pub replica: String,
 }
 
+/// Verified demands paired at a time by one replica.
+const VERIFIED_IN_PARALLEL: usize = 4;
+
 /// Connects, migrates and wires the service; run it with `run_until_stopped`.
 pub async fn build(config: ServiceConfig) -> anyhow::Result<ServiceRuntime> {
     build_with(config, MatchingOptions::default()).await
@@ -97,8 +100,15 @@ pub async fn build_with(
     let handler = Arc::new(DemandEvents {
         shared: shared.clone(),
     });
+    // Verified demands are independent of each other and pairing one is mostly engine CPU
+    // work: several at a time keep both the cores and the database busy.
+    runtime.consume_in_parallel(
+        "demand-verified",
+        "demand.verified",
+        handler.clone(),
+        VERIFIED_IN_PARALLEL,
+    );
     for (suffix, subject) in [
-        ("demand-verified", "demand.verified"),
         ("demand-withdrawn", "demand.withdrawn"),
         ("demand-rejected", "demand.rejected"),
     ] {

@@ -12,6 +12,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::{AckKind, Context as JetStream, Message};
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use kechuang_proto::events::Envelope;
 use prost::Message as _;
 use sqlx::{PgConnection, PgPool};
@@ -70,6 +71,9 @@ pub trait EventHandler: Send + Sync + 'static {
 pub struct ConsumerSpec {
     pub durable_name: String,
     pub event_types: String,
+    /// How many messages one process handles at a time. 1 keeps the stream's order; more is
+    /// for events that are independent of each other (and whose handlers take CPU time).
+    pub parallelism: usize,
 }
 
 impl ConsumerSpec {
@@ -77,6 +81,14 @@ impl ConsumerSpec {
         Self {
             durable_name: durable_name.into(),
             event_types: event_types.into(),
+            parallelism: 1,
+        }
+    }
+
+    pub fn in_parallel(self, parallelism: usize) -> Self {
+        Self {
+            parallelism: parallelism.max(1),
+            ..self
         }
     }
 }
@@ -157,16 +169,21 @@ impl<H: EventHandler> Consumer<H> {
             .expires(Duration::from_secs(30))
             .messages()
             .await?;
-        loop {
+        let mut in_hand = FuturesUnordered::new();
+        let result = loop {
             tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                next = messages.next() => match next {
-                    Some(Ok(message)) => self.process(message).await,
-                    Some(Err(e)) => return Err(e.into()),
-                    None => anyhow::bail!("message stream ended"),
+                _ = shutdown.cancelled() => break Ok(()),
+                Some(()) = in_hand.next(), if !in_hand.is_empty() => {}
+                next = messages.next(), if in_hand.len() < self.spec.parallelism => match next {
+                    Some(Ok(message)) => in_hand.push(self.process(message)),
+                    Some(Err(e)) => break Err(e.into()),
+                    None => break Err(anyhow::anyhow!("message stream ended")),
                 },
             }
-        }
+        };
+        // Finish the messages in hand: what they did is committed and acked, not redone.
+        while in_hand.next().await.is_some() {}
+        result
     }
 
     async fn process(&self, message: Message) {

@@ -81,10 +81,23 @@ impl ServiceRuntime {
         event_types: &str,
         handler: Arc<H>,
     ) {
+        self.consume_in_parallel(durable_suffix, event_types, handler, 1);
+    }
+
+    /// As [`consume`](Self::consume), handling up to `parallelism` messages at a time: for
+    /// independent events whose handlers take CPU time (the stream's order is not kept).
+    pub fn consume_in_parallel<H: EventHandler>(
+        &self,
+        durable_suffix: &str,
+        event_types: &str,
+        handler: Arc<H>,
+        parallelism: usize,
+    ) {
         let spec = ConsumerSpec::new(
             format!("{}-{}", self.config.kind.name(), durable_suffix),
             event_types,
-        );
+        )
+        .in_parallel(parallelism);
         let consumer = Consumer::new(
             self.pool.clone(),
             self.jetstream.clone(),

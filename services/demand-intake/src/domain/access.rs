@@ -6,10 +6,14 @@
 use kechuang_platform::error::Error;
 use kechuang_platform::{Caller, Role};
 
+/// The finance office reads demands too: it funds the contracts they lead to and watches the
+/// supply chain's funnel (the console's funnel page).
 const READERS: &[Role] = &[
     Role::Enterprise,
     Role::TechManager,
     Role::Auditor,
+    Role::FinanceOfficer,
+    Role::FinanceApprover,
     Role::Service,
 ];
 
@@ -111,5 +115,11 @@ mod tests {
         );
         let supplier = caller(Role::Supplier, None);
         assert!(read(&supplier).is_err());
+        for finance in [Role::FinanceOfficer, Role::FinanceApprover] {
+            let f = caller(finance, None);
+            assert!(read(&f).is_ok() && sees(&f, "A"));
+            assert!(verify(&f).is_err() && submit(&f, "A").is_err() && withdraw(&f).is_err());
+            assert!(register_enterprise(&f, "A").is_err());
+        }
     }
 }

@@ -190,3 +190,83 @@ async fn count_on_subject(
 ) -> usize {
     messages_on_subject(js, stream, subject).await.len()
 }
+
+/// Records the most handlers it saw running at once; each waits (bounded) for company.
+struct Overlapping {
+    running: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    company: tokio::sync::Notify,
+}
+
+impl kechuang_platform::EventHandler for Overlapping {
+    async fn handle(
+        &self,
+        event: &kechuang_proto::events::Envelope,
+        tx: &mut sqlx::PgConnection,
+    ) -> Result<(), kechuang_platform::HandlerError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.running.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        self.company.notify_waiters();
+        if now < 2 {
+            // Not a timing assertion: without a second handler the wait just ends.
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.company.notified()).await;
+        }
+        sqlx::query("INSERT INTO effects (event_id, aggregate_id) VALUES ($1, $2)")
+            .bind(&event.event_id)
+            .bind(&event.aggregate_id)
+            .execute(&mut *tx)
+            .await?;
+        self.running.fetch_sub(1, SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_parallel_consumer_handles_several_at_once_and_each_event_once() {
+    let (pool, db_name) = test_db().await;
+    let bus_cfg = test_bus(NATS);
+    let js = provisioned(&bus_cfg).await;
+    let mut expected = Vec::new();
+    for n in 0..12 {
+        expected.push(append_one(&pool, &format!("fund-{n}"), 1).await.event_id);
+    }
+    let stop = CancellationToken::new();
+    let relay =
+        tokio::spawn(Relay::new(pool.clone(), js.clone(), bus_cfg.clone()).run(stop.clone()));
+    let handler = std::sync::Arc::new(Overlapping {
+        running: Default::default(),
+        most: Default::default(),
+        company: Default::default(),
+    });
+    let spec = ConsumerSpec::new("parallel", "fund.*").in_parallel(4);
+    let consumer = Consumer::new(
+        pool.clone(),
+        js.clone(),
+        bus_cfg.clone(),
+        "test",
+        spec,
+        handler.clone(),
+    );
+    let task = tokio::spawn(consumer.run(stop.clone()));
+    eventually(Duration::from_secs(30), "the consumer to drain", || async {
+        effect_count(&pool).await == 12
+            && consumer_idle(&js, &bus_cfg.stream_name, "parallel").await
+    })
+    .await;
+    let mut applied: Vec<String> = sqlx::query_scalar("SELECT event_id FROM effects")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    applied.sort();
+    expected.sort();
+    assert_eq!(applied, expected, "each event once");
+    let most = handler.most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((2..=4).contains(&most), "{most} handlers ran at once");
+
+    stop.cancel();
+    relay.await.unwrap();
+    task.await.unwrap();
+    delete_stream(&js, &bus_cfg).await;
+    drop_db(pool, &db_name).await;
+}
