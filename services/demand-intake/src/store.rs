@@ -99,28 +99,39 @@ pub struct RequestKey<'a> {
     pub fingerprint: &'a str,
 }
 
+/// What [`insert_submitted`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Submitted {
+    Written,
+    /// The request id was already claimed; nothing was written.
+    RequestIdTaken,
+}
+
 /// Writes a submitted demand in ONE statement, its own transaction: the request id's claim,
 /// the demand, the first line of its history and its `kc.demand.submitted` outbox row (see
-/// [`outbox::Staged`]). One round trip and one commit is what lets intake keep pace with the
-/// database's raw insert rate. Returns false, having written nothing, when the request id was
-/// already claimed (the statement waits for a concurrent claimer to finish first).
+/// [`outbox::Staged`]), all only if the enterprise is registered. One round trip and one
+/// commit is what lets intake keep pace with the database's raw insert rate. When the request
+/// id was already claimed, nothing is written (the statement waits for a concurrent claimer
+/// to finish first).
 pub async fn insert_submitted(
     pool: &PgPool,
     row: &DemandRow,
     actor: &str,
     key: &RequestKey<'_>,
     event: &outbox::Staged,
-) -> Result<bool, Error> {
-    let written: Option<Uuid> = sqlx::query_scalar(
-        "WITH claim AS ( \
+) -> Result<Submitted, Error> {
+    let (registered, written): (bool, Option<Uuid>) = sqlx::query_as(
+        "WITH e AS ( \
+            SELECT id FROM enterprises WHERE id = $2 \
+         ), claim AS ( \
             INSERT INTO idempotency_keys (scope, request_id, fingerprint, resource_id) \
-            SELECT $14, $15, $16, $1::text WHERE $15 <> '' \
+            SELECT $14, $15, $16, $1::text FROM e WHERE $15 <> '' \
             ON CONFLICT DO NOTHING RETURNING 1 \
          ), d AS ( \
             INSERT INTO demands (id, enterprise_id, title, description, industry_chain, \
                 contract_type, budget_min_fen, budget_max_fen, region_code, deadline, status, \
                 version, correlation_id, created_at, updated_at) \
-            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $17, $17 \
+            SELECT $1, e.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $17, $17 FROM e \
             WHERE $15 = '' OR EXISTS (SELECT 1 FROM claim) \
             RETURNING id, status, created_at \
          ), h AS ( \
@@ -133,7 +144,7 @@ pub async fn insert_submitted(
          ), wake AS ( \
             SELECT pg_notify('kc_outbox', '') FROM d WHERE $26 \
          ) \
-         SELECT d.id FROM d LEFT JOIN wake ON true",
+         SELECT EXISTS (SELECT 1 FROM e), (SELECT d.id FROM d LEFT JOIN wake ON true)",
     )
     .bind(row.id)
     .bind(&row.enterprise_id)
@@ -161,12 +172,16 @@ pub async fn insert_submitted(
     .bind(&event.encoded)
     .bind(&event.traceparent)
     .bind(event.notify)
-    .fetch_optional(pool)
-    .await
-    .on_constraint("demands_enterprise_fkey", || {
-        Error::NotFound(format!("enterprise {} not found", row.enterprise_id))
-    })?;
-    Ok(written.is_some())
+    .fetch_one(pool)
+    .await?;
+    match (registered, written) {
+        (false, _) => Err(Error::NotFound(format!(
+            "enterprise {} not found",
+            row.enterprise_id
+        ))),
+        (true, Some(_)) => Ok(Submitted::Written),
+        (true, None) => Ok(Submitted::RequestIdTaken),
+    }
 }
 
 pub async fn demand(conn: &mut PgConnection, id: Uuid) -> Result<Option<DemandRow>, Error> {

@@ -5,7 +5,7 @@
 
 use crate::domain::Status;
 use crate::domain::validate::{self, NewDemand};
-use crate::store::{self, ChangeRow, DemandRow, RequestKey};
+use crate::store::{self, ChangeRow, DemandRow, RequestKey, Submitted};
 use crate::{SERVICE, wire};
 use chrono::{DateTime, SubsecRound, Utc};
 use kechuang_platform::error::Error;
@@ -69,7 +69,7 @@ pub async fn submit(pool: &PgPool, s: &Submission) -> Result<Demand, Error> {
             )
         },
     );
-    if store::insert_submitted(pool, &row, &s.subject, &key, &event).await? {
+    if store::insert_submitted(pool, &row, &s.subject, &key, &event).await? == Submitted::Written {
         outbox::ring();
         let first = ChangeRow {
             from_status: None,

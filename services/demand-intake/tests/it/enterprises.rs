@@ -57,6 +57,19 @@ async fn an_enterprise_registers_itself_once() {
         .unwrap()
         .into_inner();
     assert_eq!(got, enterprise);
+
+    // Demands refer to enterprises without a foreign key: the table keeps every enterprise.
+    for statement in ["DELETE FROM enterprises", "TRUNCATE enterprises CASCADE"] {
+        let refused = sqlx::query(statement)
+            .execute(&g.svc.pool)
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("never deleted"), "{refused}");
+    }
+    assert_eq!(
+        count(&g.svc.pool, "SELECT count(*) FROM enterprises").await,
+        1
+    );
     g.stop().await;
 }
 
