@@ -122,8 +122,10 @@ async fn sign_in_across(from: SocketAddr, to: SocketAddr, token: &str) -> u16 {
 #[tokio::test]
 async fn replicas_sharing_the_csrf_key_accept_each_others_forms() {
     // Signing in needs no service: the gateway reads the token's role itself.
-    let mut settings = Settings::default();
-    settings.gateway_csrf_key = Some("a-key-shared-by-every-gateway-replica".into());
+    let settings = Settings {
+        gateway_csrf_key: Some("a-key-shared-by-every-gateway-replica".into()),
+        ..Settings::default()
+    };
     let shared = settings.gateway();
     let token = Authenticator::new(&settings.jwt_secret).mint(
         &Caller {
