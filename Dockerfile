@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# One image for every kechuang binary: kechuang (up, serve, demo, token), demand-intake,
-# matching, subsidy, fund-ledger, and kc-healthcheck (the compose health check).
+# One image for every kechuang binary: kechuang (up, serve SERVICE|gateway, demo, token),
+# demand-intake, matching, subsidy, fund-ledger, and kc-healthcheck (the compose health check,
+# gRPC for the services, HTTP for the gateway).
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
@@ -24,6 +25,6 @@ USER 10001
 ENV KC_HOST=0.0.0.0 \
     KC_LOG_FORMAT=json \
     RUST_LOG=info
-EXPOSE 50051 50052 50053 50054
+EXPOSE 50051 50052 50053 50054 8080
 ENTRYPOINT ["kechuang"]
 CMD ["up"]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The clustered topology without Docker: three nats-server processes clustered on loopback
 # ports (JetStream, sync_interval: always, the repo's deploy/nats/permissions.conf), every
-# service as two separate `kechuang serve` processes, then SIGKILL of one NATS node and of one
-# replica of each service, and checks that the rest carries on.
+# service as two separate `kechuang serve` processes and one `kechuang serve gateway`, then
+# SIGKILL of one NATS node and of one replica of each service, and checks that the rest
+# carries on.
 #
 #   deploy/cluster/run.sh              # build (debug) and run; exit 0 when every check passes
 #   KC_CLUSTER_DEMO=0.1 deploy/cluster/run.sh
@@ -144,6 +145,26 @@ ALL=(); for s in "${SERVICES[@]}"; do ALL+=("$s-a" "$s-b"); done
 wait_serving "${ALL[@]}" || fail "not every replica SERVING (logs in $RUN)"
 log "8 replicas SERVING"
 
+# --- the gateway, in front of the a replicas --------------------------------------------
+GATEWAY_PORT=$(free_port)
+env KC_GATEWAY_PORT="$GATEWAY_PORT" KC_LOG_FORMAT=json RUST_LOG=${RUST_LOG:-warn} \
+    KC_DEMAND_URL="http://127.0.0.1:${PORT[demand-intake-a]}" \
+    KC_MATCHING_URL="http://127.0.0.1:${PORT[matching-a]}" \
+    KC_SUBSIDY_URL="http://127.0.0.1:${PORT[subsidy-a]}" \
+    KC_FUND_URL="http://127.0.0.1:${PORT[fund-ledger-a]}" \
+    "$BIN/kechuang" serve gateway >"$RUN/gateway.log" 2>&1 &
+PIDS[gateway]=$!
+gateway_ready() {
+  for _ in $(seq 1 60); do
+    "$BIN/kc-healthcheck" "http://127.0.0.1:$GATEWAY_PORT/healthz" 2>/dev/null &&
+      "$BIN/kc-healthcheck" "http://127.0.0.1:$GATEWAY_PORT/readyz" 2>/dev/null && return 0
+    sleep 0.5
+  done
+  return 1
+}
+gateway_ready || fail "gateway /healthz or /readyz not 200 (see $RUN/gateway.log)"
+log "gateway /healthz and /readyz answer 200"
+
 # --- the stream at R3 with its consumers ------------------------------------------------
 # Asked of every live node; only the stream leader's own view counts (a follower may see its
 # peers as behind). Arguments: expected current peers, then name:monitor-port of live nodes.
@@ -197,6 +218,8 @@ for s in "${SERVICES[@]}"; do sigkill "$s-b"; done
 # The a replicas were connected to nats-1: they must reconnect to nats-2/3 and go on.
 A=(); for s in "${SERVICES[@]}"; do A+=("$s-a"); done
 wait_serving "${A[@]}" || fail "a replicas not SERVING after the kills"
+gateway_ready || fail "gateway not ready after the kills"
+log "gateway still ready"
 for _ in $(seq 1 60); do check_stream 2 "nats-2:${HTTP[2]}" "nats-3:${HTTP[3]}" >/dev/null 2>&1 && break; sleep 0.5; done
 check_stream 2 "nats-2:${HTTP[2]}" "nats-3:${HTTP[3]}" || fail "stream lost its quorum"
 connected() { curl -fsS "http://127.0.0.1:$1/connz" | python3 -c 'import json,sys; print(" ".join(sorted(c.get("name","?") for c in json.load(sys.stdin)["connections"])))'; }

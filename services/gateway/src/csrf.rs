@@ -5,9 +5,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// Shortest configured secret accepted.
+pub const MIN_SECRET_LEN: usize = 32;
 
 #[derive(Clone)]
 pub struct CsrfKey([u8; 32]);
@@ -20,6 +23,26 @@ impl CsrfKey {
 
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
+    }
+
+    /// The key of a configured secret (`KC_GATEWAY_CSRF_KEY`), the same in every replica that
+    /// is given it. A short secret is refused: it could be guessed, and forms forged with it.
+    pub fn from_secret(secret: &str) -> anyhow::Result<Self> {
+        if secret.len() < MIN_SECRET_LEN {
+            anyhow::bail!(
+                "KC_GATEWAY_CSRF_KEY has {} bytes, fewer than {MIN_SECRET_LEN}; use e.g. `openssl rand -base64 32`, or unset it for a random key per start",
+                secret.len()
+            );
+        }
+        let mut digest = Sha256::new();
+        digest.update(b"kechuang-console-csrf-key\0");
+        digest.update(secret.as_bytes());
+        Ok(Self(digest.finalize().into()))
+    }
+
+    /// The configured key, or a random one when there is none.
+    pub fn configured(secret: Option<&str>) -> anyhow::Result<Self> {
+        secret.map_or_else(|| Ok(Self::random()), Self::from_secret)
     }
 
     fn mac(&self, session: &str) -> HmacSha256 {
@@ -59,6 +82,33 @@ mod tests {
         let mut forged = t.clone().into_bytes();
         forged[0] = if forged[0] == b'A' { b'B' } else { b'A' };
         assert!(!key.verify("session-a", &String::from_utf8(forged).unwrap()));
+    }
+
+    #[test]
+    fn replicas_given_one_secret_accept_each_others_tokens() {
+        let secret = "one-secret-for-every-replica-0123456789";
+        let (a, b) = (
+            CsrfKey::configured(Some(secret)).unwrap(),
+            CsrfKey::configured(Some(secret)).unwrap(),
+        );
+        assert!(b.verify("session-a", &a.token("session-a")));
+        let other = CsrfKey::from_secret("another-secret-for-other-replicas-42").unwrap();
+        assert!(!other.verify("session-a", &a.token("session-a")));
+        // Unset: random per start, as before.
+        let (r1, r2) = (
+            CsrfKey::configured(None).unwrap(),
+            CsrfKey::configured(None).unwrap(),
+        );
+        assert!(!r2.verify("s", &r1.token("s")));
+    }
+
+    #[test]
+    fn a_short_secret_is_refused() {
+        for short in ["", "change-me", &"x".repeat(MIN_SECRET_LEN - 1)] {
+            let e = CsrfKey::from_secret(short).err().expect("refused");
+            assert!(e.to_string().contains("KC_GATEWAY_CSRF_KEY"), "{e}");
+        }
+        assert!(CsrfKey::from_secret(&"x".repeat(MIN_SECRET_LEN)).is_ok());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod console;
 pub mod csrf;
+pub mod health;
 pub mod money;
 pub mod stats;
 pub mod status;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(console::router())
+        .merge(health::router())
         .fallback(fallback)
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
@@ -68,6 +70,7 @@ pub struct Gateway {
 impl Gateway {
     /// Binds the listen address and prepares clients of the services (connected on first use).
     pub async fn build(config: GatewayConfig) -> anyhow::Result<Self> {
+        let csrf = csrf::CsrfKey::configured(config.csrf_key.as_deref())?;
         let upstream = upstream::Upstream::connect_lazy(&config)?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -75,7 +78,7 @@ impl Gateway {
         let state = AppState {
             upstream,
             auth: Arc::new(Authenticator::new(&config.jwt_secret)),
-            csrf: csrf::CsrfKey::random(),
+            csrf,
         };
         Ok(Self {
             listener,

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_client::HealthClient;
 
 /// Largest answer accepted from a service (a page of 500 demands with their histories).
 const MAX_MESSAGE: usize = 64 << 20;
@@ -28,7 +29,17 @@ pub struct Upstream {
     pub subsidy: SubsidyServiceClient<Channel>,
     pub policy: PolicyServiceClient<Channel>,
     pub fund: FundServiceClient<Channel>,
+    /// Each service's gRPC health check, on the channel its API calls use (`/readyz`).
+    pub health: Vec<HealthTarget>,
     contracts: Arc<Mutex<HashMap<String, Contract>>>,
+}
+
+/// One service's health check: its name, the API name it reports on, its client.
+#[derive(Clone)]
+pub struct HealthTarget {
+    pub service: &'static str,
+    pub api: &'static str,
+    pub client: HealthClient<Channel>,
 }
 
 fn channel(url: &str) -> anyhow::Result<Channel> {
@@ -43,17 +54,45 @@ fn channel(url: &str) -> anyhow::Result<Channel> {
 impl Upstream {
     /// Clients that connect on first use, so the gateway may start before the services.
     pub fn connect_lazy(config: &GatewayConfig) -> anyhow::Result<Self> {
+        let demand = channel(&config.demand_url)?;
+        let matching = channel(&config.matching_url)?;
         let subsidy = channel(&config.subsidy_url)?;
+        let fund = channel(&config.fund_url)?;
+        let target = |service, api, channel: &Channel| HealthTarget {
+            service,
+            api,
+            client: HealthClient::new(channel.clone()),
+        };
+        let health = vec![
+            target(
+                "demand-intake",
+                kechuang_proto::demand::demand_service_server::SERVICE_NAME,
+                &demand,
+            ),
+            target(
+                "matching",
+                kechuang_proto::matching::matching_service_server::SERVICE_NAME,
+                &matching,
+            ),
+            target(
+                "subsidy",
+                kechuang_proto::subsidy::subsidy_service_server::SERVICE_NAME,
+                &subsidy,
+            ),
+            target(
+                "fund-ledger",
+                kechuang_proto::fund::fund_service_server::SERVICE_NAME,
+                &fund,
+            ),
+        ];
         Ok(Self {
-            demand: DemandServiceClient::new(channel(&config.demand_url)?)
-                .max_decoding_message_size(MAX_MESSAGE),
-            matching: MatchingServiceClient::new(channel(&config.matching_url)?)
-                .max_decoding_message_size(MAX_MESSAGE),
+            demand: DemandServiceClient::new(demand).max_decoding_message_size(MAX_MESSAGE),
+            matching: MatchingServiceClient::new(matching).max_decoding_message_size(MAX_MESSAGE),
             policy: PolicyServiceClient::new(subsidy.clone())
                 .max_decoding_message_size(MAX_MESSAGE),
             subsidy: SubsidyServiceClient::new(subsidy).max_decoding_message_size(MAX_MESSAGE),
-            fund: FundServiceClient::new(channel(&config.fund_url)?)
-                .max_decoding_message_size(MAX_MESSAGE),
+            fund: FundServiceClient::new(fund).max_decoding_message_size(MAX_MESSAGE),
+            health,
             contracts: Arc::default(),
         })
     }

@@ -38,6 +38,10 @@ pub struct Settings {
     pub fund_port: u16,
     /// The gateway's HTTP port (console and JSON API).
     pub gateway_port: u16,
+    /// The key of the console's CSRF tokens (at least 32 characters). Replicas of the gateway
+    /// behind one address must share it, or a form rendered by one is refused by another;
+    /// unset: a random key per start.
+    pub gateway_csrf_key: Option<String>,
     /// Where the gateway reaches each service; unset: `http://<host>:<port>` of that service.
     pub demand_url: Option<String>,
     pub matching_url: Option<String>,
@@ -80,6 +84,7 @@ impl Default for Settings {
             subsidy_port: 50053,
             fund_port: 50054,
             gateway_port: 8080,
+            gateway_csrf_key: None,
             demand_url: None,
             matching_url: None,
             subsidy_url: None,
@@ -201,6 +206,7 @@ impl Settings {
             subsidy_url: self.service_url(ServiceKind::Subsidy),
             fund_url: self.service_url(ServiceKind::FundLedger),
             jwt_secret: self.jwt_secret.clone(),
+            csrf_key: self.gateway_csrf_key.clone(),
         }
     }
 
@@ -281,6 +287,8 @@ pub struct GatewayConfig {
     /// Verifies the tokens people paste into the console (to show their role); every call
     /// still carries the caller's own token to the services, which decide.
     pub jwt_secret: String,
+    /// The console's CSRF key (shared by replicas); none: random per start.
+    pub csrf_key: Option<String>,
 }
 
 /// Service-specific knobs (each service reads only its own).
@@ -328,9 +336,24 @@ mod tests {
             assert_eq!(gateway.listen.port(), 9090);
             assert_eq!(gateway.fund_url, "http://ledger.internal:50054");
             assert_eq!(gateway.demand_url, "http://127.0.0.1:6001");
+            assert_eq!(gateway.csrf_key, None);
             assert_eq!(s.subject_prefix, "t1");
             assert_eq!(s.demand_port, 6001);
             assert_eq!(s.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4317"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type
+    fn the_gateway_csrf_key_comes_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("KC_GATEWAY_CSRF_KEY", "shared-by-every-replica-0123456789");
+            let s = Settings::from_env().map_err(|e| e.to_string())?;
+            assert_eq!(
+                s.gateway().csrf_key.as_deref(),
+                Some("shared-by-every-replica-0123456789")
+            );
             Ok(())
         });
     }

@@ -1,8 +1,8 @@
 //! The clustered topology without Docker: `deploy/cluster/run.sh` starts three clustered
 //! nats-server processes with the repository's permissions, two `kechuang serve` replicas of
-//! every service, checks health and the stream at R3, SIGKILLs one NATS node and one replica of
-//! each service while `kechuang demo` drives 200 demands through them, and checks the rest
-//! carries on: every demand's events delivered once, the books balanced, the ledger reconciled.
+//! every service and one gateway, checks health (the gateway's /healthz and /readyz too) and
+//! the stream at R3, SIGKILLs one NATS node and one replica of each service while `kechuang
+//! demo` drives 200 demands through them, and checks the rest carries on: every demand's events delivered once, the books balanced, the ledger reconciled.
 //! It exits non-zero on any failed check.
 
 use kechuang_deploy_check::repo_root;
@@ -23,6 +23,11 @@ fn three_nats_nodes_and_two_replicas_per_service_survive_sigkills() {
         "deploy/cluster/run.sh failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("8 replicas SERVING"), "{stdout}");
+    assert!(
+        stdout.contains("gateway /healthz and /readyz answer 200"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("gateway still ready"), "{stdout}");
     assert!(stdout.contains("every service reconnected"), "{stdout}");
     assert!(stdout.contains("reconcile clean"), "{stdout}");
     assert!(

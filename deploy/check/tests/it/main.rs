@@ -1,6 +1,8 @@
-//! Deployment checks: the manifests name only what exists, NATS credentials confine each
-//! service to its own subjects, and the clustered topology survives losing a node.
+//! Deployment checks: the image's health check works, the manifests name only what exists,
+//! NATS credentials confine each service to its own subjects, and the clustered topology
+//! survives losing a node.
 
 mod cluster;
+mod healthcheck;
 mod manifests;
 mod permissions;

@@ -1,5 +1,6 @@
 //! docker-compose.yml, the Kubernetes manifests and the Dockerfile name only what exists: every
-//! service, port, environment variable, NATS user and configuration file.
+//! service, port, environment variable, NATS user and configuration file; and the gateway is
+//! deployed like the services, as a client of their addresses.
 
 use kechuang_deploy_check::repo_root;
 use serde_yaml::Value;
@@ -31,6 +32,45 @@ const SERVICES: [(&str, u16, &str, &str); 4] = [
         "kechuang.fund.v1.FundService",
     ),
 ];
+
+/// The gateway's HTTP port (KC_GATEWAY_PORT's default in services/platform/src/config.rs).
+const GATEWAY_PORT: u16 = 8080;
+
+/// Where the gateway finds a service: `KC_DEMAND_PORT` -> `KC_DEMAND_URL`.
+fn url_var(port_var: &str) -> String {
+    port_var.replace("_PORT", "_URL")
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_sequence()
+        .unwrap_or_else(|| panic!("not a sequence: {v:?}"))
+        .iter()
+        .map(str_of)
+        .collect()
+}
+
+/// The gateway's probe paths are routes it has (`services/gateway/src/health.rs`).
+fn assert_gateway_routes(paths: &[&str]) {
+    let health = read("services/gateway/src/health.rs");
+    for path in paths {
+        assert!(
+            health.contains(&format!(".route(\"{path}\"")),
+            "the gateway has no route {path}"
+        );
+    }
+}
+
+/// `${NAME...}` references of a compose file.
+fn interpolated_variables(text: &str) -> BTreeSet<String> {
+    text.split("${")
+        .skip(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(repo_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -237,6 +277,92 @@ fn compose_names_only_existing_services_ports_variables_and_files() {
         assert!(service["restart"].is_string(), "{name}");
     }
 
+    // The gateway: twice, a client of the four services by their compose names, with the
+    // shared token and CSRF keys and no database or NATS credentials.
+    let gateway = &compose["services"]["gateway"];
+    assert!(gateway.is_mapping(), "compose lacks gateway");
+    assert_eq!(gateway["deploy"]["replicas"].as_u64(), Some(2));
+    assert_eq!(strings(&gateway["command"]), ["serve", "gateway"]);
+    assert_eq!(str_of(&gateway["build"]["dockerfile"]), "Dockerfile");
+    let env = env_map(gateway.get("environment"));
+    for (var, _) in &env {
+        assert!(settings.contains(var), "gateway: {var} is read by nothing");
+    }
+    let value = |var: &str| {
+        env.iter()
+            .find(|(k, _)| k == var)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("gateway lacks {var}"))
+    };
+    assert_eq!(value("KC_GATEWAY_PORT"), GATEWAY_PORT.to_string());
+    assert_eq!(value("KC_HOST"), "0.0.0.0");
+    for (name, port, port_var, _) in SERVICES {
+        assert_eq!(value(&url_var(port_var)), format!("http://{name}:{port}"));
+        assert_eq!(
+            gateway["depends_on"][name]["condition"], "service_healthy",
+            "gateway must wait for {name}"
+        );
+    }
+    let services_env = env_map(compose["services"]["demand-intake"].get("environment"));
+    let jwt = services_env
+        .iter()
+        .find(|(k, _)| k == "KC_JWT_SECRET")
+        .map(|(_, v)| v.clone());
+    assert_eq!(Some(value("KC_JWT_SECRET")), jwt, "one JWT key for all");
+    assert!(
+        value("KC_GATEWAY_CSRF_KEY").starts_with("${KC_GATEWAY_CSRF_KEY:?"),
+        "the replicas must share a required CSRF key"
+    );
+    for var in ["KC_DATABASE_URL", "KC_NATS_URL"] {
+        assert!(!env.iter().any(|(k, _)| k == var), "gateway gets {var}");
+    }
+    assert_eq!(strings(&gateway["expose"]), [GATEWAY_PORT.to_string()]);
+    assert!(
+        gateway.get("ports").is_none(),
+        "two replicas cannot publish one host port"
+    );
+    let check = strings(&gateway["healthcheck"]["test"]);
+    assert_eq!(
+        check,
+        [
+            "CMD",
+            "kc-healthcheck",
+            &format!("http://127.0.0.1:{GATEWAY_PORT}/healthz")
+        ]
+    );
+    assert!(bins.contains(&check[1]), "{} is not a binary", check[1]);
+    assert!(gateway["restart"].is_string());
+    assert_gateway_routes(&["/healthz", "/readyz"]);
+    // gateway-lb publishes the one host port and balances over the ready replicas.
+    let lb = &compose["services"]["gateway-lb"];
+    assert_eq!(
+        strings(&lb["ports"]),
+        [format!("127.0.0.1:{GATEWAY_PORT}:{GATEWAY_PORT}")]
+    );
+    assert_eq!(lb["depends_on"]["gateway"]["condition"], "service_healthy");
+    let haproxy_source = str_of(&lb["configs"][0]["source"]);
+    let haproxy = read(&str_of(
+        &compose["configs"][haproxy_source.as_str()]["file"],
+    ));
+    assert!(haproxy.contains(&format!("bind :{GATEWAY_PORT}")));
+    assert!(haproxy.contains(&format!("server-template gateway 4 gateway:{GATEWAY_PORT}")));
+    assert!(haproxy.contains("option httpchk GET /readyz"));
+    assert!(haproxy.contains("nameserver dns 127.0.0.11:53"));
+    let lb_check = strings(&lb["healthcheck"]["test"]);
+    let monitor = haproxy
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("monitor-uri "))
+        .expect("monitor-uri");
+    assert!(lb_check.last().is_some_and(|url| url.ends_with(monitor)));
+
+    // Every variable compose interpolates is in deploy/example.env, and nothing else is.
+    let example: BTreeSet<String> = read("deploy/example.env")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.to_string()))
+        .collect();
+    assert_eq!(interpolated_variables(&read("docker-compose.yml")), example);
+
     // The NATS cluster: three nodes, each with its volume, every password variable given.
     for node in ["nats-1", "nats-2", "nats-3"] {
         let service = &compose["services"][node];
@@ -406,6 +532,74 @@ fn kubernetes_manifests_name_only_existing_services_ports_variables_and_files() 
         assert!(container["resources"]["requests"]["memory"].is_string());
     }
 
+    // The gateway: two replicas reaching the four Services, HTTP probes, secrets for the token
+    // and CSRF keys, no database or NATS credentials.
+    let config = find("ConfigMap", "gateway-config");
+    for (key, _) in config["data"].as_mapping().expect("data") {
+        assert!(settings.contains(&str_of(key)), "gateway: {}", str_of(key));
+    }
+    assert_eq!(
+        str_of(&config["data"]["KC_GATEWAY_PORT"]),
+        GATEWAY_PORT.to_string()
+    );
+    for (name, port, port_var, _) in SERVICES {
+        assert_eq!(
+            str_of(&config["data"][url_var(port_var).as_str()]),
+            format!("http://{name}:{port}")
+        );
+    }
+    let service = find("Service", "gateway");
+    assert_eq!(
+        service["spec"]["ports"][0]["port"].as_u64(),
+        Some(GATEWAY_PORT.into())
+    );
+    assert_eq!(service["spec"]["selector"]["app"], "gateway");
+    let deployment = find("Deployment", "gateway");
+    assert_eq!(deployment["spec"]["replicas"].as_u64(), Some(2));
+    let pod = &deployment["spec"]["template"];
+    assert_eq!(pod["metadata"]["labels"]["app"], "gateway");
+    let container = &pod["spec"]["containers"][0];
+    assert_eq!(strings(&container["args"]), ["serve", "gateway"]);
+    let port_name = &container["ports"][0]["name"];
+    assert_eq!(
+        container["ports"][0]["containerPort"].as_u64(),
+        Some(GATEWAY_PORT.into())
+    );
+    assert_eq!(*port_name, service["spec"]["ports"][0]["targetPort"]);
+    for from in container["envFrom"].as_sequence().expect("envFrom") {
+        let map = str_of(&from["configMapRef"]["name"]);
+        assert!(config_maps.contains(&map), "{map}");
+    }
+    let env = container["env"].as_sequence().expect("env");
+    for var in env {
+        let var = str_of(&var["name"]);
+        assert!(settings.contains(&var), "gateway: {var} is read by nothing");
+        assert!(
+            !["KC_DATABASE_URL", "KC_NATS_URL"].contains(&var.as_str()),
+            "gateway gets {var}"
+        );
+    }
+    let secret_of = |var: &str| {
+        env.iter()
+            .find(|v| v["name"] == var)
+            .map(|v| &v["valueFrom"]["secretKeyRef"])
+            .unwrap_or_else(|| panic!("gateway lacks {var}"))
+    };
+    assert_eq!(secret_of("KC_JWT_SECRET")["key"], "jwt-secret");
+    assert_eq!(secret_of("KC_GATEWAY_CSRF_KEY")["key"], "gateway-csrf-key");
+    assert_eq!(secret_of("KC_GATEWAY_CSRF_KEY")["name"], "kechuang-secrets");
+    for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
+        assert_eq!(container[probe]["httpGet"]["path"], path, "{probe}");
+        assert_eq!(container[probe]["httpGet"]["port"], *port_name, "{probe}");
+    }
+    assert_gateway_routes(&["/healthz", "/readyz"]);
+    assert!(container["resources"]["requests"]["cpu"].is_string());
+    assert!(container["resources"]["requests"]["memory"].is_string());
+    assert!(
+        read("deploy/README.md").contains("--from-literal=gateway-csrf-key="),
+        "deploy/README.md must say how to create the gateway's CSRF key"
+    );
+
     let nats = find("StatefulSet", "nats");
     assert_eq!(nats["spec"]["replicas"].as_u64(), Some(3));
     let env = nats["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -443,6 +637,18 @@ fn the_dockerfile_builds_every_binary_it_ships() {
         );
     }
     assert!(dockerfile.contains("cargo build --release --locked"));
+    let exposed = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("EXPOSE "))
+        .expect("EXPOSE");
+    for (_, port, _, _) in SERVICES {
+        assert!(exposed.split_whitespace().any(|p| p == port.to_string()));
+    }
+    assert!(
+        exposed
+            .split_whitespace()
+            .any(|p| p == GATEWAY_PORT.to_string())
+    );
     let dockerignore = read(".dockerignore");
     assert!(dockerignore.lines().any(|l| l == "target/"));
 }

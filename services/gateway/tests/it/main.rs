@@ -4,5 +4,6 @@
 mod api;
 mod browser;
 mod chromium;
+mod probes;
 mod schemathesis;
 mod support;

@@ -89,19 +89,55 @@ pub async fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, Value) {
+    let mut headers = Vec::new();
+    if let Some(t) = token {
+        headers.push(format!("Authorization: Bearer {t}"));
+    }
+    if method == "POST" {
+        headers.push("Content-Type: application/json".to_string());
+    }
+    let answer = exchange(addr, method, path, &headers, body.unwrap_or("")).await;
+    (
+        answer.status,
+        serde_json::from_str(&answer.body).unwrap_or(Value::Null),
+    )
+}
+
+/// An HTTP answer: status, head (status line and headers) and body as text.
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Answer {
+    /// The value of the first header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// One HTTP/1.1 request with `headers` ("Name: value"; Content-Length is added for a POST).
+pub async fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &str,
+) -> Answer {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connect to the gateway");
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        request.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    for h in headers {
+        request.push_str(h);
+        request.push_str("\r\n");
     }
-    let body = body.unwrap_or("");
     if method == "POST" {
-        request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     request.push_str("\r\n");
     request.push_str(body);
@@ -115,7 +151,7 @@ pub async fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("a status line");
-    let payload = if head
+    let body = if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
@@ -123,10 +159,11 @@ pub async fn http(
     } else {
         payload.to_string()
     };
-    (
+    Answer {
         status,
-        serde_json::from_str(&payload).unwrap_or(Value::Null),
-    )
+        head: head.to_string(),
+        body,
+    }
 }
 
 fn dechunk(mut s: &str) -> String {
