@@ -277,11 +277,17 @@ impl Relay {
         listener.listen(CHANNEL).await?;
         let mut publish_failures = 0u32;
         let mut rechecks = RECHECKS.len();
+        let mut acked = Acked::default();
         loop {
             let rings = RINGS.load(Ordering::Acquire);
-            let outcome = self.publish_pending(leader).await?;
+            // On an error, the rows held in `acked` stay unmarked: whoever leads next
+            // publishes them again and JetStream drops the copies (Nats-Msg-Id).
+            let outcome = self.publish_pending(leader, &mut acked).await?;
+            if acked.due() {
+                acked.mark(leader).await?;
+            }
             match outcome {
-                Pass::Drained if shutdown.is_cancelled() => return Ok(()),
+                Pass::Drained if shutdown.is_cancelled() => return acked.mark(leader).await,
                 Pass::Drained => {
                     publish_failures = 0;
                     let bell = BELL.notified();
@@ -294,10 +300,17 @@ impl Relay {
                     }
                     // After a wake-up, the commit that rang may land a moment later: look
                     // again after short pauses before settling into the long wait.
-                    let (pause, rechecking) = match RECHECKS.get(rechecks) {
+                    let (mut pause, rechecking) = match RECHECKS.get(rechecks) {
                         Some(pause) => (*pause, true),
                         None => (self.poll_interval, false),
                     };
+                    if let Some(left) = acked.due_in() {
+                        if left.is_zero() {
+                            acked.mark(leader).await?;
+                        } else {
+                            pause = pause.min(left);
+                        }
+                    }
                     tokio::select! {
                         _ = shutdown.cancelled() => {}
                         notified = listener.recv() => { notified?; rechecks = 0; }
@@ -312,6 +325,7 @@ impl Relay {
                     rechecks = 0;
                 }
                 Pass::NatsFailed(e) => {
+                    acked.mark(leader).await?;
                     if shutdown.is_cancelled() {
                         tracing::warn!(error = %e, "NATS unreachable at shutdown; unsent events stay in the outbox");
                         return Ok(());
@@ -325,17 +339,22 @@ impl Relay {
         }
     }
 
-    /// Publishes one batch of unsent rows in id order, each awaited, and marks what was acked.
-    async fn publish_pending(&self, conn: &mut PgConnection) -> Result<Pass, sqlx::Error> {
+    /// Publishes one batch of unsent rows in id order, each awaited; what was acked joins
+    /// `acked`, to be marked sent a little later (see [`Acked`]).
+    async fn publish_pending(
+        &self,
+        conn: &mut PgConnection,
+        acked: &mut Acked,
+    ) -> Result<Pass, sqlx::Error> {
         let rows: Vec<PendingRow> = sqlx::query_as(
             "SELECT id, event_id, event_type, envelope, traceparent FROM outbox \
-             WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+             WHERE sent_at IS NULL AND NOT (id = ANY($2)) ORDER BY id LIMIT $1",
         )
         .bind(self.batch_size)
+        .bind(&acked.ids)
         .fetch_all(&mut *conn)
         .await?;
         let full = rows.len() as i64 == self.batch_size;
-        let mut acked = Vec::with_capacity(rows.len());
         let mut failure = None;
         for row in &rows {
             match self.publish(row).await {
@@ -345,12 +364,6 @@ impl Relay {
                     break;
                 }
             }
-        }
-        if !acked.is_empty() {
-            sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)")
-                .bind(&acked)
-                .execute(&mut *conn)
-                .await?;
         }
         Ok(match failure {
             Some(e) => Pass::NatsFailed(e),
@@ -377,6 +390,50 @@ impl Relay {
         if ack.duplicate {
             tracing::debug!(event_id = %row.event_id, "JetStream already had this event");
         }
+        Ok(())
+    }
+}
+
+/// Rows JetStream has acknowledged but the outbox does not yet say are sent. Marking them is a
+/// commit of its own; done for every event, it would double the database's commits, so the
+/// relay marks at most every [`MARK_EVERY`] (or [`MARK_BATCH`] rows) and skips what it holds
+/// here meanwhile. A relay that dies first leaves them unmarked: the next one publishes them
+/// again and JetStream drops the copies (its duplicate window is far longer than this delay).
+#[derive(Default)]
+struct Acked {
+    ids: Vec<i64>,
+    since: Option<std::time::Instant>,
+}
+
+const MARK_EVERY: Duration = Duration::from_millis(50);
+const MARK_BATCH: usize = 512;
+
+impl Acked {
+    fn push(&mut self, id: i64) {
+        self.since.get_or_insert_with(std::time::Instant::now);
+        self.ids.push(id);
+    }
+
+    /// How long until the held rows should be marked; `None` when none are held.
+    fn due_in(&self) -> Option<Duration> {
+        self.since
+            .map(|since| MARK_EVERY.saturating_sub(since.elapsed()))
+    }
+
+    fn due(&self) -> bool {
+        self.ids.len() >= MARK_BATCH || self.due_in().is_some_and(|left| left.is_zero())
+    }
+
+    async fn mark(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)")
+            .bind(&self.ids)
+            .execute(&mut *conn)
+            .await?;
+        self.ids.clear();
+        self.since = None;
         Ok(())
     }
 }
