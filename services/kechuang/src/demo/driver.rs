@@ -449,8 +449,6 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     pb.finish_with_message("done");
-    // demand-intake hears of disbursements through events: give them a moment to land.
-    tokio::time::sleep(Duration::from_secs(2)).await;
     report(
         &clients,
         &cast,

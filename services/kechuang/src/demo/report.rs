@@ -6,7 +6,7 @@ use kechuang_proto::demand as dpb;
 use kechuang_proto::fund as fpb;
 use kechuang_proto::subsidy as spb;
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use subsidy::domain::money::yuan;
 
 #[derive(Debug)]
@@ -19,16 +19,10 @@ pub struct Report {
     pub demands: usize,
 }
 
-pub async fn report(
-    clients: &Clients,
-    cast: &Cast,
-    enterprises: usize,
-    demands: usize,
-    matched: usize,
-    elapsed: Duration,
-) -> anyhow::Result<Report> {
+/// How many demands are in each status.
+async fn demand_counts(clients: &Clients, cast: &Cast) -> anyhow::Result<HashMap<i32, usize>> {
     let mut demand = clients.demand.clone();
-    let mut demands_by_status = HashMap::new();
+    let mut counts = HashMap::new();
     let mut page_token = String::new();
     loop {
         let page = demand
@@ -45,12 +39,35 @@ pub async fn report(
             .await?
             .into_inner();
         for d in &page.demands {
-            *demands_by_status.entry(d.status).or_insert(0usize) += 1;
+            *counts.entry(d.status).or_insert(0usize) += 1;
         }
         if page.next_page_token.is_empty() {
-            break;
+            return Ok(counts);
         }
         page_token = page.next_page_token;
+    }
+}
+
+pub async fn report(
+    clients: &Clients,
+    cast: &Cast,
+    enterprises: usize,
+    demands: usize,
+    matched: usize,
+    elapsed: Duration,
+) -> anyhow::Result<Report> {
+    // demand-intake hears of pairings, contracts and disbursements through events, which lag
+    // behind the other services under load: read until two readings a second apart agree.
+    let settle_by = Instant::now() + Duration::from_secs(120);
+    let mut demands_by_status = demand_counts(clients, cast).await?;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let again = demand_counts(clients, cast).await?;
+        let settled = again == demands_by_status || Instant::now() > settle_by;
+        demands_by_status = again;
+        if settled {
+            break;
+        }
     }
     let mut subsidy = clients.subsidy.clone();
     let applications_by_status = application_counts(&mut subsidy, &cast.auditor).await?;
