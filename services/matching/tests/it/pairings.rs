@@ -269,7 +269,8 @@ async fn watchers_receive_existing_then_pushed_pairings_of_their_own_demands() {
     }
     assert!(got.iter().all(|p| p.demand_id == "d-1"));
     // Another enterprise's demand is not streamed; this enterprise's next demand is.
-    svc.publish(verified(welding_demand("d-other", OTHER_ENTERPRISE)))
+    let other = svc
+        .publish(verified(welding_demand("d-other", OTHER_ENTERPRISE)))
         .await;
     svc.publish(verified(welding_demand("d-2", ENTERPRISE)))
         .await;
@@ -282,7 +283,9 @@ async fn watchers_receive_existing_then_pushed_pairings_of_their_own_demands() {
     assert_eq!(next.enterprise_id, ENTERPRISE);
     drop(stream);
 
-    // A tech manager may watch any demand.
+    // A tech manager may watch any demand (verified demands are paired several at a time, so
+    // d-other may be stored after d-2: wait for it).
+    processed(&svc, &other).await;
     let mut by_demand = client
         .watch_pairings(authed(
             WatchPairingsRequest {
