@@ -1,7 +1,6 @@
 //! Benchmark support (run by hand, never asserted): latency percentiles, a concurrent driver,
 //! and the machine's own limits to compare against, measured in the same run.
 
-use sqlx::postgres::PgPoolOptions;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -154,8 +153,8 @@ pub async fn postgres_insert_commit(
         max_connections: concurrency as u32 + 1,
     };
     crate::db::ensure_database(&cfg).await?;
-    let pool = PgPoolOptions::new()
-        .max_connections(concurrency as u32 + 1)
+    // The services' own pool settings: the limit and the platform talk to Postgres alike.
+    let pool = crate::db::pool_options(concurrency as u32 + 1)
         .connect(&format!("{server_url}/{name}"))
         .await?;
     sqlx::query("CREATE TABLE rows (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())")

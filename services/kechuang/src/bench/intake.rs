@@ -11,6 +11,8 @@ use kechuang_proto::demand::SubmitDemandRequest;
 use kechuang_proto::demand::demand_service_client::DemandServiceClient;
 use std::sync::Arc;
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
 
 /// The target: intake at least half the raw INSERT+COMMIT rate.
 pub const TARGET_SHARE: f64 = 0.5;
@@ -64,13 +66,18 @@ impl Submissions {
 pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<Vec<Row>> {
     let submissions = Arc::new(Submissions::new(ctx));
     let top = levels.iter().copied().max().unwrap_or(1);
-    let mut clients = Vec::with_capacity(top);
+    let mut channels = Vec::with_capacity(top);
     for _ in 0..top {
-        clients.push(DemandServiceClient::new(
+        channels.push(
             ctx.connect(kechuang_platform::ServiceKind::DemandIntake)
                 .await?,
-        ));
+        );
     }
+    let clients: Vec<_> = channels
+        .iter()
+        .cloned()
+        .map(DemandServiceClient::new)
+        .collect();
     let clients = Arc::new(clients);
     // Warm-up: connections, prepared statements, the first pages of the tables.
     let warm = (ops / 10).clamp(8, 200);
@@ -78,6 +85,9 @@ pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<
     let mut rows = Vec::new();
     for &c in levels {
         let c = c.min(ops);
+        // The floor under SubmitDemand: a gRPC call that does no work, on the same channels.
+        let f = floor(ctx, &channels, c, ops).await;
+        rows.push(Row::timed(Section::Intake, "Health/Check (gRPC floor)", &f));
         let f = run(ctx, &clients, &submissions, &format!("intake-{c}"), c, ops).await;
         rows.push(
             Row::timed(Section::Intake, "SubmitDemand (gRPC)", &f)
@@ -86,6 +96,33 @@ pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<
         );
     }
     Ok(rows)
+}
+
+async fn floor(
+    ctx: &Ctx,
+    channels: &[Channel],
+    concurrency: usize,
+    ops: usize,
+) -> kechuang_platform::bench::Figures {
+    let pb = ctx.bar(ops, &format!("Health/Check ×{concurrency}"));
+    let health: Arc<Vec<HealthClient<Channel>>> =
+        Arc::new(channels.iter().cloned().map(HealthClient::new).collect());
+    let tick = pb.clone();
+    let figures = drive("Health/Check", concurrency, ops, move |i| {
+        let mut client = health[i % concurrency].clone();
+        let tick = tick.clone();
+        async move {
+            let result = client
+                .check(HealthCheckRequest::default())
+                .await
+                .map(|_| ());
+            tick.inc(1);
+            result
+        }
+    })
+    .await;
+    pb.finish_and_clear();
+    figures
 }
 
 async fn run(
