@@ -3,6 +3,7 @@
 
 use crate::domain::status::{self, Command};
 use crate::domain::{Status, access, validate};
+use crate::group_commit::GroupCommit;
 use crate::store::{self, DemandRow, Filter, Move};
 use crate::submission::{self, Submission};
 use crate::{SERVICE, wire};
@@ -25,6 +26,7 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct Intake {
     pool: PgPool,
+    writer: GroupCommit,
 }
 
 /// A demand id that cannot exist is answered like one that does not.
@@ -44,8 +46,8 @@ fn demand_event(row: &DemandRow, payload: Payload) -> NewEvent {
 }
 
 impl Intake {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, writer: GroupCommit) -> Self {
+        Self { pool, writer }
     }
 
     pub async fn register_enterprise(
@@ -101,7 +103,7 @@ impl Intake {
             request: req,
             received: Utc::now(),
         };
-        submission::submit(&self.pool, &submission).await
+        submission::submit(&self.pool, &self.writer, &submission).await
     }
 
     pub async fn get_demand(

@@ -32,6 +32,7 @@
 pub mod api;
 pub mod domain;
 pub mod events;
+pub mod group_commit;
 pub mod intake;
 pub mod store;
 pub mod submission;
@@ -55,7 +56,12 @@ pub const SERVICE: &str = "demand-intake";
 /// Connects, migrates and wires the service; run it with `run_until_stopped`.
 pub async fn build(config: ServiceConfig) -> anyhow::Result<ServiceRuntime> {
     let mut runtime = ServiceRuntime::start(config, &MIGRATOR).await?;
-    let api = DemandApi::new(Intake::new(runtime.pool.clone()));
+    let (writer, writers) = group_commit::group_commit();
+    for _ in 0..group_commit::WRITERS {
+        let (pool, writers) = (runtime.pool.clone(), writers.clone());
+        runtime.spawn(move |cancel| writers.run(pool, cancel));
+    }
+    let api = DemandApi::new(Intake::new(runtime.pool.clone(), writer));
     let routes = Routes::new(DemandServiceServer::with_interceptor(
         api,
         runtime.interceptor(),

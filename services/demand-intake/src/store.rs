@@ -92,96 +92,156 @@ pub async fn enterprise(conn: &mut PgConnection, id: &str) -> Result<Option<Ente
     .await?)
 }
 
-/// The idempotency key a submission claims: its scope, request id and body fingerprint.
-pub struct RequestKey<'a> {
-    pub scope: &'a str,
-    pub request_id: &'a str,
-    pub fingerprint: &'a str,
+/// A submission ready to be written: its demand, who submitted it, its request id with the
+/// request's fingerprint (none without a request id) and its `kc.demand.submitted` event.
+pub struct NewSubmission {
+    pub row: DemandRow,
+    pub actor: String,
+    pub request: Option<RequestKey>,
+    pub event: outbox::Staged,
 }
 
-/// What [`insert_submitted`] did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Submitted {
-    Written,
-    /// The request id was already claimed; nothing was written.
+/// A request id and the fingerprint of the body it came with.
+#[derive(Debug, Clone)]
+pub struct RequestKey {
+    pub request_id: String,
+    pub fingerprint: String,
+}
+
+/// What [`insert_submitted`] did with one submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Yes,
+    /// The enterprise's request id already names a demand; nothing was written.
     RequestIdTaken,
+    /// The enterprise is not registered; nothing was written.
+    NoSuchEnterprise,
 }
 
-/// Writes a submitted demand in ONE statement, its own transaction: the request id's claim,
-/// the demand, the first line of its history and its `kc.demand.submitted` outbox row (see
-/// [`outbox::Staged`]), all only if the enterprise is registered. One round trip and one
-/// commit is what lets intake keep pace with the database's raw insert rate. When the request
-/// id was already claimed, nothing is written (the statement waits for a concurrent claimer
-/// to finish first).
+/// Writes a batch of submissions in ONE statement, which is its own transaction: for each,
+/// the demand (claiming its request id through the unique `(enterprise_id, request_id)`), the
+/// first line of its history and its outbox row (see [`outbox::Staged`]), all only if the
+/// enterprise is registered. One round trip and one commit for the whole batch is what lets
+/// intake keep pace with the database's raw commit rate. Returns one answer per submission,
+/// in order. A request id claimed by a concurrent statement makes this one wait for it.
 pub async fn insert_submitted(
     pool: &PgPool,
-    row: &DemandRow,
-    actor: &str,
-    key: &RequestKey<'_>,
-    event: &outbox::Staged,
-) -> Result<Submitted, Error> {
-    let (registered, written): (bool, Option<Uuid>) = sqlx::query_as(
-        "WITH e AS ( \
-            SELECT id FROM enterprises WHERE id = $2 \
-         ), claim AS ( \
-            INSERT INTO idempotency_keys (scope, request_id, fingerprint, resource_id) \
-            SELECT $14, $15, $16, $1::text FROM e WHERE $15 <> '' \
-            ON CONFLICT DO NOTHING RETURNING 1 \
+    batch: &[NewSubmission],
+) -> Result<Vec<Written>, Error> {
+    let column = |f: fn(&NewSubmission) -> String| batch.iter().map(f).collect::<Vec<_>>();
+    let first = batch
+        .first()
+        .ok_or_else(|| Error::internal("an empty batch of submissions"))?;
+    let notify = batch.iter().any(|s| s.event.notify);
+    let answers: Vec<(bool, bool)> = sqlx::query_as(
+        "WITH input AS ( \
+            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                $6::int4[], $7::int8[], $8::int8[], $9::text[], $10::timestamptz[], $11::text[], \
+                $12::timestamptz[], $13::text[], $14::text[], $15::text[], $16::uuid[], \
+                $17::bytea[], $18::text[]) \
+            WITH ORDINALITY AS i(id, enterprise_id, title, description, industry_chain, \
+                contract_type, budget_min_fen, budget_max_fen, region_code, deadline, \
+                correlation_id, created_at, actor, request_id, request_fingerprint, event_id, \
+                envelope, traceparent, position) \
          ), d AS ( \
             INSERT INTO demands (id, enterprise_id, title, description, industry_chain, \
                 contract_type, budget_min_fen, budget_max_fen, region_code, deadline, status, \
-                version, correlation_id, created_at, updated_at) \
-            SELECT $1, e.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $17, $17 FROM e \
-            WHERE $15 = '' OR EXISTS (SELECT 1 FROM claim) \
+                version, correlation_id, created_at, updated_at, request_id, request_fingerprint) \
+            SELECT i.id, e.id, i.title, i.description, i.industry_chain, i.contract_type, \
+                i.budget_min_fen, i.budget_max_fen, i.region_code, i.deadline, $19, $20, \
+                i.correlation_id, i.created_at, i.created_at, i.request_id, i.request_fingerprint \
+            FROM input i JOIN enterprises e ON e.id = i.enterprise_id \
+            ORDER BY i.position \
+            ON CONFLICT (enterprise_id, request_id) WHERE request_id IS NOT NULL DO NOTHING \
             RETURNING id, status, created_at \
          ), h AS ( \
             INSERT INTO demand_status_changes (demand_id, from_status, to_status, actor, changed_at) \
-            SELECT id, NULL, status, $18, created_at FROM d \
+            SELECT d.id, NULL, d.status, i.actor, d.created_at FROM d JOIN input i ON i.id = d.id \
+            ORDER BY i.position \
          ), o AS ( \
             INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
                 aggregate_version, envelope, traceparent) \
-            SELECT $19, $20, $21, $22, $23, $24, $25 FROM d \
+            SELECT i.event_id, $21, $22, i.id::text, $20, i.envelope, i.traceparent \
+            FROM d JOIN input i ON i.id = d.id ORDER BY i.position \
          ), wake AS ( \
-            SELECT pg_notify('kc_outbox', '') FROM d WHERE $26 \
+            SELECT pg_notify('kc_outbox', '') FROM (SELECT 1 FROM d LIMIT 1) AS first_written WHERE $23 \
          ) \
-         SELECT EXISTS (SELECT 1 FROM e), (SELECT d.id FROM d LEFT JOIN wake ON true)",
+         SELECT e.id IS NOT NULL, d.id IS NOT NULL \
+         FROM input i LEFT JOIN enterprises e ON e.id = i.enterprise_id \
+             LEFT JOIN d ON d.id = i.id LEFT JOIN wake ON true \
+         ORDER BY i.position",
     )
-    .bind(row.id)
-    .bind(&row.enterprise_id)
-    .bind(&row.title)
-    .bind(&row.description)
-    .bind(&row.industry_chain)
-    .bind(row.contract_type)
-    .bind(row.budget_min_fen)
-    .bind(row.budget_max_fen)
-    .bind(&row.region_code)
-    .bind(row.deadline)
-    .bind(&row.status)
-    .bind(row.version)
-    .bind(&row.correlation_id)
-    .bind(key.scope)
-    .bind(key.request_id)
-    .bind(key.fingerprint)
-    .bind(row.created_at)
-    .bind(actor)
-    .bind(event.event_id)
-    .bind(&event.envelope.event_type)
-    .bind(&event.envelope.aggregate_type)
-    .bind(&event.envelope.aggregate_id)
-    .bind(event.envelope.aggregate_version)
-    .bind(&event.encoded)
-    .bind(&event.traceparent)
-    .bind(event.notify)
-    .fetch_one(pool)
+    .bind(batch.iter().map(|s| s.row.id).collect::<Vec<_>>())
+    .bind(column(|s| s.row.enterprise_id.clone()))
+    .bind(column(|s| s.row.title.clone()))
+    .bind(column(|s| s.row.description.clone()))
+    .bind(column(|s| s.row.industry_chain.clone()))
+    .bind(batch.iter().map(|s| s.row.contract_type).collect::<Vec<_>>())
+    .bind(batch.iter().map(|s| s.row.budget_min_fen).collect::<Vec<_>>())
+    .bind(batch.iter().map(|s| s.row.budget_max_fen).collect::<Vec<_>>())
+    .bind(column(|s| s.row.region_code.clone()))
+    .bind(batch.iter().map(|s| s.row.deadline).collect::<Vec<_>>())
+    .bind(column(|s| s.row.correlation_id.clone()))
+    .bind(batch.iter().map(|s| s.row.created_at).collect::<Vec<_>>())
+    .bind(column(|s| s.actor.clone()))
+    .bind(
+        batch
+            .iter()
+            .map(|s| s.request.as_ref().map(|k| k.request_id.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        batch
+            .iter()
+            .map(|s| s.request.as_ref().map(|k| k.fingerprint.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(batch.iter().map(|s| s.event.event_id).collect::<Vec<_>>())
+    .bind(batch.iter().map(|s| s.event.encoded.clone()).collect::<Vec<_>>())
+    .bind(
+        batch
+            .iter()
+            .map(|s| s.event.traceparent.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(&first.row.status)
+    .bind(first.row.version)
+    .bind(&first.event.envelope.event_type)
+    .bind(&first.event.envelope.aggregate_type)
+    .bind(notify)
+    .fetch_all(pool)
     .await?;
-    match (registered, written) {
-        (false, _) => Err(Error::NotFound(format!(
-            "enterprise {} not found",
-            row.enterprise_id
-        ))),
-        (true, Some(_)) => Ok(Submitted::Written),
-        (true, None) => Ok(Submitted::RequestIdTaken),
+    if answers.len() != batch.len() {
+        return Err(Error::internal(format!(
+            "{} submissions written, {} answers",
+            batch.len(),
+            answers.len()
+        )));
     }
+    Ok(answers
+        .into_iter()
+        .map(|answer| match answer {
+            (false, _) => Written::NoSuchEnterprise,
+            (true, true) => Written::Yes,
+            (true, false) => Written::RequestIdTaken,
+        })
+        .collect())
+}
+
+/// The demand `request_id` created for `enterprise_id`, with the fingerprint of the body it
+/// came with.
+pub async fn demand_by_request(
+    conn: &mut PgConnection,
+    enterprise_id: &str,
+    request_id: &str,
+) -> Result<Option<(Uuid, String)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT id, request_fingerprint FROM demands WHERE enterprise_id = $1 AND request_id = $2",
+    )
+    .bind(enterprise_id)
+    .bind(request_id)
+    .fetch_optional(conn)
+    .await?)
 }
 
 pub async fn demand(conn: &mut PgConnection, id: Uuid) -> Result<Option<DemandRow>, Error> {

@@ -1,15 +1,16 @@
-//! Writing a submitted demand. Intake is the platform's busiest write, so a submission is one
-//! statement and one commit ([`store::insert_submitted`]): the request id's claim, the demand,
-//! its history line and its event. Postgres's own group commit shares WAL flushes between
-//! concurrent submissions; no batching of ours is needed.
+//! Writing a submitted demand: validate it, seal its row and event, and hand it to intake's
+//! group commit ([`crate::group_commit`]), which writes it (the request id's claim, the
+//! demand, its history line and its event) in one statement and one commit with whatever
+//! other submissions arrived at the same moment.
 
 use crate::domain::Status;
 use crate::domain::validate::{self, NewDemand};
-use crate::store::{self, ChangeRow, DemandRow, RequestKey, Submitted};
+use crate::group_commit::GroupCommit;
+use crate::store::{self, ChangeRow, DemandRow, NewSubmission, RequestKey, Written};
 use crate::{SERVICE, wire};
 use chrono::{DateTime, SubsecRound, Utc};
 use kechuang_platform::error::Error;
-use kechuang_platform::idempotency::{self, Claim};
+use kechuang_platform::idempotency;
 use kechuang_platform::{NewEvent, outbox};
 use kechuang_proto::demand::{Demand, SubmitDemandRequest};
 use kechuang_proto::events::DemandSubmitted;
@@ -26,30 +27,20 @@ pub struct Submission {
     pub received: DateTime<Utc>,
 }
 
-impl Submission {
-    /// Request ids are the enterprise's own: two enterprises may pick the same one.
-    fn scope(&self) -> String {
-        format!("submit_demand/{}", self.request.enterprise_id)
-    }
-}
-
 /// Creates the demand, or returns the one an earlier identical request created.
-pub async fn submit(pool: &PgPool, s: &Submission) -> Result<Demand, Error> {
+pub async fn submit(pool: &PgPool, writer: &GroupCommit, s: &Submission) -> Result<Demand, Error> {
     let req = &s.request;
     idempotency::check_request_id(&req.request_id)?;
-    let scope = s.scope();
-    let fingerprint = idempotency::fingerprint(req);
-    let key = RequestKey {
-        scope: &scope,
-        request_id: &req.request_id,
-        fingerprint: &fingerprint,
-    };
+    let key = (!req.request_id.is_empty()).then(|| RequestKey {
+        request_id: req.request_id.clone(),
+        fingerprint: idempotency::fingerprint(req),
+    });
     let new = match validate::demand(req, s.received) {
         Ok(new) => new,
         Err(refusal) => {
             // The retry of an accepted request gets its demand even once the deadline it
             // named has passed.
-            return match earlier(pool, &key).await? {
+            return match earlier(pool, &req.enterprise_id, key.as_ref()).await? {
                 Some(demand) => Ok(demand),
                 None => Err(refusal),
             };
@@ -69,21 +60,32 @@ pub async fn submit(pool: &PgPool, s: &Submission) -> Result<Demand, Error> {
             )
         },
     );
-    if store::insert_submitted(pool, &row, &s.subject, &key, &event).await? == Submitted::Written {
-        outbox::ring();
-        let first = ChangeRow {
-            from_status: None,
-            to_status: row.status.clone(),
-            actor: s.subject.clone(),
-            cause_event_id: None,
-            note: String::new(),
-            changed_at: row.created_at,
-        };
-        return wire::demand(&row, &[first]);
+    let submission = NewSubmission {
+        row: row.clone(),
+        actor: s.subject.clone(),
+        request: key.clone(),
+        event,
+    };
+    match writer.write(submission).await? {
+        Written::Yes => {
+            let first = ChangeRow {
+                from_status: None,
+                to_status: row.status.clone(),
+                actor: s.subject.clone(),
+                cause_event_id: None,
+                note: String::new(),
+                changed_at: row.created_at,
+            };
+            wire::demand(&row, &[first])
+        }
+        Written::NoSuchEnterprise => Err(Error::NotFound(format!(
+            "enterprise {} not found",
+            req.enterprise_id
+        ))),
+        Written::RequestIdTaken => earlier(pool, &req.enterprise_id, key.as_ref())
+            .await?
+            .ok_or_else(|| Error::internal("a claimed request id names no demand")),
     }
-    earlier(pool, &key)
-        .await?
-        .ok_or_else(|| Error::internal("a claimed request id names no demand"))
 }
 
 /// The demand a new submission creates, as it will be stored.
@@ -110,17 +112,25 @@ fn submitted_row(new: NewDemand, received: DateTime<Utc>) -> DemandRow {
 }
 
 /// The demand an earlier use of the request id created: `None` when the id is unused (or
-/// empty); refused when it was used with another body.
-async fn earlier(pool: &PgPool, key: &RequestKey<'_>) -> Result<Option<Demand>, Error> {
-    if key.request_id.is_empty() {
-        return Ok(None);
-    }
+/// there is none); refused when it was used with another body.
+async fn earlier(
+    pool: &PgPool,
+    enterprise_id: &str,
+    key: Option<&RequestKey>,
+) -> Result<Option<Demand>, Error> {
+    let Some(key) = key else { return Ok(None) };
     let mut conn = pool.acquire().await?;
-    let id =
-        match idempotency::lookup(&mut conn, key.scope, key.request_id, key.fingerprint).await? {
-            Claim::New => return Ok(None),
-            Claim::Existing(id) => Uuid::parse_str(&id).map_err(Error::internal)?,
-        };
+    let Some((id, fingerprint)) =
+        store::demand_by_request(&mut conn, enterprise_id, &key.request_id).await?
+    else {
+        return Ok(None);
+    };
+    if fingerprint != key.fingerprint {
+        return Err(Error::invalid(
+            "request_id",
+            "was already used for a different request",
+        ));
+    }
     let row = store::demand(&mut conn, id)
         .await?
         .ok_or_else(|| Error::internal(format!("request id names lost demand {id}")))?;

@@ -29,8 +29,7 @@ pub async fn connect(cfg: &DatabaseConfig, service_migrator: &Migrator) -> anyho
 const PING_IDLE_AFTER: Duration = Duration::from_secs(5);
 
 /// Pool options for every service: sqlx's default pings each connection on every acquire, a
-/// full round trip to the server before the caller's own statement (a quarter of a
-/// one-statement write's time here). Only connections idle for [`PING_IDLE_AFTER`] are
+/// full round trip to the server before the caller's own statement. Only connections idle for [`PING_IDLE_AFTER`] are
 /// pinged: those are the ones a restarted server or a dropped link may have broken; a busy
 /// connection that breaks fails its statement, and the pool drops it.
 pub fn pool_options(max_connections: u32) -> PgPoolOptions {

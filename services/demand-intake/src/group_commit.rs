@@ -1,0 +1,126 @@
+//! Intake's group commit. Submissions that arrive together are written together: a few
+//! writers each take whatever has queued up (at most [`MAX_BATCH`]) and write it in one
+//! statement and one commit ([`store::insert_submitted`]). Nothing waits for a batch to fill:
+//! a lone submission is written at once, alone; under load, the submissions that queued while
+//! a batch was being written share the next one. One commit per batch instead of one per
+//! demand is what lets intake keep pace with the database's raw single-row commit rate.
+//!
+//! The writers are tasks of their own, so a caller that hangs up (a cancelled RPC) cannot
+//! cut short a statement that carries other callers' demands.
+
+use crate::store::{self, NewSubmission, Written};
+use kechuang_platform::error::Error;
+use kechuang_platform::outbox;
+use sqlx::PgPool;
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// Writers side by side: while one waits for its commit, another writes.
+pub const WRITERS: usize = 2;
+/// The most submissions one statement carries.
+pub const MAX_BATCH: usize = 64;
+/// Submissions waiting for a writer; beyond this, callers wait to queue.
+const QUEUE: usize = 4096;
+
+struct Job {
+    submission: NewSubmission,
+    reply: oneshot::Sender<Result<Written, Error>>,
+}
+
+/// Hands submissions to the writers.
+#[derive(Clone)]
+pub struct GroupCommit {
+    queue: mpsc::Sender<Job>,
+}
+
+/// The writers' end of the queue.
+#[derive(Clone)]
+pub struct Writers {
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+}
+
+pub fn group_commit() -> (GroupCommit, Writers) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    (
+        GroupCommit { queue: tx },
+        Writers {
+            queue: Arc::new(Mutex::new(rx)),
+        },
+    )
+}
+
+impl GroupCommit {
+    /// Writes `submission` with whatever else is queued; returns what became of it.
+    pub async fn write(&self, submission: NewSubmission) -> Result<Written, Error> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || Error::Unavailable("the service is stopping".into());
+        self.queue
+            .send(Job { submission, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl Writers {
+    /// One writer: until `cancel`, takes what has queued up and writes it.
+    pub async fn run(self, pool: PgPool, cancel: CancellationToken) {
+        while let Some(batch) = self.next_batch(&cancel).await {
+            write(&pool, batch).await;
+        }
+    }
+
+    /// Waits for a first job, then takes whatever else is already queued behind it.
+    async fn next_batch(&self, cancel: &CancellationToken) -> Option<Vec<Job>> {
+        let mut queue = tokio::select! {
+            _ = cancel.cancelled() => return None,
+            queue = self.queue.lock() => queue,
+        };
+        let first = tokio::select! {
+            _ = cancel.cancelled() => return None,
+            job = queue.recv() => job?,
+        };
+        let mut batch = Vec::with_capacity(MAX_BATCH.min(queue.len() + 1));
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        Some(batch)
+    }
+}
+
+/// Writes a batch and answers each of its callers. If the batch's statement fails, nothing
+/// of it was written, and each submission is tried again alone, so that one bad submission
+/// (or a deadlock between two batches) fails only itself.
+async fn write(pool: &PgPool, jobs: Vec<Job>) {
+    let (submissions, replies): (Vec<_>, Vec<_>) = jobs
+        .into_iter()
+        .map(|job| (job.submission, job.reply))
+        .unzip();
+    let answers = store::insert_submitted(pool, &submissions).await;
+    outbox::ring();
+    match answers {
+        Ok(answers) => {
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                let _ = reply.send(Ok(answer));
+            }
+        }
+        Err(e) if submissions.len() == 1 => {
+            let _ = replies.into_iter().next().map(|reply| reply.send(Err(e)));
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, size = submissions.len(), "a batch of submissions failed; writing each alone");
+            for (submission, reply) in submissions.into_iter().zip(replies) {
+                let answer = store::insert_submitted(pool, std::slice::from_ref(&submission))
+                    .await
+                    .map(|mut answers| answers.pop().unwrap_or(Written::RequestIdTaken));
+                outbox::ring();
+                let _ = reply.send(answer);
+            }
+        }
+    }
+}
