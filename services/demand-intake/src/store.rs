@@ -123,7 +123,9 @@ pub enum Written {
 /// first line of its history and its outbox row (see [`outbox::Staged`]), all only if the
 /// enterprise is registered. One round trip and one commit for the whole batch is what lets
 /// intake keep pace with the database's raw commit rate. Returns one answer per submission,
-/// in order. A request id claimed by a concurrent statement makes this one wait for it.
+/// in order. A request id claimed by a concurrent statement makes this one wait for it;
+/// every batch claims its ids in one order (by enterprise and request id), so two batches
+/// never wait for each other in a circle.
 pub async fn insert_submitted(
     pool: &PgPool,
     batch: &[NewSubmission],
@@ -151,7 +153,7 @@ pub async fn insert_submitted(
                 i.budget_min_fen, i.budget_max_fen, i.region_code, i.deadline, $19, $20, \
                 i.correlation_id, i.created_at, i.created_at, i.request_id, i.request_fingerprint \
             FROM input i JOIN enterprises e ON e.id = i.enterprise_id \
-            ORDER BY i.position \
+            ORDER BY i.enterprise_id, i.request_id, i.position \
             ON CONFLICT (enterprise_id, request_id) WHERE request_id IS NOT NULL DO NOTHING \
             RETURNING id, status, created_at \
          ), h AS ( \

@@ -73,6 +73,23 @@ async fn an_enterprise_registers_itself_once() {
     g.stop().await;
 }
 
+#[tokio::test]
+async fn demands_are_never_deleted_so_their_history_always_has_them() {
+    let mut g = start().await;
+    let e = g.enterprise(45).await;
+    let demand = g.demand(&e, "kept").await;
+    // History lines refer to their demand without a foreign key: the table keeps every demand.
+    for statement in ["DELETE FROM demands", "TRUNCATE demands CASCADE"] {
+        let refused = sqlx::query(statement)
+            .execute(&g.svc.pool)
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("never deleted"), "{refused}");
+    }
+    assert_eq!(g.get(&demand.id).await, demand);
+    g.stop().await;
+}
+
 fn wrong_check_character(code: &str) -> String {
     let mut code = code.to_string();
     let last = code.pop().unwrap();
