@@ -51,8 +51,17 @@ async fn a_quick_bench_reports_every_figure_beside_its_limit_and_cleans_up() {
         assert_eq!(levels, [1, 8, 64], "{limit}");
     }
     let intake = rows(&report, "intake");
-    assert_eq!(intake.len(), 3);
-    for row in &intake {
+    let (submits, floors): (Vec<&Value>, Vec<&Value>) = intake
+        .iter()
+        .partition(|r| r["measure"] == "SubmitDemand (gRPC)");
+    assert_eq!(submits.len(), 3);
+    // The gRPC floor beside each level, with no target of its own.
+    assert_eq!(floors.len(), 3);
+    for row in &floors {
+        assert_eq!(row["measure"], "Health/Check (gRPC floor)");
+        assert!(row["target"].is_null(), "{row}");
+    }
+    for row in &submits {
         assert_eq!(row["vs_limit"]["limit"], "postgres_insert_commit");
         assert_eq!(row["vs_limit"]["concurrency"], row["concurrency"]);
         assert!(number(&row["vs_limit"]["ratio"]) > 0.0, "{row}");

@@ -59,13 +59,7 @@ async fn an_enterprise_registers_itself_once() {
     assert_eq!(got, enterprise);
 
     // Demands refer to enterprises without a foreign key: the table keeps every enterprise.
-    for statement in ["DELETE FROM enterprises", "TRUNCATE enterprises CASCADE"] {
-        let refused = sqlx::query(statement)
-            .execute(&g.svc.pool)
-            .await
-            .unwrap_err();
-        assert!(refused.to_string().contains("never deleted"), "{refused}");
-    }
+    assert_rows_are_never_deleted(&g.svc.pool, "enterprises").await;
     assert_eq!(
         count(&g.svc.pool, "SELECT count(*) FROM enterprises").await,
         1
@@ -79,15 +73,23 @@ async fn demands_are_never_deleted_so_their_history_always_has_them() {
     let e = g.enterprise(45).await;
     let demand = g.demand(&e, "kept").await;
     // History lines refer to their demand without a foreign key: the table keeps every demand.
-    for statement in ["DELETE FROM demands", "TRUNCATE demands CASCADE"] {
-        let refused = sqlx::query(statement)
-            .execute(&g.svc.pool)
+    assert_rows_are_never_deleted(&g.svc.pool, "demands").await;
+    assert_eq!(g.get(&demand.id).await, demand);
+    g.stop().await;
+}
+
+/// Both DELETE and TRUNCATE of `table` are refused.
+async fn assert_rows_are_never_deleted(pool: &sqlx::PgPool, table: &'static str) {
+    for statement in [
+        format!("DELETE FROM {table}"),
+        format!("TRUNCATE {table} CASCADE"),
+    ] {
+        let refused = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(pool)
             .await
             .unwrap_err();
         assert!(refused.to_string().contains("never deleted"), "{refused}");
     }
-    assert_eq!(g.get(&demand.id).await, demand);
-    g.stop().await;
 }
 
 fn wrong_check_character(code: &str) -> String {

@@ -4,6 +4,7 @@
 mod access;
 mod downstream;
 mod enterprises;
+mod group_commit;
 mod helpers;
 mod lifecycle;
 mod listing;
