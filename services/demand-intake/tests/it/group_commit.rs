@@ -102,7 +102,7 @@ async fn a_batch_answers_each_submission_in_order_and_writes_only_the_accepted()
     events.sort();
     assert_eq!(events, expected, "one event per written demand");
     // The request id names the first of the two in the batch.
-    let (id, fingerprint) = store::demand_by_request(&mut *pool.acquire().await.unwrap(), &e1, "a")
+    let (id, fingerprint) = store::demand_by_request(&mut pool.acquire().await.unwrap(), &e1, "a")
         .await
         .unwrap()
         .unwrap();
