@@ -1,5 +1,5 @@
-//! Intake's group commit. Submissions that arrive together are written together: a few
-//! writers each take whatever has queued up (at most [`MAX_BATCH`]) and write it in one
+//! Intake's group commit. Submissions that arrive together are written together: the writer
+//! (see [`WRITERS`]) takes whatever has queued up (at most [`MAX_BATCH`]) and writes it in one
 //! statement and one commit ([`store::insert_submitted`]). Nothing waits for a batch to fill:
 //! a lone submission is written at once, alone; under load, the submissions that queued while
 //! a batch was being written share the next one. One commit per batch instead of one per

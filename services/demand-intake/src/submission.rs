@@ -125,12 +125,7 @@ async fn earlier(
     else {
         return Ok(None);
     };
-    if fingerprint != key.fingerprint {
-        return Err(Error::invalid(
-            "request_id",
-            "was already used for a different request",
-        ));
-    }
+    idempotency::same_request(&fingerprint, &key.fingerprint)?;
     let row = store::demand(&mut conn, id)
         .await?
         .ok_or_else(|| Error::internal(format!("request id names lost demand {id}")))?;

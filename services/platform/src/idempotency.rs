@@ -41,10 +41,8 @@ pub fn check_request_id(request_id: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// What `request_id` already stands for, without waiting for anyone. For a create that
-/// claims the id with `INSERT .. ON CONFLICT DO NOTHING` in its own statement (which waits
-/// for a concurrent holder of the id itself) and, finding it taken, needs the first answer.
-pub async fn lookup(
+/// What `request_id` already stands for, without waiting for anyone.
+async fn lookup(
     conn: &mut PgConnection,
     scope: &str,
     request_id: &str,
@@ -59,12 +57,23 @@ pub async fn lookup(
     .await?;
     match row {
         None => Ok(Claim::New),
-        Some((stored, resource_id)) if stored == fingerprint => Ok(Claim::Existing(resource_id)),
-        Some(_) => Err(Error::invalid(
+        Some((stored, resource_id)) => {
+            same_request(&stored, fingerprint)?;
+            Ok(Claim::Existing(resource_id))
+        }
+    }
+}
+
+/// A request id is answered with what it created only for the same body: `stored` is the
+/// fingerprint it was first used with.
+pub fn same_request(stored: &str, fingerprint: &str) -> Result<(), Error> {
+    if stored != fingerprint {
+        return Err(Error::invalid(
             "request_id",
             "was already used for a different request",
-        )),
+        ));
     }
+    Ok(())
 }
 
 /// Records that `request_id` created `resource_id`; same transaction as the create.
