@@ -118,6 +118,18 @@ pub enum Written {
     NoSuchEnterprise,
 }
 
+impl Written {
+    /// From what a submission's statement reports: was the enterprise there, was the demand
+    /// inserted.
+    fn from_statement(registered: bool, written: bool) -> Self {
+        match (registered, written) {
+            (false, _) => Written::NoSuchEnterprise,
+            (true, true) => Written::Yes,
+            (true, false) => Written::RequestIdTaken,
+        }
+    }
+}
+
 /// Writes a batch of submissions in ONE statement, which is its own transaction: for each,
 /// the demand (claiming its request id through the unique `(enterprise_id, request_id)`), the
 /// first line of its history and its outbox row (see [`outbox::Staged`]), all only if the
@@ -224,11 +236,7 @@ pub async fn insert_submitted(
     }
     Ok(answers
         .into_iter()
-        .map(|answer| match answer {
-            (false, _) => Written::NoSuchEnterprise,
-            (true, true) => Written::Yes,
-            (true, false) => Written::RequestIdTaken,
-        })
+        .map(|(registered, written)| Written::from_statement(registered, written))
         .collect())
 }
 
@@ -285,11 +293,7 @@ async fn insert_one_submitted(pool: &PgPool, s: &NewSubmission) -> Result<Writte
     .bind(s.event.notify)
     .fetch_one(pool)
     .await?;
-    Ok(match (registered, written) {
-        (false, _) => Written::NoSuchEnterprise,
-        (true, true) => Written::Yes,
-        (true, false) => Written::RequestIdTaken,
-    })
+    Ok(Written::from_statement(registered, written))
 }
 
 /// The demand `request_id` created for `enterprise_id`, with the fingerprint of the body it
