@@ -1,0 +1,201 @@
+//! The transactional outbox: a service appends its events in the same transaction as its
+//! state change; the [`Relay`] publishes committed rows to JetStream and marks them sent.
+//!
+//! Ordering without losing late commits: identity values are taken before commit, so a row
+//! with a smaller id can become visible after a larger one. The relay therefore keeps no
+//! "last id seen" high-water mark; every pass reads all unsent rows in id order. Per aggregate,
+//! `append` takes a transaction-scoped advisory lock on the aggregate before it draws its id,
+//! so two transactions writing the same aggregate draw their ids in commit order, and id
+//! order is that aggregate's event order. One relay per database publishes at a time (a
+//! session advisory lock), sequentially, awaiting each ack, so JetStream receives each
+//! aggregate's events in order. It wakes on an in-process bell, on LISTEN/NOTIFY (rate
+//! limited, see [`NOTIFY_EVERY`]) and on a 100 ms poll.
+
+use crate::events::NewEvent;
+use crate::telemetry;
+use chrono::Utc;
+use kechuang_proto::events::Envelope;
+use prost::Message;
+use sqlx::{PgConnection, PgPool, Postgres};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+mod relay;
+
+pub use relay::Relay;
+
+/// NOTIFY channel: an append wakes the relay when its transaction commits.
+pub const CHANNEL: &str = "kc_outbox";
+
+/// Appends `event` to the outbox inside the caller's transaction and returns its envelope.
+/// The event is published only if, and after, that transaction commits.
+pub async fn append(
+    conn: &mut PgConnection,
+    producer: &str,
+    event: NewEvent,
+) -> Result<Envelope, sqlx::Error> {
+    let envelope = event.into_envelope(producer, Utc::now());
+    let event_id = Uuid::parse_str(&envelope.event_id).expect("a fresh UUIDv7 parses");
+    let lock_key = format!("{}/{}", envelope.aggregate_type, envelope.aggregate_id);
+    let sql = if should_notify() {
+        "WITH aggregate_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))), \
+              wake AS (SELECT pg_notify('kc_outbox', '')) \
+         INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
+                             aggregate_version, envelope, traceparent) \
+         SELECT $2, $3, $4, $5, $6, $7, $8 FROM aggregate_lock, wake"
+    } else {
+        "WITH aggregate_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) \
+         INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
+                             aggregate_version, envelope, traceparent) \
+         SELECT $2, $3, $4, $5, $6, $7, $8 FROM aggregate_lock"
+    };
+    sqlx::query(sql)
+        .bind(lock_key)
+        .bind(event_id)
+        .bind(&envelope.event_type)
+        .bind(&envelope.aggregate_type)
+        .bind(&envelope.aggregate_id)
+        .bind(envelope.aggregate_version)
+        .bind(envelope.encode_to_vec())
+        .bind(telemetry::current_traceparent())
+        .execute(conn)
+        .await?;
+    ring();
+    Ok(envelope)
+}
+
+/// Appends several events in one statement (one round trip), each as [`append`] would: the
+/// aggregates are locked first, in one order for every caller, so each aggregate's ids are
+/// drawn in commit order. Returns the envelopes in the order given.
+pub async fn append_many(
+    conn: &mut PgConnection,
+    producer: &str,
+    events: Vec<NewEvent>,
+) -> Result<Vec<Envelope>, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    let envelopes: Vec<Envelope> = events
+        .into_iter()
+        .map(|e| e.into_envelope(producer, now))
+        .collect();
+    let mut lock_keys: Vec<String> = envelopes
+        .iter()
+        .map(|e| format!("{}/{}", e.aggregate_type, e.aggregate_id))
+        .collect();
+    lock_keys.sort();
+    lock_keys.dedup();
+    let column = |f: fn(&Envelope) -> String| envelopes.iter().map(f).collect::<Vec<_>>();
+    let event_ids: Vec<Uuid> = envelopes
+        .iter()
+        .map(|e| Uuid::parse_str(&e.event_id).expect("a fresh UUIDv7 parses"))
+        .collect();
+    let versions: Vec<i64> = envelopes.iter().map(|e| e.aggregate_version).collect();
+    let encoded: Vec<Vec<u8>> = envelopes.iter().map(|e| e.encode_to_vec()).collect();
+    // The locks are taken in the keys' (sorted) array order, all before the first row is
+    // inserted: the insert joins their count, which needs every one.
+    let sql = "WITH aggregate_locks AS ( \
+            SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) FROM unnest($1::text[]) AS key \
+         ), locked AS (SELECT count(*) AS n FROM aggregate_locks), \
+         wake AS (SELECT CASE WHEN $9 THEN pg_notify('kc_outbox', '') END AS sent) \
+         INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
+                             aggregate_version, envelope, traceparent) \
+         SELECT e.event_id, e.event_type, e.aggregate_type, e.aggregate_id, e.version, \
+                e.envelope, $8 \
+         FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bytea[]) \
+              WITH ORDINALITY AS e(event_id, event_type, aggregate_type, aggregate_id, \
+                                   version, envelope, position), \
+              locked, wake \
+         ORDER BY e.position";
+    sqlx::query(sql)
+        .bind(&lock_keys)
+        .bind(&event_ids)
+        .bind(column(|e| e.event_type.clone()))
+        .bind(column(|e| e.aggregate_type.clone()))
+        .bind(column(|e| e.aggregate_id.clone()))
+        .bind(&versions)
+        .bind(&encoded)
+        .bind(telemetry::current_traceparent())
+        .bind(should_notify())
+        .execute(conn)
+        .await?;
+    ring();
+    Ok(envelopes)
+}
+
+/// An event sealed for an outbox row that the caller inserts in its own statement, so that a
+/// create can write its row, its history and its event in one round trip. Only for an
+/// aggregate that this very statement creates: no other transaction can hold events of it, so
+/// the per-aggregate lock that [`append`] takes is not needed. The values go, in this order,
+/// into `INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id,
+/// aggregate_version, envelope, traceparent)`; when [`Staged::notify`] is set the statement
+/// also runs `pg_notify('kc_outbox', '')`. Call [`ring`] once the statement has run.
+pub struct Staged {
+    pub envelope: Envelope,
+    pub event_id: Uuid,
+    pub encoded: Vec<u8>,
+    pub traceparent: Option<String>,
+    pub notify: bool,
+}
+
+pub fn stage(producer: &str, event: NewEvent) -> Staged {
+    let envelope = event.into_envelope(producer, Utc::now());
+    Staged {
+        event_id: Uuid::parse_str(&envelope.event_id).expect("a fresh UUIDv7 parses"),
+        encoded: envelope.encode_to_vec(),
+        traceparent: telemetry::current_traceparent(),
+        notify: should_notify(),
+        envelope,
+    }
+}
+
+/// Wakes this process's relay: an event was written, or its transaction has just committed.
+/// [`append`] rings before the commit (the relay then looks again a few milliseconds later,
+/// when the commit has usually landed); code that commits events, such as the consumers,
+/// rings again after the commit so the relay publishes at once.
+pub fn ring() {
+    RINGS.fetch_add(1, Ordering::Release);
+    BELL.notify_waiters();
+}
+
+/// Commits a transaction that appended events and wakes the relay to publish them at once.
+pub async fn commit(tx: sqlx::Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+    tx.commit().await?;
+    ring();
+    Ok(())
+}
+
+static BELL: Notify = Notify::const_new();
+/// Counts rings, so that a ring during a pass (when the relay is not waiting) is not lost.
+static RINGS: AtomicU64 = AtomicU64::new(0);
+
+/// A transaction that NOTIFYs takes a database-wide lock while it commits, so notifying
+/// commits cannot share WAL flushes: one NOTIFY per transaction caps a database at a few
+/// hundred commits a second. So a process NOTIFYs at most once per [`NOTIFY_EVERY`]; the
+/// in-process bell, the relay's short re-checks and its poll cover the rest.
+const NOTIFY_EVERY: Duration = Duration::from_millis(5);
+static LAST_NOTIFY_MICROS: AtomicU64 = AtomicU64::new(0);
+
+fn should_notify() -> bool {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let now = START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_micros() as u64
+        + 1;
+    let last = LAST_NOTIFY_MICROS.load(Ordering::Relaxed);
+    now.saturating_sub(last) >= NOTIFY_EVERY.as_micros() as u64
+        && LAST_NOTIFY_MICROS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
+/// Unsent outbox rows, for health and tests.
+pub async fn unsent_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        .fetch_one(pool)
+        .await
+}
