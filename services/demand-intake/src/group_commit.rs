@@ -5,12 +5,15 @@
 //! a batch was being written share the next one. One commit per batch instead of one per
 //! demand is what lets intake keep pace with the database's raw single-row commit rate.
 //!
+//! Each written demand's event goes straight to the outbox relay ([`Handover`]), which
+//! publishes it without reading its row back.
+//!
 //! The writers are tasks of their own, so a caller that hangs up (a cancelled RPC) cannot
 //! cut short a statement that carries other callers' demands.
 
 use crate::store::{self, NewSubmission, Written};
 use kechuang_platform::error::Error;
-use kechuang_platform::outbox;
+use kechuang_platform::outbox::Handover;
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -66,10 +69,11 @@ impl GroupCommit {
 }
 
 impl Writers {
-    /// One writer: until `cancel`, takes what has queued up and writes it.
-    pub async fn run(self, pool: PgPool, cancel: CancellationToken) {
+    /// One writer: until `cancel`, takes what has queued up, writes it and hands the events
+    /// it wrote to the relay.
+    pub async fn run(self, pool: PgPool, handover: Handover, cancel: CancellationToken) {
         while let Some(batch) = self.next_batch(&cancel).await {
-            write(&pool, batch).await;
+            write(&pool, &handover, batch).await;
         }
     }
 
@@ -97,16 +101,22 @@ impl Writers {
 
 /// Writes a batch and answers each of its callers. If the batch's statement fails, nothing
 /// of it was written, and each submission is tried again alone, so that one bad submission
-/// (or a deadlock between two batches) fails only itself.
-async fn write(pool: &PgPool, jobs: Vec<Job>) {
-    let (submissions, replies): (Vec<_>, Vec<_>) = jobs
+/// (or a deadlock between two batches) fails only itself. The events of what was written go
+/// to the relay before anyone is answered.
+async fn write(pool: &PgPool, handover: &Handover, jobs: Vec<Job>) {
+    let (mut submissions, replies): (Vec<NewSubmission>, Vec<_>) = jobs
         .into_iter()
         .map(|job| (job.submission, job.reply))
         .unzip();
-    let answers = store::insert_submitted(pool, &submissions).await;
-    outbox::ring();
-    match answers {
+    if handover.relay_leads() {
+        // The events go straight to this process's relay: no other relay needs waking.
+        for submission in &mut submissions {
+            submission.event.notify = false;
+        }
+    }
+    match store::insert_submitted(pool, &submissions).await {
         Ok(answers) => {
+            hand_over(handover, submissions, &answers);
             for (reply, answer) in replies.into_iter().zip(answers) {
                 let _ = reply.send(Ok(answer));
             }
@@ -124,9 +134,22 @@ async fn write(pool: &PgPool, jobs: Vec<Job>) {
                             Error::internal("a submission written without an answer")
                         })
                     });
-                outbox::ring();
+                if let Ok(written) = answer {
+                    hand_over(handover, vec![submission], &[written]);
+                }
                 let _ = reply.send(answer);
             }
         }
     }
+}
+
+/// Hands the events of the submissions that were written to the relay.
+fn hand_over(handover: &Handover, submissions: Vec<NewSubmission>, answers: &[Written]) {
+    let events = submissions
+        .into_iter()
+        .zip(answers)
+        .filter(|(_, written)| **written == Written::Yes)
+        .map(|(submission, _)| submission.event.into())
+        .collect();
+    handover.committed(events);
 }

@@ -59,7 +59,8 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<ServiceRuntime> {
     let (writer, writers) = group_commit::group_commit();
     for _ in 0..group_commit::WRITERS {
         let (pool, writers) = (runtime.pool.clone(), writers.clone());
-        runtime.spawn(move |cancel| writers.run(pool, cancel));
+        let handover = runtime.handover.clone();
+        runtime.spawn(move |cancel| writers.run(pool, handover, cancel));
     }
     let api = DemandApi::new(Intake::new(runtime.pool.clone(), writer));
     let routes = Routes::new(DemandServiceServer::with_interceptor(

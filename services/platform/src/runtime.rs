@@ -4,7 +4,7 @@
 use crate::auth::{AuthInterceptor, Authenticator};
 use crate::config::ServiceConfig;
 use crate::consumer::{Consumer, ConsumerSpec, EventHandler};
-use crate::outbox::Relay;
+use crate::outbox::{Handover, Relay};
 use crate::{bus, db, telemetry};
 use async_nats::jetstream::Context as JetStream;
 use sqlx::PgPool;
@@ -29,6 +29,8 @@ pub struct ServiceRuntime {
     pub pool: PgPool,
     pub jetstream: JetStream,
     pub authenticator: Arc<Authenticator>,
+    /// Where the service hands the events of aggregates it creates to its relay.
+    pub handover: Handover,
     listener: TcpListener,
     routes: Option<Routes>,
     health_names: Vec<String>,
@@ -50,12 +52,14 @@ impl ServiceRuntime {
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
         let relay = Relay::new(pool.clone(), jetstream.clone(), config.bus.clone());
+        let handover = relay.handover();
         tasks.spawn(relay.run(background.clone()));
         Ok(Self {
             config,
             pool,
             jetstream,
             authenticator,
+            handover,
             listener,
             routes: None,
             health_names: Vec::new(),

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 mod relay;
 
-pub use relay::Relay;
+pub use relay::{CommittedEvent, Handover, Relay};
 
 /// NOTIFY channel: an append wakes the relay when its transaction commits.
 pub const CHANNEL: &str = "kc_outbox";
@@ -132,7 +132,8 @@ pub async fn append_many(
 /// the per-aggregate lock that [`append`] takes is not needed. The values go, in this order,
 /// into `INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id,
 /// aggregate_version, envelope, traceparent)`; when [`Staged::notify`] is set the statement
-/// also runs `pg_notify('kc_outbox', '')`. Call [`ring`] once the statement has run.
+/// also runs `pg_notify('kc_outbox', '')`. Once the statement has committed, hand the event to
+/// the relay ([`Handover::committed`]), or at least [`ring`].
 pub struct Staged {
     pub envelope: Envelope,
     pub event_id: Uuid,

@@ -8,8 +8,11 @@ use async_nats::jetstream::Context as JetStream;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool, Postgres};
-use std::sync::atomic::Ordering;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -23,31 +26,102 @@ pub struct Relay {
     bus: BusConfig,
     batch_size: i64,
     poll_interval: Duration,
+    handed_over: mpsc::Receiver<Vec<CommittedEvent>>,
+    handover: Handover,
 }
 
 #[derive(sqlx::FromRow)]
 struct PendingRow {
-    id: i64,
     event_id: Uuid,
     event_type: String,
     envelope: Vec<u8>,
     traceparent: Option<String>,
 }
 
+/// An event whose outbox row is committed, handed to the relay by the code that committed it
+/// (see [`Handover`]).
+pub struct CommittedEvent {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub envelope: Vec<u8>,
+    pub traceparent: Option<String>,
+}
+
+impl From<super::Staged> for CommittedEvent {
+    fn from(staged: super::Staged) -> Self {
+        Self {
+            event_id: staged.event_id,
+            event_type: staged.envelope.event_type,
+            envelope: staged.encoded,
+            traceparent: staged.traceparent,
+        }
+    }
+}
+
+/// Hands events to this process's relay the moment their transaction has committed, so that
+/// it publishes them without reading them back: no SELECT, no wake-up pause. Only for events of
+/// aggregates their own statement created ([`super::stage`]): nothing of such an aggregate can
+/// be in the outbox before them, so publishing them ahead of the relay's next read keeps every
+/// aggregate's order. The outbox rows stay the guarantee: whatever the relay does not publish
+/// this way (it is not the leader, it is behind, NATS failed, the process died) it reads and
+/// publishes as any other row; a copy JetStream already has is dropped (`Nats-Msg-Id`).
+#[derive(Clone)]
+pub struct Handover {
+    relay: mpsc::Sender<Vec<CommittedEvent>>,
+    leading: Arc<AtomicBool>,
+}
+
+/// Batches of handed-over events the relay may hold before callers fall back to ringing.
+const HANDOVER_QUEUE: usize = 1024;
+/// How long the relay gathers handed-over events before it publishes them: the publication
+/// delay of such an event, traded for fewer wake-ups per event under load.
+const GATHER: Duration = Duration::from_millis(5);
+
+impl Handover {
+    /// Whether this process's relay publishes for the database now. While it does, a
+    /// statement whose events are handed over need not NOTIFY: NOTIFY is for a relay in
+    /// another process, and it costs the database a lock and the listener a wake-up.
+    pub fn relay_leads(&self) -> bool {
+        self.leading.load(Ordering::Acquire)
+    }
+
+    /// `events` are in outbox rows that have committed.
+    pub fn committed(&self, events: Vec<CommittedEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        if self.relay.try_send(events).is_err() {
+            // The relay is behind or gone: it reads the rows instead.
+            super::ring();
+        }
+    }
+}
+
 impl Relay {
     pub fn new(pool: PgPool, jetstream: JetStream, bus: BusConfig) -> Self {
+        let (relay, handed_over) = mpsc::channel(HANDOVER_QUEUE);
         Self {
             pool,
             jetstream,
             bus,
             batch_size: 256,
             poll_interval: Duration::from_millis(100),
+            handed_over,
+            handover: Handover {
+                relay,
+                leading: Arc::new(AtomicBool::new(false)),
+            },
         }
+    }
+
+    /// Where code that commits new aggregates hands their events over (see [`Handover`]).
+    pub fn handover(&self) -> Handover {
+        self.handover.clone()
     }
 
     /// Runs until `shutdown`, then makes one last pass so that committed events are not left
     /// behind (they would be published at the next start anyway).
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(mut self, shutdown: CancellationToken) {
         let mut failures = 0u32;
         while !shutdown.is_cancelled() {
             match self.lead(&shutdown).await {
@@ -63,13 +137,16 @@ impl Relay {
     }
 
     /// Becomes the publishing relay of this database, then publishes until `shutdown`.
-    async fn lead(&self, shutdown: &CancellationToken) -> Result<(), sqlx::Error> {
+    async fn lead(&mut self, shutdown: &CancellationToken) -> Result<(), sqlx::Error> {
         let mut leader = self.pool.acquire().await?;
         loop {
             let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                 .bind(RELAY_LOCK_KEY)
                 .fetch_one(&mut *leader)
                 .await?;
+            // Events handed over meanwhile are the leader's to publish (it reads their rows);
+            // on taking the lead, the first pass reads them too.
+            self.drop_handed_over();
             if acquired {
                 break;
             }
@@ -78,7 +155,9 @@ impl Relay {
                 return Ok(());
             }
         }
+        self.handover.leading.store(true, Ordering::Release);
         let result = self.publish_while_leading(&mut leader, shutdown).await;
+        self.handover.leading.store(false, Ordering::Release);
         // Release the lock whatever happened; a broken connection releases it anyway.
         let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(RELAY_LOCK_KEY)
@@ -87,8 +166,12 @@ impl Relay {
         result
     }
 
+    fn drop_handed_over(&mut self) {
+        while self.handed_over.try_recv().is_ok() {}
+    }
+
     async fn publish_while_leading(
-        &self,
+        &mut self,
         leader: &mut PoolConnection<Postgres>,
         shutdown: &CancellationToken,
     ) -> Result<(), sqlx::Error> {
@@ -98,6 +181,10 @@ impl Relay {
         let mut rechecks = RECHECKS.len();
         let mut acked = Acked::default();
         loop {
+            // What was handed over goes out before the read, which then skips it.
+            while let Ok(events) = self.handed_over.try_recv() {
+                self.publish_handed_over(events, &mut acked).await;
+            }
             let rings = RINGS.load(Ordering::Acquire);
             // On an error, the rows held in `acked` stay unmarked: whoever leads next
             // publishes them again and JetStream drops the copies (Nats-Msg-Id).
@@ -109,41 +196,71 @@ impl Relay {
                 Pass::Drained if shutdown.is_cancelled() => return acked.mark(leader).await,
                 Pass::Drained => {
                     publish_failures = 0;
-                    let bell = BELL.notified();
-                    tokio::pin!(bell);
-                    bell.as_mut().enable();
-                    if RINGS.load(Ordering::Acquire) != rings {
-                        // Rung during the pass: something may have committed since it read.
-                        rechecks = 0;
-                        sleep_or_cancel(LINGER, shutdown).await;
-                        continue;
-                    }
-                    // After a wake-up, the commit that rang may land a moment later: look
-                    // again after short pauses before settling into the long wait.
-                    let (mut pause, rechecking) = match RECHECKS.get(rechecks) {
-                        Some(pause) => (*pause, true),
-                        None => (self.poll_interval, false),
-                    };
-                    if let Some(left) = acked.due_in() {
-                        if left.is_zero() {
-                            acked.mark(leader).await?;
-                        } else {
-                            pause = pause.min(left);
+                    // Wait for a reason to read again; publish what is handed over meanwhile.
+                    loop {
+                        let bell = BELL.notified();
+                        tokio::pin!(bell);
+                        bell.as_mut().enable();
+                        if RINGS.load(Ordering::Acquire) != rings {
+                            // Rung during the pass: something may have committed since it read.
+                            rechecks = 0;
+                            sleep_or_cancel(LINGER, shutdown).await;
+                            break;
                         }
-                    }
-                    let woken = tokio::select! {
-                        _ = shutdown.cancelled() => false,
-                        notified = listener.recv() => { notified?; rechecks = 0; true }
-                        _ = bell => { rechecks = 0; true }
-                        _ = tokio::time::sleep(pause) => {
-                            rechecks = if rechecking { rechecks + 1 } else { RECHECKS.len() };
-                            false
+                        // After a wake-up, the commit that rang may land a moment later: look
+                        // again after short pauses before settling into the long wait.
+                        let (mut pause, rechecking) = match RECHECKS.get(rechecks) {
+                            Some(pause) => (*pause, true),
+                            None => (self.poll_interval, false),
+                        };
+                        if let Some(left) = acked.due_in() {
+                            if left.is_zero() {
+                                acked.mark(leader).await?;
+                            } else {
+                                pause = pause.min(left);
+                            }
                         }
-                    };
-                    if woken {
-                        // Let the commits that follow this one land too: one pass then
-                        // publishes several events instead of one pass (and one SELECT) each.
-                        sleep_or_cancel(LINGER, shutdown).await;
+                        let wake = tokio::select! {
+                            _ = shutdown.cancelled() => Wake::Stop,
+                            notified = listener.recv() => { notified?; Wake::Rung }
+                            _ = bell => Wake::Rung,
+                            Some(events) = self.handed_over.recv() => Wake::HandedOver(events),
+                            _ = tokio::time::sleep(pause) => Wake::Pause { rechecking },
+                        };
+                        match wake {
+                            Wake::Stop => break,
+                            Wake::Rung => {
+                                // Let the commits that follow this one land too: one pass
+                                // then publishes several events instead of one pass (and one
+                                // SELECT) each.
+                                rechecks = 0;
+                                sleep_or_cancel(LINGER, shutdown).await;
+                                break;
+                            }
+                            Wake::Pause { rechecking } => {
+                                rechecks = if rechecking {
+                                    rechecks + 1
+                                } else {
+                                    RECHECKS.len()
+                                };
+                                break;
+                            }
+                            Wake::HandedOver(mut events) => {
+                                // Gather what follows, so that one burst of publishes (and
+                                // of wake-ups) carries many events.
+                                sleep_or_cancel(GATHER, shutdown).await;
+                                while let Ok(more) = self.handed_over.try_recv() {
+                                    events.extend(more);
+                                }
+                                if !self.publish_handed_over(events, &mut acked).await {
+                                    // Their rows are read and retried with the rest.
+                                    break;
+                                }
+                                if acked.due() {
+                                    acked.mark(leader).await?;
+                                }
+                            }
+                        }
                     }
                 }
                 Pass::More => {
@@ -165,6 +282,45 @@ impl Relay {
         }
     }
 
+    /// Publishes handed-over events: all sent, then every ack awaited, so a batch costs about
+    /// one round trip to NATS. False if any failed (their rows stay unsent, for the next read).
+    async fn publish_handed_over(
+        &self,
+        mut events: Vec<CommittedEvent>,
+        acked: &mut Acked,
+    ) -> bool {
+        // A read may have found a row just before its hand-over arrived.
+        events.retain(|e| !acked.read.contains(&e.event_id));
+        let mut pending = Vec::with_capacity(events.len());
+        let mut failed = false;
+        for event in events {
+            let headers = headers(event.event_id, event.traceparent.as_deref());
+            let subject = self.bus.subject(&event.event_type);
+            match self
+                .jetstream
+                .publish_with_headers(subject, headers, event.envelope.into())
+                .await
+            {
+                Ok(ack) => pending.push((event.event_id, ack)),
+                Err(e) => {
+                    tracing::debug!(error = %e, "publishing a handed-over event failed");
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        for (event_id, ack) in pending {
+            match ack.await {
+                Ok(_) => acked.push(event_id),
+                Err(e) => {
+                    tracing::debug!(error = %e, %event_id, "a handed-over event was not acked");
+                    failed = true;
+                }
+            }
+        }
+        !failed
+    }
+
     /// Publishes one batch of unsent rows in id order, each awaited; what was acked joins
     /// `acked`, to be marked sent a little later (see [`Acked`]).
     async fn publish_pending(
@@ -173,8 +329,8 @@ impl Relay {
         acked: &mut Acked,
     ) -> Result<Pass, sqlx::Error> {
         let rows: Vec<PendingRow> = sqlx::query_as(
-            "SELECT id, event_id, event_type, envelope, traceparent FROM outbox \
-             WHERE sent_at IS NULL AND NOT (id = ANY($2)) ORDER BY id LIMIT $1",
+            "SELECT event_id, event_type, envelope, traceparent FROM outbox \
+             WHERE sent_at IS NULL AND NOT (event_id = ANY($2)) ORDER BY id LIMIT $1",
         )
         .bind(self.batch_size)
         .bind(&acked.ids)
@@ -184,7 +340,10 @@ impl Relay {
         let mut failure = None;
         for row in &rows {
             match self.publish(row).await {
-                Ok(()) => acked.push(row.id),
+                Ok(()) => {
+                    acked.push(row.event_id);
+                    acked.read.remember(row.event_id);
+                }
                 Err(e) => {
                     failure = Some(e);
                     break;
@@ -199,16 +358,11 @@ impl Relay {
     }
 
     async fn publish(&self, row: &PendingRow) -> Result<(), async_nats::Error> {
-        let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", row.event_id.to_string().as_str());
-        if let Some(tp) = &row.traceparent {
-            headers.insert(telemetry::TRACEPARENT, tp.as_str());
-        }
         let ack = self
             .jetstream
             .publish_with_headers(
                 self.bus.subject(&row.event_type),
-                headers,
+                headers(row.event_id, row.traceparent.as_deref()),
                 row.envelope.clone().into(),
             )
             .await?
@@ -220,6 +374,25 @@ impl Relay {
     }
 }
 
+fn headers(event_id: Uuid, traceparent: Option<&str>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Msg-Id", event_id.to_string().as_str());
+    if let Some(tp) = traceparent {
+        headers.insert(telemetry::TRACEPARENT, tp);
+    }
+    headers
+}
+
+enum Wake {
+    Stop,
+    /// The bell or a NOTIFY: something committed.
+    Rung,
+    HandedOver(Vec<CommittedEvent>),
+    Pause {
+        rechecking: bool,
+    },
+}
+
 /// Rows JetStream has acknowledged but the outbox does not yet say are sent. Marking them is a
 /// commit of its own; done for every event, it would double the database's commits, so the
 /// relay marks at most every [`MARK_EVERY`] (or [`MARK_BATCH`] rows) and skips what it holds
@@ -227,15 +400,44 @@ impl Relay {
 /// again and JetStream drops the copies (its duplicate window is far longer than this delay).
 #[derive(Default)]
 struct Acked {
-    ids: Vec<i64>,
+    ids: Vec<Uuid>,
     since: Option<std::time::Instant>,
+    read: RecentlyRead,
+}
+
+/// The last events the relay's reads published, so that the hand-over of one of them (it can
+/// arrive just after a read found the row) does not publish it a second time.
+#[derive(Default)]
+struct RecentlyRead {
+    order: VecDeque<Uuid>,
+    ids: HashSet<Uuid>,
+}
+
+/// Far more than the events committed between a read and the hand-overs still queued.
+const RECENTLY_READ: usize = 4096;
+
+impl RecentlyRead {
+    fn remember(&mut self, id: Uuid) {
+        if self.ids.insert(id) {
+            self.order.push_back(id);
+        }
+        if self.order.len() > RECENTLY_READ
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+    }
+
+    fn contains(&self, id: &Uuid) -> bool {
+        self.ids.contains(id)
+    }
 }
 
 const MARK_EVERY: Duration = Duration::from_millis(50);
 const MARK_BATCH: usize = 512;
 
 impl Acked {
-    fn push(&mut self, id: i64) {
+    fn push(&mut self, id: Uuid) {
         self.since.get_or_insert_with(std::time::Instant::now);
         self.ids.push(id);
     }
@@ -254,7 +456,7 @@ impl Acked {
         if self.ids.is_empty() {
             return Ok(());
         }
-        sqlx::query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1)")
+        sqlx::query("UPDATE outbox SET sent_at = now() WHERE event_id = ANY($1)")
             .bind(&self.ids)
             .execute(&mut *conn)
             .await?;
@@ -298,4 +500,3 @@ async fn sleep_or_cancel(delay: Duration, shutdown: &CancellationToken) -> bool 
         _ = tokio::time::sleep(delay) => false,
     }
 }
-

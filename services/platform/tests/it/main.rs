@@ -3,6 +3,7 @@
 
 mod bench;
 mod consumer;
+mod handover;
 mod helpers;
 mod outbox;
 mod tracing_propagation;
