@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -196,7 +197,14 @@ impl Relay {
                 Pass::Drained if shutdown.is_cancelled() => return acked.mark(leader).await,
                 Pass::Drained => {
                     publish_failures = 0;
-                    // Wait for a reason to read again; publish what is handed over meanwhile.
+                    // After a wake-up, the commit that rang may land a moment later: look
+                    // again after short pauses before settling into the long wait. Events
+                    // handed over meanwhile are published without putting that look off.
+                    let (pause, rechecking) = match RECHECKS.get(rechecks) {
+                        Some(pause) => (*pause, true),
+                        None => (self.poll_interval, false),
+                    };
+                    let look_again = Instant::now() + pause;
                     loop {
                         let bell = BELL.notified();
                         tokio::pin!(bell);
@@ -207,17 +215,12 @@ impl Relay {
                             sleep_or_cancel(LINGER, shutdown).await;
                             break;
                         }
-                        // After a wake-up, the commit that rang may land a moment later: look
-                        // again after short pauses before settling into the long wait.
-                        let (mut pause, rechecking) = match RECHECKS.get(rechecks) {
-                            Some(pause) => (*pause, true),
-                            None => (self.poll_interval, false),
-                        };
+                        let mut until = look_again;
                         if let Some(left) = acked.due_in() {
                             if left.is_zero() {
                                 acked.mark(leader).await?;
                             } else {
-                                pause = pause.min(left);
+                                until = until.min(Instant::now() + left);
                             }
                         }
                         let wake = tokio::select! {
@@ -225,7 +228,7 @@ impl Relay {
                             notified = listener.recv() => { notified?; Wake::Rung }
                             _ = bell => Wake::Rung,
                             Some(events) = self.handed_over.recv() => Wake::HandedOver(events),
-                            _ = tokio::time::sleep(pause) => Wake::Pause { rechecking },
+                            _ = tokio::time::sleep_until(until) => Wake::Pause { rechecking },
                         };
                         match wake {
                             Wake::Stop => break,

@@ -217,3 +217,55 @@ async fn events_handed_over_while_nats_is_down_are_published_once_it_is_back() {
     delete_stream(&js_direct, &bus_cfg).await;
     drop_db(pool, &db_name).await;
 }
+
+#[tokio::test]
+async fn a_row_nobody_announced_is_still_read_while_hand_overs_keep_coming() {
+    let (pool, db_name) = test_db().await;
+    let bus_cfg = test_bus(NATS);
+    let js = provisioned(&bus_cfg).await;
+    let stop = CancellationToken::new();
+    let relay = Relay::new(pool.clone(), js.clone(), bus_cfg.clone());
+    let handover = relay.handover();
+    let relay = tokio::spawn(relay.run(stop.clone()));
+    leading(&handover).await;
+
+    // A steady stream of hand-overs, far more often than the relay's poll.
+    let stream_stop = CancellationToken::new();
+    let stream = {
+        let (pool, handover, stream_stop) = (pool.clone(), handover.clone(), stream_stop.clone());
+        tokio::spawn(async move {
+            while !stream_stop.is_cancelled() {
+                handover.committed(commit_new_aggregates(&pool, 1).await);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    // A row committed with no ring and no NOTIFY: only the relay's own look finds it.
+    let quiet = commit_new_aggregates(&pool, 1).await.remove(0).event_id;
+    eventually(
+        Duration::from_secs(5),
+        "the unannounced row published",
+        || async {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT sent_at IS NOT NULL FROM outbox WHERE event_id = $1",
+            )
+            .bind(quiet)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        },
+    )
+    .await;
+    assert!(!stream.is_finished(), "the hand-overs were still coming");
+    stream_stop.cancel();
+    stream.await.unwrap();
+    eventually(Duration::from_secs(10), "every row marked sent", || async {
+        outbox::unsent_count(&pool).await.unwrap() == 0
+    })
+    .await;
+
+    stop.cancel();
+    relay.await.unwrap();
+    delete_stream(&js, &bus_cfg).await;
+    drop_db(pool, &db_name).await;
+}
