@@ -9,7 +9,9 @@
 //! order is that aggregate's event order. One relay per database publishes at a time (a
 //! session advisory lock), sequentially, awaiting each ack, so JetStream receives each
 //! aggregate's events in order. It wakes on an in-process bell, on LISTEN/NOTIFY (rate
-//! limited, see [`NOTIFY_EVERY`]) and on a 100 ms poll.
+//! limited, see [`NOTIFY_EVERY`]) and on a 100 ms poll. The events of aggregates that a
+//! statement has just created can also be handed to the relay after the commit
+//! ([`Handover`]), which publishes them without reading their rows back.
 
 use crate::events::NewEvent;
 use crate::telemetry;
