@@ -3,6 +3,7 @@
 //! finds NATS gone for a while.
 
 use crate::helpers::*;
+use async_nats::jetstream::Context as JetStream;
 use futures::StreamExt;
 use kechuang_platform::NewEvent;
 use kechuang_platform::config::BusConfig;
@@ -97,11 +98,21 @@ impl Publishes {
     }
 }
 
-async fn leading(handover: &Handover) {
+/// Starts a relay that runs until `stop`, and waits until it leads.
+async fn leading_relay(
+    pool: &PgPool,
+    js: JetStream,
+    bus: &BusConfig,
+    stop: &CancellationToken,
+) -> (Handover, tokio::task::JoinHandle<()>) {
+    let relay = Relay::new(pool.clone(), js, bus.clone());
+    let handover = relay.handover();
+    let running = tokio::spawn(relay.run(stop.clone()));
     eventually(Duration::from_secs(10), "the relay to lead", || async {
         handover.relay_leads()
     })
     .await;
+    (handover, running)
 }
 
 fn assert_each_once(publishes: &HashMap<String, usize>, events: &[String]) {
@@ -118,10 +129,7 @@ async fn handed_over_events_are_published_once_each_and_marked_sent() {
     let js = provisioned(&bus_cfg).await;
     let publishes = Publishes::watch(&bus_cfg).await;
     let stop = CancellationToken::new();
-    let relay = Relay::new(pool.clone(), js.clone(), bus_cfg.clone());
-    let handover = relay.handover();
-    let relay = tokio::spawn(relay.run(stop.clone()));
-    leading(&handover).await;
+    let (handover, relay) = leading_relay(&pool, js.clone(), &bus_cfg, &stop).await;
 
     // 20 commits of 10, handed over as they commit, while the relay also reads (a ring after
     // every other commit): what it was handed it must not publish again.
@@ -154,10 +162,7 @@ async fn events_handed_to_a_standby_relay_are_published_by_the_leader() {
     let js = provisioned(&bus_cfg).await;
     let publishes = Publishes::watch(&bus_cfg).await;
     let stop = CancellationToken::new();
-    let leader = Relay::new(pool.clone(), js.clone(), bus_cfg.clone());
-    let leader_handover = leader.handover();
-    let leader = tokio::spawn(leader.run(stop.clone()));
-    leading(&leader_handover).await;
+    let (leader_handover, leader) = leading_relay(&pool, js.clone(), &bus_cfg, &stop).await;
     let standby = Relay::new(pool.clone(), js.clone(), bus_cfg.clone());
     let handover = standby.handover();
     let standby = tokio::spawn(standby.run(stop.clone()));
@@ -193,10 +198,7 @@ async fn events_handed_over_while_nats_is_down_are_published_once_it_is_back() {
         .await
         .unwrap();
     let stop = CancellationToken::new();
-    let relay = Relay::new(pool.clone(), js_relay, bus_cfg.clone());
-    let handover = relay.handover();
-    let relay = tokio::spawn(relay.run(stop.clone()));
-    leading(&handover).await;
+    let (handover, relay) = leading_relay(&pool, js_relay, &bus_cfg, &stop).await;
 
     proxy.set_up(false);
     let events = commit_new_aggregates(&pool, 25).await;
@@ -224,10 +226,7 @@ async fn a_row_nobody_announced_is_still_read_while_hand_overs_keep_coming() {
     let bus_cfg = test_bus(NATS);
     let js = provisioned(&bus_cfg).await;
     let stop = CancellationToken::new();
-    let relay = Relay::new(pool.clone(), js.clone(), bus_cfg.clone());
-    let handover = relay.handover();
-    let relay = tokio::spawn(relay.run(stop.clone()));
-    leading(&handover).await;
+    let (handover, relay) = leading_relay(&pool, js.clone(), &bus_cfg, &stop).await;
 
     // A steady stream of hand-overs, far more often than the relay's poll.
     let stream_stop = CancellationToken::new();
