@@ -116,7 +116,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Runs the gateway alone in front of running services (its binary and `kechuang serve
 /// gateway`): telemetry, Ctrl-C or SIGTERM to stop.
 pub fn serve(settings: kechuang_platform::Settings) -> anyhow::Result<()> {
-    tokio::runtime::Runtime::new()?.block_on(async {
+    kechuang_platform::launcher::runtime(&settings)?.block_on(async {
         let _telemetry = kechuang_platform::telemetry::init(
             "gateway",
             settings.otlp_endpoint.as_deref(),

@@ -51,6 +51,8 @@ pub struct Settings {
     pub otlp_endpoint: Option<String>,
     /// `text` or `json`.
     pub log_format: String,
+    /// Threads of the process's async runtime; unset: see [`crate::launcher::runtime`].
+    pub worker_threads: Option<usize>,
     /// Pairings proposed per verified demand (matching).
     pub pairings_per_demand: usize,
     /// The simulated bank's latency per payout (subsidy).
@@ -91,6 +93,7 @@ impl Default for Settings {
             fund_url: None,
             otlp_endpoint: None,
             log_format: "text".into(),
+            worker_threads: None,
             pairings_per_demand: 5,
             payout_latency_ms: 20,
             payout_failure_rate: 0.0,

@@ -170,6 +170,10 @@ impl Row {
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
     pub cores: usize,
+    /// Worker threads of the runtime the platform and its clients ran on
+    /// ([`kechuang_platform::launcher::worker_threads`]); the limits ran on one with a worker
+    /// per core, the configuration that gave them their best figures.
+    pub platform_workers: usize,
     pub memory_gib: Option<f64>,
     pub postgres: String,
     pub nats: String,
@@ -291,9 +295,11 @@ impl Report {
                 .unwrap_or_else(|| "?".into())
         };
         format!(
-            "kechuang bench, {} ({:.0} s): {} cores, {} GiB, PostgreSQL {}, NATS {}; load average {} at the start, {} at the end{}",
+            "kechuang bench, {} ({:.0} s): {} cores ({} platform worker threads, {} for the limits), {} GiB, PostgreSQL {}, NATS {}; load average {} at the start, {} at the end{}",
             self.started_at,
             self.elapsed_s,
+            m.cores,
+            m.platform_workers,
             m.cores,
             m.memory_gib
                 .map(|g| format!("{g:.1}"))
@@ -403,6 +409,7 @@ mod tests {
             elapsed_s: 0.0,
             machine: Machine {
                 cores: 2,
+                platform_workers: 1,
                 memory_gib: None,
                 postgres: String::new(),
                 nats: String::new(),
