@@ -100,6 +100,12 @@ pub async fn record(
 /// A stable digest of a request body (SHA-256 of its protobuf encoding), for `claim`.
 pub fn fingerprint(message: &impl prost::Message) -> String {
     use sha2::Digest;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = sha2::Sha256::digest(message.encode_to_vec());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(digest.len() * 2);
+    for b in digest {
+        hex.push(HEX[usize::from(b >> 4)] as char);
+        hex.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    hex
 }
