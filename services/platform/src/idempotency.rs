@@ -109,3 +109,30 @@ pub fn fingerprint(message: &impl prost::Message) -> String {
     }
     hex
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fingerprint_is_the_lowercase_hex_sha256_of_the_encoded_message() {
+        // An empty message encodes to no bytes: SHA-256 of the empty string.
+        assert_eq!(
+            fingerprint(&()),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        // "abc" as field 1 of a message: 0x0a 0x03 'a' 'b' 'c'.
+        let message = prost_types::Any {
+            type_url: "abc".into(),
+            value: Vec::new(),
+        };
+        let expected = {
+            use sha2::Digest;
+            sha2::Sha256::digest([0x0a, 0x03, b'a', b'b', b'c'])
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        assert_eq!(fingerprint(&message), expected);
+    }
+}
