@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 pub fn run(demo_options: Option<DemoOptions>) -> anyhow::Result<()> {
     let settings = launcher::load_settings()?;
-    kechuang_platform::launcher::runtime(&settings)?.block_on(async {
+    launcher::runtime(&settings)?.block_on(async {
         let _telemetry = telemetry::init(
             "kechuang",
             settings.otlp_endpoint.as_deref(),
@@ -69,7 +69,7 @@ pub fn run(demo_options: Option<DemoOptions>) -> anyhow::Result<()> {
 
 pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
     let settings = launcher::load_settings()?;
-    kechuang_platform::launcher::runtime(&settings)?.block_on(async {
+    launcher::runtime(&settings)?.block_on(async {
         let addr = |kind| SocketAddr::new(settings.host, settings.port(kind));
         let clients = Clients::connect(addr).await?;
         let report = demo::run(&settings, clients, options).await?;

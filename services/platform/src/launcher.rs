@@ -8,11 +8,15 @@ use tokio_util::sync::CancellationToken;
 
 /// The async runtime a kechuang process runs on, with [`worker_threads`] threads.
 pub fn runtime(settings: &Settings) -> std::io::Result<tokio::runtime::Runtime> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(worker_threads(settings, cores))
+        .worker_threads(worker_threads(settings, cores()))
         .enable_all()
         .build()
+}
+
+/// The cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// `KC_WORKER_THREADS` if set; otherwise every core, except that a process whose Postgres or

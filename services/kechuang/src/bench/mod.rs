@@ -434,7 +434,7 @@ async fn machine(settings: &Settings, load_before: Option<[f64; 3]>) -> Machine 
         client.flush().await?;
         anyhow::Ok(client.server_info().version)
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = launcher::cores();
     Machine {
         cores,
         platform_workers: launcher::worker_threads(settings, cores),
