@@ -9,9 +9,12 @@
 //! publishes it without reading its row back.
 //!
 //! The writers are tasks of their own, so a caller that hangs up (a cancelled RPC) cannot
-//! cut short a statement that carries other callers' demands.
+//! cut short a statement that carries other callers' demands. Each keeps its own connection
+//! ([`HeldConnection`]): giving it back to the pool after every statement cost a second round
+//! trip (sqlx pings what it takes back).
 
 use crate::store::{self, NewSubmission, Written};
+use kechuang_platform::db::HeldConnection;
 use kechuang_platform::error::Error;
 use kechuang_platform::outbox::Handover;
 use sqlx::PgPool;
@@ -72,8 +75,9 @@ impl Writers {
     /// One writer: until `cancel`, takes what has queued up, writes it and hands the events
     /// it wrote to the relay.
     pub async fn run(self, pool: PgPool, handover: Handover, cancel: CancellationToken) {
+        let mut conn = HeldConnection::new(pool);
         while let Some(batch) = self.next_batch(&cancel).await {
-            write(&pool, &handover, batch).await;
+            write(&mut conn, &handover, batch).await;
         }
     }
 
@@ -103,7 +107,7 @@ impl Writers {
 /// of it was written, and each submission is tried again alone, so that one bad submission
 /// (or a deadlock between two batches) fails only itself. The events of what was written go
 /// to the relay before anyone is answered.
-async fn write(pool: &PgPool, handover: &Handover, jobs: Vec<Job>) {
+async fn write(conn: &mut HeldConnection, handover: &Handover, jobs: Vec<Job>) {
     let (mut submissions, replies): (Vec<NewSubmission>, Vec<_>) = jobs
         .into_iter()
         .map(|job| (job.submission, job.reply))
@@ -114,7 +118,7 @@ async fn write(pool: &PgPool, handover: &Handover, jobs: Vec<Job>) {
             submission.event.notify = false;
         }
     }
-    match store::insert_submitted(pool, &submissions).await {
+    match insert(conn, &submissions).await {
         Ok(answers) => {
             hand_over(handover, submissions, &answers);
             for (reply, answer) in replies.into_iter().zip(answers) {
@@ -127,7 +131,7 @@ async fn write(pool: &PgPool, handover: &Handover, jobs: Vec<Job>) {
         Err(e) => {
             tracing::debug!(error = %e, size = submissions.len(), "a batch of submissions failed; writing each alone");
             for (submission, reply) in submissions.into_iter().zip(replies) {
-                let answer = store::insert_submitted(pool, std::slice::from_ref(&submission))
+                let answer = insert(conn, std::slice::from_ref(&submission))
                     .await
                     .and_then(|answers| {
                         answers.into_iter().next().ok_or_else(|| {
@@ -141,6 +145,15 @@ async fn write(pool: &PgPool, handover: &Handover, jobs: Vec<Job>) {
             }
         }
     }
+}
+
+/// Writes `batch` on the writer's connection, which is given back to the pool after an error.
+async fn insert(conn: &mut HeldConnection, batch: &[NewSubmission]) -> Result<Vec<Written>, Error> {
+    let result = store::insert_submitted(conn.get().await?, batch).await;
+    if result.is_err() {
+        conn.give_back();
+    }
+    result
 }
 
 /// Hands the events of the submissions that were written to the relay.

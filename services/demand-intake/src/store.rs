@@ -5,7 +5,7 @@ use crate::domain::validate::NewEnterprise;
 use chrono::{DateTime, Utc};
 use kechuang_platform::error::{Error, ResultExt};
 use kechuang_platform::outbox;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -139,12 +139,12 @@ impl Written {
 /// every batch claims its ids in one order (by enterprise and request id), so two batches
 /// never wait for each other in a circle.
 pub async fn insert_submitted(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     batch: &[NewSubmission],
 ) -> Result<Vec<Written>, Error> {
     let first = match batch {
         [] => return Err(Error::internal("an empty batch of submissions")),
-        [one] => return Ok(vec![insert_one_submitted(pool, one).await?]),
+        [one] => return Ok(vec![insert_one_submitted(conn, one).await?]),
         [first, ..] => first,
     };
     let column = |f: fn(&NewSubmission) -> String| batch.iter().map(f).collect::<Vec<_>>();
@@ -225,7 +225,7 @@ pub async fn insert_submitted(
     .bind(&first.event.envelope.event_type)
     .bind(&first.event.envelope.aggregate_type)
     .bind(notify)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     if answers.len() != batch.len() {
         return Err(Error::internal(format!(
@@ -243,7 +243,10 @@ pub async fn insert_submitted(
 /// [`insert_submitted`] for a batch of one, with its values bound one by one: at low load most
 /// batches hold one submission, and this shape made one client's SubmitDemand about 10 %
 /// faster than the unnest of one-element arrays (p50 0.75 ms instead of 0.84 ms).
-async fn insert_one_submitted(pool: &PgPool, s: &NewSubmission) -> Result<Written, Error> {
+async fn insert_one_submitted(
+    conn: &mut PgConnection,
+    s: &NewSubmission,
+) -> Result<Written, Error> {
     let (registered, written): (bool, bool) = sqlx::query_as(
         "WITH e AS ( \
             SELECT id FROM enterprises WHERE id = $2 \
@@ -291,7 +294,7 @@ async fn insert_one_submitted(pool: &PgPool, s: &NewSubmission) -> Result<Writte
     .bind(&s.event.encoded)
     .bind(&s.event.traceparent)
     .bind(s.event.notify)
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?;
     Ok(Written::from_statement(registered, written))
 }

@@ -137,12 +137,16 @@ where
 }
 
 /// The limit to compare with: single-row INSERT + COMMIT per second on the same Postgres,
-/// in a scratch database that is dropped afterwards.
+/// in a scratch database that is dropped afterwards. Each client keeps a connection of its
+/// own for the whole run, as intake's writer does ([`crate::db::HeldConnection`]): no pool
+/// between the client and the server, and none of the ping sqlx sends on every connection
+/// given back to a pool.
 pub async fn postgres_insert_commit(
     server_url: &str,
     concurrency: usize,
     operations: usize,
 ) -> anyhow::Result<Figures> {
+    use sqlx::{Connection, PgConnection};
     let name = format!(
         "kc_bench_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -153,38 +157,59 @@ pub async fn postgres_insert_commit(
         max_connections: concurrency as u32 + 1,
     };
     crate::db::ensure_database(&cfg).await?;
-    // The services' own pool settings: the limit and the platform talk to Postgres alike.
-    let pool = crate::db::pool_options(concurrency as u32 + 1)
-        .connect(&format!("{server_url}/{name}"))
-        .await?;
+    let url = format!("{server_url}/{name}");
+    let mut connections = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency.max(1) {
+        connections.push(PgConnection::connect(&url).await?);
+    }
     sqlx::query("CREATE TABLE rows (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())")
-        .execute(&pool)
+        .execute(&mut connections[0])
         .await?;
-    let p = pool.clone();
+    // At most `concurrency` operations are in flight, so one is always free.
+    let free = Arc::new(std::sync::Mutex::new(connections));
+    let bank = free.clone();
     let figures = drive(
         "postgres INSERT+COMMIT (limit)",
         concurrency,
         operations,
         move |i| {
-            let pool = p.clone();
+            let bank = bank.clone();
             async move {
-                let mut tx = pool.begin().await?;
-                sqlx::query("INSERT INTO rows (payload) VALUES ($1)")
-                    .bind(format!("row {i}"))
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await
+                let mut conn = bank
+                    .lock()
+                    .expect("no operation panics holding the lock")
+                    .pop()
+                    .ok_or_else(|| sqlx::Error::PoolTimedOut)?;
+                let result = insert_commit(&mut conn, i).await;
+                bank.lock()
+                    .expect("no operation panics holding the lock")
+                    .push(conn);
+                result
             }
         },
     )
     .await;
-    pool.close().await;
+    let connections = std::mem::take(&mut *free.lock().expect("the run is over"));
+    for conn in connections {
+        let _ = conn.close().await;
+    }
     let admin = sqlx::PgPool::connect(&format!("{server_url}/postgres")).await?;
     let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .execute(&admin)
         .await?;
     Ok(figures)
+}
+
+/// One operation of the limit: BEGIN, a single-row INSERT, COMMIT.
+async fn insert_commit(conn: &mut sqlx::PgConnection, i: usize) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    sqlx::query("INSERT INTO rows (payload) VALUES ($1)")
+        .bind(format!("row {i}"))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 /// The other limit: JetStream publish-with-ack per second on the same NATS, the way the outbox

@@ -3,10 +3,11 @@
 
 use crate::config::DatabaseConfig;
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection, PgPool, Postgres};
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The platform's own tables (outbox, processed events).
 pub static PLATFORM_MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -26,7 +27,7 @@ pub async fn connect(cfg: &DatabaseConfig, service_migrator: &Migrator) -> anyho
 }
 
 /// A connection idle for longer than this is pinged before it is handed out.
-const PING_IDLE_AFTER: Duration = Duration::from_secs(5);
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(5);
 
 /// Pool options for every service: sqlx's default pings each connection on every acquire, a
 /// full round trip to the server before the caller's own statement. Only connections idle for [`PING_IDLE_AFTER`] are
@@ -98,4 +99,44 @@ pub async fn ping(server_url: &str) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("timed out after 3 s"))??;
     conn.close().await?;
     Ok(())
+}
+
+/// A pooled connection kept by one long-lived task (such as intake's writer) from statement to
+/// statement. sqlx pings every connection given back to a pool (a second round trip to the
+/// server, and a wake-up of its backend, for every statement); a task that writes all day
+/// need not give its connection back. Like the pool, it pings a connection idle for
+/// [`PING_IDLE_AFTER`] before using it; after an error the caller [`Self::give_back`]s it and
+/// the next [`Self::get`] takes a fresh one.
+pub struct HeldConnection {
+    pool: PgPool,
+    held: Option<(PoolConnection<Postgres>, Instant)>,
+}
+
+impl HeldConnection {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool, held: None }
+    }
+
+    /// The connection to use now: the held one, or one from the pool when none is held or
+    /// the held one no longer answers.
+    pub async fn get(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
+        if let Some((conn, last_used)) = &mut self.held
+            && last_used.elapsed() >= PING_IDLE_AFTER
+            && conn.ping().await.is_err()
+        {
+            self.held = None;
+        }
+        let conn = match self.held.take() {
+            Some((conn, _)) => conn,
+            None => self.pool.acquire().await?,
+        };
+        let (conn, _) = self.held.insert((conn, Instant::now()));
+        Ok(conn)
+    }
+
+    /// Hands the connection back to the pool (which tests it): for after an error, when it
+    /// may be broken or in an unknown state.
+    pub fn give_back(&mut self) {
+        self.held = None;
+    }
 }

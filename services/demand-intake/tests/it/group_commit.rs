@@ -65,7 +65,8 @@ async fn a_batch_answers_each_submission_in_order_and_writes_only_the_accepted()
         submission(&e1, Some("taken")),
     ];
     let pool = &g.svc.pool;
-    let answers = store::insert_submitted(pool, &batch).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let answers = store::insert_submitted(&mut conn, &batch).await.unwrap();
     assert_eq!(
         answers,
         [
