@@ -65,8 +65,10 @@ async fn a_batch_answers_each_submission_in_order_and_writes_only_the_accepted()
         submission(&e1, Some("taken")),
     ];
     let pool = &g.svc.pool;
-    let mut conn = pool.acquire().await.unwrap();
-    let answers = store::insert_submitted(&mut conn, &batch).await.unwrap();
+    // Given back before the service stops: closing its pool waits for every connection.
+    let answers = store::insert_submitted(&mut *pool.acquire().await.unwrap(), &batch)
+        .await
+        .unwrap();
     assert_eq!(
         answers,
         [
