@@ -66,7 +66,7 @@ async fn a_batch_answers_each_submission_in_order_and_writes_only_the_accepted()
     ];
     let pool = &g.svc.pool;
     // Given back before the service stops: closing its pool waits for every connection.
-    let answers = store::insert_submitted(&mut *pool.acquire().await.unwrap(), &batch)
+    let answers = store::insert_submitted(&mut pool.acquire().await.unwrap(), &batch)
         .await
         .unwrap();
     assert_eq!(
