@@ -69,6 +69,11 @@ impl GroupCommit {
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
+
+    /// Submissions waiting for a writer.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
 }
 
 impl Writers {
@@ -125,35 +130,110 @@ async fn write(conn: &mut HeldConnection, handover: &Handover, jobs: Vec<Job>) {
                 let _ = reply.send(Ok(answer));
             }
         }
-        Err(e) if submissions.len() == 1 => {
-            let _ = replies.into_iter().next().map(|reply| reply.send(Err(e)));
-        }
-        Err(e) => {
+        Err(Failure::Refused(e)) if submissions.len() > 1 => {
             tracing::debug!(error = %e, size = submissions.len(), "a batch of submissions failed; writing each alone");
             for (submission, reply) in submissions.into_iter().zip(replies) {
-                let answer = insert(conn, std::slice::from_ref(&submission))
-                    .await
-                    .and_then(|answers| {
-                        answers.into_iter().next().ok_or_else(|| {
-                            Error::internal("a submission written without an answer")
-                        })
-                    });
+                let answer = match insert(conn, std::slice::from_ref(&submission)).await {
+                    Ok(answers) => answers
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| Error::internal("a submission written without an answer")),
+                    Err(failure) => Err(failure.into_answer()),
+                };
                 if let Ok(written) = answer {
                     hand_over(handover, vec![submission], &[written]);
                 }
                 let _ = reply.send(answer);
             }
         }
+        Err(Failure::Refused(e)) => {
+            let _ = replies.into_iter().next().map(|reply| reply.send(Err(e)));
+        }
+        Err(failure) => {
+            // Writing the batch again could write a demand twice if it did commit; each
+            // caller learns what is known instead.
+            tracing::warn!(error = %failure, size = submissions.len(), "a batch of submissions was not written or has an unknown outcome");
+            for reply in replies {
+                let _ = reply.send(Err(failure.answer()));
+            }
+        }
+    }
+}
+
+/// Why a batch's statement failed, which decides what its callers can be told.
+enum Failure {
+    /// No connection to run it on: nothing was written.
+    NotReached(sqlx::Error),
+    /// The database refused the statement and rolled its transaction back: nothing was
+    /// written.
+    Refused(Error),
+    /// The connection failed while the statement ran (or timed out): it may have committed.
+    Unknown(Error),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::NotReached(e) => write!(f, "no connection: {e}"),
+            Failure::Refused(e) => write!(f, "refused: {e}"),
+            Failure::Unknown(e) => write!(f, "outcome unknown: {e}"),
+        }
+    }
+}
+
+impl Failure {
+    /// Errors of classes 08 (connection), 57 (operator intervention: a terminated backend),
+    /// 58 (system: I/O) and XX (internal) can come after the commit; any other error the
+    /// database reports means it rolled the statement back.
+    fn of_statement(e: Error) -> Self {
+        let refused = match &e {
+            Error::Database(sqlx::Error::Database(db)) => !db
+                .code()
+                .is_some_and(|code| ["08", "57", "58", "XX"].iter().any(|c| code.starts_with(c))),
+            _ => false,
+        };
+        if refused {
+            Failure::Refused(e)
+        } else {
+            Failure::Unknown(e)
+        }
+    }
+
+    /// What a caller of the batch is told.
+    fn answer(&self) -> Error {
+        match self {
+            Failure::NotReached(_) => Error::Unavailable(
+                "the database cannot be reached; nothing was written: try again later".into(),
+            ),
+            Failure::Refused(e) => Error::internal(e.to_string()),
+            Failure::Unknown(_) => Error::Unavailable(
+                "the connection to the database failed while this demand was being written; \
+                 it may or may not have been saved: submit it again with the same request_id \
+                 to find out"
+                    .into(),
+            ),
+        }
+    }
+
+    fn into_answer(self) -> Error {
+        match self {
+            Failure::Refused(e) => e,
+            other => other.answer(),
+        }
     }
 }
 
 /// Writes `batch` on the writer's connection, which is given back to the pool after an error.
-async fn insert(conn: &mut HeldConnection, batch: &[NewSubmission]) -> Result<Vec<Written>, Error> {
-    let result = store::insert_submitted(conn.get().await?, batch).await;
+async fn insert(
+    conn: &mut HeldConnection,
+    batch: &[NewSubmission],
+) -> Result<Vec<Written>, Failure> {
+    let held = conn.get().await.map_err(Failure::NotReached)?;
+    let result = store::insert_submitted(held, batch).await;
     if result.is_err() {
         conn.give_back();
     }
-    result
+    result.map_err(Failure::of_statement)
 }
 
 /// Hands the events of the submissions that were written to the relay.

@@ -3,10 +3,15 @@
 
 use crate::helpers::*;
 use chrono::{SubsecRound, Utc};
+use demand_intake::group_commit;
 use demand_intake::store::{self, DemandRow, NewSubmission, RequestKey, Written};
-use kechuang_platform::{NewEvent, outbox};
+use kechuang_platform::outbox::Relay;
+use kechuang_platform::testing::eventually;
+use kechuang_platform::{Error, NewEvent, outbox};
 use kechuang_proto::events::DemandWithdrawn;
 use kechuang_proto::events::envelope::Payload;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 fn submission(enterprise_id: &str, request_id: Option<&str>) -> NewSubmission {
@@ -110,5 +115,96 @@ async fn a_batch_answers_each_submission_in_order_and_writes_only_the_accepted()
         .unwrap()
         .unwrap();
     assert_eq!((id, fingerprint.as_str()), (batch[0].row.id, "fp-a"));
+    g.stop().await;
+}
+
+/// A batch whose connection fails mid-statement may or may not have committed: its callers
+/// hear so (UNAVAILABLE, resubmit with the request id), and the writer does not write it
+/// again, which could have written a demand twice.
+#[tokio::test]
+async fn a_batch_whose_connection_fails_is_not_written_again() {
+    let mut g = start().await;
+    let e = g.enterprise(53).await;
+    let pool = g.svc.pool.clone();
+    // Another transaction claims request id "r" and holds it: a batch claiming it too waits.
+    let mut blocker = pool.begin().await.unwrap();
+    store::insert_submitted(&mut blocker, &[submission(&e, Some("r"))])
+        .await
+        .unwrap();
+
+    let (writer, writers) = group_commit::group_commit();
+    let batch = [
+        submission(&e, Some("r")),
+        submission(&e, Some("s")),
+        submission(&e, None),
+    ];
+    let ids: Vec<Uuid> = batch.iter().map(|s| s.row.id).collect();
+    let calls: Vec<_> = batch
+        .into_iter()
+        .map(|s| {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.write(s).await })
+        })
+        .collect();
+    // All three queue before the writer starts, so they are one batch.
+    eventually(Duration::from_secs(10), "three queued", || async {
+        writer.queued() == 3
+    })
+    .await;
+    let handover = Relay::new(
+        pool.clone(),
+        g.svc.jetstream.clone(),
+        g.svc.config.bus.clone(),
+    )
+    .handover();
+    let cancel = CancellationToken::new();
+    let running = tokio::spawn(writers.run(pool.clone(), handover, cancel.clone()));
+
+    let waiting = "SELECT pid FROM pg_stat_activity \
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    eventually(
+        Duration::from_secs(10),
+        "the batch waits for the lock",
+        || async {
+            sqlx::query_scalar::<_, i32>(waiting)
+                .fetch_optional(&pool)
+                .await
+                .unwrap()
+                .is_some()
+        },
+    )
+    .await;
+    let pid: i32 = sqlx::query_scalar(waiting).fetch_one(&pool).await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    for call in calls {
+        let answer = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .expect("answered without waiting for the blocker")
+            .unwrap();
+        match answer {
+            Err(Error::Unavailable(m)) => assert!(m.contains("request_id"), "{m}"),
+            other => panic!("expected UNAVAILABLE, got {other:?}"),
+        }
+    }
+    blocker.rollback().await.unwrap();
+    // Nothing of the batch was written, not even the two that did not wait for the lock.
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM demands WHERE id = ANY($1)")
+        .bind(&ids)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(written, 0);
+    // The writer goes on with a new connection, and "r" is free.
+    assert_eq!(
+        writer.write(submission(&e, Some("r"))).await.unwrap(),
+        Written::Yes
+    );
+    cancel.cancel();
+    running.await.unwrap();
     g.stop().await;
 }
