@@ -15,7 +15,7 @@
 
 use crate::store::{self, NewSubmission, Written};
 use kechuang_platform::db::HeldConnection;
-use kechuang_platform::error::Error;
+use kechuang_platform::error::{Error, may_have_committed};
 use kechuang_platform::outbox::Handover;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -154,7 +154,7 @@ async fn write(conn: &mut HeldConnection, handover: &Handover, jobs: Vec<Job>) {
             // caller learns what is known instead.
             tracing::warn!(error = %failure, size = submissions.len(), "a batch of submissions was not written or has an unknown outcome");
             for reply in replies {
-                let _ = reply.send(Err(failure.answer()));
+                let _ = reply.send(Err(failure.unavailable()));
             }
         }
     }
@@ -182,43 +182,30 @@ impl std::fmt::Display for Failure {
 }
 
 impl Failure {
-    /// Errors of classes 08 (connection), 57 (operator intervention: a terminated backend),
-    /// 58 (system: I/O) and XX (internal) can come after the commit; any other error the
-    /// database reports means it rolled the statement back.
     fn of_statement(e: Error) -> Self {
-        let refused = match &e {
-            Error::Database(sqlx::Error::Database(db)) => !db
-                .code()
-                .is_some_and(|code| ["08", "57", "58", "XX"].iter().any(|c| code.starts_with(c))),
-            _ => false,
-        };
-        if refused {
-            Failure::Refused(e)
-        } else {
-            Failure::Unknown(e)
+        match &e {
+            Error::Database(db) if !may_have_committed(db) => Failure::Refused(e),
+            _ => Failure::Unknown(e),
         }
     }
 
-    /// What a caller of the batch is told.
-    fn answer(&self) -> Error {
-        match self {
-            Failure::NotReached(_) => Error::Unavailable(
-                "the database cannot be reached; nothing was written: try again later".into(),
-            ),
-            Failure::Refused(e) => Error::internal(e.to_string()),
-            Failure::Unknown(_) => Error::Unavailable(
-                "the connection to the database failed while this demand was being written; \
-                 it may or may not have been saved: submit it again with the same request_id \
-                 to find out"
-                    .into(),
-            ),
-        }
+    /// What a caller of a batch that is not written again is told.
+    fn unavailable(&self) -> Error {
+        Error::Unavailable(match self {
+            Failure::NotReached(_) => {
+                "the database cannot be reached; nothing was written: try again later".into()
+            }
+            _ => "the connection to the database failed while this demand was being written; \
+                  it may or may not have been saved: submit it again with the same request_id \
+                  to find out"
+                .into(),
+        })
     }
 
     fn into_answer(self) -> Error {
         match self {
             Failure::Refused(e) => e,
-            other => other.answer(),
+            other => other.unavailable(),
         }
     }
 }

@@ -164,6 +164,19 @@ pub fn is_serialization_failure(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40001") | Some("40P01")))
 }
 
+/// Could the statement that failed with `e` have committed? Only when the database itself
+/// reported an error of another class than 08 (connection), 57 (operator intervention: a
+/// terminated backend), 58 (system: I/O) or XX (internal) is it known to have rolled back;
+/// a broken connection or a timeout may have come after the commit.
+pub fn may_have_committed(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| ["08", "57", "58", "XX"].iter().any(|c| code.starts_with(c))),
+        _ => true,
+    }
+}
+
 /// The field violations of a status, for tests and clients.
 pub fn field_violations(status: &Status) -> Vec<(String, String)> {
     status
