@@ -7,7 +7,7 @@ use crate::group_commit::GroupCommit;
 use crate::store::{self, DemandRow, Filter, Move};
 use crate::submission::{self, Submission};
 use crate::{SERVICE, wire};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use kechuang_platform::error::{Error, Violations};
 use kechuang_platform::vocabulary::is_industry_chain;
 use kechuang_platform::{Caller, NewEvent, outbox, paging};
@@ -118,7 +118,7 @@ impl Intake {
             .await?
             .filter(|d| access::sees(caller, &d.enterprise_id))
             .ok_or_else(|| access::hidden("demand", &req.demand_id))?;
-        let history = store::history(&mut conn, id).await?;
+        let history = store::history(&mut conn, &row).await?;
         wire::demand(&row, &history)
     }
 
@@ -171,11 +171,9 @@ impl Intake {
             filter.enterprise_id.as_deref().unwrap_or(""),
             filter.industry_chain.as_deref().unwrap_or(""),
         );
-        let after = paging::decode_token::<(i64, String)>(&query, &req.page_token)?
-            .map(|(micros, id)| {
-                let t = DateTime::<Utc>::from_timestamp_micros(micros);
-                let id = Uuid::parse_str(&id).ok();
-                t.zip(id).ok_or_else(|| {
+        let after = paging::decode_token::<String>(&query, &req.page_token)?
+            .map(|id| {
+                Uuid::parse_str(&id).map_err(|_| {
                     Error::invalid("page_token", "is not a token this listing returned")
                 })
             })
@@ -185,10 +183,7 @@ impl Intake {
         let next_page_token = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
             rows.last()
-                .map(|last| {
-                    let cursor = (last.created_at.timestamp_micros(), last.id.to_string());
-                    paging::encode_token(&query, &cursor)
-                })
+                .map(|last| paging::encode_token(&query, &last.id.to_string()))
                 .unwrap_or_default()
         } else {
             String::new()
@@ -277,7 +272,7 @@ impl Intake {
         };
         let row = store::move_status(&mut tx, id, &moved).await?;
         outbox::append(&mut tx, SERVICE, demand_event(&row, payload(&row))).await?;
-        let history = store::history(&mut tx, id).await?;
+        let history = store::history(&mut tx, &row).await?;
         outbox::commit(tx).await?;
         wire::demand(&row, &history)
     }

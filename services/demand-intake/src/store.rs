@@ -20,6 +20,8 @@ pub struct EnterpriseRow {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DemandRow {
+    /// A UUIDv7: ids order demands by creation (to the millisecond; within one process
+    /// exactly), which is the order listings page in.
     pub id: Uuid,
     pub enterprise_id: String,
     pub title: String,
@@ -35,9 +37,24 @@ pub struct DemandRow {
     pub correlation_id: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Who submitted it (the token's subject).
+    pub submitted_by: String,
 }
 
 impl DemandRow {
+    /// The first line of the demand's history, its submission, which the demand's own
+    /// columns record (no row of `demand_status_changes` repeats it).
+    pub fn submission(&self) -> ChangeRow {
+        ChangeRow {
+            from_status: None,
+            to_status: Status::Submitted.as_str().into(),
+            actor: self.submitted_by.clone(),
+            cause_event_id: None,
+            note: String::new(),
+            changed_at: self.created_at,
+        }
+    }
+
     pub fn status(&self) -> Result<Status, Error> {
         Status::parse(&self.status).ok_or_else(|| {
             Error::internal(format!("demand {} has status {:?}", self.id, self.status))
@@ -92,11 +109,10 @@ pub async fn enterprise(conn: &mut PgConnection, id: &str) -> Result<Option<Ente
     .await?)
 }
 
-/// A submission ready to be written: its demand, who submitted it, its request id with the
+/// A submission ready to be written: its demand (who submitted it included), its request id with the
 /// request's fingerprint (none without a request id) and its `kc.demand.submitted` event.
 pub struct NewSubmission {
     pub row: DemandRow,
-    pub actor: String,
     pub request: Option<RequestKey>,
     pub event: outbox::Staged,
 }
@@ -131,8 +147,8 @@ impl Written {
 }
 
 /// Writes a batch of submissions in ONE statement, which is its own transaction: for each,
-/// the demand (claiming its request id through the unique `(enterprise_id, request_id)`), the
-/// first line of its history and its outbox row (see [`outbox::Staged`]), all only if the
+/// the demand (claiming its request id through the unique `(enterprise_id, request_id)`; its
+/// columns record the submission, the first line of its history) and its outbox row (see [`outbox::Staged`]), all only if the
 /// enterprise is registered. One round trip and one commit for the whole batch is what lets
 /// intake keep pace with the database's raw commit rate. Returns one answer per submission,
 /// in order. A request id claimed by a concurrent statement makes this one wait for it;
@@ -162,18 +178,16 @@ pub async fn insert_submitted(
          ), d AS ( \
             INSERT INTO demands (id, enterprise_id, title, description, industry_chain, \
                 contract_type, budget_min_fen, budget_max_fen, region_code, deadline, status, \
-                version, correlation_id, created_at, updated_at, request_id, request_fingerprint) \
+                version, correlation_id, created_at, updated_at, request_id, \
+                request_fingerprint, submitted_by) \
             SELECT i.id, e.id, i.title, i.description, i.industry_chain, i.contract_type, \
                 i.budget_min_fen, i.budget_max_fen, i.region_code, i.deadline, $19, $20, \
-                i.correlation_id, i.created_at, i.created_at, i.request_id, i.request_fingerprint \
+                i.correlation_id, i.created_at, i.created_at, i.request_id, \
+                i.request_fingerprint, i.actor \
             FROM input i JOIN enterprises e ON e.id = i.enterprise_id \
             ORDER BY i.enterprise_id, i.request_id, i.position \
             ON CONFLICT (enterprise_id, request_id) WHERE request_id IS NOT NULL DO NOTHING \
-            RETURNING id, status, created_at \
-         ), h AS ( \
-            INSERT INTO demand_status_changes (demand_id, from_status, to_status, actor, changed_at) \
-            SELECT d.id, NULL, d.status, i.actor, d.created_at FROM d JOIN input i ON i.id = d.id \
-            ORDER BY i.position \
+            RETURNING id \
          ), o AS ( \
             INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
                 aggregate_version, envelope, traceparent) \
@@ -199,7 +213,7 @@ pub async fn insert_submitted(
     .bind(batch.iter().map(|s| s.row.deadline).collect::<Vec<_>>())
     .bind(column(|s| s.row.correlation_id.clone()))
     .bind(batch.iter().map(|s| s.row.created_at).collect::<Vec<_>>())
-    .bind(column(|s| s.actor.clone()))
+    .bind(column(|s| s.row.submitted_by.clone()))
     .bind(
         batch
             .iter()
@@ -253,14 +267,13 @@ async fn insert_one_submitted(
          ), d AS ( \
             INSERT INTO demands (id, enterprise_id, title, description, industry_chain, \
                 contract_type, budget_min_fen, budget_max_fen, region_code, deadline, status, \
-                version, correlation_id, created_at, updated_at, request_id, request_fingerprint) \
-            SELECT $1, e.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16 \
+                version, correlation_id, created_at, updated_at, request_id, \
+                request_fingerprint, submitted_by) \
+            SELECT $1, e.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, \
+                $17 \
             FROM e \
             ON CONFLICT (enterprise_id, request_id) WHERE request_id IS NOT NULL DO NOTHING \
-            RETURNING id, status, created_at \
-         ), h AS ( \
-            INSERT INTO demand_status_changes (demand_id, from_status, to_status, actor, changed_at) \
-            SELECT id, NULL, status, $17, created_at FROM d \
+            RETURNING id \
          ), o AS ( \
             INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
                 aggregate_version, envelope, traceparent) \
@@ -286,7 +299,7 @@ async fn insert_one_submitted(
     .bind(s.row.created_at)
     .bind(s.request.as_ref().map(|k| &k.request_id))
     .bind(s.request.as_ref().map(|k| &k.fingerprint))
-    .bind(&s.actor)
+    .bind(&s.row.submitted_by)
     .bind(s.event.event_id)
     .bind(&s.event.envelope.event_type)
     .bind(&s.event.envelope.aggregate_type)
@@ -332,14 +345,15 @@ pub async fn lock_demand(conn: &mut PgConnection, id: Uuid) -> Result<Option<Dem
     )
 }
 
-pub async fn history(conn: &mut PgConnection, id: Uuid) -> Result<Vec<ChangeRow>, Error> {
-    Ok(sqlx::query_as(
+pub async fn history(conn: &mut PgConnection, row: &DemandRow) -> Result<Vec<ChangeRow>, Error> {
+    let moves: Vec<ChangeRow> = sqlx::query_as(
         "SELECT from_status, to_status, actor, cause_event_id, note, changed_at \
          FROM demand_status_changes WHERE demand_id = $1 ORDER BY id",
     )
-    .bind(id)
+    .bind(row.id)
     .fetch_all(conn)
-    .await?)
+    .await?;
+    Ok(std::iter::once(row.submission()).chain(moves).collect())
 }
 
 /// Why and by whom a status moved.
@@ -417,11 +431,12 @@ pub struct Filter {
     pub industry_chain: Option<String>,
 }
 
-/// One page, newest first, after `after` (the (created_at, id) of the last row already seen).
+/// One page, newest first (by id: see [`DemandRow::id`]), after `after` (the id of the last
+/// row already seen).
 pub async fn list_demands(
     conn: &mut PgConnection,
     filter: &Filter,
-    after: Option<(DateTime<Utc>, Uuid)>,
+    after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<DemandRow>, Error> {
     Ok(sqlx::query_as(
@@ -429,15 +444,14 @@ pub async fn list_demands(
          WHERE ($1::text IS NULL OR status = $1) \
            AND ($2::text IS NULL OR enterprise_id = $2) \
            AND ($3::text IS NULL OR industry_chain = $3) \
-           AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5::uuid)) \
-         ORDER BY created_at DESC, id DESC \
-         LIMIT $6",
+           AND ($4::uuid IS NULL OR id < $4) \
+         ORDER BY id DESC \
+         LIMIT $5",
     )
     .bind(filter.status.map(Status::as_str))
     .bind(filter.enterprise_id.as_deref())
     .bind(filter.industry_chain.as_deref())
-    .bind(after.map(|(t, _)| t))
-    .bind(after.map(|(_, id)| id))
+    .bind(after)
     .bind(limit)
     .fetch_all(conn)
     .await?)

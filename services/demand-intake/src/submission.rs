@@ -1,12 +1,12 @@
 //! Writing a submitted demand: validate it, seal its row and event, and hand it to intake's
 //! group commit ([`crate::group_commit`]), which writes it (the request id's claim, the
-//! demand, its history line and its event) in one statement and one commit with whatever
+//! demand and its event) in one statement and one commit with whatever
 //! other submissions arrived at the same moment.
 
 use crate::domain::Status;
 use crate::domain::validate::{self, NewDemand};
 use crate::group_commit::GroupCommit;
-use crate::store::{self, ChangeRow, DemandRow, NewSubmission, RequestKey, Written};
+use crate::store::{self, DemandRow, NewSubmission, RequestKey, Written};
 use crate::{SERVICE, wire};
 use chrono::{DateTime, SubsecRound, Utc};
 use kechuang_platform::error::Error;
@@ -46,7 +46,7 @@ pub async fn submit(pool: &PgPool, writer: &GroupCommit, s: &Submission) -> Resu
             };
         }
     };
-    let row = submitted_row(new, s.received);
+    let row = submitted_row(new, &s.subject, s.received);
     let event = outbox::stage(
         SERVICE,
         NewEvent {
@@ -62,22 +62,11 @@ pub async fn submit(pool: &PgPool, writer: &GroupCommit, s: &Submission) -> Resu
     );
     let submission = NewSubmission {
         row: row.clone(),
-        actor: s.subject.clone(),
         request: key.clone(),
         event,
     };
     match writer.write(submission).await? {
-        Written::Yes => {
-            let first = ChangeRow {
-                from_status: None,
-                to_status: row.status.clone(),
-                actor: s.subject.clone(),
-                cause_event_id: None,
-                note: String::new(),
-                changed_at: row.created_at,
-            };
-            wire::demand(&row, &[first])
-        }
+        Written::Yes => wire::demand(&row, &[row.submission()]),
         Written::NoSuchEnterprise => Err(Error::NotFound(format!(
             "enterprise {} not found",
             req.enterprise_id
@@ -89,7 +78,7 @@ pub async fn submit(pool: &PgPool, writer: &GroupCommit, s: &Submission) -> Resu
 }
 
 /// The demand a new submission creates, as it will be stored.
-fn submitted_row(new: NewDemand, received: DateTime<Utc>) -> DemandRow {
+fn submitted_row(new: NewDemand, subject: &str, received: DateTime<Utc>) -> DemandRow {
     // Postgres keeps microseconds: the answer must equal what GetDemand later reads.
     let now = received.trunc_subsecs(6);
     DemandRow {
@@ -108,6 +97,7 @@ fn submitted_row(new: NewDemand, received: DateTime<Utc>) -> DemandRow {
         correlation_id: Uuid::now_v7().to_string(),
         created_at: now,
         updated_at: now,
+        submitted_by: subject.into(),
     }
 }
 
@@ -129,6 +119,6 @@ async fn earlier(
     let row = store::demand(&mut conn, id)
         .await?
         .ok_or_else(|| Error::internal(format!("request id names lost demand {id}")))?;
-    let history = store::history(&mut conn, id).await?;
+    let history = store::history(&mut conn, &row).await?;
     wire::demand(&row, &history).map(Some)
 }

@@ -8,4 +8,5 @@ mod group_commit;
 mod helpers;
 mod lifecycle;
 mod listing;
+mod migrations;
 mod submit;

@@ -291,9 +291,18 @@ async fn a_burst_of_mixed_submissions_gets_one_right_answer_each() {
     assert!(!created.contains(&taken.id));
     let pool = &g.svc.pool;
     assert_eq!(count(pool, "SELECT count(*) FROM demands").await, 31);
+    // Each records its own submission; nothing has moved since.
+    assert_eq!(
+        count(
+            pool,
+            "SELECT count(*) FROM demands WHERE submitted_by <> ''"
+        )
+        .await,
+        31
+    );
     assert_eq!(
         count(pool, "SELECT count(*) FROM demand_status_changes").await,
-        31
+        0
     );
     assert_eq!(outbox_count(pool, "demand.submitted").await, 31);
     g.stop().await;
