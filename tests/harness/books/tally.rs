@@ -75,8 +75,10 @@ impl Books {
         .map(|(kind, n, references, sum)| (kind, (n, references, sum)))
         .collect();
         let demand_paths = sqlx::query_scalar(
-            "SELECT string_agg(to_status, '>' ORDER BY id) FROM demand_status_changes \
-             GROUP BY demand_id ORDER BY demand_id",
+            // A demand records its submission itself; its later moves are rows.
+            "SELECT 'submitted' || coalesce('>' || string_agg(c.to_status, '>' ORDER BY c.id), '') \
+             FROM demands d LEFT JOIN demand_status_changes c ON c.demand_id = d.id \
+             GROUP BY d.id ORDER BY d.id",
         )
         .fetch_all(demand)
         .await
