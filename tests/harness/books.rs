@@ -31,6 +31,22 @@ pub struct Delivery {
     pub events: BTreeSet<Uuid>,
 }
 
+/// Creates and migrates every service database and has each record the outbox rows written
+/// from then on ([`kechuang_platform::testing::tap_outbox`]): the relays delete rows once
+/// published, and [`Books::exactly_once`] compares what was written with the stream. Run it
+/// before the services start: one writes an event as it starts (the default fund), and its
+/// relay could publish and delete it before a tap installed later saw it.
+pub async fn prepare_databases(settings: &Settings) {
+    for kind in ServiceKind::ALL {
+        let db = settings.service(kind).database;
+        let pool = kechuang_platform::db::connect(&db, kechuang::migrator(kind))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", db.name));
+        kechuang_platform::testing::tap_outbox(&pool).await;
+        pool.close().await;
+    }
+}
+
 impl Books {
     pub async fn open(settings: &Settings) -> Self {
         let mut pools = Vec::new();
@@ -136,11 +152,10 @@ impl Books {
         loop {
             let mut unsent = 0;
             for (_, pool) in &self.pools {
-                let n: i64 =
-                    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-                        .fetch_one(pool)
-                        .await
-                        .expect("outbox");
+                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+                    .fetch_one(pool)
+                    .await
+                    .expect("outbox");
                 unsent += n;
             }
             let busy: Vec<String> = self
@@ -162,7 +177,7 @@ impl Books {
         let mut written = Vec::new();
         for (_, pool) in &self.pools {
             let rows: Vec<(Uuid, String)> =
-                sqlx::query_as("SELECT event_id, event_type FROM outbox ORDER BY id")
+                sqlx::query_as("SELECT event_id, event_type FROM outbox_written ORDER BY id")
                     .fetch_all(pool)
                     .await
                     .expect("outbox");

@@ -72,6 +72,7 @@ impl Cluster {
             logs,
             stopped: false,
         };
+        crate::books::prepare_databases(&cluster.settings).await;
         let env = environment(&cluster.settings);
         for number in 0..per_service {
             let first = cluster.replicas.len();

@@ -26,6 +26,7 @@ impl TestPlatform {
 
     /// The platform with `settings` (start from [`isolated_settings`]).
     pub async fn start_with(settings: Settings) -> Self {
+        crate::books::prepare_databases(&settings).await;
         let platform = Platform::start(&settings).await.expect("platform starts");
         let addresses = platform.addresses();
         let shutdown = CancellationToken::new();

@@ -19,6 +19,17 @@ pub async fn build(config: kechuang_platform::ServiceConfig) -> anyhow::Result<S
     }
 }
 
+/// The migrations of the service `kind` (the platform's own run before them, in
+/// [`kechuang_platform::db::connect`]).
+pub fn migrator(kind: ServiceKind) -> &'static sqlx::migrate::Migrator {
+    match kind {
+        ServiceKind::DemandIntake => &demand_intake::MIGRATOR,
+        ServiceKind::Matching => &matching::MIGRATOR,
+        ServiceKind::Subsidy => &subsidy::MIGRATOR,
+        ServiceKind::FundLedger => &fund_ledger::MIGRATOR,
+    }
+}
+
 /// Runs the service `kind` alone until Ctrl-C or SIGTERM, as its own binary would (settings
 /// from `KC_*`): `kechuang serve`. Prints `<service> listening on <addr>` once it takes calls,
 /// so whoever started it (a script, a test) learns the port when `KC_*_PORT` is 0.

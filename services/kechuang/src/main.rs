@@ -3,6 +3,7 @@
 mod up;
 
 use clap::{Parser, Subcommand};
+use kechuang_platform::ServiceKind;
 use kechuang_platform::auth::{Authenticator, Caller, Role};
 use std::time::Duration;
 
@@ -32,6 +33,10 @@ enum Command {
     /// fund-ledger, or gateway (which finds the others at KC_<SERVICE>_URL). Replicas of one
     /// service share its database and durable consumers.
     Serve { service: String },
+    /// Create and migrate the databases of the named services (all four when none is named),
+    /// then exit: a deployment's migration step, run before its replicas start (each service
+    /// also migrates as it starts; the migrations run once either way).
+    Migrate { services: Vec<String> },
     /// Load a realistic data set into a running platform and drive the whole flow.
     Demo {
         #[command(flatten)]
@@ -90,14 +95,8 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Demo { demo_options } => up::demo(demo_options.options()?),
         Command::Serve { service } if service == "gateway" => serve_gateway(),
-        Command::Serve { service } => {
-            let kind = kechuang_platform::ServiceKind::from_name(&service).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "unknown service {service:?}: demand-intake, matching, subsidy, fund-ledger or gateway"
-                )
-            })?;
-            kechuang::serve(kind)
-        }
+        Command::Serve { service } => kechuang::serve(service_kind(&service, "or gateway")?),
+        Command::Migrate { services } => migrate(&services),
         Command::Bench(args) => kechuang::bench::command(args),
         Command::Token {
             role,
@@ -125,4 +124,36 @@ fn main() -> anyhow::Result<()> {
 /// `kechuang serve gateway`: the console and the HTTP API alone, in front of running services.
 fn serve_gateway() -> anyhow::Result<()> {
     gateway::serve(kechuang_platform::launcher::load_settings()?)
+}
+
+fn service_kind(name: &str, others: &str) -> anyhow::Result<ServiceKind> {
+    ServiceKind::from_name(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown service {name:?}: demand-intake, matching, subsidy, fund-ledger {others}"
+        )
+    })
+}
+
+/// `kechuang migrate`: the databases of `services` (all when empty) created and migrated.
+fn migrate(services: &[String]) -> anyhow::Result<()> {
+    let kinds = if services.is_empty() {
+        ServiceKind::ALL.to_vec()
+    } else {
+        services
+            .iter()
+            .map(|name| service_kind(name, "(the gateway has no database)"))
+            .collect::<anyhow::Result<_>>()?
+    };
+    let settings = kechuang_platform::launcher::load_settings()?;
+    kechuang_platform::launcher::runtime(&settings)?.block_on(async {
+        for kind in kinds {
+            let db = settings.service(kind).database;
+            kechuang_platform::db::connect(&db, kechuang::migrator(kind))
+                .await?
+                .close()
+                .await;
+            println!("{}: database {} migrated", kind.name(), db.name);
+        }
+        Ok(())
+    })
 }

@@ -54,6 +54,42 @@ pub async fn cleanup(settings: &Settings) {
     }
 }
 
+/// Makes a test database record every outbox row as it is written, in `outbox_written`: the
+/// relay deletes rows once JetStream has them, and tests still count what a service wrote.
+/// Rows already in the outbox are recorded too, so it may be installed after the service has
+/// started, as long as its relay has not yet run.
+pub async fn tap_outbox(pool: &PgPool) {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS outbox_written ( \
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+            event_id UUID NOT NULL, \
+            event_type TEXT NOT NULL, \
+            aggregate_id TEXT NOT NULL); \
+         CREATE OR REPLACE FUNCTION outbox_written() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN \
+            INSERT INTO outbox_written (event_id, event_type, aggregate_id) \
+            VALUES (NEW.event_id, NEW.event_type, NEW.aggregate_id); \
+            RETURN NULL; \
+         END $$; \
+         CREATE OR REPLACE TRIGGER outbox_written AFTER INSERT ON outbox \
+            FOR EACH ROW EXECUTE FUNCTION outbox_written(); \
+         INSERT INTO outbox_written (event_id, event_type, aggregate_id) \
+            SELECT event_id, event_type, aggregate_id FROM outbox ORDER BY id;",
+    )
+    .execute(pool)
+    .await
+    .expect("the outbox tap");
+}
+
+/// Outbox rows of `event_type` written since [`tap_outbox`].
+pub async fn outbox_written(pool: &PgPool, event_type: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM outbox_written WHERE event_type = $1")
+        .bind(event_type)
+        .fetch_one(pool)
+        .await
+        .expect("the outbox tap")
+}
+
 /// A request with `authorization: Bearer <token>`.
 pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
@@ -94,6 +130,7 @@ impl TestService {
         let runtime = build(config.clone()).await.expect("service starts");
         let addr = runtime.local_addr();
         let pool = runtime.pool.clone();
+        tap_outbox(&pool).await;
         let jetstream = runtime.jetstream.clone();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(runtime.run_until_stopped(shutdown.clone()));

@@ -153,7 +153,10 @@ async fn bad_registrations_name_their_fields_and_write_nothing() {
         count(&g.svc.pool, "SELECT count(*) FROM enterprises").await,
         0
     );
-    assert_eq!(count(&g.svc.pool, "SELECT count(*) FROM outbox").await, 0);
+    assert_eq!(
+        count(&g.svc.pool, "SELECT count(*) FROM outbox_written").await,
+        0
+    );
     g.stop().await;
 }
 

@@ -106,7 +106,7 @@ async fn a_batch_answers_each_submission_in_order_and_writes_only_the_accepted()
     );
     // The batch's events are of their own type (the earlier demand's is demand.submitted).
     let mut events: Vec<Uuid> =
-        sqlx::query_scalar("SELECT aggregate_id::uuid FROM outbox WHERE event_type = $1")
+        sqlx::query_scalar("SELECT aggregate_id::uuid FROM outbox_written WHERE event_type = $1")
             .bind(&batch[0].event.envelope.event_type)
             .fetch_all(pool)
             .await

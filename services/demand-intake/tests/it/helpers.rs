@@ -169,22 +169,22 @@ pub async fn count(pool: &PgPool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
-/// Rows of the outbox for one event type.
+/// Outbox rows written for one event type (the relay deletes what it has published).
 pub async fn outbox_count(pool: &PgPool, event_type: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE event_type = $1")
-        .bind(event_type)
-        .fetch_one(pool)
-        .await
-        .unwrap()
+    kechuang_platform::testing::outbox_written(pool, event_type).await
 }
 
 /// Waits until the relay has published everything committed so far.
 pub async fn outbox_drained(pool: &PgPool) {
     let pool = pool.clone();
-    eventually(std::time::Duration::from_secs(20), "the outbox to drain", || {
-        let pool = pool.clone();
-        async move { count(&pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL").await == 0 }
-    })
+    eventually(
+        std::time::Duration::from_secs(20),
+        "the outbox to drain",
+        || {
+            let pool = pool.clone();
+            async move { count(&pool, "SELECT count(*) FROM outbox").await == 0 }
+        },
+    )
     .await;
 }
 

@@ -89,13 +89,10 @@ impl Ledger {
         assert_eq!(report.violations, Vec::<String>::new());
     }
 
-    /// Counts this service's outbox rows of one event type.
+    /// Counts the outbox rows of one event type this service wrote (the relay deletes what it
+    /// has published).
     pub async fn emitted(&self, event_type: &str) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE event_type = $1")
-            .bind(event_type)
-            .fetch_one(&self.svc.pool)
-            .await
-            .unwrap()
+        kechuang_platform::testing::outbox_written(&self.svc.pool, event_type).await
     }
 
     pub async fn transfer_count(&self) -> i64 {

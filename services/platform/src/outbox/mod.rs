@@ -198,7 +198,7 @@ fn should_notify() -> bool {
 
 /// Unsent outbox rows, for health and tests.
 pub async fn unsent_count(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+    sqlx::query_scalar("SELECT count(*) FROM outbox")
         .fetch_one(pool)
         .await
 }

@@ -1,4 +1,5 @@
-//! The relay: publishes committed outbox rows to JetStream, in order, and marks them sent.
+//! The relay: publishes committed outbox rows to JetStream, in order, and deletes them once
+//! JetStream has acknowledged them (every row in the outbox is unsent).
 
 use super::{BELL, CHANNEL, RINGS};
 use crate::config::BusConfig;
@@ -187,14 +188,14 @@ impl Relay {
                 self.publish_handed_over(events, &mut acked).await;
             }
             let rings = RINGS.load(Ordering::Acquire);
-            // On an error, the rows held in `acked` stay unmarked: whoever leads next
+            // On an error, the rows held in `acked` stay in the outbox: whoever leads next
             // publishes them again and JetStream drops the copies (Nats-Msg-Id).
             let outcome = self.publish_pending(leader, &mut acked).await?;
             if acked.due() {
-                acked.mark(leader).await?;
+                acked.remove(leader).await?;
             }
             match outcome {
-                Pass::Drained if shutdown.is_cancelled() => return acked.mark(leader).await,
+                Pass::Drained if shutdown.is_cancelled() => return acked.remove(leader).await,
                 Pass::Drained => {
                     publish_failures = 0;
                     // After a wake-up, the commit that rang may land a moment later: look
@@ -218,7 +219,7 @@ impl Relay {
                         let mut until = look_again;
                         if let Some(left) = acked.due_in() {
                             if left.is_zero() {
-                                acked.mark(leader).await?;
+                                acked.remove(leader).await?;
                             } else {
                                 until = until.min(Instant::now() + left);
                             }
@@ -260,7 +261,7 @@ impl Relay {
                                     break;
                                 }
                                 if acked.due() {
-                                    acked.mark(leader).await?;
+                                    acked.remove(leader).await?;
                                 }
                             }
                         }
@@ -271,7 +272,7 @@ impl Relay {
                     rechecks = 0;
                 }
                 Pass::NatsFailed(e) => {
-                    acked.mark(leader).await?;
+                    acked.remove(leader).await?;
                     if shutdown.is_cancelled() {
                         tracing::warn!(error = %e, "NATS unreachable at shutdown; unsent events stay in the outbox");
                         return Ok(());
@@ -325,7 +326,7 @@ impl Relay {
     }
 
     /// Publishes one batch of unsent rows in id order, each awaited; what was acked joins
-    /// `acked`, to be marked sent a little later (see [`Acked`]).
+    /// `acked`, to be deleted a little later (see [`Acked`]).
     async fn publish_pending(
         &self,
         conn: &mut PgConnection,
@@ -333,7 +334,7 @@ impl Relay {
     ) -> Result<Pass, sqlx::Error> {
         let rows: Vec<PendingRow> = sqlx::query_as(
             "SELECT event_id, event_type, envelope, traceparent FROM outbox \
-             WHERE sent_at IS NULL AND NOT (event_id = ANY($2)) ORDER BY id LIMIT $1",
+             WHERE NOT (event_id = ANY($2)) ORDER BY id LIMIT $1",
         )
         .bind(self.batch_size)
         .bind(&acked.ids)
@@ -396,10 +397,10 @@ enum Wake {
     },
 }
 
-/// Rows JetStream has acknowledged but the outbox does not yet say are sent. Marking them is a
-/// commit of its own; done for every event, it would double the database's commits, so the
-/// relay marks at most every [`MARK_EVERY`] (or [`MARK_BATCH`] rows) and skips what it holds
-/// here meanwhile. A relay that dies first leaves them unmarked: the next one publishes them
+/// Rows JetStream has acknowledged that are still in the outbox. Deleting them is a commit of
+/// its own; done for every event, it would double the database's commits, so the relay
+/// deletes at most every [`REMOVE_EVERY`] (or [`REMOVE_BATCH`] rows) and skips what it holds
+/// here meanwhile. A relay that dies first leaves them in place: the next one publishes them
 /// again and JetStream drops the copies (its duplicate window is far longer than this delay).
 #[derive(Default)]
 struct Acked {
@@ -436,8 +437,8 @@ impl RecentlyRead {
     }
 }
 
-const MARK_EVERY: Duration = Duration::from_millis(50);
-const MARK_BATCH: usize = 512;
+const REMOVE_EVERY: Duration = Duration::from_millis(50);
+const REMOVE_BATCH: usize = 512;
 
 impl Acked {
     fn push(&mut self, id: Uuid) {
@@ -445,21 +446,21 @@ impl Acked {
         self.ids.push(id);
     }
 
-    /// How long until the held rows should be marked; `None` when none are held.
+    /// How long until the held rows should be deleted; `None` when none are held.
     fn due_in(&self) -> Option<Duration> {
         self.since
-            .map(|since| MARK_EVERY.saturating_sub(since.elapsed()))
+            .map(|since| REMOVE_EVERY.saturating_sub(since.elapsed()))
     }
 
     fn due(&self) -> bool {
-        self.ids.len() >= MARK_BATCH || self.due_in().is_some_and(|left| left.is_zero())
+        self.ids.len() >= REMOVE_BATCH || self.due_in().is_some_and(|left| left.is_zero())
     }
 
-    async fn mark(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    async fn remove(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         if self.ids.is_empty() {
             return Ok(());
         }
-        sqlx::query("UPDATE outbox SET sent_at = now() WHERE event_id = ANY($1)")
+        sqlx::query("DELETE FROM outbox WHERE event_id = ANY($1)")
             .bind(&self.ids)
             .execute(&mut *conn)
             .await?;
