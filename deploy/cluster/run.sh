@@ -128,15 +128,8 @@ start_replica() { # service replica node
 # counts what each producer wrote.
 "$BIN/kechuang" migrate >"$RUN/migrate.log" 2>&1 || fail "kechuang migrate failed (see $RUN/migrate.log)"
 for db in demand matching subsidy ledger; do
-  psql -h 127.0.0.1 -U postgres -d "${KC_DATABASE_PREFIX}$db" -qAt >/dev/null <<'SQL' || fail "$db: cannot record its outbox"
-CREATE TABLE outbox_written (event_id UUID NOT NULL, event_type TEXT NOT NULL);
-CREATE FUNCTION outbox_written() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO outbox_written VALUES (NEW.event_id, NEW.event_type);
-  RETURN NULL;
-END $$;
-CREATE TRIGGER outbox_written AFTER INSERT ON outbox FOR EACH ROW EXECUTE FUNCTION outbox_written();
-SQL
+  psql -h 127.0.0.1 -U postgres -d "${KC_DATABASE_PREFIX}$db" -qAt -v ON_ERROR_STOP=1 \
+    -f services/platform/testing/outbox_tap.sql >/dev/null || fail "$db: cannot record its outbox"
 done
 # Replica a on node 1, replica b on node 2: killing node 1 moves every a to another node.
 for s in "${SERVICES[@]}"; do start_replica "$s" a 1; done

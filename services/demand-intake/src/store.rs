@@ -109,8 +109,9 @@ pub async fn enterprise(conn: &mut PgConnection, id: &str) -> Result<Option<Ente
     .await?)
 }
 
-/// A submission ready to be written: its demand (who submitted it included), its request id with the
-/// request's fingerprint (none without a request id) and its `kc.demand.submitted` event.
+/// A submission ready to be written: its demand (who submitted it included), its request id
+/// with the request's fingerprint (none without a request id) and its `kc.demand.submitted`
+/// event.
 pub struct NewSubmission {
     pub row: DemandRow,
     pub request: Option<RequestKey>,
@@ -148,8 +149,8 @@ impl Written {
 
 /// Writes a batch of submissions in ONE statement, which is its own transaction: for each,
 /// the demand (claiming its request id through the unique `(enterprise_id, request_id)`; its
-/// columns record the submission, the first line of its history) and its outbox row (see [`outbox::Staged`]), all only if the
-/// enterprise is registered. One round trip and one commit for the whole batch is what lets
+/// columns record the submission, the first line of its history) and its outbox row (see
+/// [`outbox::Staged`]), all only if the enterprise is registered. One round trip and one commit for the whole batch is what lets
 /// intake keep pace with the database's raw commit rate. Returns one answer per submission,
 /// in order. A request id claimed by a concurrent statement makes this one wait for it;
 /// every batch claims its ids in one order (by enterprise and request id), so two batches

@@ -59,26 +59,10 @@ pub async fn cleanup(settings: &Settings) {
 /// Rows already in the outbox are recorded too, so it may be installed after the service has
 /// started, as long as its relay has not yet run.
 pub async fn tap_outbox(pool: &PgPool) {
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS outbox_written ( \
-            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
-            event_id UUID NOT NULL, \
-            event_type TEXT NOT NULL, \
-            aggregate_id TEXT NOT NULL); \
-         CREATE OR REPLACE FUNCTION outbox_written() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN \
-            INSERT INTO outbox_written (event_id, event_type, aggregate_id) \
-            VALUES (NEW.event_id, NEW.event_type, NEW.aggregate_id); \
-            RETURN NULL; \
-         END $$; \
-         CREATE OR REPLACE TRIGGER outbox_written AFTER INSERT ON outbox \
-            FOR EACH ROW EXECUTE FUNCTION outbox_written(); \
-         INSERT INTO outbox_written (event_id, event_type, aggregate_id) \
-            SELECT event_id, event_type, aggregate_id FROM outbox ORDER BY id;",
-    )
-    .execute(pool)
-    .await
-    .expect("the outbox tap");
+    sqlx::raw_sql(include_str!("../testing/outbox_tap.sql"))
+        .execute(pool)
+        .await
+        .expect("the outbox tap");
 }
 
 /// Outbox rows of `event_type` written since [`tap_outbox`].
