@@ -246,6 +246,22 @@ pub async fn stream_envelopes(js: &JetStream, stream: &str, prefix: &str) -> Vec
     out
 }
 
+/// Polls `probe` every 50 ms until it answers; panics naming `what` after 60 s.
+pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Polls `check` every 25 ms until it holds; panics naming `what` after `limit`.
 pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
 where

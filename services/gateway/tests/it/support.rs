@@ -1,6 +1,7 @@
 //! A real platform (four services, Postgres, NATS) plus the gateway on a free port, a tiny
 //! HTTP client, and the enterprise's road to a subsidy application through the HTTP API.
 
+pub use kechuang_e2e::wait_for;
 use kechuang_e2e::{TestPlatform, authed};
 use kechuang_platform::vocabulary::credit_code_check_char;
 use kechuang_platform::{Role, ServiceKind};
@@ -9,9 +10,8 @@ use kechuang_proto::demand::{self as dpb, demand_service_client::DemandServiceCl
 use kechuang_proto::fund::{self as fpb, fund_service_client::FundServiceClient};
 use kechuang_proto::matching::{self as mpb, catalog_service_client::CatalogServiceClient};
 use serde_json::{Value, json};
-use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -177,21 +177,6 @@ fn dechunk(mut s: &str) -> String {
         s = &rest[n + 2..];
     }
     out
-}
-
-pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 pub fn credit_code(seed: &str) -> String {
