@@ -137,13 +137,15 @@ impl Intake {
                 None
             }
         };
-        v.check(
+        v.check_with(
             req.industry_chain.is_empty() || is_industry_chain(&req.industry_chain),
             "industry_chain",
-            format!(
-                "{:?} is not in the catalog of industry chains",
-                req.industry_chain
-            ),
+            || {
+                format!(
+                    "{:?} is not in the catalog of industry chains",
+                    req.industry_chain
+                )
+            },
         );
         let limit = match paging::page_size(req.page_size) {
             Ok(n) => n,

@@ -78,11 +78,9 @@ fn transfer_to_proto(t: &TransferRecord) -> pb::Transfer {
 
 fn check_text(v: &mut Violations, value: &str, field: &str) {
     v.check(!value.trim().is_empty(), field, "is required");
-    v.check(
-        value.chars().count() <= MAX_TEXT,
-        field,
-        format!("must be at most {MAX_TEXT} characters"),
-    );
+    v.check_with(value.chars().count() <= MAX_TEXT, field, || {
+        format!("must be at most {MAX_TEXT} characters")
+    });
 }
 
 fn check_fund_id(v: &mut Violations, fund_id: &str) {
@@ -105,16 +103,14 @@ impl FundService for FundApi {
             "low_balance_fen",
             "must not be negative",
         );
-        v.check(
+        v.check_with(
             r.low_balance_fen <= MAX_AMOUNT_FEN,
             "low_balance_fen",
-            format!("must be at most {MAX_AMOUNT_FEN}"),
+            || format!("must be at most {MAX_AMOUNT_FEN}"),
         );
-        v.check(
-            r.request_id.len() <= MAX_TEXT,
-            "request_id",
-            format!("must be at most {MAX_TEXT} characters"),
-        );
+        v.check_with(r.request_id.len() <= MAX_TEXT, "request_id", || {
+            format!("must be at most {MAX_TEXT} characters")
+        });
         v.into_result()?;
         let mut tx = self.pool.begin().await.map_err(Error::from)?;
         let fingerprint = idempotency::fingerprint(&r);
@@ -151,11 +147,9 @@ impl FundService for FundApi {
         let mut v = Violations::new();
         check_fund_id(&mut v, &r.fund_id);
         v.check(r.amount_fen > 0, "amount_fen", "must be positive");
-        v.check(
-            r.amount_fen <= MAX_AMOUNT_FEN,
-            "amount_fen",
-            format!("must be at most {MAX_AMOUNT_FEN}"),
-        );
+        v.check_with(r.amount_fen <= MAX_AMOUNT_FEN, "amount_fen", || {
+            format!("must be at most {MAX_AMOUNT_FEN}")
+        });
         check_text(&mut v, &r.reference, "reference");
         v.into_result()?;
         let mut tx = self.pool.begin().await.map_err(Error::from)?;
@@ -233,11 +227,9 @@ impl FundService for FundApi {
         caller(&request)?.require(READERS)?;
         let r = request.into_inner();
         let mut v = Violations::new();
-        v.check(
-            r.fund_id.chars().count() <= MAX_TEXT,
-            "fund_id",
-            format!("must be at most {MAX_TEXT} characters"),
-        );
+        v.check_with(r.fund_id.chars().count() <= MAX_TEXT, "fund_id", || {
+            format!("must be at most {MAX_TEXT} characters")
+        });
         v.into_result()?;
         let mut tx = self.pool.begin().await.map_err(Error::from)?;
         // One snapshot for every figure: concurrent transfers cannot make them disagree.

@@ -32,7 +32,9 @@ pub struct NewAchievement {
 fn check_text(v: &mut Violations, field: &str, value: &str, max: usize) {
     let n = value.trim().chars().count();
     v.check(n > 0, field, "must not be empty");
-    v.check(n <= max, field, format!("must be at most {max} characters"));
+    v.check_with(n <= max, field, || {
+        format!("must be at most {max} characters")
+    });
 }
 
 /// Every broken rule of an achievement, or the achievement.
@@ -48,23 +50,23 @@ pub fn validate_achievement(
     );
     check_text(&mut v, "title", &req.title, MAX_TITLE_CHARS);
     check_text(&mut v, "abstract", &req.r#abstract, MAX_ABSTRACT_CHARS);
-    v.check(
+    v.check_with(
         !req.keywords.is_empty() && req.keywords.len() <= MAX_KEYWORDS,
         "keywords",
-        format!("must hold 1 to {MAX_KEYWORDS} keywords"),
+        || format!("must hold 1 to {MAX_KEYWORDS} keywords"),
     );
-    v.check(
+    v.check_with(
         req.keywords.iter().all(|k| {
             let n = k.trim().chars().count();
             n > 0 && n <= MAX_KEYWORD_CHARS
         }),
         "keywords",
-        format!("each keyword must be 1 to {MAX_KEYWORD_CHARS} characters"),
+        || format!("each keyword must be 1 to {MAX_KEYWORD_CHARS} characters"),
     );
-    v.check(
+    v.check_with(
         is_industry_chain(req.industry_chain.trim()),
         "industry_chain",
-        format!("must be one of {}", INDUSTRY_CHAINS.join("、")),
+        || format!("must be one of {}", INDUSTRY_CHAINS.join("、")),
     );
     v.check(
         (1..=9).contains(&req.trl),

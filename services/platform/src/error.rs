@@ -81,6 +81,21 @@ impl Violations {
         self
     }
 
+    /// [`Self::check`] whose description is only written when the check fails: most input
+    /// passes, and a formatted description (some list the whole catalog) would otherwise be
+    /// built and dropped on every call.
+    pub fn check_with(
+        &mut self,
+        ok: bool,
+        field: &str,
+        describe: impl FnOnce() -> String,
+    ) -> &mut Self {
+        if !ok {
+            self.add(field, describe());
+        }
+        self
+    }
+
     pub fn add(&mut self, field: &str, description: impl Into<String>) -> &mut Self {
         self.0.push(FieldViolation {
             field: field.to_string(),
@@ -193,6 +208,23 @@ pub fn field_violations(status: &Status) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lazy_description_is_written_only_for_a_failed_check() {
+        let mut v = Violations::new();
+        v.check_with(true, "title", || {
+            unreachable!("a passing check describes nothing")
+        })
+        .check_with(false, "budget_max_fen", || format!("must be at most {}", 5));
+        let status: Status = v.into_result().unwrap_err().into();
+        assert_eq!(
+            field_violations(&status),
+            vec![(
+                "budget_max_fen".to_string(),
+                "must be at most 5".to_string()
+            )]
+        );
+    }
 
     #[test]
     fn invalid_argument_carries_every_field() {

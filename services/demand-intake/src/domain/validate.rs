@@ -45,11 +45,9 @@ pub struct NewDemand {
 
 fn chars_between(v: &mut Violations, field: &str, value: &str, (min, max): (usize, usize)) {
     let n = value.chars().count();
-    v.check(
-        (min..=max).contains(&n),
-        field,
-        format!("must be {min} to {max} characters (is {n})"),
-    );
+    v.check_with((min..=max).contains(&n), field, || {
+        format!("must be {min} to {max} characters (is {n})")
+    });
 }
 
 fn no_control_chars(v: &mut Violations, field: &str, value: &str, allow_newlines: bool) {
@@ -60,14 +58,12 @@ fn no_control_chars(v: &mut Violations, field: &str, value: &str, allow_newlines
 }
 
 fn industry_chain(v: &mut Violations, value: &str) {
-    v.check(
-        is_industry_chain(value),
-        "industry_chain",
+    v.check_with(is_industry_chain(value), "industry_chain", || {
         format!(
             "{value:?} is not in the catalog of industry chains ({})",
             kechuang_platform::vocabulary::INDUSTRY_CHAINS.join(", ")
-        ),
-    );
+        )
+    });
 }
 
 fn region(v: &mut Violations, value: &str) {
@@ -96,10 +92,10 @@ pub fn enterprise(req: &RegisterEnterpriseRequest) -> Result<NewEnterprise, Erro
 }
 
 pub fn request_id(v: &mut Violations, request_id: &str) {
-    v.check(
+    v.check_with(
         request_id.chars().count() <= REQUEST_ID_MAX_CHARS,
         "request_id",
-        format!("must be at most {REQUEST_ID_MAX_CHARS} characters"),
+        || format!("must be at most {REQUEST_ID_MAX_CHARS} characters"),
     );
     no_control_chars(v, "request_id", request_id, false);
 }
@@ -134,11 +130,9 @@ pub fn demand(req: &SubmitDemandRequest, now: DateTime<Utc>) -> Result<NewDemand
         ("budget_max_fen", req.budget_max_fen),
     ] {
         v.check(amount >= 0, field, "must not be negative");
-        v.check(
-            amount <= MAX_BUDGET_FEN,
-            field,
-            format!("must be at most {MAX_BUDGET_FEN} fen"),
-        );
+        v.check_with(amount <= MAX_BUDGET_FEN, field, || {
+            format!("must be at most {MAX_BUDGET_FEN} fen")
+        });
     }
     v.check(
         req.budget_min_fen <= req.budget_max_fen,
@@ -157,10 +151,10 @@ pub fn demand(req: &SubmitDemandRequest, now: DateTime<Utc>) -> Result<NewDemand
         }
         Some(Some(t)) => {
             v.check(t > now, "deadline", "must be in the future");
-            v.check(
+            v.check_with(
                 t <= now + Duration::days(365 * MAX_DEADLINE_YEARS),
                 "deadline",
-                format!("must be within {MAX_DEADLINE_YEARS} years"),
+                || format!("must be within {MAX_DEADLINE_YEARS} years"),
             );
             Some(t)
         }
@@ -187,11 +181,9 @@ pub fn demand_id(v: &mut Violations, id: &str) {
 }
 
 fn note(v: &mut Violations, field: &str, text: &str) {
-    v.check(
-        text.chars().count() <= NOTE_MAX_CHARS,
-        field,
-        format!("must be at most {NOTE_MAX_CHARS} characters"),
-    );
+    v.check_with(text.chars().count() <= NOTE_MAX_CHARS, field, || {
+        format!("must be at most {NOTE_MAX_CHARS} characters")
+    });
     no_control_chars(v, field, text, true);
 }
 

@@ -119,10 +119,10 @@ pub fn validate(draft: &PolicyDraft) -> Violations {
         );
     }
     for (i, c) in draft.industry_chains.iter().enumerate() {
-        v.check(
+        v.check_with(
             is_industry_chain(c),
             &format!("industry_chains[{i}]"),
-            format!("must be one of {}", INDUSTRY_CHAINS.join("、")),
+            || format!("must be one of {}", INDUSTRY_CHAINS.join("、")),
         );
     }
     match (draft.valid_from, draft.valid_to) {
