@@ -56,8 +56,8 @@ pub async fn cleanup(settings: &Settings) {
 
 /// Makes a test database record every outbox row as it is written, in `outbox_written`: the
 /// relay deletes rows once JetStream has them, and tests still count what a service wrote.
-/// Rows already in the outbox are recorded too, so it may be installed after the service has
-/// started, as long as its relay has not yet run.
+/// Rows already in the outbox are recorded too; a row its relay has already published and
+/// deleted is not, so install it before the service starts.
 pub async fn tap_outbox(pool: &PgPool) {
     sqlx::raw_sql(include_str!("../testing/outbox_tap.sql"))
         .execute(pool)
@@ -111,10 +111,20 @@ impl TestService {
         Fut: Future<Output = anyhow::Result<ServiceRuntime>>,
     {
         let config = settings.service(kind);
+        // The tap goes in before the service starts: one writes an event as it starts (the
+        // default fund), and its relay could publish and delete that row before a tap
+        // installed later saw it. The platform's migrations create the outbox; the service's
+        // own may already be there (a second replica).
+        let mut no_service_migrations = sqlx::migrate::Migrator::with_migrations(Vec::new());
+        no_service_migrations.set_ignore_missing(true);
+        let early = crate::db::connect(&config.database, &no_service_migrations)
+            .await
+            .expect("the test database");
+        tap_outbox(&early).await;
+        early.close().await;
         let runtime = build(config.clone()).await.expect("service starts");
         let addr = runtime.local_addr();
         let pool = runtime.pool.clone();
-        tap_outbox(&pool).await;
         let jetstream = runtime.jetstream.clone();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(runtime.run_until_stopped(shutdown.clone()));
