@@ -72,4 +72,22 @@ impl DemandDoc {
     pub(crate) fn full_text(&self) -> String {
         format!("{}。{}", self.title, self.description)
     }
+
+    /// The text whose sentence embedding stands for the demand's meaning (the query side).
+    pub fn meaning_text(&self) -> String {
+        self.full_text()
+    }
+}
+
+impl AchievementDoc {
+    /// The text whose sentence embedding stands for the achievement's meaning (the passage
+    /// side): what it is, its keywords, then what it solves and how.
+    pub fn meaning_text(&self) -> String {
+        format!(
+            "{}。{}。{}",
+            self.title,
+            self.keywords.join("、"),
+            self.abstract_text
+        )
+    }
 }

@@ -7,13 +7,14 @@
 //! take the features from the achievement as stored in the index.
 
 use crate::analysis::{self, ANALYZER, BIGRAMS};
+use crate::dense::DenseIndex;
 use crate::docs::{AchievementDoc, DemandDoc, DemandMatch, Match};
 use crate::evidence;
 use crate::fit::StructuredFit;
 use crate::index::{self, BuiltQuery, Fields, QueryTerm, Snapshot, Tuning};
-use crate::reasons::{TextEvidence, reasons};
+use crate::reasons::{MeaningEvidence, TextEvidence, reasons};
 use crate::relations::{Expansion, TermRelations};
-use crate::score::{PairFeatures, Scored, relevance, score, select_top_k};
+use crate::score::{Blend, PairFeatures, Scored, lexical, pair_relevance, score, select_top_k};
 use anyhow::Context;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -35,6 +36,8 @@ struct PreparedDemand {
     weighted: Vec<QueryTerm>,
     /// Distinct character bigrams of the demand's own text.
     bigrams: Vec<String>,
+    /// The demand's sentence embedding, when the caller has one.
+    meaning: Option<Vec<f32>>,
 }
 
 /// The matching engine. `Send + Sync`; every method takes `&self`.
@@ -49,6 +52,8 @@ pub struct Engine {
     relations: &'static TermRelations,
     tuning: Tuning,
     demands: RwLock<BTreeMap<String, Arc<PreparedDemand>>>,
+    /// The achievements' sentence embeddings (those that have one yet).
+    meanings: RwLock<DenseIndex>,
 }
 
 fn poisoned<T>(_: T) -> anyhow::Error {
@@ -90,6 +95,7 @@ impl Engine {
             relations: TermRelations::shipped(),
             tuning,
             demands: RwLock::new(BTreeMap::new()),
+            meanings: RwLock::new(DenseIndex::default()),
         })
     }
 
@@ -108,17 +114,65 @@ impl Engine {
         Ok(())
     }
 
+    /// Sets the sentence embeddings (unit length) of indexed achievements. Until it has one,
+    /// an achievement is matched on its words alone.
+    pub fn add_meanings(&self, vectors: &[(String, Vec<f32>)]) -> anyhow::Result<()> {
+        let mut meanings = self.meanings.write().map_err(poisoned)?;
+        for (id, v) in vectors {
+            meanings
+                .upsert(id, v)
+                .with_context(|| format!("the meaning vector of {id}"))?;
+        }
+        Ok(())
+    }
+
+    /// How many achievements have a sentence embedding.
+    pub fn meaning_count(&self) -> usize {
+        self.meanings.read().map_or(0, |m| m.len())
+    }
+
+    /// Takes an achievement out of the catalog (withdrawn by its owner): it is never paired
+    /// again. Unknown ids are fine.
+    pub fn remove_achievement(&self, id: &str) -> anyhow::Result<()> {
+        self.meanings.write().map_err(poisoned)?.remove(id);
+        let mut writer = self.writer.lock().map_err(poisoned)?;
+        writer.delete_term(Term::from_field_text(self.fields.id, id));
+        writer.commit().context("committing a removal")?;
+        self.reader.reload().context("reloading the index reader")?;
+        Ok(())
+    }
+
+    /// The achievements nearest in meaning to a demand's embedding, nearest first, with
+    /// their cosine similarity: the dense ranking alone (for evaluation).
+    pub fn nearest_by_meaning(&self, meaning: &[f32], k: usize) -> Vec<(String, f32)> {
+        self.meanings
+            .read()
+            .map_or_else(|_| Vec::new(), |m| m.nearest(meaning, k))
+    }
+
     /// How many achievements are searchable.
     pub fn achievement_count(&self) -> usize {
         self.reader.searcher().num_docs() as usize
     }
 
-    /// The best `k` achievements for a demand, best first, each with its reasons.
+    /// The best `k` achievements for a demand on words alone, best first, with reasons.
     pub fn match_demand(&self, demand: &DemandDoc, k: usize) -> Vec<Match> {
-        self.try_match_demand(demand, k).unwrap_or_else(|e| {
-            report("match_demand", &e);
-            Vec::new()
-        })
+        self.match_demand_with(demand, None, k)
+    }
+
+    /// The best `k` achievements for a demand, by its words and, when given, its sentence
+    /// embedding (`meaning`), best first, each with its reasons.
+    pub fn match_demand_with(
+        &self,
+        demand: &DemandDoc,
+        meaning: Option<&[f32]>,
+        k: usize,
+    ) -> Vec<Match> {
+        self.try_match_demand(demand, meaning, k)
+            .unwrap_or_else(|e| {
+                report("match_demand", &e);
+                Vec::new()
+            })
     }
 
     /// The baseline: BM25 over the demand's own words, no expansion, no re-ranking.
@@ -131,7 +185,16 @@ impl Engine {
 
     /// Keeps an open demand for reverse matching (replaces one with the same id).
     pub fn add_open_demand(&self, demand: &DemandDoc) -> anyhow::Result<()> {
-        let prepared = Arc::new(self.prepare(demand));
+        self.add_open_demand_with(demand, None)
+    }
+
+    /// Keeps an open demand with its sentence embedding for reverse matching.
+    pub fn add_open_demand_with(
+        &self,
+        demand: &DemandDoc,
+        meaning: Option<Vec<f32>>,
+    ) -> anyhow::Result<()> {
+        let prepared = Arc::new(self.prepare(demand, meaning));
         self.demands
             .write()
             .map_err(poisoned)?
@@ -178,7 +241,7 @@ impl Engine {
         }
     }
 
-    fn prepare(&self, demand: &DemandDoc) -> PreparedDemand {
+    fn prepare(&self, demand: &DemandDoc, meaning: Option<Vec<f32>>) -> PreparedDemand {
         let mut analyzer = self.analyzer.clone();
         let text = demand.full_text();
         let mut weights: BTreeMap<String, (f32, bool)> = BTreeMap::new();
@@ -215,6 +278,7 @@ impl Engine {
                 .map(|(text, (weight, own))| QueryTerm { text, weight, own })
                 .collect(),
             bigrams,
+            meaning,
         }
     }
 
@@ -228,24 +292,58 @@ impl Engine {
         )
     }
 
-    fn try_match_demand(&self, demand: &DemandDoc, k: usize) -> anyhow::Result<Vec<Match>> {
+    fn try_match_demand(
+        &self,
+        demand: &DemandDoc,
+        meaning: Option<&[f32]>,
+        k: usize,
+    ) -> anyhow::Result<Vec<Match>> {
         let snapshot = self.snapshot()?;
         if k == 0 || snapshot.num_docs() == 0 {
             return Ok(Vec::new());
         }
-        let prepared = self.prepare(demand);
+        let prepared = self.prepare(demand, meaning.map(<[f32]>::to_vec));
         let built = self.build(&snapshot, &prepared)?;
-        let Some(weight) = built.weight.as_deref() else {
-            return Ok(Vec::new());
-        };
         let searcher = &snapshot.searcher;
-        let pool = self.tuning.candidate_pool.max(k * 2);
-        let addresses = index::top_docs(weight, searcher, pool)?;
-        let bm25 = index::exact_bm25(weight, searcher, &addresses)?;
+        // Candidates: the best by words, and the nearest by meaning.
+        let mut addresses = match built.weight.as_deref() {
+            Some(weight) => {
+                let pool = self.tuning.candidate_pool.max(k * 2);
+                index::top_docs(weight, searcher, pool)?
+            }
+            None => Vec::new(),
+        };
+        if let Some(m) = prepared.meaning.as_deref() {
+            let pool = self.tuning.meaning_pool.max(k * 2);
+            let mut seen: HashSet<tantivy::DocAddress> = addresses.iter().copied().collect();
+            for (id, _) in self.nearest_by_meaning(m, pool) {
+                if let Some(a) = self.fields.address_of(searcher, &id)?
+                    && seen.insert(a)
+                {
+                    addresses.push(a);
+                }
+            }
+        }
+        let bm25 = match built.weight.as_deref() {
+            Some(weight) => index::exact_bm25(weight, searcher, &addresses)?,
+            None => vec![0.0; addresses.len()],
+        };
+        let meanings = self.meanings.read().map_err(poisoned)?;
         let mut candidates = Vec::with_capacity(addresses.len());
         for (address, bm25) in addresses.iter().zip(bm25) {
             let achievement = self.fields.stored(searcher, *address)?;
-            let pair = Pair::assess(&prepared, &built, &achievement, bm25);
+            let cosine = prepared
+                .meaning
+                .as_deref()
+                .and_then(|m| meanings.similarity(m, &achievement.id));
+            let pair = Pair::assess(
+                &prepared,
+                &built,
+                &achievement,
+                bm25,
+                cosine,
+                &self.tuning.blend,
+            );
             candidates.push(Scored {
                 id: achievement.id.clone(),
                 relevance: pair.relevance,
@@ -253,8 +351,10 @@ impl Engine {
                 item: (achievement, pair),
             });
         }
+        drop(meanings);
         Ok(select_top_k(candidates, k)
             .into_iter()
+            .filter(|(c, _)| c.score > 0.0)
             .map(|(c, kept)| {
                 let (achievement, pair) = c.item;
                 Match {
@@ -271,7 +371,7 @@ impl Engine {
         if k == 0 || snapshot.num_docs() == 0 {
             return Ok(Vec::new());
         }
-        let prepared = self.prepare(demand);
+        let prepared = self.prepare(demand, None);
         let own: Vec<QueryTerm> = prepared
             .own
             .iter()
@@ -296,6 +396,7 @@ impl Engine {
             let evidence = TextEvidence {
                 shared_terms: evidence::shared_terms(&prepared.own, &built.idf, &text),
                 links: Vec::new(),
+                meaning: None,
             };
             let fit = StructuredFit::of(demand, &achievement);
             out.push(Match {
@@ -342,11 +443,26 @@ impl Engine {
             .into_iter()
             .chain(analysis::terms(&mut self.bigram_analyzer.clone(), &text))
             .collect();
-        // Only demands sharing at least one (expanded) term or bigram can score above zero.
-        let mut sharing: Vec<(f32, Arc<PreparedDemand>)> = self
-            .demands
+        let vector: Option<Vec<f32>> = self
+            .meanings
             .read()
             .map_err(poisoned)?
+            .get(&indexed.id)
+            .map(<[f32]>::to_vec);
+        let demands = self.demands.read().map_err(poisoned)?;
+        // Only demands sharing at least one (expanded) term or bigram, or close enough in
+        // meaning, can score above zero.
+        let mut close: Vec<(f32, Arc<PreparedDemand>)> = match &vector {
+            Some(v) => demands
+                .values()
+                .filter_map(|d| {
+                    let cosine = crate::dense::dot(d.meaning.as_deref()?, v);
+                    (self.tuning.blend.strength(cosine as f64) > 0.0).then(|| (cosine, d.clone()))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut sharing: Vec<(f32, Arc<PreparedDemand>)> = demands
             .values()
             .filter_map(|d| {
                 let overlap = d
@@ -365,14 +481,31 @@ impl Engine {
                 .then_with(|| a.1.doc.id.cmp(&b.1.doc.id))
         });
         sharing.truncate(REVERSE_POOL);
-        let mut out = Vec::with_capacity(sharing.len());
-        for (_, demand) in sharing {
+        drop(demands);
+        close.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| a.1.doc.id.cmp(&b.1.doc.id))
+        });
+        close.truncate(REVERSE_POOL);
+        let mut seen = HashSet::new();
+        let pool: Vec<Arc<PreparedDemand>> = sharing
+            .into_iter()
+            .chain(close)
+            .map(|(_, d)| d)
+            .filter(|d| seen.insert(d.doc.id.clone()))
+            .collect();
+        let mut out = Vec::with_capacity(pool.len());
+        for demand in pool {
             let built = self.build(&snapshot, &demand)?;
-            let Some(weight) = built.weight.as_deref() else {
-                continue;
+            let bm25 = match built.weight.as_deref() {
+                Some(weight) => index::exact_bm25(weight, searcher, &[address])?[0],
+                None => 0.0,
             };
-            let bm25 = index::exact_bm25(weight, searcher, &[address])?[0];
-            let pair = Pair::assess(&demand, &built, &indexed, bm25);
+            let cosine = match (&vector, &demand.meaning) {
+                (Some(a), Some(d)) => Some(crate::dense::dot(d, a)),
+                _ => None,
+            };
+            let pair = Pair::assess(&demand, &built, &indexed, bm25, cosine, &self.tuning.blend);
             if pair.score <= 0.0 {
                 continue;
             }
@@ -410,6 +543,8 @@ impl Pair {
         built: &BuiltQuery,
         achievement: &AchievementDoc,
         bm25: f32,
+        cosine: Option<f32>,
+        blend: &Blend,
     ) -> Pair {
         let text = achievement.full_text();
         let links = evidence::links(&demand.expansions, &text);
@@ -420,15 +555,30 @@ impl Pair {
                 0.0
             },
             concept: links.iter().map(|e| e.weight).sum(),
+            meaning: cosine.map(f64::from),
             fit: StructuredFit::of(&demand.doc, achievement),
         };
+        let meaning = features.meaning.and_then(|cosine| {
+            let strength = blend.strength(cosine);
+            (strength > 0.0).then(|| MeaningEvidence {
+                cosine,
+                rests_on_meaning: blend.meaning * strength
+                    > blend.lexical * lexical(features.text, features.concept),
+                sentence: evidence::closest_sentence(
+                    &demand.doc.full_text(),
+                    &demand.expansions,
+                    &achievement.abstract_text,
+                ),
+            })
+        });
         Pair {
-            relevance: relevance(features.text, features.concept),
-            score: score(&features),
+            relevance: pair_relevance(&features, blend),
+            score: score(&features, blend),
             fit: features.fit,
             evidence: TextEvidence {
                 shared_terms: evidence::shared_terms(&demand.own, &built.idf, &text),
                 links,
+                meaning,
             },
         }
     }

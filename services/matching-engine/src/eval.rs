@@ -36,6 +36,10 @@ pub struct EvalDemand {
     pub id: String,
     /// "dev" (may be looked at while building the term relations) or "test" (held out).
     pub split: String,
+    /// "everyday" (shop-floor words sharing no term with the cure's title) or "ordinary";
+    /// absent in the first set.
+    #[serde(default)]
+    pub wording: Option<String>,
     pub title: String,
     pub description: String,
     pub chain: String,
@@ -167,9 +171,80 @@ pub fn reciprocal_rank(ranked: &[String], labels: &BTreeMap<String, u8>) -> f64 
         .map_or(0.0, |p| 1.0 / (p as f64 + 1.0))
 }
 
+/// Reciprocal-rank fusion of several rankings (Cormack et al.: k = 60), best first, ties by id.
+pub fn reciprocal_rank_fusion(rankings: &[Vec<String>], k: f64) -> Vec<String> {
+    let mut fused: BTreeMap<&str, f64> = BTreeMap::new();
+    for ranking in rankings {
+        for (i, id) in ranking.iter().enumerate() {
+            *fused.entry(id).or_default() += 1.0 / (k + i as f64 + 1.0);
+        }
+    }
+    let mut out: Vec<(&str, f64)> = fused.into_iter().collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    out.into_iter().map(|(id, _)| id.to_string()).collect()
+}
+
+/// A 95 % interval of the mean of paired differences (a − b per demand), by the percentile
+/// bootstrap over demands with a fixed seed, so a rerun prints the same interval.
+pub fn paired_bootstrap(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> (f64, f64, f64) {
+    assert_eq!(a.len(), b.len(), "paired samples");
+    let diffs: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let n = diffs.len();
+    if n == 0 {
+        return (0.0, 0.0, 0.0);
+    }
+    let mean = diffs.iter().sum::<f64>() / n as f64;
+    // SplitMix64: a small, well-known generator; enough for resampling indices.
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut means: Vec<f64> = (0..resamples.max(1))
+        .map(|_| {
+            (0..n)
+                .map(|_| diffs[(next() % n as u64) as usize])
+                .sum::<f64>()
+                / n as f64
+        })
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let at = |q: f64| means[((means.len() - 1) as f64 * q).round() as usize];
+    (mean, at(0.025), at(0.975))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rrf_rewards_agreement_between_rankings() {
+        let a = ids(&["x", "y", "z"]);
+        let b = ids(&["y", "w", "x"]);
+        let fused = reciprocal_rank_fusion(&[a, b], 60.0);
+        assert_eq!(fused[0], "y");
+        assert_eq!(fused[1], "x");
+        assert_eq!(fused.len(), 4);
+    }
+
+    #[test]
+    fn bootstrap_interval_brackets_the_mean_and_excludes_zero_for_a_clear_gain() {
+        let a: Vec<f64> = (0..40).map(|i| 0.5 + (i % 5) as f64 * 0.05).collect();
+        let b: Vec<f64> = a.iter().map(|x| x - 0.2).collect();
+        let (mean, lo, hi) = paired_bootstrap(&a, &b, 2000, 7);
+        assert!((mean - 0.2).abs() < 1e-9);
+        assert!(lo <= mean && mean <= hi && lo > 0.0);
+        // Noise around zero: the interval straddles it.
+        let c: Vec<f64> = (0..40)
+            .map(|i| if i % 2 == 0 { 0.1 } else { -0.1 })
+            .collect();
+        let (_, lo, hi) = paired_bootstrap(&c, &vec![0.0; 40], 2000, 7);
+        assert!(lo < 0.0 && hi > 0.0);
+        assert_eq!(paired_bootstrap(&c, &vec![0.0; 40], 2000, 7).1, lo);
+    }
 
     fn labels(pairs: &[(&str, u8)]) -> BTreeMap<String, u8> {
         pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()

@@ -75,9 +75,72 @@ pub(crate) fn as_written(text: &str, lower: &str, term: &str) -> String {
     term.to_string()
 }
 
+/// A quoted sentence is cut to this many characters.
+const MAX_QUOTE: usize = 80;
+
+/// The abstract's sentence closest to the demand's problem: the one sharing the most
+/// character bigrams with the demand and the methods its symptoms point to; with none shared,
+/// the first (an abstract usually opens with the problem it addresses). Cheap on purpose: it
+/// runs for every candidate, where embedding each sentence would cost tens of milliseconds.
+pub(crate) fn closest_sentence(
+    demand_text: &str,
+    expansions: &[Expansion],
+    abstract_text: &str,
+) -> Option<String> {
+    let mut wanted = bigrams(demand_text);
+    for e in expansions {
+        wanted.extend(bigrams(&e.target));
+    }
+    let sentences: Vec<&str> = abstract_text
+        .split(['。', '；', '！', '？', ';', '!', '?', '\n'])
+        .map(str::trim)
+        .filter(|s| s.chars().count() >= 4)
+        .collect();
+    let best = sentences
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, s)| {
+            let shared = bigrams(s).intersection(&wanted).count();
+            (shared, std::cmp::Reverse(*i))
+        })
+        .map(|(_, s)| *s)?;
+    let mut quote: String = best.chars().take(MAX_QUOTE).collect();
+    if best.chars().count() > MAX_QUOTE {
+        quote.push('…');
+    }
+    Some(quote)
+}
+
+/// Distinct pairs of adjacent letters or ideographs, lower-cased.
+fn bigrams(text: &str) -> std::collections::HashSet<(char, char)> {
+    let chars: Vec<char> = text
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    chars.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quoted_sentence_is_the_one_closest_to_the_demand() {
+        let abs = "本成果面向中厚板焊接。采用熔池视觉监测实时调整参数，焊缝气孔率降低90%。已在船舶行业应用。";
+        assert_eq!(
+            closest_sentence("焊缝老有气孔", &[], abs).as_deref(),
+            Some("采用熔池视觉监测实时调整参数，焊缝气孔率降低90%")
+        );
+        // Nothing shared: the opening sentence, which states the problem addressed.
+        assert_eq!(
+            closest_sentence("电费太高", &[], abs).as_deref(),
+            Some("本成果面向中厚板焊接")
+        );
+        assert_eq!(closest_sentence("电费太高", &[], ""), None);
+        let long = "很".repeat(200);
+        assert!(closest_sentence("很好", &[], &long).unwrap().ends_with('…'));
+    }
 
     #[test]
     fn ascii_terms_match_whole_words_only() {

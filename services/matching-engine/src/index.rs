@@ -3,6 +3,7 @@
 
 use crate::analysis::{ANALYZER, BIGRAMS};
 use crate::docs::AchievementDoc;
+use crate::score::Blend;
 use anyhow::Context;
 use kechuang_proto::common::TransferMode;
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,10 @@ pub struct Tuning {
     pub bigram_weight: f32,
     /// How many BM25 candidates are re-ranked.
     pub candidate_pool: usize,
+    /// How many nearest achievements by meaning join them (when the demand has a vector).
+    pub meaning_pool: usize,
+    /// How words and meaning make up relevance.
+    pub blend: Blend,
 }
 
 impl Default for Tuning {
@@ -43,6 +48,8 @@ impl Default for Tuning {
             expansion_weight: 0.8,
             bigram_weight: 0.3,
             candidate_pool: 100,
+            meaning_pool: 100,
+            blend: Blend::default(),
         }
     }
 }

@@ -4,12 +4,14 @@
 //! - `analysis`: jieba segmentation of mixed Chinese/English text;
 //! - `relations`: curated symptom → method knowledge (`data/term_relations.tsv`) used to
 //!   expand a demand's query, so "焊缝气孔" finds "激光-电弧复合焊接";
-//! - `engine`: tantivy BM25 candidate retrieval over title, keywords and abstract;
+//! - `engine`: tantivy BM25 candidate retrieval over title, keywords and abstract, joined by
+//!   the nearest achievements in meaning (`dense`: sentence embeddings made by the caller);
 //! - `score` + `fit`: the documented re-ranking by text relevance and structured fit;
 //! - `reasons`: why each pairing was made, in Chinese;
 //! - `eval`: ranking metrics for the committed evaluation set.
 
 mod analysis;
+pub mod dense;
 pub mod docs;
 mod engine;
 pub mod eval;
@@ -23,3 +25,4 @@ pub mod score;
 pub use docs::{AchievementDoc, DemandDoc, DemandMatch, Match};
 pub use engine::Engine;
 pub use index::Tuning;
+pub use score::Blend;

@@ -21,6 +21,18 @@ pub struct TextEvidence {
     pub shared_terms: Vec<String>,
     /// Curated relations whose method the achievement names verbatim, strongest first.
     pub links: Vec<Expansion>,
+    /// How close the two are in meaning, where sentence embeddings say they are.
+    pub meaning: Option<MeaningEvidence>,
+}
+
+/// What the sentence embeddings say of a pair.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MeaningEvidence {
+    pub cosine: f64,
+    /// Meaning, not shared words, carries most of the pair's relevance.
+    pub rests_on_meaning: bool,
+    /// The achievement's sentence closest to the demand's problem, if one stands out.
+    pub sentence: Option<String>,
 }
 
 pub fn reasons(
@@ -56,8 +68,19 @@ pub fn reasons(
             .collect();
         out.push(format!("需求中的“{trigger}”对应成果的{}", targets.join("")));
     }
-    if evidence.shared_terms.is_empty() && evidence.links.is_empty() {
-        out.push("与需求的文字关联较弱".into());
+    match &evidence.meaning {
+        Some(m) if m.rests_on_meaning => out.push(format!(
+            "用词不同，但语义相近（语义相似度 {:.2}）：成果所解决的问题与需求描述的问题相符",
+            m.cosine
+        )),
+        Some(m) => out.push(format!("语义也相近（语义相似度 {:.2}）", m.cosine)),
+        None if evidence.shared_terms.is_empty() && evidence.links.is_empty() => {
+            out.push("与需求的文字关联较弱".into())
+        }
+        None => {}
+    }
+    if let Some(sentence) = evidence.meaning.as_ref().and_then(|m| m.sentence.as_ref()) {
+        out.push(format!("成果中与需求问题最相关的一句：“{sentence}”"));
     }
     out.push(chain_reason(demand, achievement, fit.chain));
     if let Some(r) = price_reason(demand, achievement, fit.price) {
@@ -219,6 +242,7 @@ mod tests {
                     weight: 0.5,
                 },
             ],
+            meaning: None,
         };
         let r = reasons(&d, &a, &evidence, &fit, true);
         let want = [
@@ -275,5 +299,29 @@ mod tests {
             r.contains(&"省外供给（地区代码 310104）".to_string()),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn a_pairing_that_rests_on_meaning_says_so_and_quotes_its_sentence() {
+        let (d, a) = (demand(), achievement());
+        let fit = StructuredFit::of(&d, &a);
+        let evidence = TextEvidence {
+            meaning: Some(MeaningEvidence {
+                cosine: 0.874,
+                rests_on_meaning: true,
+                sentence: Some("焊缝一次合格率达99.2%".into()),
+            }),
+            ..TextEvidence::default()
+        };
+        let r = reasons(&d, &a, &evidence, &fit, false);
+        assert!(
+            r[0].starts_with("用词不同，但语义相近（语义相似度 0.87）"),
+            "{r:?}"
+        );
+        assert_eq!(
+            r[1],
+            "成果中与需求问题最相关的一句：“焊缝一次合格率达99.2%”"
+        );
+        assert!(!r.iter().any(|x| x.contains("文字关联较弱")));
     }
 }

@@ -3,7 +3,11 @@
 //! `score = relevance × fit`.
 //!
 //! - `relevance` in [0, 1) says how well the achievement's content answers the demand:
-//!   `1 − exp(−(text + CONCEPT_WEIGHT · min(concept, CONCEPT_CAP)) / TAU)`, where `text` is the
+//!   `1 − exp(−x / TAU)` over the evidence `x`. Without meaning vectors `x` is the lexical
+//!   evidence alone, `text + CONCEPT_WEIGHT · min(concept, CONCEPT_CAP)`; with them it is
+//!   `blend.lexical · lexical + blend.meaning · strength(cosine)`, where the strength of the
+//!   demand's and the achievement's sentence embeddings is their cosine above `blend.floor`,
+//!   in units of `blend.span` (see [`Blend`]). `text` is the
 //!   BM25 score of the expanded query (demand terms plus curated method terms) divided by the
 //!   query's own weight (Σ weight·idf of its terms), so demands of any length score on one
 //!   scale; and `concept` is the summed weight of the curated methods found verbatim in the
@@ -46,11 +50,73 @@ pub struct PairFeatures {
     pub text: f64,
     /// Σ weight of the curated method terms found verbatim in the achievement; ≥ 0.
     pub concept: f64,
+    /// Cosine similarity of the demand's and the achievement's sentence embeddings, where both
+    /// have one.
+    pub meaning: Option<f64>,
     pub fit: StructuredFit,
 }
 
+/// How words and meaning make up relevance when both are known. Chosen on the dev half of the
+/// blind evaluation set (`evaluate --grid`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Blend {
+    /// Weight of the lexical evidence (BM25 and curated methods).
+    pub lexical: f64,
+    /// Weight of the meaning evidence.
+    pub meaning: f64,
+    /// Cosine below which two texts are taken as unrelated (e5's cosines of unrelated Chinese
+    /// texts sit around 0.75–0.8, not at 0).
+    pub floor: f64,
+    /// Cosine above the floor that counts as one unit of evidence.
+    pub span: f64,
+}
+
+impl Default for Blend {
+    fn default() -> Self {
+        Blend {
+            lexical: 0.5,
+            meaning: 1.0,
+            floor: 0.78,
+            span: 0.06,
+        }
+    }
+}
+
+impl Blend {
+    /// The meaning evidence of a cosine: 0 at or below the floor, then linear, capped.
+    pub fn strength(&self, cosine: f64) -> f64 {
+        if !cosine.is_finite() || self.span <= 0.0 {
+            return 0.0;
+        }
+        ((cosine - self.floor) / self.span).clamp(0.0, MEANING_CAP)
+    }
+}
+
+/// At most this much meaning evidence: a near-duplicate text cannot outweigh everything else.
+pub const MEANING_CAP: f64 = 4.0;
+
+/// The lexical evidence of a pair: normalised BM25 plus the capped curated-method bonus.
+pub fn lexical(text: f64, concept: f64) -> f64 {
+    sanitize(text) + CONCEPT_WEIGHT * sanitize(concept).min(CONCEPT_CAP)
+}
+
+/// Relevance from words alone (the engine without meaning vectors).
 pub fn relevance(text: f64, concept: f64) -> f64 {
-    let x = sanitize(text) + CONCEPT_WEIGHT * sanitize(concept).min(CONCEPT_CAP);
+    saturate(lexical(text, concept))
+}
+
+/// Relevance of a pair from all the evidence it has.
+pub fn pair_relevance(f: &PairFeatures, blend: &Blend) -> f64 {
+    let words = lexical(f.text, f.concept);
+    match f.meaning {
+        None => saturate(words),
+        Some(cosine) => saturate(
+            sanitize(blend.lexical) * words + sanitize(blend.meaning) * blend.strength(cosine),
+        ),
+    }
+}
+
+fn saturate(x: f64) -> f64 {
     1.0 - (-x / TAU).exp()
 }
 
@@ -109,8 +175,8 @@ pub fn fit_factor(f: &StructuredFit) -> f64 {
 }
 
 /// The score of one pair: deterministic, finite, ≥ 0.
-pub fn score(f: &PairFeatures) -> f64 {
-    relevance(f.text, f.concept) * fit_factor(&f.fit)
+pub fn score(f: &PairFeatures, blend: &Blend) -> f64 {
+    pair_relevance(f, blend) * fit_factor(&f.fit)
 }
 
 /// One scored candidate, for choosing the top k.
@@ -173,6 +239,7 @@ mod tests {
         PairFeatures {
             text,
             concept: 0.0,
+            meaning: None,
             fit: fit(),
         }
     }
@@ -189,23 +256,43 @@ mod tests {
     }
 
     #[test]
+    fn meaning_adds_evidence_above_its_floor_and_is_capped() {
+        let b = Blend::default();
+        let with = |cosine| PairFeatures {
+            meaning: Some(cosine),
+            ..features(0.0)
+        };
+        assert_eq!(pair_relevance(&with(b.floor - 0.1), &b), 0.0);
+        assert!(pair_relevance(&with(b.floor + 0.02), &b) > 0.0);
+        assert!(pair_relevance(&with(0.85), &b) < pair_relevance(&with(0.9), &b));
+        let past_cap = |units: f64| with(b.floor + b.span * (MEANING_CAP + units));
+        assert_eq!(
+            pair_relevance(&past_cap(0.5), &b),
+            pair_relevance(&past_cap(5.0), &b)
+        );
+        assert_eq!(pair_relevance(&with(f64::NAN), &b), 0.0);
+        // Without a vector, relevance is the words' alone, whatever the blend.
+        assert_eq!(pair_relevance(&features(1.0), &b), relevance(1.0, 0.0));
+    }
+
+    #[test]
     fn each_misfit_lowers_the_score() {
-        let base = score(&features(1.0));
+        let base = score(&features(1.0), &Blend::default());
         let mut f = features(1.0);
         f.fit.chain = ChainFit::Different;
-        assert!(score(&f) < base);
+        assert!(score(&f, &Blend::default()) < base);
         let mut f = features(1.0);
         f.fit.price = PriceFit::Above { over: 0.5 };
-        assert!(score(&f) < base);
+        assert!(score(&f, &Blend::default()) < base);
         let mut f = features(1.0);
         f.fit.trl = 2;
-        assert!(score(&f) < base);
+        assert!(score(&f, &Blend::default()) < base);
         let mut f = features(1.0);
         f.fit.region = RegionFit::Elsewhere;
-        assert!(score(&f) < base);
+        assert!(score(&f, &Blend::default()) < base);
         let mut f = features(1.0);
         f.fit.contract = ContractFit::Incompatible;
-        assert!(score(&f) < base);
+        assert!(score(&f, &Blend::default()) < base);
     }
 
     #[test]
@@ -224,7 +311,7 @@ mod tests {
 
     #[test]
     fn structure_cannot_make_an_irrelevant_achievement_relevant() {
-        assert_eq!(score(&features(0.0)), 0.0);
+        assert_eq!(score(&features(0.0), &Blend::default()), 0.0);
     }
 
     #[test]
@@ -241,7 +328,7 @@ mod tests {
             contract_type: ContractType::Transfer,
         };
         let good = features(0.3);
-        assert!(score(&bad) > score(&good));
+        assert!(score(&bad, &Blend::default()) > score(&good, &Blend::default()));
     }
 
     fn scored(id: &str, relevance: f64, score: f64) -> Scored<()> {
@@ -327,11 +414,11 @@ mod tests {
             concept in 0.0f64..10.0,
             fit in arb_fit(),
         ) {
-            let f = PairFeatures { text, concept, fit };
-            let s = score(&f);
+            let f = PairFeatures { text, concept, meaning: None, fit };
+            let s = score(&f, &Blend::default());
             prop_assert!(s.is_finite());
             prop_assert!((0.0..1.5).contains(&s));
-            prop_assert_eq!(s.to_bits(), score(&f).to_bits());
+            prop_assert_eq!(s.to_bits(), score(&f, &Blend::default()).to_bits());
         }
 
         #[test]
@@ -344,24 +431,24 @@ mod tests {
             // The achievement that is first when its price is within the budget...
             let mut within = top_fit;
             within.price = PriceFit::Within;
-            let top = PairFeatures { text: 3.0, concept: 2.0, fit: within };
+            let top = PairFeatures { text: 3.0, concept: 2.0, meaning: None, fit: within };
             let mut cands: Vec<Scored<()>> = others
                 .iter()
                 .enumerate()
                 .map(|(i, (t, c, f))| {
-                    let p = PairFeatures { text: *t, concept: *c, fit: *f };
-                    scored(&format!("o{i:03}"), relevance(p.text, p.concept), score(&p))
+                    let p = PairFeatures { text: *t, concept: *c, meaning: None, fit: *f };
+                    scored(&format!("o{i:03}"), relevance(p.text, p.concept), score(&p, &Blend::default()))
                 })
                 .collect();
             let first = select_top_k(
-                { let mut v = cands.clone(); v.push(scored("top", relevance(3.0, 2.0), score(&top))); v },
+                { let mut v = cands.clone(); v.push(scored("top", relevance(3.0, 2.0), score(&top, &Blend::default()))); v },
                 k,
             );
             prop_assume!(first[0].0.id == "top");
             // ...asks more than the budget: it must still be among the k.
             let mut above = top;
             above.fit.price = PriceFit::Above { over };
-            cands.push(scored("top", relevance(3.0, 2.0), score(&above)));
+            cands.push(scored("top", relevance(3.0, 2.0), score(&above, &Blend::default())));
             let got = select_top_k(cands, k);
             prop_assert!(got.iter().any(|(c, _)| c.id == "top"));
         }
