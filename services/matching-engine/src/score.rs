@@ -73,10 +73,12 @@ pub struct Blend {
 
 impl Default for Blend {
     fn default() -> Self {
+        // The middle of the best plateau of `evaluate --grid` on the blind set's dev half
+        // (0.873 nDCG@5 there; its neighbours within 0.002).
         Blend {
-            lexical: 0.5,
-            meaning: 1.0,
-            floor: 0.78,
+            lexical: 0.03,
+            meaning: 0.5,
+            floor: 0.83,
             span: 0.06,
         }
     }
