@@ -14,13 +14,16 @@ use crate::fit::StructuredFit;
 use crate::index::{self, BuiltQuery, Fields, QueryTerm, Snapshot, Tuning};
 use crate::reasons::{MeaningEvidence, TextEvidence, reasons};
 use crate::relations::{Expansion, TermRelations};
-use crate::score::{Blend, PairFeatures, Scored, lexical, pair_relevance, score, select_top_k};
+use crate::score::{Blend, PairFeatures, Scored, pair_relevance, score, select_top_k};
 use anyhow::Context;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 
+/// Meaning evidence from which the reasons call a pair close in meaning (cosine 0.875 with
+/// the default blend: e5's cosines of unrelated Chinese texts reach 0.86).
+const CLOSE_STRENGTH: f64 = 0.75;
 /// How many open demands sharing words with a new achievement are scored exactly.
 const REVERSE_POOL: usize = 500;
 const WRITER_MEMORY_PER_THREAD: usize = 64 * 1024 * 1024;
@@ -558,12 +561,13 @@ impl Pair {
             meaning: cosine.map(f64::from),
             fit: StructuredFit::of(&demand.doc, achievement),
         };
+        let shared_terms = evidence::shared_terms(&demand.own, &built.idf, &text);
         let meaning = features.meaning.and_then(|cosine| {
             let strength = blend.strength(cosine);
             (strength > 0.0).then(|| MeaningEvidence {
                 cosine,
-                rests_on_meaning: blend.meaning * strength
-                    > blend.lexical * lexical(features.text, features.concept),
+                close: strength >= CLOSE_STRENGTH,
+                rests_on_meaning: shared_terms.is_empty() && links.is_empty(),
                 sentence: evidence::closest_sentence(
                     &demand.doc.full_text(),
                     &demand.expansions,
@@ -576,7 +580,7 @@ impl Pair {
             score: score(&features, blend),
             fit: features.fit,
             evidence: TextEvidence {
-                shared_terms: evidence::shared_terms(&demand.own, &built.idf, &text),
+                shared_terms,
                 links,
                 meaning,
             },

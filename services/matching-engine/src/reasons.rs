@@ -29,7 +29,9 @@ pub struct TextEvidence {
 #[derive(Clone, Debug, PartialEq)]
 pub struct MeaningEvidence {
     pub cosine: f64,
-    /// Meaning, not shared words, carries most of the pair's relevance.
+    /// Close enough in meaning to say so; below that the reasons call the link ordinary.
+    pub close: bool,
+    /// The two share no word and no curated relation: the pairing rests on meaning alone.
     pub rests_on_meaning: bool,
     /// The achievement's sentence closest to the demand's problem, if one stands out.
     pub sentence: Option<String>,
@@ -69,11 +71,16 @@ pub fn reasons(
         out.push(format!("需求中的“{trigger}”对应成果的{}", targets.join("")));
     }
     match &evidence.meaning {
+        Some(m) if !m.close && m.rests_on_meaning => out.push(format!(
+            "与需求的文字关联较弱，语义关联也一般（语义相似度 {:.2}）",
+            m.cosine
+        )),
+        Some(m) if !m.close => out.push(format!("语义关联一般（语义相似度 {:.2}）", m.cosine)),
         Some(m) if m.rests_on_meaning => out.push(format!(
             "用词不同，但语义相近（语义相似度 {:.2}）：成果所解决的问题与需求描述的问题相符",
             m.cosine
         )),
-        Some(m) => out.push(format!("语义也相近（语义相似度 {:.2}）", m.cosine)),
+        Some(m) => out.push(format!("语义相近（语义相似度 {:.2}）", m.cosine)),
         None if evidence.shared_terms.is_empty() && evidence.links.is_empty() => {
             out.push("与需求的文字关联较弱".into())
         }
@@ -308,6 +315,7 @@ mod tests {
         let evidence = TextEvidence {
             meaning: Some(MeaningEvidence {
                 cosine: 0.874,
+                close: true,
                 rests_on_meaning: true,
                 sentence: Some("焊缝一次合格率达99.2%".into()),
             }),

@@ -3,8 +3,9 @@
 //! event as processed, so a redelivery changes nothing.
 
 use crate::Shared;
+use crate::index::demand_doc;
 use crate::pushing;
-use crate::store;
+use crate::store::{self, meanings};
 use kechuang_platform::events::from_timestamp;
 use kechuang_platform::{EventHandler, HandlerError};
 use kechuang_proto::events::{Envelope, envelope::Payload};
@@ -40,15 +41,27 @@ impl EventHandler for DemandEvents {
                     return Ok(());
                 }
                 store::lock_demand(tx, &demand.id).await?;
+                let semantic = &self.shared.semantic;
+                let meaning = semantic.query(demand_doc(&demand).meaning_text()).await;
+                if let (Some(model), Some(v)) = (semantic.model(), &meaning) {
+                    meanings::insert_demand_meaning(tx, model, &demand.id, v).await?;
+                }
                 pushing::propose_for_demand(
                     tx,
                     &self.shared.engine,
                     &demand,
+                    meaning,
                     self.shared.top_k,
                     event,
                 )
                 .await?;
-                store::notify(tx, "d", "", std::slice::from_ref(&demand.id)).await?;
+                store::notify(
+                    tx,
+                    store::Changed::Demands,
+                    "",
+                    std::slice::from_ref(&demand.id),
+                )
+                .await?;
                 Ok(())
             }
             Some(Payload::DemandWithdrawn(w)) => {
@@ -77,6 +90,6 @@ async fn close(
     // Serialises with a reverse push onto this demand that is in flight.
     store::lock_demand(tx, demand_id).await?;
     store::close_demand(tx, demand_id, enterprise_id, status).await?;
-    store::notify(tx, "d", "", &[demand_id.to_string()]).await?;
+    store::notify(tx, store::Changed::Demands, "", &[demand_id.to_string()]).await?;
     Ok(())
 }

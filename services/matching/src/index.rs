@@ -2,9 +2,10 @@
 //! then kept current from the commit notifications every replica receives (see `sync`).
 
 use crate::engine::{AchievementDoc, DemandDoc, Engine};
-use crate::store::{self, AchievementRow, DemandRow};
+use crate::store::{self, AchievementRow, DemandRow, meanings};
 use kechuang_proto::common::{ContractType, TransferMode};
 use sqlx::PgPool;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Rows read per query while rebuilding.
@@ -43,8 +44,13 @@ pub fn demand_doc(row: &DemandRow) -> DemandDoc {
     }
 }
 
-/// Loads every achievement and every open demand into `engine`. Returns how many of each.
-pub async fn rebuild(pool: &PgPool, engine: &Arc<Engine>) -> anyhow::Result<(usize, usize)> {
+/// Loads every achievement and every open demand into `engine`, with the vectors of `model`
+/// stored for them. Returns how many achievements and demands.
+pub async fn rebuild(
+    pool: &PgPool,
+    engine: &Arc<Engine>,
+    model: Option<&str>,
+) -> anyhow::Result<(usize, usize)> {
     let mut conn = pool.acquire().await?;
     let mut after = String::new();
     let mut achievements = 0;
@@ -56,8 +62,23 @@ pub async fn rebuild(pool: &PgPool, engine: &Arc<Engine>) -> anyhow::Result<(usi
         add_achievements(engine, rows).await?;
     }
     let demands = store::open_demands(&mut conn).await?;
+    let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
+    if let Some(model) = model {
+        let mut after = String::new();
+        loop {
+            let page = meanings::achievement_meanings_after(&mut conn, model, &after, REBUILD_PAGE)
+                .await?;
+            let Some((last, _)) = page.last() else { break };
+            after = last.clone();
+            engine.add_meanings(&page)?;
+        }
+        let ids: Vec<String> = demands.iter().map(|d| d.id.clone()).collect();
+        for chunk in ids.chunks(REBUILD_PAGE as usize) {
+            vectors.extend(meanings::demand_meanings_by_ids(&mut conn, model, chunk).await?);
+        }
+    }
     for d in &demands {
-        engine.add_open_demand(&demand_doc(d))?;
+        engine.add_open_demand_with(&demand_doc(d), vectors.remove(&d.id))?;
     }
     Ok((achievements, demands.len()))
 }

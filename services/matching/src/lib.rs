@@ -11,6 +11,7 @@ pub mod domain;
 pub mod events;
 pub mod index;
 pub mod pushing;
+pub mod semantic;
 pub mod store;
 pub mod sync;
 
@@ -20,6 +21,7 @@ pub use matching_engine as engine;
 use api::{CatalogApi, MatchingApi};
 use engine::Engine;
 use events::DemandEvents;
+use kechuang_platform::config::EmbeddingTuning;
 use kechuang_platform::{ServiceConfig, ServiceRuntime};
 use kechuang_proto::matching::catalog_service_server::CatalogServiceServer;
 use kechuang_proto::matching::matching_service_server::MatchingServiceServer;
@@ -43,12 +45,15 @@ const UPDATE_BUFFER: usize = 4096;
 pub struct MatchingOptions {
     /// How many pairings a verified demand receives, and how many a late achievement must beat.
     pub top_k: usize,
+    /// The sentence-embedding model: whether, where from, how many cores.
+    pub embedding: EmbeddingTuning,
 }
 
-impl Default for MatchingOptions {
-    fn default() -> Self {
-        Self {
+impl MatchingOptions {
+    pub fn from_config(config: &ServiceConfig) -> MatchingOptions {
+        MatchingOptions {
             top_k: DEFAULT_TOP_K,
+            embedding: config.tuning.embedding.clone(),
         }
     }
 }
@@ -60,6 +65,8 @@ pub struct Shared {
     pub updates: broadcast::Sender<sync::Update>,
     /// This replica's name in change notifications.
     pub replica: String,
+    /// The sentence-embedding model, or why matching runs on words alone.
+    pub semantic: semantic::Semantic,
 }
 
 /// Verified demands paired at a time by one replica.
@@ -67,7 +74,8 @@ const VERIFIED_IN_PARALLEL: usize = 4;
 
 /// Connects, migrates and wires the service; run it with `run_until_stopped`.
 pub async fn build(config: ServiceConfig) -> anyhow::Result<ServiceRuntime> {
-    build_with(config, MatchingOptions::default()).await
+    let options = MatchingOptions::from_config(&config);
+    build_with(config, options).await
 }
 
 pub async fn build_with(
@@ -77,11 +85,19 @@ pub async fn build_with(
     anyhow::ensure!(options.top_k >= 1, "top_k must be at least 1");
     let mut runtime = ServiceRuntime::start(config, &MIGRATOR).await?;
     let engine = Arc::new(Engine::new()?);
+    let semantic = semantic::Semantic::open(&options.embedding).await;
+    let model = semantic.model();
     // Listen first, then load: whatever commits in between arrives as a notification.
     let listener = sync::Follower::listen(&runtime.pool).await?;
     let started = std::time::Instant::now();
-    let (achievements, demands) = index::rebuild(&runtime.pool, &engine).await?;
-    tracing::info!(achievements, demands, elapsed = ?started.elapsed(), "matching index rebuilt");
+    let (achievements, demands) = index::rebuild(&runtime.pool, &engine, model).await?;
+    tracing::info!(
+        achievements,
+        embedded = engine.meaning_count(),
+        demands,
+        elapsed = ?started.elapsed(),
+        "matching index rebuilt"
+    );
     let (updates, _) = broadcast::channel(UPDATE_BUFFER);
     let replica = uuid::Uuid::new_v4().simple().to_string();
     let shared = Arc::new(Shared {
@@ -89,14 +105,24 @@ pub async fn build_with(
         top_k: options.top_k,
         updates: updates.clone(),
         replica: replica.clone(),
+        semantic,
     });
     let follower = sync::Follower {
         pool: runtime.pool.clone(),
         engine,
         updates,
         replica,
+        model,
     };
     runtime.spawn(move |shutdown| follower.run(listener, shutdown));
+    if let Some(embedder) = shared.semantic.embedder.clone() {
+        let worker = semantic::Worker {
+            pool: runtime.pool.clone(),
+            shared: shared.clone(),
+            embedder,
+        };
+        runtime.spawn(move |shutdown| worker.run(shutdown));
+    }
     let handler = Arc::new(DemandEvents {
         shared: shared.clone(),
     });

@@ -21,16 +21,19 @@ use uuid::Uuid;
 /// How many open demands a new achievement is scored against, best first.
 pub const REVERSE_CANDIDATES: usize = 50;
 
-/// Stores and announces the engine's top `k` for an open demand.
+/// Stores and announces the engine's top `k` for an open demand (by its words, and by its
+/// meaning when it has a vector).
 pub async fn propose_for_demand(
     conn: &mut PgConnection,
     engine: &Arc<Engine>,
     demand: &DemandRow,
+    meaning: Option<Vec<f32>>,
     k: usize,
     cause: &Envelope,
 ) -> Result<Vec<PairingRow>, sqlx::Error> {
     let (engine, doc) = (engine.clone(), demand_doc(demand));
-    let matches = off_the_runtime(move || engine.match_demand(&doc, k)).await?;
+    let matches =
+        off_the_runtime(move || engine.match_demand_with(&doc, meaning.as_deref(), k)).await?;
     let mut stored = Vec::with_capacity(matches.len());
     for (i, m) in matches.iter().take(k).enumerate() {
         let pairing = NewPairing {
@@ -158,5 +161,5 @@ async fn announce(
         .collect();
     outbox::append_many(conn, PRODUCER, events).await?;
     let ids: Vec<String> = stored.iter().map(|p| p.id.clone()).collect();
-    store::notify(conn, "p", "", &ids).await
+    store::notify(conn, store::Changed::Pairings, "", &ids).await
 }

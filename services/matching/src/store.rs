@@ -6,6 +6,8 @@ use kechuang_proto::events::DemandDetails;
 use kechuang_proto::matching::PairingStatus;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
+pub mod meanings;
+
 /// NOTIFY channel telling every replica what changed, once it is committed.
 pub const CHANNEL: &str = "kc_matching";
 
@@ -473,18 +475,80 @@ pub async fn get_contract(
 }
 
 /// Tells every replica (after commit) that these things changed: `kind` is `a` (achievements),
-/// `p` (pairings) or `d` (a demand opened or closed); `origin` names the replica that wrote
-/// them (empty for any). Payload: `kind:origin:id,id,...`, in chunks that fit a NOTIFY.
+/// What a commit notification is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Changed {
+    /// New achievements in the catalog.
+    Achievements,
+    /// Achievements that got their sentence embedding.
+    Meanings,
+    /// A demand opened or closed.
+    Demands,
+    /// Pairings proposed.
+    Pairings,
+}
+
+impl Changed {
+    fn code(self) -> &'static str {
+        match self {
+            Changed::Achievements => "a",
+            Changed::Meanings => "m",
+            Changed::Demands => "d",
+            Changed::Pairings => "p",
+        }
+    }
+
+    fn from_code(code: &str) -> Option<Changed> {
+        Some(match code {
+            "a" => Changed::Achievements,
+            "m" => Changed::Meanings,
+            "d" => Changed::Demands,
+            "p" => Changed::Pairings,
+            _ => return None,
+        })
+    }
+}
+
+/// One commit notification: what changed, which replica wrote it (empty: any), which ids.
+/// On the wire: `kind:origin:id,id,...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub changed: Changed,
+    pub origin: String,
+    pub ids: Vec<String>,
+}
+
+impl Notice {
+    pub fn decode(payload: &str) -> Option<Notice> {
+        let mut parts = payload.splitn(3, ':');
+        let changed = Changed::from_code(parts.next()?)?;
+        let origin = parts.next()?.to_string();
+        let ids: Vec<String> = parts
+            .next()?
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        (!ids.is_empty()).then_some(Notice {
+            changed,
+            origin,
+            ids,
+        })
+    }
+}
+
+/// Tells every replica, once the transaction commits, what changed; `origin` names the
+/// replica that wrote it (empty for any). Sent in chunks that fit a NOTIFY.
 pub async fn notify(
     conn: &mut PgConnection,
-    kind: &str,
+    changed: Changed,
     origin: &str,
     ids: &[String],
 ) -> Result<(), sqlx::Error> {
     for chunk in chunk_ids(ids, 7000) {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
-            .bind(format!("{kind}:{origin}:{chunk}"))
+            .bind(format!("{}:{origin}:{chunk}", changed.code()))
             .execute(&mut *conn)
             .await?;
     }
@@ -525,5 +589,28 @@ mod tests {
             .collect();
         assert_eq!(back, ids);
         assert!(chunk_ids(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn a_notice_reads_back_what_was_sent() {
+        for changed in [
+            Changed::Achievements,
+            Changed::Meanings,
+            Changed::Demands,
+            Changed::Pairings,
+        ] {
+            let payload = format!("{}:r1:a,b", changed.code());
+            assert_eq!(
+                Notice::decode(&payload),
+                Some(Notice {
+                    changed,
+                    origin: "r1".into(),
+                    ids: vec!["a".into(), "b".into()],
+                })
+            );
+        }
+        assert_eq!(Notice::decode("x:r1:a"), None);
+        assert_eq!(Notice::decode("a:r1:"), None);
+        assert_eq!(Notice::decode("a"), None);
     }
 }

@@ -13,7 +13,7 @@
 use crate::api::pairing_proto;
 use crate::engine::Engine;
 use crate::index::{self, demand_doc};
-use crate::store;
+use crate::store::{self, Changed, Notice, meanings};
 use kechuang_proto::matching::Pairing;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
@@ -37,6 +37,8 @@ pub struct Follower {
     pub updates: broadcast::Sender<Update>,
     /// This replica's name in notifications.
     pub replica: String,
+    /// The model whose vectors this replica reads.
+    pub model: Option<&'static str>,
 }
 
 impl Follower {
@@ -74,7 +76,7 @@ impl Follower {
 
     async fn reconnect(&self) -> anyhow::Result<PgListener> {
         let listener = Self::listen(&self.pool).await?;
-        index::rebuild(&self.pool, &self.engine).await?;
+        index::rebuild(&self.pool, &self.engine, self.model).await?;
         let _ = self.updates.send(Update::Resync);
         Ok(listener)
     }
@@ -87,54 +89,65 @@ impl Follower {
                 self.reconnect_index().await;
                 continue;
             };
-            let mut parts = n.payload().splitn(3, ':');
-            let (Some(kind), Some(origin), Some(ids)) = (parts.next(), parts.next(), parts.next())
-            else {
+            let Some(notice) = Notice::decode(n.payload()) else {
                 continue;
             };
-            if kind == "a" && origin == self.replica {
+            let own = notice.origin == self.replica;
+            if own && matches!(notice.changed, Changed::Achievements | Changed::Meanings) {
                 // This replica indexed them itself, right after its commit.
                 continue;
             }
-            let ids: Vec<String> = ids
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect();
-            if ids.is_empty() {
-                continue;
-            }
-            if let Err(e) = self.apply(kind, &ids).await {
-                tracing::warn!(error = %e, kind, "cannot apply a change notification; rebuilding");
+            if let Err(e) = self.apply(notice.changed, &notice.ids).await {
+                tracing::warn!(error = %e, changed = ?notice.changed, "cannot apply a change notification; rebuilding");
                 self.reconnect_index().await;
             }
         }
     }
 
     async fn reconnect_index(&self) {
-        if let Err(e) = index::rebuild(&self.pool, &self.engine).await {
+        if let Err(e) = index::rebuild(&self.pool, &self.engine, self.model).await {
             tracing::error!(error = %e, "cannot rebuild the matching index");
         }
         let _ = self.updates.send(Update::Resync);
     }
 
-    async fn apply(&self, kind: &str, ids: &[String]) -> anyhow::Result<()> {
+    async fn apply(&self, changed: Changed, ids: &[String]) -> anyhow::Result<()> {
         let mut conn = self.pool.acquire().await?;
-        match kind {
-            "a" => {
+        match changed {
+            Changed::Achievements => {
                 let rows = store::achievements_by_ids(&mut conn, ids).await?;
                 drop(conn);
                 index::add_achievements(&self.engine, rows).await?;
             }
-            "d" => {
+            Changed::Meanings => {
+                if let Some(model) = self.model {
+                    let vectors =
+                        meanings::achievement_meanings_by_ids(&mut conn, model, ids).await?;
+                    self.engine.add_meanings(&vectors)?;
+                }
+            }
+            Changed::Demands => {
                 for id in ids {
                     match store::get_demand(&mut conn, id).await? {
-                        Some(d) if d.is_open() => self.engine.add_open_demand(&demand_doc(&d))?,
+                        Some(d) if d.is_open() => {
+                            let vector = match self.model {
+                                Some(model) => meanings::demand_meanings_by_ids(
+                                    &mut conn,
+                                    model,
+                                    std::slice::from_ref(id),
+                                )
+                                .await?
+                                .pop()
+                                .map(|(_, v)| v),
+                                None => None,
+                            };
+                            self.engine.add_open_demand_with(&demand_doc(&d), vector)?
+                        }
                         _ => self.engine.remove_open_demand(id)?,
                     }
                 }
             }
-            "p" => {
+            Changed::Pairings => {
                 for row in store::pairings_by_ids(&mut conn, ids).await? {
                     // No receiver is fine: nobody is watching.
                     let _ = self
@@ -142,7 +155,6 @@ impl Follower {
                         .send(Update::Proposed(Arc::new(pairing_proto(&row))));
                 }
             }
-            _ => {}
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Every knob of a kechuang installation, with defaults that work on a developer machine
@@ -55,6 +56,14 @@ pub struct Settings {
     pub worker_threads: Option<usize>,
     /// Pairings proposed per verified demand (matching).
     pub pairings_per_demand: usize,
+    /// Semantic matching with sentence embeddings (matching); off: words alone (BM25).
+    pub semantic_matching: bool,
+    /// Where the embedding model is fetched to and kept; unset: `$XDG_CACHE_HOME/kechuang`,
+    /// else `~/.cache/kechuang` (matching).
+    pub model_cache: Option<String>,
+    /// Cores the background embedding of new achievements may use (matching); the rest stay
+    /// with the requests.
+    pub embedding_threads: usize,
     /// The simulated bank's latency per payout (subsidy).
     pub payout_latency_ms: u64,
     /// Share of payout attempts the simulated bank fails transiently, 0.0 to 1.0 (subsidy).
@@ -95,6 +104,9 @@ impl Default for Settings {
             log_format: "text".into(),
             worker_threads: None,
             pairings_per_demand: 5,
+            semantic_matching: true,
+            model_cache: None,
+            embedding_threads: 1,
             payout_latency_ms: 20,
             payout_failure_rate: 0.0,
             payout_max_attempts: 5,
@@ -213,6 +225,22 @@ impl Settings {
         }
     }
 
+    /// The model cache: as configured, else the user's cache directory.
+    pub fn model_cache_root(&self) -> PathBuf {
+        if let Some(dir) = &self.model_cache {
+            return PathBuf::from(dir);
+        }
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        env("XDG_CACHE_HOME")
+            .or_else(|| env("HOME").map(|h| h.join(".cache")))
+            .unwrap_or_else(|| PathBuf::from(".cache"))
+            .join("kechuang")
+    }
+
     /// The configuration one service receives.
     pub fn service(&self, kind: ServiceKind) -> ServiceConfig {
         ServiceConfig {
@@ -227,6 +255,11 @@ impl Settings {
             jwt_secret: self.jwt_secret.clone(),
             tuning: Tuning {
                 pairings_per_demand: self.pairings_per_demand,
+                embedding: EmbeddingTuning {
+                    enabled: self.semantic_matching,
+                    cache_root: self.model_cache_root(),
+                    threads: self.embedding_threads.max(1),
+                },
                 payout_latency: Duration::from_millis(self.payout_latency_ms),
                 payout_failure_rate: self.payout_failure_rate.clamp(0.0, 1.0),
                 payout_max_attempts: self.payout_max_attempts.max(1),
@@ -294,10 +327,19 @@ pub struct GatewayConfig {
     pub csrf_key: Option<String>,
 }
 
+/// The sky net's sentence embeddings.
+#[derive(Debug, Clone)]
+pub struct EmbeddingTuning {
+    pub enabled: bool,
+    pub cache_root: PathBuf,
+    pub threads: usize,
+}
+
 /// Service-specific knobs (each service reads only its own).
 #[derive(Debug, Clone)]
 pub struct Tuning {
     pub pairings_per_demand: usize,
+    pub embedding: EmbeddingTuning,
     pub payout_latency: Duration,
     pub payout_failure_rate: f64,
     pub payout_max_attempts: u32,

@@ -225,6 +225,16 @@ impl TestService {
     }
 
     /// Stops the service and drops its database and stream.
+    /// Stops the service but keeps its database and stream, as a crash or a restart would;
+    /// start it again with [`TestService::start_with`] and the settings returned.
+    pub async fn halt(mut self) -> Settings {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("join").expect("clean stop");
+        }
+        self.settings.clone()
+    }
+
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {

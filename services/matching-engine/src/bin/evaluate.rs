@@ -319,10 +319,10 @@ fn grid(set: &EvalSet, vectors: &Vectors) -> anyhow::Result<()> {
         .filter(|(d, _)| d.split == "dev")
         .collect();
     let mut results = Vec::new();
-    for lexical in [0.25, 0.5, 0.75, 1.0] {
-        for meaning in [0.5, 1.0, 1.5, 2.0] {
-            for floor in [0.74, 0.77, 0.80, 0.83] {
-                for span in [0.03, 0.06, 0.1] {
+    for lexical in [0.03, 0.06, 0.1, 0.2] {
+        for meaning in [0.2, 0.35, 0.5, 0.8] {
+            for floor in [0.8, 0.83, 0.85, 0.87] {
+                for span in [0.02, 0.03, 0.06, 0.1] {
                     let tuning = Tuning {
                         blend: Blend {
                             lexical,

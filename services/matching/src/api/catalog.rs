@@ -73,11 +73,23 @@ impl CatalogApi {
             outbox::append(&mut tx, PRODUCER, event).await?;
         }
         let ids: Vec<String> = stored.iter().map(|a| a.id.clone()).collect();
-        store::notify(&mut tx, "a", &self.shared.replica, &ids).await?;
+        store::notify(
+            &mut tx,
+            store::Changed::Achievements,
+            &self.shared.replica,
+            &ids,
+        )
+        .await?;
         outbox::commit(tx).await?;
         if let Err(e) = index::add_achievements(&self.shared.engine, stored.clone()).await {
             tracing::error!(error = %e, "cannot index new achievements; rebuilding the index");
-            if let Err(e) = index::rebuild(&self.pool, &self.shared.engine).await {
+            if let Err(e) = index::rebuild(
+                &self.pool,
+                &self.shared.engine,
+                self.shared.semantic.model(),
+            )
+            .await
+            {
                 tracing::error!(error = %e, "cannot rebuild the matching index");
             }
         }

