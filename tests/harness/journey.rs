@@ -62,6 +62,26 @@ pub async fn publish(api: &Api, achievements: Vec<mpb::RegisterAchievementReques
             .await
             .expect("achievement registered");
     }
+    embedded(api).await;
+}
+
+/// Waits until the sky net has embedded the whole catalog, so that pairings rest on what
+/// every achievement means, not on when the embedding worker reached it.
+pub async fn embedded(api: &Api) {
+    let auditor = api.token(Role::Auditor, "孙审计", None);
+    wait_for("the embedding backlog to drain", || {
+        let auditor = auditor.clone();
+        async move {
+            let status = api
+                .matching()
+                .get_matching_status(authed(mpb::GetMatchingStatusRequest {}, &auditor))
+                .await
+                .ok()?
+                .into_inner();
+            (status.embedding_backlog == 0).then_some(())
+        }
+    })
+    .await;
 }
 
 /// One enterprise on the platform, with the people who act for and around it.

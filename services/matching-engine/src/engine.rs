@@ -14,7 +14,7 @@ use crate::fit::StructuredFit;
 use crate::index::{self, BuiltQuery, Fields, QueryTerm, Snapshot, Tuning};
 use crate::reasons::{MeaningEvidence, TextEvidence, reasons};
 use crate::relations::{Expansion, TermRelations};
-use crate::score::{Blend, PairFeatures, Scored, pair_relevance, score, select_top_k};
+use crate::score::{Blend, PairFeatures, Scored, admissible, pair_relevance, score, select_top_k};
 use anyhow::Context;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -575,9 +575,18 @@ impl Pair {
                 ),
             })
         });
+        let admitted = admissible(&features, blend);
         Pair {
-            relevance: pair_relevance(&features, blend),
-            score: score(&features, blend),
+            relevance: if admitted {
+                pair_relevance(&features, blend)
+            } else {
+                0.0
+            },
+            score: if admitted {
+                score(&features, blend)
+            } else {
+                0.0
+            },
             fit: features.fit,
             evidence: TextEvidence {
                 shared_terms,

@@ -69,6 +69,9 @@ pub struct Blend {
     pub floor: f64,
     /// Cosine above the floor that counts as one unit of evidence.
     pub span: f64,
+    /// Meaning evidence a pair needs when it shares no word with the demand: below it, the
+    /// pair is not proposed at all (e5 puts unrelated Chinese texts at cosines up to ~0.86).
+    pub alone: f64,
 }
 
 impl Default for Blend {
@@ -80,6 +83,7 @@ impl Default for Blend {
             meaning: 0.5,
             floor: 0.83,
             span: 0.06,
+            alone: 1.0,
         }
     }
 }
@@ -96,6 +100,14 @@ impl Blend {
 
 /// At most this much meaning evidence: a near-duplicate text cannot outweigh everything else.
 pub const MEANING_CAP: f64 = 4.0;
+
+/// Whether a pair may be proposed at all: it shares words with the demand, or it is close
+/// enough in meaning on its own.
+pub fn admissible(f: &PairFeatures, blend: &Blend) -> bool {
+    lexical(f.text, f.concept) > 0.0
+        || f.meaning
+            .is_some_and(|cosine| blend.strength(cosine) >= blend.alone)
+}
 
 /// The lexical evidence of a pair: normalised BM25 plus the capped curated-method bonus.
 pub fn lexical(text: f64, concept: f64) -> f64 {

@@ -52,7 +52,8 @@ pub struct MatchingOptions {
 impl MatchingOptions {
     pub fn from_config(config: &ServiceConfig) -> MatchingOptions {
         MatchingOptions {
-            top_k: DEFAULT_TOP_K,
+            // KC_PAIRINGS_PER_DEMAND; it was read but never reached the sky net.
+            top_k: config.tuning.pairings_per_demand.max(1),
             embedding: config.tuning.embedding.clone(),
         }
     }

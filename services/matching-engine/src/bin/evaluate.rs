@@ -329,6 +329,7 @@ fn grid(set: &EvalSet, vectors: &Vectors) -> anyhow::Result<()> {
                             meaning,
                             floor,
                             span,
+                            ..Blend::default()
                         },
                         ..Tuning::default()
                     };
