@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Writers side by side. One: while it waits for its commit, the next batch gathers. With 8
 /// and 64 clients on two cores, more writers made smaller batches and lower throughput
-/// (measured with 1, 2, 4 and 8; see the README's benchmark notes).
+/// (measured with 1, 2, 4 and 8; see docs/benchmarks.md).
 pub const WRITERS: usize = 1;
 /// The most submissions one statement carries.
 pub const MAX_BATCH: usize = 64;

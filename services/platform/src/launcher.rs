@@ -21,7 +21,7 @@ pub fn cores() -> usize {
 
 /// `KC_WORKER_THREADS` if set; otherwise every core, except that a process whose Postgres or
 /// NATS runs on the same machine leaves them one. Measured on two cores with both servers
-/// local (the README's benchmark notes): one worker instead of two made SubmitDemand 15–40 %
+/// local (docs/benchmarks.md): one worker instead of two made SubmitDemand 15–40 %
 /// faster at 1 and 8 clients and did no worse for matching and approval; the servers, not
 /// the process, are the busier half of every write, and a second worker competed with them
 /// for the cores and woke across them.

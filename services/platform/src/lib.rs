@@ -30,6 +30,6 @@ pub mod testing;
 /// Every kechuang binary allocates through mimalloc: a request's path (HTTP/2 frames, protobuf,
 /// SQL parameters, events) is many small short-lived allocations; with mimalloc instead of
 /// glibc's allocator the bench's process used 7–13 % less user CPU for the same SubmitDemand
-/// run (README, benchmark notes).
+/// run (docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -11,6 +11,7 @@
 //! each at several concurrencies, and prints every figure beside its limit and target.
 
 mod approval;
+mod embedding;
 mod intake;
 mod limits;
 mod matching;

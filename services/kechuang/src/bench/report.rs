@@ -47,6 +47,9 @@ pub enum Limit {
     PostgresInsertCommit,
     /// JetStream publish-with-ack per second.
     JetstreamPublishAck,
+    /// Achievements the embedding model embeds per second, called directly on the same
+    /// number of threads (concurrency = threads).
+    EmbeddingModel,
 }
 
 impl Limit {
@@ -54,6 +57,7 @@ impl Limit {
         match self {
             Limit::PostgresInsertCommit => "PG",
             Limit::JetstreamPublishAck => "JS",
+            Limit::EmbeddingModel => "E5",
         }
     }
 }

@@ -463,6 +463,7 @@ impl MatchingService for MatchingApi {
                 0
             },
             open_demands: self.shared.engine.open_demand_count() as i64,
+            indexed_meanings: self.shared.engine.meaning_count() as i64,
         }))
     }
 }
