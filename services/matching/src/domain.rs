@@ -6,7 +6,9 @@ use kechuang_platform::error::{Error, FieldViolation, Violations};
 use kechuang_platform::events::from_timestamp;
 use kechuang_platform::vocabulary::{INDUSTRY_CHAINS, check_region_code, is_industry_chain};
 use kechuang_proto::common::{ContractType, TransferMode};
-use kechuang_proto::matching::{PairingStatus, RegisterAchievementRequest, SignContractRequest};
+use kechuang_proto::matching::{
+    PairingStatus, RegisterAchievementRequest, SignContractRequest, WithdrawAchievementRequest,
+};
 
 pub const MAX_INSTITUTION_CHARS: usize = 100;
 pub const MAX_TITLE_CHARS: usize = 200;
@@ -35,6 +37,28 @@ fn check_text(v: &mut Violations, field: &str, value: &str, max: usize) {
     v.check_with(n <= max, field, || {
         format!("must be at most {max} characters")
     });
+}
+
+/// The longest reason a withdrawal may give.
+pub const MAX_WITHDRAWAL_REASON_CHARS: usize = 500;
+const MAX_ID_CHARS: usize = 100;
+
+/// The reason of a valid withdrawal (trimmed), or every broken rule.
+pub fn validate_withdrawal(req: &WithdrawAchievementRequest) -> Result<String, Error> {
+    let mut v = Violations::new();
+    let id = req.achievement_id.chars().count();
+    v.check(id > 0, "achievement_id", "must not be empty");
+    v.check_with(id <= MAX_ID_CHARS, "achievement_id", || {
+        format!("must be at most {MAX_ID_CHARS} characters")
+    });
+    check_text(&mut v, "reason", &req.reason, MAX_WITHDRAWAL_REASON_CHARS);
+    v.check(
+        !req.reason.chars().any(char::is_control),
+        "reason",
+        "must not hold control characters",
+    );
+    v.into_result()?;
+    Ok(req.reason.trim().to_string())
 }
 
 /// Every broken rule of an achievement, or the achievement.
@@ -229,6 +253,29 @@ pub fn rank_among(existing: &[f64], score: f64) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_withdrawal_needs_an_id_and_a_clean_reason() {
+        let ok = WithdrawAchievementRequest {
+            achievement_id: "a-1".into(),
+            reason: "  专利已转让  ".into(),
+        };
+        assert_eq!(validate_withdrawal(&ok).unwrap(), "专利已转让");
+        let fields = |r: WithdrawAchievementRequest| match validate_withdrawal(&r) {
+            Err(Error::InvalidArgument(v)) => v.into_iter().map(|f| f.field).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        let bad = WithdrawAchievementRequest {
+            achievement_id: String::new(),
+            reason: "x\0y".into(),
+        };
+        assert_eq!(fields(bad), ["achievement_id", "reason"]);
+        let long = WithdrawAchievementRequest {
+            achievement_id: "a".repeat(101),
+            reason: "理".repeat(MAX_WITHDRAWAL_REASON_CHARS + 1),
+        };
+        assert_eq!(fields(long), ["achievement_id", "reason"]);
+    }
     use proptest::prelude::*;
 
     fn good() -> RegisterAchievementRequest {

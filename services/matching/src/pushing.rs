@@ -32,8 +32,19 @@ pub async fn propose_for_demand(
     cause: &Envelope,
 ) -> Result<Vec<PairingRow>, sqlx::Error> {
     let (engine, doc) = (engine.clone(), demand_doc(demand));
-    let matches =
-        off_the_runtime(move || engine.match_demand_with(&doc, meaning.as_deref(), k)).await?;
+    let ask = move |k: usize| {
+        let (engine, doc, meaning) = (engine.clone(), doc.clone(), meaning.clone());
+        off_the_runtime(move || engine.match_demand_with(&doc, meaning.as_deref(), k))
+    };
+    let mut matches = ask(k).await?;
+    let ids: Vec<String> = matches.iter().map(|m| m.achievement_id.clone()).collect();
+    let withdrawn = store::withdrawn_among(conn, &ids).await?;
+    if !withdrawn.is_empty() {
+        // This replica's index has not heard of a withdrawal yet: ask for as many more (the
+        // top k keeps its own order and guarantees only at exactly k, so ask again).
+        matches = ask(k + withdrawn.len()).await?;
+        matches.retain(|m| !withdrawn.contains(&m.achievement_id));
+    }
     let mut stored = Vec::with_capacity(matches.len());
     for (i, m) in matches.iter().take(k).enumerate() {
         let pairing = NewPairing {
@@ -95,6 +106,9 @@ pub async fn push_achievements(
     mut candidates: Vec<Candidate>,
     k: usize,
 ) -> Result<Vec<PairingRow>, sqlx::Error> {
+    let ids: Vec<String> = candidates.iter().map(|c| c.1.clone()).collect();
+    let withdrawn = store::withdrawn_among(conn, &ids).await?;
+    candidates.retain(|c| !withdrawn.contains(&c.1));
     // One lock order for every writer of pairings: by demand, then best first.
     candidates.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.total_cmp(&a.2)));
     let mut stored = Vec::new();

@@ -24,22 +24,28 @@ pub struct AchievementRow {
     pub asking_price_fen: i64,
     pub region_code: String,
     pub created_at: DateTime<Utc>,
+    pub registered_by: String,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    pub withdrawn_reason: String,
 }
 
 const ACHIEVEMENT_COLUMNS: &str = "id, institution, title, abstract, keywords, industry_chain, trl, \
-     transfer_modes, asking_price_fen, region_code, created_at";
+     transfer_modes, asking_price_fen, region_code, created_at, registered_by, withdrawn_at, \
+     withdrawn_reason";
 
-/// Inserts achievements in one multi-row statement; returns them as stored.
+/// Inserts achievements registered by `registered_by` in one multi-row statement; returns
+/// them as stored.
 pub async fn insert_achievements(
     conn: &mut PgConnection,
     rows: &[(String, NewAchievement)],
+    registered_by: &str,
 ) -> Result<Vec<AchievementRow>, sqlx::Error> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
         "INSERT INTO achievements (id, institution, title, abstract, keywords, industry_chain, \
-         trl, transfer_modes, asking_price_fen, region_code) ",
+         trl, transfer_modes, asking_price_fen, region_code, registered_by) ",
     );
     q.push_values(rows, |mut b, (id, a)| {
         b.push_bind(id.clone())
@@ -56,7 +62,8 @@ pub async fn insert_achievements(
                     .collect::<Vec<_>>(),
             )
             .push_bind(a.asking_price_fen)
-            .push_bind(a.region_code.clone());
+            .push_bind(a.region_code.clone())
+            .push_bind(registered_by.to_owned());
     });
     q.push(" RETURNING ");
     q.push(ACHIEVEMENT_COLUMNS);
@@ -75,26 +82,63 @@ pub async fn get_achievement(
     .await
 }
 
+/// The achievements of `ids` still in the catalog (not withdrawn).
 pub async fn achievements_by_ids(
     conn: &mut PgConnection,
     ids: &[String],
 ) -> Result<Vec<AchievementRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {ACHIEVEMENT_COLUMNS} FROM achievements WHERE id = ANY($1)"
+        "SELECT {ACHIEVEMENT_COLUMNS} FROM achievements WHERE id = ANY($1) AND withdrawn_at IS NULL"
     )))
     .bind(ids)
     .fetch_all(conn)
     .await
 }
 
-/// One page of the catalog in id order, after `after`.
+/// Marks an achievement withdrawn; `None` if it is unknown. Withdrawing twice keeps the first.
+pub async fn withdraw_achievement(
+    conn: &mut PgConnection,
+    id: &str,
+    reason: &str,
+) -> Result<Option<AchievementRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE achievements SET withdrawn_at = COALESCE(withdrawn_at, now()), \
+         withdrawn_reason = CASE WHEN withdrawn_at IS NULL THEN $2 ELSE withdrawn_reason END \
+         WHERE id = $1 RETURNING {ACHIEVEMENT_COLUMNS}"
+    )))
+    .bind(id)
+    .bind(reason)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Which of `ids` are withdrawn. Read inside the transaction that stores pairings: a replica
+/// whose index has not heard of a withdrawal yet must still not pair the achievement.
+pub async fn withdrawn_among(
+    conn: &mut PgConnection,
+    ids: &[String],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM achievements WHERE id = ANY($1) AND withdrawn_at IS NOT NULL",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// One page of the catalog (withdrawn achievements left out) in id order, after `after`.
 pub async fn achievements_after(
     conn: &mut PgConnection,
     after: &str,
     limit: i64,
 ) -> Result<Vec<AchievementRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {ACHIEVEMENT_COLUMNS} FROM achievements WHERE id > $1 ORDER BY id LIMIT $2"
+        "SELECT {ACHIEVEMENT_COLUMNS} FROM achievements WHERE id > $1 AND withdrawn_at IS NULL \
+         ORDER BY id LIMIT $2"
     )))
     .bind(after)
     .bind(limit)
@@ -486,6 +530,8 @@ pub enum Changed {
     Demands,
     /// Pairings proposed.
     Pairings,
+    /// Achievements withdrawn from the catalog.
+    Withdrawn,
 }
 
 impl Changed {
@@ -495,6 +541,7 @@ impl Changed {
             Changed::Meanings => "m",
             Changed::Demands => "d",
             Changed::Pairings => "p",
+            Changed::Withdrawn => "w",
         }
     }
 
@@ -504,6 +551,7 @@ impl Changed {
             "m" => Changed::Meanings,
             "d" => Changed::Demands,
             "p" => Changed::Pairings,
+            "w" => Changed::Withdrawn,
             _ => return None,
         })
     }
@@ -598,6 +646,7 @@ mod tests {
             Changed::Meanings,
             Changed::Demands,
             Changed::Pairings,
+            Changed::Withdrawn,
         ] {
             let payload = format!("{}:r1:a,b", changed.code());
             assert_eq!(

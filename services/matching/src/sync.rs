@@ -147,6 +147,14 @@ impl Follower {
                     }
                 }
             }
+            Changed::Withdrawn => {
+                drop(conn);
+                let (engine, ids) = (self.engine.clone(), ids.to_vec());
+                tokio::task::spawn_blocking(move || {
+                    ids.iter().try_for_each(|id| engine.remove_achievement(id))
+                })
+                .await??;
+            }
             Changed::Pairings => {
                 for row in store::pairings_by_ids(&mut conn, ids).await? {
                     // No receiver is fine: nobody is watching.

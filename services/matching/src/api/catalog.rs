@@ -5,7 +5,7 @@ use crate::domain::{self, NewAchievement};
 use crate::index::{self, achievement_doc};
 use crate::store::{self, AchievementRow};
 use crate::{PRODUCER, Shared, pushing};
-use kechuang_platform::auth::{Role, caller};
+use kechuang_platform::auth::{Caller, Role, caller};
 use kechuang_platform::error::Error;
 use kechuang_platform::idempotency::{self, Claim};
 use kechuang_platform::{NewEvent, outbox};
@@ -13,6 +13,7 @@ use kechuang_proto::events::{AchievementRegistered, envelope::Payload};
 use kechuang_proto::matching::catalog_service_server::CatalogService;
 use kechuang_proto::matching::{
     Achievement, GetAchievementRequest, ImportError, ImportSummary, RegisterAchievementRequest,
+    WithdrawAchievementRequest,
 };
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::HashMap;
@@ -42,6 +43,45 @@ struct Pending {
 }
 
 impl CatalogApi {
+    /// Withdraws an achievement: stored first, then taken out of this replica's index before
+    /// answering (the others take it out on the commit notification).
+    async fn withdraw(
+        &self,
+        caller: &Caller,
+        req: WithdrawAchievementRequest,
+    ) -> Result<Achievement, Error> {
+        caller.require(&[Role::Supplier, Role::TechManager, Role::Service])?;
+        let reason = domain::validate_withdrawal(&req)?;
+        let mut tx = self.pool.begin().await?;
+        let row = store::get_achievement(&mut tx, &req.achievement_id)
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(format!("achievement {} not found", req.achievement_id))
+            })?;
+        if caller.role == Role::Supplier && row.registered_by != caller.subject {
+            return Err(Error::PermissionDenied(
+                "only the supplier who registered an achievement may withdraw it".into(),
+            ));
+        }
+        let row = store::withdraw_achievement(&mut tx, &row.id, &reason)
+            .await?
+            .ok_or_else(|| Error::internal("the achievement vanished"))?;
+        store::notify(
+            &mut tx,
+            store::Changed::Withdrawn,
+            "",
+            std::slice::from_ref(&row.id),
+        )
+        .await?;
+        tx.commit().await?;
+        let (engine, id) = (self.shared.engine.clone(), row.id.clone());
+        tokio::task::spawn_blocking(move || engine.remove_achievement(&id))
+            .await
+            .map_err(|e| Error::internal(format!("the matching engine failed: {e}")))?
+            .map_err(|e| Error::internal(format!("the matching engine failed: {e}")))?;
+        Ok(achievement_proto(&row))
+    }
+
     /// Stores new achievements with their events in `tx` and commits; then indexes them in
     /// this replica's engine before answering (other replicas index them on the commit
     /// notification), and pushes them to the open demands where they earn a place.
@@ -54,8 +94,9 @@ impl CatalogApi {
         &self,
         mut tx: Transaction<'static, Postgres>,
         rows: &[(String, NewAchievement)],
+        registered_by: &str,
     ) -> Result<Vec<AchievementRow>, Error> {
-        let stored = store::insert_achievements(&mut tx, rows).await?;
+        let stored = store::insert_achievements(&mut tx, rows, registered_by).await?;
         for a in &stored {
             let event = NewEvent::new(
                 &a.id,
@@ -111,7 +152,11 @@ impl CatalogApi {
         Ok(())
     }
 
-    async fn register(&self, req: RegisterAchievementRequest) -> Result<Achievement, Error> {
+    async fn register(
+        &self,
+        caller: &Caller,
+        req: RegisterAchievementRequest,
+    ) -> Result<Achievement, Error> {
         let achievement = domain::validate_achievement(&req).map_err(Error::InvalidArgument)?;
         let fingerprint = idempotency::fingerprint(&req);
         let mut tx = self.pool.begin().await?;
@@ -128,7 +173,9 @@ impl CatalogApi {
         if !req.request_id.is_empty() {
             idempotency::record(&mut tx, SCOPE, &req.request_id, &fingerprint, &id).await?;
         }
-        let stored = self.store_new(tx, &[(id, achievement)]).await?;
+        let stored = self
+            .store_new(tx, &[(id, achievement)], &caller.subject)
+            .await?;
         stored
             .first()
             .map(achievement_proto)
@@ -139,6 +186,7 @@ impl CatalogApi {
     /// already used count as duplicates (same content) or errors (other content).
     async fn import_batch(
         &self,
+        caller: &Caller,
         batch: &mut Vec<Pending>,
         summary: &mut ImportSummary,
     ) -> Result<(), Error> {
@@ -243,7 +291,7 @@ impl CatalogApi {
             .filter(|(_, k)| *k)
             .map(|((p, id), _)| (id, p.achievement))
             .collect();
-        let stored = self.store_new(tx, &rows).await?;
+        let stored = self.store_new(tx, &rows, &caller.subject).await?;
         summary.imported_count += stored.len() as i64;
         Ok(())
     }
@@ -266,8 +314,11 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<RegisterAchievementRequest>,
     ) -> Result<Response<Achievement>, Status> {
-        caller(&request)?.require(&[Role::Supplier, Role::Service])?;
-        Ok(Response::new(self.register(request.into_inner()).await?))
+        let caller = caller(&request)?;
+        caller.require(&[Role::Supplier, Role::Service])?;
+        Ok(Response::new(
+            self.register(&caller, request.into_inner()).await?,
+        ))
     }
 
     /// Each bad record is reported with its index; good ones are written in batches of
@@ -277,7 +328,8 @@ impl CatalogService for CatalogApi {
         &self,
         request: Request<Streaming<RegisterAchievementRequest>>,
     ) -> Result<Response<ImportSummary>, Status> {
-        caller(&request)?.require(&[Role::Supplier, Role::Service])?;
+        let caller = caller(&request)?;
+        caller.require(&[Role::Supplier, Role::Service])?;
         let mut records = request.into_inner();
         let mut summary = ImportSummary::default();
         let mut batch: Vec<Pending> = Vec::with_capacity(IMPORT_BATCH);
@@ -318,11 +370,21 @@ impl CatalogService for CatalogApi {
                 }),
             }
             if batch.len() >= IMPORT_BATCH {
-                self.import_batch(&mut batch, &mut summary).await?;
+                self.import_batch(&caller, &mut batch, &mut summary).await?;
             }
         }
-        self.import_batch(&mut batch, &mut summary).await?;
+        self.import_batch(&caller, &mut batch, &mut summary).await?;
         Ok(Response::new(summary))
+    }
+
+    async fn withdraw_achievement(
+        &self,
+        request: Request<WithdrawAchievementRequest>,
+    ) -> Result<Response<Achievement>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.withdraw(&caller, request.into_inner()).await?,
+        ))
     }
 
     async fn get_achievement(

@@ -164,6 +164,15 @@ impl MatchingApi {
             ));
         }
         let status = PairingStatus::try_from(pairing.status).unwrap_or(PairingStatus::Unspecified);
+        if req.accept && status == PairingStatus::Proposed {
+            let achievement = store::get_achievement(&mut tx, &pairing.achievement_id).await?;
+            if achievement.is_none_or(|a| a.withdrawn_at.is_some()) {
+                return Err(Error::FailedPrecondition(
+                    "the achievement was withdrawn by its supplier; this pairing can only be declined"
+                        .into(),
+                ));
+            }
+        }
         let row = match domain::respond(status, req.accept)? {
             Answer::Unchanged => pairing,
             Answer::Moved(to) => {

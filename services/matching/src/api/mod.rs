@@ -23,6 +23,8 @@ pub fn achievement_proto(row: &AchievementRow) -> Achievement {
         asking_price_fen: row.asking_price_fen,
         region_code: row.region_code.clone(),
         create_time: Some(timestamp(row.created_at)),
+        withdraw_time: row.withdrawn_at.map(timestamp),
+        withdraw_reason: row.withdrawn_reason.clone(),
     }
 }
 

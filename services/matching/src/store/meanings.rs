@@ -28,7 +28,7 @@ pub async fn achievements_to_embed(
 ) -> Result<Vec<AchievementRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ACHIEVEMENT_COLUMNS} FROM achievements a \
-         WHERE NOT EXISTS (SELECT 1 FROM achievement_meanings m \
+         WHERE withdrawn_at IS NULL AND NOT EXISTS (SELECT 1 FROM achievement_meanings m \
                            WHERE m.achievement_id = a.id AND m.model = $1) \
          ORDER BY id LIMIT $2"
     )))
@@ -42,7 +42,7 @@ pub async fn achievements_to_embed(
 pub async fn backlog(conn: &mut PgConnection, model: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT count(*) FROM achievements a \
-         WHERE NOT EXISTS (SELECT 1 FROM achievement_meanings m \
+         WHERE withdrawn_at IS NULL AND NOT EXISTS (SELECT 1 FROM achievement_meanings m \
                            WHERE m.achievement_id = a.id AND m.model = $1)",
     )
     .bind(model)
@@ -56,7 +56,7 @@ pub async fn catalog_counts(
     model: Option<&str>,
 ) -> Result<(i64, i64), sqlx::Error> {
     sqlx::query_as(
-        "SELECT (SELECT count(*) FROM achievements), \
+        "SELECT (SELECT count(*) FROM achievements WHERE withdrawn_at IS NULL), \
                 (SELECT count(*) FROM achievement_meanings WHERE model = $1)",
     )
     .bind(model.unwrap_or(""))

@@ -5,3 +5,4 @@ mod contracts;
 mod helpers;
 mod pairings;
 mod semantic;
+mod withdrawal;
