@@ -151,3 +151,19 @@ impl Drop for Engine {
         unsafe { (self.free)(self.model) }
     }
 }
+
+/// Lowers the calling thread's scheduling priority (Linux: `nice` is per thread, and threads
+/// it starts, the engine's OpenMP team among them, inherit it). Background embedding then
+/// takes only the CPU that requests leave idle. Returns whether it worked.
+pub fn lower_thread_priority(nice: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain integers; `who = 0` is the calling thread on Linux.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = nice;
+        false
+    }
+}

@@ -56,6 +56,8 @@ pub fn cpu_supported() -> Result<(), EmbeddingError> {
     }
 }
 
+pub use ffi::lower_thread_priority;
+
 /// A loaded model. `Send + Sync`: several threads may embed at once.
 pub struct Embedder {
     engine: ffi::Engine,

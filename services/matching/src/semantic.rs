@@ -100,15 +100,47 @@ pub struct Worker {
     pub embedder: Arc<Embedder>,
 }
 
+/// How much lower than the requests the embedding thread runs (`nice`): it takes the CPU they
+/// leave idle, so an import or a verification is not slowed by the backlog.
+const BACKGROUND_NICE: i32 = 10;
+
+type Job = (
+    Vec<String>,
+    tokio::sync::oneshot::Sender<Result<Vec<Vec<f32>>, kechuang_embedding::EmbeddingError>>,
+);
+
+/// A thread of its own at background priority, with its share of cores, that embeds what it
+/// is sent; it ends when the sender is dropped.
+fn embedding_thread(embedder: Arc<Embedder>, threads: usize) -> std::sync::mpsc::Sender<Job> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    let spawned = std::thread::Builder::new()
+        .name("kc-embedding".into())
+        .spawn(move || {
+            if !kechuang_embedding::lower_thread_priority(BACKGROUND_NICE) {
+                tracing::warn!("cannot lower the embedding thread's priority");
+            }
+            embedder.set_threads(threads);
+            for (texts, reply) in rx {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let _ = reply.send(embedder.passages(&refs));
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the embedding thread");
+    }
+    tx
+}
+
 impl Worker {
     pub async fn run(self, shutdown: CancellationToken) {
+        let thread = embedding_thread(self.embedder.clone(), self.shared.semantic.threads);
         let mut draining = false;
         let mut done = 0usize;
         let mut started = Instant::now();
         loop {
             let step = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                r = self.step() => r,
+                r = self.step(&thread) => r,
             };
             let pause = match step {
                 Ok(0) => {
@@ -157,7 +189,7 @@ impl Worker {
     }
 
     /// One batch; returns how many achievements it embedded.
-    async fn step(&self) -> anyhow::Result<usize> {
+    async fn step(&self, thread: &std::sync::mpsc::Sender<Job>) -> anyhow::Result<usize> {
         let model = self.embedder.model_id();
         let rows = {
             let mut conn = self.pool.acquire().await?;
@@ -168,13 +200,11 @@ impl Worker {
         }
         let docs: Vec<_> = rows.iter().map(achievement_doc).collect();
         let texts: Vec<String> = docs.iter().map(|d| d.meaning_text()).collect();
-        let (embedder, threads) = (self.embedder.clone(), self.shared.semantic.threads);
-        let vectors = tokio::task::spawn_blocking(move || {
-            embedder.set_threads(threads);
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            embedder.passages(&refs)
-        })
-        .await??;
+        let (reply, vectors) = tokio::sync::oneshot::channel();
+        thread
+            .send((texts, reply))
+            .map_err(|_| anyhow::anyhow!("the embedding thread has stopped"))?;
+        let vectors = vectors.await??;
         let pairs: Vec<(String, Vec<f32>)> =
             docs.iter().map(|d| d.id.clone()).zip(vectors).collect();
         let ids: Vec<String> = pairs.iter().map(|(id, _)| id.clone()).collect();

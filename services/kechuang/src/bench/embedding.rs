@@ -1,6 +1,6 @@
-//! Sky net's embedding, right after the import: the background worker's rate over a sample
-//! of the catalog, against the model's own rate on the same threads called directly in this
-//! process (the limit). Then the rest of the catalog receives copies of the sample's vectors,
+//! Sky net's embedding: the model's own rate on the worker's threads, called directly in this
+//! process before the import (the limit); right after the import, the background worker's
+//! rate over a sample of the catalog, nothing else running. Then the rest of the catalog receives copies of the sample's vectors,
 //! so that verification searches a fully embedded catalog: embedding 100,000 achievements
 //! takes hours on two cores, and the exact scan costs the same whatever the vectors hold.
 
@@ -42,7 +42,7 @@ pub async fn measure(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         return Ok(Vec::new());
     }
     let threads = ctx.settings.embedding_threads.max(1);
-    let mut rows = vec![model_limit(ctx, threads).await?];
+    let mut rows = Vec::new();
 
     // The worker, from wherever it is now, over the next SAMPLE achievements.
     let target = (first.embedded + SAMPLE).min(first.achievements);
@@ -90,8 +90,10 @@ pub async fn measure(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// The model's own rate: batches of the catalog's texts on `threads` threads, no database.
-async fn model_limit(ctx: &Ctx, threads: usize) -> anyhow::Result<Row> {
+/// The model's own rate: batches of the catalog's texts on the worker's threads, no database,
+/// measured before the import (while the platform's worker has nothing to embed).
+pub async fn model_limit(ctx: &Ctx) -> anyhow::Result<Row> {
+    let threads = ctx.settings.embedding_threads.max(1);
     let texts: Vec<String> = ctx
         .data
         .achievements

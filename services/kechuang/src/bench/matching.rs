@@ -28,7 +28,12 @@ const IMPORT_CALL: usize = 10_000;
 const WARM: usize = 5;
 
 pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<Vec<Row>> {
-    let mut rows = import(ctx).await?;
+    let mut rows = if ctx.settings.semantic_matching {
+        vec![super::embedding::model_limit(ctx).await?]
+    } else {
+        Vec::new()
+    };
+    rows.extend(import(ctx).await?);
     ctx.settle("the catalog's events").await?;
     rows.extend(super::embedding::measure(ctx).await?);
     let ids = submit(ctx, WARM + levels.len() * ops).await?;
