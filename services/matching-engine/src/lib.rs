@@ -18,6 +18,7 @@ pub mod eval;
 mod evidence;
 pub mod fit;
 mod index;
+pub mod outcomes;
 pub mod reasons;
 pub mod relations;
 pub mod score;

@@ -17,3 +17,10 @@ CREATE TABLE demand_meanings (
     embedded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (demand_id, model)
 );
+
+-- Achievements waiting for the embedding worker, oldest id first: written with the
+-- achievement, deleted with its vector. (Finding the missing ones by an anti-join over the
+-- whole catalog took seconds a batch at 100,000 achievements.)
+CREATE TABLE embedding_queue (
+    achievement_id TEXT PRIMARY KEY REFERENCES achievements (id) ON DELETE CASCADE
+);

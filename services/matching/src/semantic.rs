@@ -134,6 +134,14 @@ fn embedding_thread(embedder: Arc<Embedder>, threads: usize) -> std::sync::mpsc:
 impl Worker {
     pub async fn run(self, shutdown: CancellationToken) {
         let thread = embedding_thread(self.embedder.clone(), self.shared.semantic.threads);
+        match self.queue_missing().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                queued = n,
+                "achievements without a vector of this model queued"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot queue the achievements without a vector"),
+        }
         let mut draining = false;
         let mut done = 0usize;
         let mut started = Instant::now();
@@ -179,10 +187,15 @@ impl Worker {
         }
     }
 
+    async fn queue_missing(&self) -> Result<u64, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        meanings::enqueue_missing(&mut conn, self.embedder.model_id()).await
+    }
+
     async fn log_backlog(&self) {
         let model = self.embedder.model_id();
         if let Ok(mut conn) = self.pool.acquire().await
-            && let Ok(backlog) = meanings::backlog(&mut conn, model).await
+            && let Ok(backlog) = meanings::backlog(&mut conn).await
         {
             tracing::info!(backlog, model, "embedding achievements");
         }
@@ -193,7 +206,7 @@ impl Worker {
         let model = self.embedder.model_id();
         let rows = {
             let mut conn = self.pool.acquire().await?;
-            meanings::achievements_to_embed(&mut conn, model, BATCH).await?
+            meanings::achievements_to_embed(&mut conn, BATCH).await?
         };
         if rows.is_empty() {
             return Ok(0);
@@ -210,6 +223,7 @@ impl Worker {
         let ids: Vec<String> = pairs.iter().map(|(id, _)| id.clone()).collect();
         let mut tx = self.pool.begin().await?;
         meanings::insert_achievement_meanings(&mut tx, model, &pairs).await?;
+        meanings::dequeue(&mut tx, &ids).await?;
         store::notify(&mut tx, Changed::Meanings, &self.shared.replica, &ids).await?;
         tx.commit().await?;
         self.shared.engine.add_meanings(&pairs)?;

@@ -112,6 +112,63 @@ pub async fn withdraw_achievement(
     .await
 }
 
+/// Every pairing's outcome so far (see `engine::outcomes`).
+pub async fn outcomes(
+    conn: &mut PgConnection,
+) -> Result<Vec<matching_engine::outcomes::Outcome>, sqlx::Error> {
+    let rows: Vec<(String, i32, Option<bool>, bool)> =
+        sqlx::query_as(matching_engine::outcomes::OUTCOMES_SQL)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(demand_id, rank, answer, contracted)| matching_engine::outcomes::Outcome {
+                demand_id,
+                rank,
+                answer,
+                contracted,
+            },
+        )
+        .collect())
+}
+
+/// Keeps an answer to a pairing as a label: the rank and score it had when answered.
+pub async fn record_outcome(
+    conn: &mut PgConnection,
+    pairing: &PairingRow,
+    accepted: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO pairing_outcomes (pairing_id, demand_id, achievement_id, rank, score, accepted) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(&pairing.id)
+    .bind(&pairing.demand_id)
+    .bind(&pairing.achievement_id)
+    .bind(pairing.rank)
+    .bind(pairing.score)
+    .bind(accepted)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Marks the outcome of a pairing as contracted (the first contract's time).
+pub async fn outcome_contracted(
+    conn: &mut PgConnection,
+    pairing_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE pairing_outcomes SET contracted_at = COALESCE(contracted_at, now()) \
+         WHERE pairing_id = $1",
+    )
+    .bind(pairing_id)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
 /// Which of `ids` are withdrawn. Read inside the transaction that stores pairings: a replica
 /// whose index has not heard of a withdrawal yet must still not pair the achievement.
 pub async fn withdrawn_among(

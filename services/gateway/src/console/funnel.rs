@@ -14,6 +14,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::Utc;
 use kechuang_proto::demand as dpb;
+use kechuang_proto::matching as mpb;
 use maud::{Markup, html};
 
 /// Demands read at most (Hubei's sky net holds about 15,000).
@@ -73,12 +74,54 @@ fn funnel_bars(f: &Funnel) -> Markup {
     }
 }
 
+/// What enterprises did with the sky net's pairings, by the rank they were shown at.
+async fn outcomes(state: &AppState, token: &str) -> Result<mpb::PairingOutcomes, ApiError> {
+    Ok(state
+        .upstream
+        .matching
+        .clone()
+        .get_pairing_outcomes(authed(mpb::GetPairingOutcomesRequest {}, token)?)
+        .await?
+        .into_inner())
+}
+
+fn acceptance_table(o: &mpb::PairingOutcomes) -> Markup {
+    let accepted: i64 = o.ranks.iter().map(|r| r.accepted).sum();
+    html! {
+        table #acceptance {
+            thead { tr {
+                th.num { "名次 Rank" } th.num { "推荐 Proposed" } th.num { "已答复 Answered" }
+                th.num { "采纳 Accepted" } th.num { "签约 Contracted" } th.num { "采纳率 Acceptance" }
+            } }
+            tbody {
+                @for r in &o.ranks {
+                    tr data-rank=(r.rank) {
+                        td.num { (r.rank) }
+                        td.num { (r.proposed) }
+                        td.num { (r.answered) }
+                        td.num.accepted { (r.accepted) }
+                        td.num { (r.contracted) }
+                        td.num { (rate(ratio(r.accepted as usize, r.answered as usize))) }
+                    }
+                }
+            }
+        }
+        p.muted {
+            "共采纳 accepted in all " span #accepted-total { (accepted) }
+            " · 已答复需求 demands answered " (o.answered_demands)
+            " · 最佳采纳名次倒数均值 MRR of the best accepted pairing " (format!("{:.3}", o.accepted_mrr))
+            " · 企业的每次答复都记为天网的标签 every answer is kept as a label for the sky net (evaluate --from-db)"
+        }
+    }
+}
+
 pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let session = match require_session(&state, &headers) {
         Ok(s) => s,
         Err(r) => return *r,
     };
     let listed = demands(&state, &session.token).await;
+    let answered = outcomes(&state, &session.token).await;
     let body = html! {
         h1 { "供需漏斗 Supply-chain funnel" }
         @match &listed {
@@ -113,6 +156,13 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
                         }
                     }
                 }
+            }
+        }
+        div.card {
+            h2 { "天网推荐的采纳情况 Pairings answered, by the rank they were shown at" }
+            @match &answered {
+                Err(e) => { (refused("无法读取推荐结果 Cannot read the pairings' outcomes", e)) }
+                Ok(o) => { (acceptance_table(o)) }
             }
         }
         p.muted { "更新于 Updated " (local(Utc::now())) }

@@ -299,6 +299,11 @@ async fn approvers_approve_in_the_browser_and_an_auditor_cannot() {
         (spb::ApplicationStatus::PendingReview as i32, 0)
     );
 
+    // The funnel shows what the three enterprises did with their pairings, rank by rank.
+    w.goto(&stack.url("/console/funnel")).await.unwrap();
+    assert_eq!(text(w, "#accepted-total").await, "3");
+    assert!(exists(w, "#acceptance tr[data-rank='1']").await);
+
     // The audit trail's chain holds.
     w.goto(&stack.url("/console/audit")).await.unwrap();
     assert_eq!(

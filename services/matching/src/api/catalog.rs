@@ -3,7 +3,7 @@
 use super::achievement_proto;
 use crate::domain::{self, NewAchievement};
 use crate::index::{self, achievement_doc};
-use crate::store::{self, AchievementRow};
+use crate::store::{self, AchievementRow, meanings};
 use crate::{PRODUCER, Shared, pushing};
 use kechuang_platform::auth::{Caller, Role, caller};
 use kechuang_platform::error::Error;
@@ -66,6 +66,7 @@ impl CatalogApi {
         let row = store::withdraw_achievement(&mut tx, &row.id, &reason)
             .await?
             .ok_or_else(|| Error::internal("the achievement vanished"))?;
+        meanings::dequeue(&mut tx, std::slice::from_ref(&row.id)).await?;
         store::notify(
             &mut tx,
             store::Changed::Withdrawn,
@@ -114,6 +115,7 @@ impl CatalogApi {
             outbox::append(&mut tx, PRODUCER, event).await?;
         }
         let ids: Vec<String> = stored.iter().map(|a| a.id.clone()).collect();
+        meanings::enqueue(&mut tx, &ids).await?;
         store::notify(
             &mut tx,
             store::Changed::Achievements,

@@ -2,6 +2,7 @@
 
 use super::{contract_proto, pairing_proto};
 use crate::domain::{self, Response as Answer};
+use crate::engine::outcomes;
 use crate::store::{self, ContractParties, PairingRow, meanings};
 use crate::sync::Update;
 use crate::{PRODUCER, Shared};
@@ -14,9 +15,9 @@ use kechuang_platform::{NewEvent, outbox};
 use kechuang_proto::events::{ContractSigned, PairingAccepted, PairingRejected, envelope::Payload};
 use kechuang_proto::matching::matching_service_server::MatchingService;
 use kechuang_proto::matching::{
-    Contract, GetContractRequest, GetMatchingStatusRequest, ListPairingsRequest,
-    ListPairingsResponse, MatchingStatus, Pairing, PairingStatus, RespondToPairingRequest,
-    SignContractRequest, WatchPairingsRequest,
+    Contract, GetContractRequest, GetMatchingStatusRequest, GetPairingOutcomesRequest,
+    ListPairingsRequest, ListPairingsResponse, MatchingStatus, Pairing, PairingOutcomes,
+    PairingStatus, RankOutcome, RespondToPairingRequest, SignContractRequest, WatchPairingsRequest,
 };
 use sqlx::PgPool;
 use std::collections::HashSet;
@@ -176,6 +177,7 @@ impl MatchingApi {
         let row = match domain::respond(status, req.accept)? {
             Answer::Unchanged => pairing,
             Answer::Moved(to) => {
+                store::record_outcome(&mut tx, &pairing, to == PairingStatus::Accepted).await?;
                 let row =
                     store::set_pairing_status(&mut tx, &pairing.id, to, req.note.trim()).await?;
                 outbox::append(&mut tx, PRODUCER, response_event(&row, to)).await?;
@@ -269,6 +271,7 @@ impl MatchingApi {
             }),
         );
         outbox::append(&mut tx, PRODUCER, event).await?;
+        store::outcome_contracted(&mut tx, &row.pairing_id).await?;
         store::mark_contracted(&mut tx, &demand.id).await?;
         store::notify(
             &mut tx,
@@ -449,6 +452,35 @@ impl MatchingService for MatchingApi {
         ))
     }
 
+    async fn get_pairing_outcomes(
+        &self,
+        request: Request<GetPairingOutcomesRequest>,
+    ) -> Result<Response<PairingOutcomes>, Status> {
+        caller(&request)?.require(&[
+            Role::TechManager,
+            Role::Auditor,
+            Role::FinanceOfficer,
+            Role::FinanceApprover,
+            Role::Service,
+        ])?;
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        let all = store::outcomes(&mut conn).await.map_err(Error::from)?;
+        Ok(Response::new(PairingOutcomes {
+            ranks: outcomes::by_rank(&all)
+                .into_iter()
+                .map(|r| RankOutcome {
+                    rank: r.rank,
+                    proposed: r.proposed as i64,
+                    answered: r.answered as i64,
+                    accepted: r.accepted as i64,
+                    contracted: r.contracted as i64,
+                })
+                .collect(),
+            accepted_mrr: outcomes::accepted_mrr(&all).unwrap_or(0.0),
+            answered_demands: outcomes::answered_demands(&all) as i64,
+        }))
+    }
+
     async fn get_matching_status(
         &self,
         request: Request<GetMatchingStatusRequest>,
@@ -467,7 +499,7 @@ impl MatchingService for MatchingApi {
             achievements,
             embedded,
             embedding_backlog: if semantic.model().is_some() {
-                achievements - embedded
+                meanings::backlog(&mut conn).await.map_err(Error::from)?
             } else {
                 0
             },

