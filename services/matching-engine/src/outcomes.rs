@@ -30,6 +30,18 @@ pub struct Outcome {
     pub contracted: bool,
 }
 
+impl From<(String, i32, Option<bool>, bool)> for Outcome {
+    /// A row of [`OUTCOMES_SQL`].
+    fn from((demand_id, rank, answer, contracted): (String, i32, Option<bool>, bool)) -> Self {
+        Outcome {
+            demand_id,
+            rank,
+            answer,
+            contracted,
+        }
+    }
+}
+
 /// What happened to the pairings shown at one rank.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AtRank {

@@ -35,6 +35,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The producer name on every event this service emits.
 pub const PRODUCER: &str = "matching";
+/// The health name under which a replica reports whether it matches by meaning.
+pub const SEMANTIC_HEALTH: &str = "kechuang.matching.v1.SemanticMatching";
 /// Pairings proposed for a newly verified demand.
 pub const DEFAULT_TOP_K: usize = 5;
 /// Pairing updates buffered per replica for slow watchers (a lagging watcher re-reads).
@@ -157,6 +159,10 @@ pub async fn build_with(
         matching,
         runtime.interceptor(),
     ));
+    // `grpc.health.v1.Health/Check {service: "kechuang.matching.v1.SemanticMatching"}` says
+    // whether pairings rest on meaning too (NOT_SERVING: words alone; GetMatchingStatus says
+    // why).
+    runtime.report_component(SEMANTIC_HEALTH, model.is_some());
     runtime.set_routes(
         routes,
         &[

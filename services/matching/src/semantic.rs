@@ -100,10 +100,6 @@ pub struct Worker {
     pub embedder: Arc<Embedder>,
 }
 
-/// How much lower than the requests the embedding thread runs (`nice`): it takes the CPU they
-/// leave idle, so an import or a verification is not slowed by the backlog.
-const BACKGROUND_NICE: i32 = 10;
-
 type Job = (
     Vec<String>,
     tokio::sync::oneshot::Sender<Result<Vec<Vec<f32>>, kechuang_embedding::EmbeddingError>>,
@@ -116,7 +112,9 @@ fn embedding_thread(embedder: Arc<Embedder>, threads: usize) -> std::sync::mpsc:
     let spawned = std::thread::Builder::new()
         .name("kc-embedding".into())
         .spawn(move || {
-            if !kechuang_embedding::lower_thread_priority(BACKGROUND_NICE) {
+            // Idle class: it takes only the CPU requests and imports leave, so neither is
+            // slowed by the backlog.
+            if !kechuang_embedding::idle_priority() {
                 tracing::warn!("cannot lower the embedding thread's priority");
             }
             embedder.set_threads(threads);

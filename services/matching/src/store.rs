@@ -122,14 +122,7 @@ pub async fn outcomes(
             .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(demand_id, rank, answer, contracted)| matching_engine::outcomes::Outcome {
-                demand_id,
-                rank,
-                answer,
-                contracted,
-            },
-        )
+        .map(matching_engine::outcomes::Outcome::from)
         .collect())
 }
 

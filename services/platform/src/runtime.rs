@@ -34,6 +34,8 @@ pub struct ServiceRuntime {
     listener: TcpListener,
     routes: Option<Routes>,
     health_names: Vec<String>,
+    /// Components reported under their own health names (see `report_component`).
+    components: Vec<(String, bool)>,
     background: CancellationToken,
     tasks: TaskTracker,
 }
@@ -63,6 +65,7 @@ impl ServiceRuntime {
             listener,
             routes: None,
             health_names: Vec::new(),
+            components: Vec::new(),
             background,
             tasks,
         })
@@ -127,6 +130,13 @@ impl ServiceRuntime {
         self.health_names = health_names.iter().map(|n| n.to_string()).collect();
     }
 
+    /// Reports a component of the service under its own health name, `SERVING` or
+    /// `NOT_SERVING` for as long as the service runs: a part that can be missing without the
+    /// service being down (the sky net without its embedding model still matches on words).
+    pub fn report_component(&mut self, health_name: &str, serving: bool) {
+        self.components.push((health_name.to_string(), serving));
+    }
+
     /// Serves the routes (plus health and reflection) until `shutdown`, then stops the relay
     /// and consumers, letting each finish what it has in hand.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -136,6 +146,14 @@ impl ServiceRuntime {
             health
                 .set_service_status(service, ServingStatus::Serving)
                 .await;
+        }
+        for (component, serving) in &self.components {
+            let status = if *serving {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_service_status(component, status).await;
         }
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(kechuang_proto::FILE_DESCRIPTOR_SET)

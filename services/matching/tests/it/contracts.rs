@@ -262,7 +262,7 @@ async fn a_contract_number_is_unique() {
 
 #[tokio::test]
 async fn answers_and_contracts_are_kept_as_labels_at_the_rank_they_were_seen() {
-    use matching::engine::outcomes::{ACCEPTED_SQL, OUTCOMES_SQL, Outcome, accepted_mrr, by_rank};
+    use matching::engine::outcomes::{ACCEPTED_SQL, accepted_mrr, by_rank};
     let svc = start().await;
     let pairings = paired(&svc).await;
     let (first, second) = (&pairings[0], &pairings[1]);
@@ -285,19 +285,9 @@ async fn answers_and_contracts_are_kept_as_labels_at_the_rank_they_were_seen() {
         ))
         .await
         .expect("signed");
-    let rows: Vec<(String, i32, Option<bool>, bool)> = sqlx::query_as(OUTCOMES_SQL)
-        .fetch_all(&svc.pool)
-        .await
-        .unwrap();
-    let outcomes: Vec<Outcome> = rows
-        .into_iter()
-        .map(|(demand_id, rank, answer, contracted)| Outcome {
-            demand_id,
-            rank,
-            answer,
-            contracted,
-        })
-        .collect();
+    let mut conn = svc.pool.acquire().await.unwrap();
+    let outcomes = matching::store::outcomes(&mut conn).await.unwrap();
+    drop(conn);
     let ranks = by_rank(&outcomes);
     assert_eq!(
         (

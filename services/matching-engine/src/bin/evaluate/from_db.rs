@@ -25,15 +25,7 @@ async fn report(url: &str) -> anyhow::Result<()> {
         .await?;
     let rows: Vec<(String, i32, Option<bool>, bool)> =
         sqlx::query_as(OUTCOMES_SQL).fetch_all(&pool).await?;
-    let outcomes: Vec<Outcome> = rows
-        .into_iter()
-        .map(|(demand_id, rank, answer, contracted)| Outcome {
-            demand_id,
-            rank,
-            answer,
-            contracted,
-        })
-        .collect();
+    let outcomes: Vec<Outcome> = rows.into_iter().map(Outcome::from).collect();
     println!(
         "pairings by the rank they were seen at ({} pairings)",
         outcomes.len()
