@@ -152,21 +152,17 @@ impl Drop for Engine {
     }
 }
 
-/// Puts the calling thread in Linux's idle scheduling class (`SCHED_IDLE`: it runs only on a
-/// core nothing else wants), or failing that at the lowest `nice`; threads it starts, the
-/// engine's OpenMP team among them, inherit it. Background embedding then takes only the CPU
-/// that requests and imports leave idle. Returns whether either worked.
-pub fn idle_priority() -> bool {
+/// Lowers the calling thread's priority to `nice` (Linux: `nice` is per thread, and threads it
+/// starts, the engine's OpenMP team among them, inherit it). Returns whether it worked.
+pub fn lower_thread_priority(nice: i32) -> bool {
     #[cfg(target_os = "linux")]
     {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `pid = 0` is the calling thread; `param` lives across the call.
-        let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0;
         // SAFETY: plain integers; `who = 0` is the calling thread on Linux.
-        idle || unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) } == 0
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) == 0 }
     }
     #[cfg(not(target_os = "linux"))]
     {
+        let _ = nice;
         false
     }
 }

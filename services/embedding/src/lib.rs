@@ -56,7 +56,7 @@ pub fn cpu_supported() -> Result<(), EmbeddingError> {
     }
 }
 
-pub use ffi::idle_priority;
+pub use ffi::lower_thread_priority;
 
 /// A loaded model. `Send + Sync`: several threads may embed at once.
 pub struct Embedder {

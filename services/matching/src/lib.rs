@@ -70,6 +70,8 @@ pub struct Shared {
     pub replica: String,
     /// The sentence-embedding model, or why matching runs on words alone.
     pub semantic: semantic::Semantic,
+    /// Imports running on this replica (the embedding worker waits for them).
+    pub imports: semantic::Imports,
 }
 
 /// Verified demands paired at a time by one replica.
@@ -109,6 +111,7 @@ pub async fn build_with(
         updates: updates.clone(),
         replica: replica.clone(),
         semantic,
+        imports: semantic::Imports::default(),
     });
     let follower = sync::Follower {
         pool: runtime.pool.clone(),

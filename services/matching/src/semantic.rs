@@ -92,6 +92,30 @@ impl Semantic {
     }
 }
 
+/// Counts the imports running on this replica.
+#[derive(Debug, Default)]
+pub struct Imports(std::sync::atomic::AtomicUsize);
+
+/// One import running; dropped when it ends, however it ends.
+pub struct Importing<'a>(&'a Imports);
+
+impl Imports {
+    pub fn start(&self) -> Importing<'_> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Importing(self)
+    }
+
+    pub fn in_flight(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+}
+
+impl Drop for Importing<'_> {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Embeds achievements that have no vector yet, a batch at a time, then pushes each to the
 /// open demands it now fits by meaning.
 pub struct Worker {
@@ -99,6 +123,10 @@ pub struct Worker {
     pub shared: Arc<Shared>,
     pub embedder: Arc<Embedder>,
 }
+
+/// The embedding thread's `nice`: requests take the CPU first. (Linux's idle class starved it
+/// under a busy test run: a few achievements waited minutes.)
+const BACKGROUND_NICE: i32 = 10;
 
 type Job = (
     Vec<String>,
@@ -112,9 +140,7 @@ fn embedding_thread(embedder: Arc<Embedder>, threads: usize) -> std::sync::mpsc:
     let spawned = std::thread::Builder::new()
         .name("kc-embedding".into())
         .spawn(move || {
-            // Idle class: it takes only the CPU requests and imports leave, so neither is
-            // slowed by the backlog.
-            if !kechuang_embedding::idle_priority() {
+            if !kechuang_embedding::lower_thread_priority(BACKGROUND_NICE) {
                 tracing::warn!("cannot lower the embedding thread's priority");
             }
             embedder.set_threads(threads);
@@ -144,6 +170,14 @@ impl Worker {
         let mut done = 0usize;
         let mut started = Instant::now();
         loop {
+            // An import on this replica goes first (it ran 10 % slower with the worker beside
+            // it, even at nice 10).
+            while self.shared.imports.in_flight() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(IDLE / 4) => {}
+                }
+            }
             let step = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 r = self.step(&thread) => r,
@@ -231,5 +265,27 @@ impl Worker {
         pushing::push_achievements(&mut tx, candidates, self.shared.top_k).await?;
         tx.commit().await?;
         Ok(pairs.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Imports;
+
+    #[test]
+    fn imports_count_until_the_last_one_ends_however_it_ends() {
+        let imports = Imports::default();
+        assert!(!imports.in_flight());
+        let first = imports.start();
+        let second = imports.start();
+        drop(first);
+        assert!(imports.in_flight());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _third = imports.start();
+            panic!("an import fails midway");
+        }));
+        assert!(panicked.is_err());
+        drop(second);
+        assert!(!imports.in_flight());
     }
 }

@@ -332,6 +332,7 @@ impl CatalogService for CatalogApi {
     ) -> Result<Response<ImportSummary>, Status> {
         let caller = caller(&request)?;
         caller.require(&[Role::Supplier, Role::Service])?;
+        let _importing = self.shared.imports.start();
         let mut records = request.into_inner();
         let mut summary = ImportSummary::default();
         let mut batch: Vec<Pending> = Vec::with_capacity(IMPORT_BATCH);
