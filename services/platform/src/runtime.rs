@@ -20,6 +20,13 @@ use tonic_health::ServingStatus;
 
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Services every server answers besides its own API.
+const REFLECTED_ALWAYS: [&str; 3] = [
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
 /// A started service: connected, migrated, listening, relaying. Add its gRPC routes and
 /// consumers, then [`run_until_stopped`].
 ///
@@ -155,10 +162,23 @@ impl ServiceRuntime {
             };
             health.set_service_status(component, status).await;
         }
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(kechuang_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        // Reflection lists what this server serves, not every API of the platform, in both
+        // versions (older grpcurl, Python's grpcio client and several GUIs speak v1alpha only).
+        let reflection_of = |names: &[String]| {
+            let mut builder = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(kechuang_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(
+                    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+                );
+            for name in names.iter().map(String::as_str).chain(REFLECTED_ALWAYS) {
+                builder = builder.with_service_name(name);
+            }
+            builder
+        };
+        let reflection = reflection_of(&self.health_names).build_v1()?;
+        let reflection_v1alpha = reflection_of(&self.health_names).build_v1alpha()?;
         let health_names = self.health_names.clone();
         let stop = shutdown.clone();
         let server = tonic::transport::Server::builder()
@@ -166,6 +186,7 @@ impl ServiceRuntime {
             .add_routes(self.routes.unwrap_or_default())
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .serve_with_incoming_shutdown(incoming(self.listener), async move {
                 stop.cancelled().await;
                 for service in health_names {

@@ -4,5 +4,6 @@ mod catalog;
 mod contracts;
 mod helpers;
 mod pairings;
+mod reflection;
 mod semantic;
 mod withdrawal;
