@@ -39,6 +39,45 @@ fn check_text(v: &mut Violations, field: &str, value: &str, max: usize) {
     });
 }
 
+/// Where a demand stands for the sky net (the `demands.status` column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemandState {
+    /// Receives pairings once verified.
+    Open,
+    Withdrawn,
+    Rejected,
+    /// A contract was signed on one of its pairings: no more pairings are pushed.
+    Contracted,
+}
+
+impl DemandState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DemandState::Open => "open",
+            DemandState::Withdrawn => "withdrawn",
+            DemandState::Rejected => "rejected",
+            DemandState::Contracted => "contracted",
+        }
+    }
+
+    /// A stored value; `None` for anything the schema's CHECK would have refused.
+    pub fn parse(s: &str) -> Option<DemandState> {
+        [
+            DemandState::Open,
+            DemandState::Withdrawn,
+            DemandState::Rejected,
+            DemandState::Contracted,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+    }
+
+    /// Open or contracted: a contract may still be signed on an accepted pairing.
+    pub fn takes_contracts(self) -> bool {
+        matches!(self, DemandState::Open | DemandState::Contracted)
+    }
+}
+
 /// The longest reason a withdrawal may give.
 pub const MAX_WITHDRAWAL_REASON_CHARS: usize = 500;
 const MAX_ID_CHARS: usize = 100;
@@ -253,6 +292,21 @@ pub fn rank_among(existing: &[f64], score: f64) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn demand_states_read_back_what_is_stored() {
+        for d in [
+            DemandState::Open,
+            DemandState::Withdrawn,
+            DemandState::Rejected,
+            DemandState::Contracted,
+        ] {
+            assert_eq!(DemandState::parse(d.as_str()), Some(d));
+        }
+        assert_eq!(DemandState::parse("OPEN"), None);
+        assert!(DemandState::Contracted.takes_contracts());
+        assert!(!DemandState::Withdrawn.takes_contracts());
+    }
 
     #[test]
     fn a_withdrawal_needs_an_id_and_a_clean_reason() {

@@ -3,6 +3,7 @@
 //! event as processed, so a redelivery changes nothing.
 
 use crate::Shared;
+use crate::domain::DemandState;
 use crate::index::demand_doc;
 use crate::pushing;
 use crate::store::{self, meanings};
@@ -65,10 +66,10 @@ impl EventHandler for DemandEvents {
                 Ok(())
             }
             Some(Payload::DemandWithdrawn(w)) => {
-                close(tx, &w.demand_id, &w.enterprise_id, "withdrawn").await
+                close(tx, &w.demand_id, &w.enterprise_id, DemandState::Withdrawn).await
             }
             Some(Payload::DemandRejected(r)) => {
-                close(tx, &r.demand_id, &r.enterprise_id, "rejected").await
+                close(tx, &r.demand_id, &r.enterprise_id, DemandState::Rejected).await
             }
             // Another type on a subject we filter: not ours to judge.
             _ => Ok(()),
@@ -80,7 +81,7 @@ async fn close(
     tx: &mut PgConnection,
     demand_id: &str,
     enterprise_id: &str,
-    status: &str,
+    status: DemandState,
 ) -> Result<(), HandlerError> {
     if demand_id.is_empty() {
         return Err(HandlerError::Permanent(

@@ -14,6 +14,7 @@ pub mod pushing;
 pub mod semantic;
 pub mod store;
 pub mod sync;
+pub mod wire;
 
 /// The matching engine (jieba + tantivy BM25, query expansion, explained re-ranking).
 pub use matching_engine as engine;

@@ -1,6 +1,6 @@
 //! The sky net's tables: small parameterised queries on the caller's connection.
 
-use crate::domain::{NewAchievement, NewContract};
+use crate::domain::{DemandState, NewAchievement, NewContract};
 use chrono::{DateTime, Utc};
 use kechuang_proto::events::DemandDetails;
 use kechuang_proto::matching::PairingStatus;
@@ -212,9 +212,13 @@ pub struct DemandRow {
 }
 
 impl DemandRow {
+    pub fn state(&self) -> Option<DemandState> {
+        DemandState::parse(&self.status)
+    }
+
     /// Verified and neither withdrawn nor rejected: it still receives pairings.
     pub fn is_open(&self) -> bool {
-        self.verified && self.status == "open"
+        self.verified && self.state() == Some(DemandState::Open)
     }
 }
 
@@ -263,7 +267,7 @@ pub async fn close_demand(
     conn: &mut PgConnection,
     demand_id: &str,
     enterprise_id: &str,
-    status: &str,
+    status: DemandState,
 ) -> Result<bool, sqlx::Error> {
     let closed: Option<String> = sqlx::query_scalar(
         "INSERT INTO demands (id, enterprise_id, status) VALUES ($1, $2, $3) \
@@ -272,7 +276,7 @@ pub async fn close_demand(
     )
     .bind(demand_id)
     .bind(enterprise_id)
-    .bind(status)
+    .bind(status.as_str())
     .fetch_optional(&mut *conn)
     .await?;
     sqlx::query(

@@ -10,10 +10,10 @@
 //! A lost connection may have lost notifications: on reconnect the index is rebuilt from the
 //! database and watchers are told to re-read theirs.
 
-use crate::api::pairing_proto;
 use crate::engine::Engine;
 use crate::index::{self, demand_doc};
 use crate::store::{self, Changed, Notice, meanings};
+use crate::wire::pairing_proto;
 use kechuang_proto::matching::Pairing;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;

@@ -1,9 +1,9 @@
 //! CatalogService: achievements in, one at a time or by the hundred thousand.
 
-use super::achievement_proto;
 use crate::domain::{self, NewAchievement};
 use crate::index::{self, achievement_doc};
 use crate::store::{self, AchievementRow, meanings};
+use crate::wire::achievement_proto;
 use crate::{PRODUCER, Shared, pushing};
 use kechuang_platform::auth::{Caller, Role, caller};
 use kechuang_platform::error::Error;

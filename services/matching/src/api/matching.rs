@@ -1,10 +1,10 @@
 //! MatchingService: pairings (listed, watched, answered) and the contracts signed on them.
 
-use super::{contract_proto, pairing_proto};
-use crate::domain::{self, Response as Answer};
+use crate::domain::{self, DemandState, Response as Answer};
 use crate::engine::outcomes;
 use crate::store::{self, ContractParties, PairingRow, meanings};
 use crate::sync::Update;
+use crate::wire::{contract_proto, pairing_proto};
 use crate::{PRODUCER, Shared};
 use chrono::Utc;
 use kechuang_platform::auth::{Caller, Role, caller};
@@ -233,7 +233,7 @@ impl MatchingApi {
         }
         // Withdrawn or rejected: no contract. Already contracted: another accepted pairing of
         // the same demand may still be signed (a demand can need two suppliers).
-        if !demand.verified || !matches!(demand.status.as_str(), "open" | "contracted") {
+        if !demand.verified || !demand.state().is_some_and(DemandState::takes_contracts) {
             return Err(Error::FailedPrecondition(format!(
                 "the demand is {}; no contract can be signed on it",
                 demand.status
