@@ -11,12 +11,40 @@ use crate::engine::{AchievementDoc, Engine};
 use crate::index::demand_doc;
 use crate::store::{self, DemandRow, NewPairing, PairingRow};
 use crate::{PRODUCER, domain};
-use kechuang_platform::NewEvent;
+use kechuang_platform::error::Error;
 use kechuang_platform::outbox;
+use kechuang_platform::{HandlerError, NewEvent};
 use kechuang_proto::events::{Envelope, PairingProposed, envelope::Payload};
 use sqlx::PgConnection;
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// Why pairings could not be pushed.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+    /// The engine's work panicked or was cancelled.
+    #[error("the matching engine failed: {0}")]
+    Engine(String),
+}
+
+impl From<PushError> for HandlerError {
+    fn from(e: PushError) -> Self {
+        // Both are worth retrying: a database hiccup, or an engine failure on this replica
+        // (another may succeed); after the deliveries run out the event is dead-lettered.
+        HandlerError::Transient(e.to_string())
+    }
+}
+
+impl From<PushError> for Error {
+    fn from(e: PushError) -> Self {
+        match e {
+            PushError::Store(e) => Error::Database(e),
+            PushError::Engine(m) => Error::internal(m),
+        }
+    }
+}
 
 /// How many open demands a new achievement is scored against, best first.
 pub const REVERSE_CANDIDATES: usize = 50;
@@ -30,7 +58,7 @@ pub async fn propose_for_demand(
     meaning: Option<Vec<f32>>,
     k: usize,
     cause: &Envelope,
-) -> Result<Vec<PairingRow>, sqlx::Error> {
+) -> Result<Vec<PairingRow>, PushError> {
     let (engine, doc) = (engine.clone(), demand_doc(demand));
     let ask = move |k: usize| {
         let (engine, doc, meaning) = (engine.clone(), doc.clone(), meaning.clone());
@@ -71,7 +99,7 @@ pub type Candidate = (String, String, f64, Vec<String>);
 pub async fn reverse_candidates(
     engine: &Arc<Engine>,
     docs: Vec<AchievementDoc>,
-) -> Result<Vec<Candidate>, sqlx::Error> {
+) -> Result<Vec<Candidate>, PushError> {
     let engine = engine.clone();
     off_the_runtime(move || {
         let mut candidates = Vec::new();
@@ -94,10 +122,10 @@ pub async fn reverse_candidates(
 /// debug build), which must not stall the runtime's workers, nor the other services sharing it.
 async fn off_the_runtime<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, sqlx::Error> {
+) -> Result<T, PushError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| sqlx::Error::Protocol(format!("the matching engine failed: {e}")))
+        .map_err(|e| PushError::Engine(e.to_string()))
 }
 
 /// Pushes each reverse match where it earns a place.
@@ -105,7 +133,7 @@ pub async fn push_achievements(
     conn: &mut PgConnection,
     mut candidates: Vec<Candidate>,
     k: usize,
-) -> Result<Vec<PairingRow>, sqlx::Error> {
+) -> Result<Vec<PairingRow>, PushError> {
     let ids: Vec<String> = candidates.iter().map(|c| c.1.clone()).collect();
     let withdrawn = store::withdrawn_among(conn, &ids).await?;
     candidates.retain(|c| !withdrawn.contains(&c.1));
