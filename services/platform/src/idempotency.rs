@@ -110,6 +110,82 @@ pub fn fingerprint(message: &impl prost::Message) -> String {
     hex
 }
 
+/// What became of one key of [`claim_many`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchClaim {
+    /// New: recorded with its resource id.
+    Claimed,
+    /// Used before for the same request: a repeat, nothing to write.
+    Repeat,
+    /// Used before for a different request.
+    Conflict,
+}
+
+/// One key of a batch: request id, fingerprint of the request, the id its resource gets.
+pub struct BatchKey<'a> {
+    pub request_id: &'a str,
+    pub fingerprint: &'a str,
+    pub resource_id: &'a str,
+}
+
+/// Claims many request ids in two statements (a bulk import): records the new ones with their
+/// resource ids and says, key by key, what became of each. The request ids must be distinct.
+pub async fn claim_many(
+    conn: &mut PgConnection,
+    scope: &str,
+    keys: &[BatchKey<'_>],
+) -> Result<Vec<BatchClaim>, Error> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let request_ids: Vec<&str> = keys.iter().map(|k| k.request_id).collect();
+    let fingerprints: Vec<&str> = keys.iter().map(|k| k.fingerprint).collect();
+    let resources: Vec<&str> = keys.iter().map(|k| k.resource_id).collect();
+    let claimed: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO idempotency_keys (scope, request_id, fingerprint, resource_id) \
+         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[]) \
+         ON CONFLICT DO NOTHING RETURNING request_id",
+    )
+    .bind(scope)
+    .bind(&request_ids)
+    .bind(&fingerprints)
+    .bind(&resources)
+    .fetch_all(&mut *conn)
+    .await?;
+    let claimed: std::collections::HashSet<String> = claimed.into_iter().collect();
+    let taken: Vec<&str> = request_ids
+        .iter()
+        .copied()
+        .filter(|r| !claimed.contains(*r))
+        .collect();
+    let previous: std::collections::HashMap<String, String> = if taken.is_empty() {
+        Default::default()
+    } else {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT request_id, fingerprint FROM idempotency_keys \
+             WHERE scope = $1 AND request_id = ANY($2)",
+        )
+        .bind(scope)
+        .bind(&taken)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect()
+    };
+    Ok(keys
+        .iter()
+        .map(|k| {
+            if claimed.contains(k.request_id) {
+                BatchClaim::Claimed
+            } else if previous.get(k.request_id).map(String::as_str) == Some(k.fingerprint) {
+                BatchClaim::Repeat
+            } else {
+                BatchClaim::Conflict
+            }
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use crate::wire::achievement_proto;
 use crate::{PRODUCER, Shared, pushing};
 use kechuang_platform::auth::{Caller, Role, caller};
 use kechuang_platform::error::Error;
-use kechuang_platform::idempotency::{self, Claim};
+use kechuang_platform::idempotency::{self, BatchClaim, BatchKey, Claim};
 use kechuang_platform::{NewEvent, outbox};
 use kechuang_proto::events::{AchievementRegistered, envelope::Payload};
 use kechuang_proto::matching::catalog_service_server::CatalogService;
@@ -227,59 +227,27 @@ impl CatalogApi {
         let keyed: Vec<usize> = (0..batch.len())
             .filter(|i| keep[*i] && !batch[*i].request_id.is_empty())
             .collect();
-        if !keyed.is_empty() {
-            let request_ids: Vec<&str> = keyed
-                .iter()
-                .map(|i| batch[*i].request_id.as_str())
-                .collect();
-            let fingerprints: Vec<&str> = keyed
-                .iter()
-                .map(|i| batch[*i].fingerprint.as_str())
-                .collect();
-            let resources: Vec<&str> = keyed.iter().map(|i| ids[*i].as_str()).collect();
-            let claimed: Vec<String> = sqlx::query_scalar(
-                "INSERT INTO idempotency_keys (scope, request_id, fingerprint, resource_id) \
-                 SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[]) \
-                 ON CONFLICT DO NOTHING RETURNING request_id",
-            )
-            .bind(SCOPE)
-            .bind(&request_ids)
-            .bind(&fingerprints)
-            .bind(&resources)
-            .fetch_all(&mut *tx)
-            .await?;
-            let claimed: std::collections::HashSet<String> = claimed.into_iter().collect();
-            let taken: Vec<&str> = request_ids
-                .iter()
-                .copied()
-                .filter(|r| !claimed.contains(*r))
-                .collect();
-            let previous: HashMap<String, String> = if taken.is_empty() {
-                HashMap::new()
-            } else {
-                sqlx::query_as::<_, (String, String)>(
-                    "SELECT request_id, fingerprint FROM idempotency_keys \
-                     WHERE scope = $1 AND request_id = ANY($2)",
-                )
-                .bind(SCOPE)
-                .bind(&taken)
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect()
-            };
-            for i in keyed {
-                let p = &batch[i];
-                if claimed.contains(&p.request_id) {
-                    continue;
-                }
-                keep[i] = false;
-                if previous.get(&p.request_id) == Some(&p.fingerprint) {
+        let keys: Vec<BatchKey> = keyed
+            .iter()
+            .map(|i| BatchKey {
+                request_id: &batch[*i].request_id,
+                fingerprint: &batch[*i].fingerprint,
+                resource_id: &ids[*i],
+            })
+            .collect();
+        let claims = idempotency::claim_many(&mut tx, SCOPE, &keys).await?;
+        for (i, claim) in keyed.into_iter().zip(claims) {
+            match claim {
+                BatchClaim::Claimed => {}
+                BatchClaim::Repeat => {
+                    keep[i] = false;
                     summary.duplicate_count += 1;
-                } else {
+                }
+                BatchClaim::Conflict => {
+                    keep[i] = false;
                     reject(
                         summary,
-                        p.index,
+                        batch[i].index,
                         "request_id",
                         "was already used for a different record",
                     );
