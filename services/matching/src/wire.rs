@@ -3,6 +3,7 @@
 
 use crate::store::{AchievementRow, ContractRow, PairingRow};
 use kechuang_platform::events::timestamp;
+use kechuang_proto::events::ContractSigned;
 use kechuang_proto::matching::{Achievement, Contract, Pairing};
 
 pub fn achievement_proto(row: &AchievementRow) -> Achievement {
@@ -53,5 +54,24 @@ pub fn contract_proto(row: &ContractRow) -> Contract {
         region_code: row.region_code.clone(),
         industry_chain: row.industry_chain.clone(),
         create_time: Some(timestamp(row.created_at)),
+    }
+}
+
+/// The `kc.contract.signed` payload of a stored contract.
+pub fn contract_signed(row: &ContractRow) -> ContractSigned {
+    ContractSigned {
+        contract_id: row.id.clone(),
+        pairing_id: row.pairing_id.clone(),
+        demand_id: row.demand_id.clone(),
+        achievement_id: row.achievement_id.clone(),
+        enterprise_id: row.enterprise_id.clone(),
+        supplier: row.supplier.clone(),
+        contract_no: row.contract_no.clone(),
+        contract_type: row.contract_type,
+        amount_fen: row.amount_fen,
+        signed_at: Some(timestamp(row.signed_at)),
+        region_code: row.region_code.clone(),
+        industry_chain: row.industry_chain.clone(),
+        supplier_region_code: row.supplier_region_code.clone(),
     }
 }

@@ -4,7 +4,7 @@ use crate::domain::{self, DemandState, Response as Answer};
 use crate::engine::outcomes;
 use crate::store::{self, ContractParties, PairingRow, meanings};
 use crate::sync::Update;
-use crate::wire::{contract_proto, pairing_proto};
+use crate::wire::{contract_proto, contract_signed, pairing_proto};
 use crate::{PRODUCER, Shared};
 use chrono::Utc;
 use kechuang_platform::auth::{Caller, Role, caller};
@@ -12,7 +12,7 @@ use kechuang_platform::error::{Error, ResultExt};
 use kechuang_platform::idempotency::{self, Claim};
 use kechuang_platform::paging::{decode_token, encode_token, page_size};
 use kechuang_platform::{NewEvent, outbox};
-use kechuang_proto::events::{ContractSigned, PairingAccepted, PairingRejected, envelope::Payload};
+use kechuang_proto::events::{PairingAccepted, PairingRejected, envelope::Payload};
 use kechuang_proto::matching::matching_service_server::MatchingService;
 use kechuang_proto::matching::{
     Contract, GetContractRequest, GetMatchingStatusRequest, GetPairingOutcomesRequest,
@@ -259,25 +259,7 @@ impl MatchingApi {
             .on_constraint("contracts_pairing_key", || {
                 Error::AlreadyExists("this pairing already has a signed contract".into())
             })?;
-        let event = NewEvent::new(
-            &row.id,
-            1,
-            Payload::ContractSigned(ContractSigned {
-                contract_id: row.id.clone(),
-                pairing_id: row.pairing_id.clone(),
-                demand_id: row.demand_id.clone(),
-                achievement_id: row.achievement_id.clone(),
-                enterprise_id: row.enterprise_id.clone(),
-                supplier: row.supplier.clone(),
-                contract_no: row.contract_no.clone(),
-                contract_type: row.contract_type,
-                amount_fen: row.amount_fen,
-                signed_at: Some(kechuang_platform::events::timestamp(row.signed_at)),
-                region_code: row.region_code.clone(),
-                industry_chain: row.industry_chain.clone(),
-                supplier_region_code: row.supplier_region_code.clone(),
-            }),
-        );
+        let event = NewEvent::new(&row.id, 1, Payload::ContractSigned(contract_signed(&row)));
         outbox::append(&mut tx, PRODUCER, event).await?;
         store::outcome_contracted(&mut tx, &row.pairing_id).await?;
         store::mark_contracted(&mut tx, &demand.id).await?;
