@@ -6,7 +6,7 @@ use crate::domain::{Status, access, validate};
 use crate::group_commit::GroupCommit;
 use crate::store::{self, DemandRow, Filter, Move};
 use crate::submission::{self, Submission};
-use crate::{SERVICE, wire};
+use crate::{PRODUCER, wire};
 use chrono::Utc;
 use kechuang_platform::error::{Error, Violations};
 use kechuang_platform::vocabulary::is_industry_chain;
@@ -66,7 +66,7 @@ impl Intake {
             region_code: row.region_code.clone(),
             industry_chain: row.industry_chain.clone(),
         });
-        outbox::append(&mut tx, SERVICE, NewEvent::new(row.id.clone(), 1, payload)).await?;
+        outbox::append(&mut tx, PRODUCER, NewEvent::new(row.id.clone(), 1, payload)).await?;
         outbox::commit(tx).await?;
         Ok(wire::enterprise(&row))
     }
@@ -273,7 +273,7 @@ impl Intake {
             note,
         };
         let row = store::move_status(&mut tx, id, &moved).await?;
-        outbox::append(&mut tx, SERVICE, demand_event(&row, payload(&row))).await?;
+        outbox::append(&mut tx, PRODUCER, demand_event(&row, payload(&row))).await?;
         let history = store::history(&mut tx, &row).await?;
         outbox::commit(tx).await?;
         wire::demand(&row, &history)

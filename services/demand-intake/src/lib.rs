@@ -51,7 +51,7 @@ use tonic::service::Routes;
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The producer name on the events this service emits.
-pub const SERVICE: &str = "demand-intake";
+pub const PRODUCER: &str = "demand-intake";
 
 /// Connects, migrates and wires the service; run it with `run_until_stopped`.
 pub async fn build(config: ServiceConfig) -> anyhow::Result<ServiceRuntime> {

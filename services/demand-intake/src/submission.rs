@@ -7,7 +7,7 @@ use crate::domain::Status;
 use crate::domain::validate::{self, NewDemand};
 use crate::group_commit::GroupCommit;
 use crate::store::{self, DemandRow, NewSubmission, RequestKey, Written};
-use crate::{SERVICE, wire};
+use crate::{PRODUCER, wire};
 use chrono::{DateTime, SubsecRound, Utc};
 use kechuang_platform::error::Error;
 use kechuang_platform::idempotency;
@@ -48,7 +48,7 @@ pub async fn submit(pool: &PgPool, writer: &GroupCommit, s: &Submission) -> Resu
     };
     let row = submitted_row(new, &s.subject, s.received);
     let event = outbox::stage(
-        SERVICE,
+        PRODUCER,
         NewEvent {
             correlation_id: Some(row.correlation_id.clone()),
             ..NewEvent::new(

@@ -30,7 +30,7 @@ enum Command {
         demo_options: DemoArgs,
     },
     /// Run one service alone (as its own binary would): demand-intake, matching, subsidy,
-    /// fund-ledger, or gateway (which finds the others at KC_<SERVICE>_URL). Replicas of one
+    /// fund-ledger, or gateway (which finds the others at KC_<PRODUCER>_URL). Replicas of one
     /// service share its database and durable consumers.
     Serve { service: String },
     /// Create and migrate the databases of the named services (all four when none is named),

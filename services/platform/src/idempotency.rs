@@ -3,6 +3,7 @@
 //! with another body, refuse.
 
 use crate::error::Error;
+use crate::locks::{LockSpace, lock};
 use sqlx::PgConnection;
 
 /// What a request id means for this create.
@@ -23,10 +24,7 @@ pub async fn claim(
     fingerprint: &str,
 ) -> Result<Claim, Error> {
     check_request_id(request_id)?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))")
-        .bind(format!("{scope}/{request_id}"))
-        .execute(&mut *conn)
-        .await?;
+    lock(conn, LockSpace::RequestId, &format!("{scope}/{request_id}")).await?;
     lookup(conn, scope, request_id, fingerprint).await
 }
 

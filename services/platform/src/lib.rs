@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod launcher;
+pub mod locks;
 pub mod outbox;
 pub mod paging;
 pub mod runtime;

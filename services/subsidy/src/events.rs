@@ -108,7 +108,7 @@ async fn retry_waitlist(
         });
         outbox::append(
             tx,
-            crate::SERVICE,
+            crate::PRODUCER,
             NewEvent::new(&app.id, app.version, payload).caused_by(cause),
         )
         .await?;

@@ -21,7 +21,7 @@ use tonic::service::Routes;
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The producer name on events and the audit trail.
-pub const SERVICE: &str = "subsidy";
+pub const PRODUCER: &str = "subsidy";
 
 /// The service with the simulated bank configured by `config.tuning`.
 pub async fn build(config: ServiceConfig) -> anyhow::Result<ServiceRuntime> {

@@ -234,7 +234,7 @@ async fn settle(
     .await?;
     outbox::append(
         &mut tx,
-        crate::SERVICE,
+        crate::PRODUCER,
         NewEvent::new(&app.id, app.version + 1, payload),
     )
     .await?;

@@ -7,6 +7,7 @@ use crate::store::{audit, contracts, policies};
 use chrono::{DateTime, Datelike, FixedOffset, SubsecRound, Utc};
 use kechuang_platform::auth::caller;
 use kechuang_platform::events::from_timestamp;
+use kechuang_platform::locks::{self, LockSpace};
 use kechuang_platform::{Caller, Error, NewEvent, Role, Violations, outbox, paging};
 use kechuang_proto::common::ContractType;
 use kechuang_proto::events::{
@@ -89,10 +90,7 @@ async fn record_payment(
 
     let mut tx = pool.begin().await?;
     // A repeated bank reference waits for the first, then returns it.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 3))")
-        .bind(reference)
-        .execute(&mut *tx)
-        .await?;
+    locks::lock(&mut tx, LockSpace::BankReference, reference).await?;
     if let Some((existing, application_id)) = apps::payment_by_reference(&mut tx, reference).await?
     {
         let same = existing.contract_id == r.contract_id
@@ -128,10 +126,12 @@ async fn record_payment(
         ));
     }
     // One enterprise's payments are judged one at a time: they share the annual cap.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 4))")
-        .bind(&contract.enterprise_id)
-        .execute(&mut *tx)
-        .await?;
+    locks::lock(
+        &mut tx,
+        LockSpace::EnterprisePayments,
+        &contract.enterprise_id,
+    )
+    .await?;
     let year = china_year(paid_at);
     let standing = apps::standing(&mut tx, &contract.enterprise_id, year, &contract.id).await?;
     let all_policies = policies::all(&mut tx).await?;
@@ -208,7 +208,7 @@ async fn record_payment(
     });
     outbox::append(
         &mut tx,
-        crate::SERVICE,
+        crate::PRODUCER,
         NewEvent::new(&payment.id, 1, event),
     )
     .await?;
@@ -271,7 +271,7 @@ async fn approve(
         });
         outbox::append(
             &mut tx,
-            crate::SERVICE,
+            crate::PRODUCER,
             NewEvent::new(&app.id, app.version + 1, payload),
         )
         .await?;
@@ -315,7 +315,7 @@ async fn reject(
     });
     outbox::append(
         &mut tx,
-        crate::SERVICE,
+        crate::PRODUCER,
         NewEvent::new(&app.id, app.version + 1, payload),
     )
     .await?;

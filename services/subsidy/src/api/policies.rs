@@ -111,7 +111,7 @@ pub async fn create(
     });
     outbox::append(
         &mut tx,
-        crate::SERVICE,
+        crate::PRODUCER,
         NewEvent::new(&created.id, 1, payload),
     )
     .await?;

@@ -1,6 +1,7 @@
 use crate::domain::policy::{Policy, PolicyDraft, Tier};
 use chrono::{DateTime, Utc};
 use kechuang_platform::Error;
+use kechuang_platform::locks::{self, LockSpace};
 use kechuang_proto::common::ContractType;
 use sqlx::PgConnection;
 
@@ -63,10 +64,7 @@ pub async fn insert(
     created_by: &str,
 ) -> Result<Policy, Error> {
     // Serialise versions of one name.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 2))")
-        .bind(&draft.name)
-        .execute(&mut *conn)
-        .await?;
+    locks::lock(conn, LockSpace::PolicyName, &draft.name).await?;
     let version: i32 =
         sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM policies WHERE name = $1")
             .bind(&draft.name)
