@@ -83,6 +83,14 @@ pub async fn rebuild(
     Ok((achievements, demands.len()))
 }
 
+/// Takes withdrawn achievements out of the index, off the async threads (each removal commits
+/// the index).
+pub async fn remove_achievements(engine: &Arc<Engine>, ids: Vec<String>) -> anyhow::Result<()> {
+    let engine = engine.clone();
+    tokio::task::spawn_blocking(move || ids.iter().try_for_each(|id| engine.remove_achievement(id)))
+        .await?
+}
+
 /// Indexes achievements off the async threads (indexing Chinese text is CPU work).
 pub async fn add_achievements(
     engine: &Arc<Engine>,

@@ -78,17 +78,15 @@ impl Semantic {
     /// words, which is logged).
     pub async fn query(&self, text: String) -> Option<Vec<f32>> {
         let embedder = self.embedder.clone()?;
-        match tokio::task::spawn_blocking(move || embedder.query(&text)).await {
-            Ok(Ok(v)) => Some(v),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot embed a demand; matching it on words");
-                None
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot embed a demand; matching it on words");
-                None
-            }
-        }
+        let embedded = tokio::task::spawn_blocking(move || embedder.query(&text))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        embedded
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "cannot embed a demand; matching it on words"),
+            )
+            .ok()
     }
 }
 

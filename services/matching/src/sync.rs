@@ -149,11 +149,7 @@ impl Follower {
             }
             Changed::Withdrawn => {
                 drop(conn);
-                let (engine, ids) = (self.engine.clone(), ids.to_vec());
-                tokio::task::spawn_blocking(move || {
-                    ids.iter().try_for_each(|id| engine.remove_achievement(id))
-                })
-                .await??;
+                index::remove_achievements(&self.engine, ids.to_vec()).await?;
             }
             Changed::Pairings => {
                 for row in store::pairings_by_ids(&mut conn, ids).await? {

@@ -25,15 +25,19 @@ const FILL: usize = 2_000;
 
 pub async fn measure(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     let auditor = ctx.token(Role::Auditor, "bench-auditor", None);
-    let mut client = MatchingServiceClient::new(ctx.connect(ServiceKind::Matching).await?);
-    let status = |mut c: MatchingServiceClient<_>, token: String| async move {
-        anyhow::Ok(
-            c.get_matching_status(authed(GetMatchingStatusRequest {}, &token))
-                .await?
-                .into_inner(),
-        )
+    let client = MatchingServiceClient::new(ctx.connect(ServiceKind::Matching).await?);
+    let status = || {
+        let (mut client, auditor) = (client.clone(), auditor.clone());
+        async move {
+            anyhow::Ok(
+                client
+                    .get_matching_status(authed(GetMatchingStatusRequest {}, &auditor))
+                    .await?
+                    .into_inner(),
+            )
+        }
     };
-    let first: MatchingStatus = status(client.clone(), auditor.clone()).await?;
+    let first: MatchingStatus = status().await?;
     if !first.semantic {
         eprintln!(
             "semantic matching is off ({}): the sky net is measured on words alone",
@@ -50,7 +54,7 @@ pub async fn measure(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     let pb = ctx.bar((target - first.embedded) as usize, "achievements embedded");
     let (started, from) = (Instant::now(), first.embedded);
     loop {
-        let now = status(client.clone(), auditor.clone()).await?;
+        let now = status().await?;
         pb.set_position((now.embedded - from).max(0) as u64);
         if now.embedded >= target {
             rows.push(
@@ -77,10 +81,7 @@ pub async fn measure(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     let filled = fill_the_rest(ctx).await?;
     let spinner = super::ctx_spinner(&ctx.progress, "waiting for the index to load the vectors");
     loop {
-        let now = client
-            .get_matching_status(authed(GetMatchingStatusRequest {}, &auditor))
-            .await?
-            .into_inner();
+        let now = status().await?;
         if now.indexed_meanings >= now.achievements {
             break;
         }

