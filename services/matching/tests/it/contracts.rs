@@ -308,6 +308,27 @@ async fn answers_and_contracts_are_kept_as_labels_at_the_rank_they_were_seen() {
         (2, 1, 0, 0)
     );
     assert_eq!(accepted_mrr(&outcomes), Some(1.0));
+    // Outcomes across enterprises are for the platform's people, not for an enterprise or a
+    // supplier.
+    for token in [enterprise(&svc), supplier(&svc)] {
+        let refused = client
+            .get_pairing_outcomes(authed(
+                kechuang_proto::matching::GetPairingOutcomesRequest {},
+                &token,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Code::PermissionDenied);
+    }
+    let seen = client
+        .get_pairing_outcomes(authed(
+            kechuang_proto::matching::GetPairingOutcomesRequest {},
+            &svc.token(Role::Auditor, "audit", None),
+        ))
+        .await
+        .expect("an auditor reads the outcomes")
+        .into_inner();
+    assert_eq!((seen.ranks[0].accepted, seen.answered_demands), (1, 1));
     let accepted: Vec<(String, String, String, String, Vec<String>)> = sqlx::query_as(ACCEPTED_SQL)
         .fetch_all(&svc.pool)
         .await
