@@ -28,11 +28,13 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --no-create-home kechuang
+ && useradd --system --uid 10001 --no-create-home kechuang \
+ && install -d -o 10001 -g 10001 -m 0700 /run/kechuang/keys
 COPY --from=build /out/ /usr/local/bin/
 COPY --from=model /opt/kechuang/models /opt/kechuang/models
 USER 10001
 ENV KC_MODEL_CACHE=/opt/kechuang/models \
+    KC_EVENT_KEYS=/run/kechuang/keys \
     KC_HOST=0.0.0.0 \
     KC_LOG_FORMAT=json \
     RUST_LOG=info

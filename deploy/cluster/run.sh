@@ -115,9 +115,16 @@ declare -A PORT_VAR=([demand-intake]=KC_DEMAND_PORT [matching]=KC_MATCHING_PORT 
 declare -A HEALTH=([demand-intake]=kechuang.demand.v1.DemandService [matching]=kechuang.matching.v1.MatchingService [subsidy]=kechuang.subsidy.v1.SubsidyService [fund-ledger]=kechuang.fund.v1.FundService)
 declare -A PORT
 for s in "${SERVICES[@]}"; do PORT[$s-a]=$(free_port); PORT[$s-b]=$(free_port); done
+# Event keys: each service gets a directory with its own private key and every public key.
+"$BIN/kechuang" event-keys "$RUN/keys/all" >"$RUN/event-keys.log" 2>&1 || fail "kechuang event-keys failed"
+for s in "${SERVICES[@]}"; do
+  mkdir -p "$RUN/keys/$s"
+  cp "$RUN"/keys/all/*.pub.pem "$RUN/keys/$s/"
+  mv "$RUN/keys/all/$s.key.pem" "$RUN/keys/$s/"
+done
 start_replica() { # service replica node
   local s=$1 r=$2 node=$3
-  env KC_NATS_URL="nats://$s:$(password_of "$s")@127.0.0.1:${CLIENT[$node]}" \
+  env KC_EVENT_KEYS="$RUN/keys/$s" KC_NATS_URL="nats://$s:$(password_of "$s")@127.0.0.1:${CLIENT[$node]}" \
       KC_STREAM_REPLICAS=3 "${PORT_VAR[$s]}=${PORT[$s-$r]}" KC_LOG_FORMAT=json \
       KC_DATABASE_MAX_CONNECTIONS=8 RUST_LOG=${RUST_LOG:-warn} \
       "$BIN/kechuang" serve "$s" >"$RUN/$s-$r.log" 2>&1 &

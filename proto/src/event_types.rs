@@ -13,6 +13,23 @@ pub trait EventType {
         name.split_once('.')
             .map_or(name, |(aggregate, _)| aggregate)
     }
+
+    /// The one service entitled to emit this event: consumers act on it only when that
+    /// service signed it. Each aggregate has one owner, so the aggregate decides.
+    fn producer(&self) -> &'static str {
+        producer_of(self.aggregate_type())
+    }
+}
+
+/// The service that owns `aggregate` (and alone emits its events); `""` for an unknown one.
+pub fn producer_of(aggregate: &str) -> &'static str {
+    match aggregate {
+        "enterprise" | "demand" => "demand-intake",
+        "achievement" | "pairing" | "contract" => "matching",
+        "policy" | "payment" | "subsidy" => "subsidy",
+        "fund" => "fund-ledger",
+        _ => "",
+    }
 }
 
 impl EventType for Payload {
@@ -49,6 +66,25 @@ impl EventType for Payload {
 mod tests {
     use super::*;
     use crate::events::{FundLowBalance, SubsidyDisbursementFailed};
+
+    #[test]
+    fn each_event_has_one_entitled_producer() {
+        use crate::events::{ContractSigned, FundReserved, SubsidyApproved};
+        assert_eq!(
+            Payload::ContractSigned(ContractSigned::default()).producer(),
+            "matching"
+        );
+        assert_eq!(
+            Payload::FundReserved(FundReserved::default()).producer(),
+            "fund-ledger"
+        );
+        assert_eq!(
+            Payload::SubsidyApproved(SubsidyApproved::default()).producer(),
+            "subsidy"
+        );
+        assert_eq!(producer_of("demand"), "demand-intake");
+        assert_eq!(producer_of("bank"), "");
+    }
 
     #[test]
     fn aggregate_is_the_part_before_the_dot() {

@@ -17,4 +17,4 @@ pub use kechuang::matching::v1 as matching;
 pub use kechuang::subsidy::v1 as subsidy;
 
 mod event_types;
-pub use event_types::EventType;
+pub use event_types::{EventType, producer_of};

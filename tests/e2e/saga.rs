@@ -11,7 +11,7 @@ use kechuang_proto::subsidy::ApplicationStatus;
 
 /// Drives one demand to a signed contract and a recorded, approved payment of `paid_fen`;
 /// returns the enterprise's journey and the application id.
-async fn approved_application(api: &Api, paid_fen: i64) -> (Journey<'_>, String) {
+pub(crate) async fn approved_application(api: &Api, paid_fen: i64) -> (Journey<'_>, String) {
     publish(
         api,
         vec![mpb::RegisterAchievementRequest {

@@ -6,6 +6,7 @@
 mod api;
 pub mod books;
 mod cluster;
+pub mod forger;
 pub mod journey;
 mod platform;
 

@@ -50,6 +50,10 @@ enum Command {
     /// process (own databases and stream, dropped after), beside Postgres's and JetStream's
     /// own limits measured in the same run.
     Bench(kechuang::bench::BenchArgs),
+    /// Write an Ed25519 key pair for every service that has none in DIR (the directory to give
+    /// the services as KC_EVENT_KEYS): each signs its events with its own `<service>.key.pem`
+    /// and trusts the others' `<service>.pub.pem`. Deploy each private key to its service only.
+    EventKeys { dir: std::path::PathBuf },
     /// Print a development JWT for the given role (signed with KC_JWT_SECRET).
     Token {
         /// enterprise, tech_manager, supplier, finance_officer, finance_approver, auditor, service
@@ -102,6 +106,21 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { service } => kechuang::serve(service_kind(&service, "or gateway")?),
         Command::Migrate { services } => migrate(&services),
         Command::FetchModel => fetch_model(),
+        Command::EventKeys { dir } => {
+            let written = kechuang_platform::seal::generate(&dir, &ServiceKind::names())?;
+            for name in ServiceKind::names() {
+                let state = if written.iter().any(|w| w == name) {
+                    "written"
+                } else {
+                    "kept (already there)"
+                };
+                println!(
+                    "{name:<14} {state}: {}",
+                    dir.join(format!("{name}.key.pem")).display()
+                );
+            }
+            Ok(())
+        }
         Command::Bench(args) => kechuang::bench::command(args),
         Command::Token {
             role,

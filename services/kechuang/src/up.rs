@@ -4,11 +4,17 @@
 use kechuang::Platform;
 use kechuang::demo::{self, Clients, DemoOptions};
 use kechuang_platform::config::DEV_JWT_SECRET;
-use kechuang_platform::{launcher, telemetry};
+use kechuang_platform::{ServiceKind, Settings, launcher, seal, telemetry};
 use std::net::SocketAddr;
 
 pub fn run(demo_options: Option<DemoOptions>) -> anyhow::Result<()> {
-    let settings = launcher::load_settings()?;
+    let mut settings = launcher::load_settings()?;
+    let development_keys = settings.event_keys.is_none();
+    if development_keys {
+        let dir = Settings::development_event_keys();
+        seal::generate(&dir, &ServiceKind::names())?;
+        settings.event_keys = Some(dir.display().to_string());
+    }
     launcher::runtime(&settings)?.block_on(async {
         let _telemetry = telemetry::init(
             "kechuang",
@@ -21,6 +27,12 @@ pub fn run(demo_options: Option<DemoOptions>) -> anyhow::Result<()> {
         }
         if settings.jwt_secret == DEV_JWT_SECRET {
             tracing::warn!("using the development JWT key; set KC_JWT_SECRET in production");
+        }
+        if development_keys {
+            tracing::warn!(
+                dir = settings.event_keys.as_deref().unwrap_or_default(),
+                "using development event keys; set KC_EVENT_KEYS in production"
+            );
         }
         let shutdown = launcher::shutdown_on_signal();
         let platform = Platform::start(&settings).await?;

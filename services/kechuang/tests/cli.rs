@@ -20,8 +20,53 @@ fn isolated(cmd: &mut Command) -> String {
         .env("KC_SUBSIDY_PORT", "0")
         .env("KC_FUND_PORT", "0")
         .env("KC_GATEWAY_PORT", "0")
+        // `up`'s development event keys go to a scratch state directory.
+        .env(
+            "XDG_STATE_HOME",
+            std::env::temp_dir().join(format!("kechuang-cli-{id}")),
+        )
+        .env_remove("KC_EVENT_KEYS")
         .env("RUST_LOG", "warn");
     id
+}
+
+#[test]
+fn serve_refuses_to_start_without_event_keys_and_event_keys_writes_a_set() {
+    let mut cmd = Command::new(BIN);
+    isolated(&mut cmd);
+    let refused = cmd.args(["serve", "fund-ledger"]).output().unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("KC_EVENT_KEYS") && stderr.contains("kechuang event-keys"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let written = Command::new(BIN)
+        .arg("event-keys")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(written.status.success(), "{written:?}");
+    for service in ["demand-intake", "matching", "subsidy", "fund-ledger"] {
+        for file in [format!("{service}.key.pem"), format!("{service}.pub.pem")] {
+            let text = std::fs::read_to_string(dir.path().join(&file)).unwrap();
+            assert!(text.starts_with("-----BEGIN"), "{file}: {text}");
+        }
+    }
+    // A second run keeps what is there.
+    let before = std::fs::read(dir.path().join("matching.key.pem")).unwrap();
+    let again = Command::new(BIN)
+        .arg("event-keys")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("kept"));
+    assert_eq!(
+        std::fs::read(dir.path().join("matching.key.pem")).unwrap(),
+        before
+    );
 }
 
 #[tokio::test]

@@ -9,6 +9,9 @@ use std::time::Duration;
 pub async fn connect(bus: &BusConfig, name: &str) -> anyhow::Result<JetStream> {
     let client = with_url_credentials(async_nats::ConnectOptions::new(), &bus.nats_url)?
         .name(name)
+        // Replies to this service go to its own inbox subjects, which NATS lets only this
+        // service's user subscribe to (deploy/nats/permissions.conf).
+        .custom_inbox_prefix(format!("_INBOX_{name}"))
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(3))
         .connect(bus.nats_url.as_str())

@@ -32,6 +32,10 @@ pub struct Settings {
     pub redelivery_backoff_ms: u64,
     /// HS256 key for bearer tokens.
     pub jwt_secret: String,
+    /// The directory of the services' event keys (`<service>.key.pem`, `<service>.pub.pem`;
+    /// `kechuang event-keys DIR` writes a set). A service refuses to start without it;
+    /// `kechuang up` keeps a development set under the user's state directory instead.
+    pub event_keys: Option<String>,
     pub host: IpAddr,
     pub demand_port: u16,
     pub matching_port: u16,
@@ -89,6 +93,7 @@ impl Default for Settings {
             max_deliver: 5,
             redelivery_backoff_ms: 1000,
             jwt_secret: DEV_JWT_SECRET.into(),
+            event_keys: None,
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             demand_port: 50051,
             matching_port: 50052,
@@ -144,6 +149,11 @@ impl ServiceKind {
     /// The service named `name` (its binary name).
     pub fn from_name(name: &str) -> Option<ServiceKind> {
         ServiceKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Every service's name: the producers whose events a service may receive.
+    pub fn names() -> [&'static str; 4] {
+        ServiceKind::ALL.map(ServiceKind::name)
     }
 
     /// The tail of its database name (`kc_demand`, `kc_matching`, `kc_subsidy`, `kc_ledger`).
@@ -241,6 +251,21 @@ impl Settings {
             .join("kechuang")
     }
 
+    /// Where `kechuang up` keeps its development event keys when `KC_EVENT_KEYS` is unset:
+    /// `$XDG_STATE_HOME/kechuang/dev-event-keys`, else `~/.local/state/kechuang/dev-event-keys`.
+    pub fn development_event_keys() -> PathBuf {
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        env("XDG_STATE_HOME")
+            .or_else(|| env("HOME").map(|h| h.join(".local").join("state")))
+            .unwrap_or_else(|| PathBuf::from(".state"))
+            .join("kechuang")
+            .join("dev-event-keys")
+    }
+
     /// The configuration one service receives.
     pub fn service(&self, kind: ServiceKind) -> ServiceConfig {
         ServiceConfig {
@@ -253,6 +278,7 @@ impl Settings {
             },
             bus: self.bus(),
             jwt_secret: self.jwt_secret.clone(),
+            event_keys: self.event_keys.as_ref().map(PathBuf::from),
             tuning: Tuning {
                 pairings_per_demand: self.pairings_per_demand,
                 embedding: EmbeddingTuning {
@@ -309,6 +335,8 @@ pub struct ServiceConfig {
     pub database: DatabaseConfig,
     pub bus: BusConfig,
     pub jwt_secret: String,
+    /// Where the event keys are (see [`Settings::event_keys`]).
+    pub event_keys: Option<PathBuf>,
     pub tuning: Tuning,
 }
 

@@ -1,12 +1,13 @@
 //! Idempotent event consumers: durable JetStream pull consumers feeding typed handlers.
 //!
-//! Per message: decode the envelope, open a transaction, record the event id in
+//! Per message: check that the producer entitled to its type signed it ([`crate::seal`]), open a transaction, record the event id in
 //! `processed_events` (a redelivery finds it there and is a no-op), run the handler in that
 //! transaction, commit, and only then ack. A transient failure is nak'ed with a growing delay;
 //! a permanent one, or the last allowed delivery, copies the message to
 //! `<prefix>.dlq.<service>` with its error and terminates it, and the consumer goes on.
 
 use crate::config::BusConfig;
+use crate::seal::{EventKeys, PRODUCER_HEADER, SIGNATURE_HEADER};
 use crate::telemetry;
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
@@ -14,7 +15,6 @@ use async_nats::jetstream::{AckKind, Context as JetStream, Message};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use kechuang_proto::events::Envelope;
-use prost::Message as _;
 use sqlx::{PgConnection, PgPool};
 use std::future::Future;
 use std::sync::Arc;
@@ -100,6 +100,7 @@ pub struct Consumer<H> {
     service: String,
     spec: ConsumerSpec,
     handler: Arc<H>,
+    keys: Arc<EventKeys>,
 }
 
 enum Outcome {
@@ -115,6 +116,7 @@ impl<H: EventHandler> Consumer<H> {
         service: impl Into<String>,
         spec: ConsumerSpec,
         handler: Arc<H>,
+        keys: Arc<EventKeys>,
     ) -> Self {
         Self {
             pool,
@@ -123,6 +125,7 @@ impl<H: EventHandler> Consumer<H> {
             service: service.into(),
             spec,
             handler,
+            keys,
         }
     }
 
@@ -194,10 +197,17 @@ impl<H: EventHandler> Consumer<H> {
                 return;
             }
         };
-        let envelope = match Envelope::decode(message.payload.clone()) {
+        // Nothing is acted upon unless the producer entitled to its type signed it.
+        let envelope = match self.keys.verify(
+            &message.subject,
+            &self.bus.subject_prefix,
+            message.headers.as_ref(),
+            &message.payload,
+        ) {
             Ok(envelope) => envelope,
             Err(e) => {
-                let reason = format!("cannot decode the envelope: {e}");
+                let reason = format!("unauthentic event: {e}");
+                tracing::warn!(subject = %message.subject, %reason, "refusing an event");
                 return self
                     .dead_letter(&message, sequence, delivered, &reason)
                     .await;
@@ -298,7 +308,13 @@ impl<H: EventHandler> Consumer<H> {
     /// copy cannot be stored, the message is nak'ed instead: never dropped.
     async fn dead_letter(&self, message: &Message, sequence: u64, delivered: i64, reason: &str) {
         let subject = self.bus.dead_letter_subject(&self.service);
+        // The original's signature and trace context go along, so that it can be replayed.
         let mut headers = HeaderMap::new();
+        for name in [PRODUCER_HEADER, SIGNATURE_HEADER, telemetry::TRACEPARENT] {
+            if let Some(value) = message.headers.as_ref().and_then(|h| h.get(name)) {
+                headers.insert(name, value.as_str());
+            }
+        }
         let dedup_id = format!("dlq:{}:{}", self.spec.durable_name, sequence);
         headers.insert("Nats-Msg-Id", dedup_id.as_str());
         headers.insert("Kc-Dlq-Error", one_line(reason).as_str());

@@ -15,6 +15,7 @@ pub mod locks;
 pub mod outbox;
 pub mod paging;
 pub mod runtime;
+pub mod seal;
 pub mod telemetry;
 pub mod vocabulary;
 

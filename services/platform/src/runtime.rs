@@ -2,9 +2,10 @@
 //! relay, its consumers, and a gRPC server with auth, health, reflection and a span per RPC.
 
 use crate::auth::{AuthInterceptor, Authenticator};
-use crate::config::ServiceConfig;
+use crate::config::{ServiceConfig, ServiceKind};
 use crate::consumer::{Consumer, ConsumerSpec, EventHandler};
 use crate::outbox::{Handover, Relay};
+use crate::seal::EventKeys;
 use crate::{bus, db, telemetry};
 use async_nats::jetstream::Context as JetStream;
 use sqlx::PgPool;
@@ -36,6 +37,8 @@ pub struct ServiceRuntime {
     pub pool: PgPool,
     pub jetstream: JetStream,
     pub authenticator: Arc<Authenticator>,
+    /// This service's signing key and every producer's public key.
+    pub event_keys: Arc<EventKeys>,
     /// Where the service hands the events of aggregates it creates to its relay.
     pub handover: Handover,
     listener: TcpListener,
@@ -51,6 +54,8 @@ impl ServiceRuntime {
     /// Connects everything the service needs and starts its outbox relay.
     pub async fn start(config: ServiceConfig, migrator: &Migrator) -> anyhow::Result<Self> {
         let name = config.kind.name();
+        // Before anything is created: a service without its keys must not start at all.
+        let event_keys = Arc::new(load_event_keys(&config)?);
         let pool = db::connect(&config.database, migrator).await?;
         let jetstream = bus::connect(&config.bus, name).await?;
         bus::ensure_stream(&jetstream, &config.bus).await?;
@@ -60,7 +65,12 @@ impl ServiceRuntime {
         let authenticator = Arc::new(Authenticator::new(&config.jwt_secret));
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let relay = Relay::new(pool.clone(), jetstream.clone(), config.bus.clone());
+        let relay = Relay::new(
+            pool.clone(),
+            jetstream.clone(),
+            config.bus.clone(),
+            event_keys.signer(),
+        );
         let handover = relay.handover();
         tasks.spawn(relay.run(background.clone()));
         Ok(Self {
@@ -68,6 +78,7 @@ impl ServiceRuntime {
             pool,
             jetstream,
             authenticator,
+            event_keys,
             handover,
             listener,
             routes: None,
@@ -119,6 +130,7 @@ impl ServiceRuntime {
             self.config.kind.name(),
             spec,
             handler,
+            self.event_keys.clone(),
         );
         self.tasks.spawn(consumer.run(self.background.clone()));
     }
@@ -215,6 +227,18 @@ impl ServiceRuntime {
         tracing::info!(service = name, "stopped");
         served.map_err(|e| anyhow::anyhow!("{name}: gRPC server failed: {e}"))
     }
+}
+
+/// The service's event keys, or why it cannot start without them.
+fn load_event_keys(config: &ServiceConfig) -> anyhow::Result<EventKeys> {
+    let name = config.kind.name();
+    let dir = config.event_keys.as_deref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{name}: no event keys. Set KC_EVENT_KEYS to a directory holding {name}.key.pem and \
+             every service's <service>.pub.pem (`kechuang event-keys DIR` writes a set)"
+        )
+    })?;
+    Ok(EventKeys::load(dir, name, &ServiceKind::names())?)
 }
 
 /// Accepted connections with Nagle's algorithm off: a small response must not wait for the

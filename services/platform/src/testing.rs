@@ -33,8 +33,36 @@ pub fn isolated_settings() -> Settings {
         max_deliver: 3,
         redelivery_backoff_ms: 50,
         database_max_connections: 8,
+        event_keys: Some(test_event_keys(&id).display().to_string()),
         ..Settings::default()
     }
+}
+
+/// A fresh set of every service's event keys for one test, under the system's temp directory
+/// (removed by [`cleanup`]).
+pub fn test_event_keys(id: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join("kechuang-test-keys").join(id);
+    crate::seal::generate(&dir, &ServiceKind::names()).expect("test event keys");
+    dir
+}
+
+/// The event keys of `producer` in `settings`' key directory.
+pub fn event_keys_of(settings: &Settings, producer: &str) -> crate::seal::EventKeys {
+    let dir = settings
+        .event_keys
+        .as_deref()
+        .expect("settings with event keys");
+    crate::seal::EventKeys::load(dir.as_ref(), producer, &ServiceKind::names())
+        .expect("the test event keys")
+}
+
+/// Headers that make `envelope` authentic: its entitled producer's signature (or, for an
+/// attack, whichever `signer` is given).
+pub fn sealed_headers(signer: &crate::seal::Signer, body: &[u8]) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Msg-Id", uuid::Uuid::new_v4().to_string().as_str());
+    signer.seal(body, &mut headers);
+    headers
 }
 
 /// Drops a test's databases and stream.
@@ -46,6 +74,9 @@ pub async fn cleanup(settings: &Settings) {
             let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
         }
         admin.close().await;
+    }
+    if let Some(dir) = &settings.event_keys {
+        let _ = std::fs::remove_dir_all(dir);
     }
     if let Ok(client) = async_nats::connect(&settings.nats_url).await {
         let _ = jetstream::new(client)
@@ -158,23 +189,34 @@ impl TestService {
         )
     }
 
-    /// Puts an event on the bus as if another service had emitted it.
+    /// Puts an event on the bus as the service entitled to it would: named and signed as
+    /// that producer.
     pub async fn publish(&self, event: NewEvent) -> Envelope {
-        let envelope = event.into_envelope("test", chrono::Utc::now());
+        use kechuang_proto::EventType;
+        let producer = event.payload.producer();
+        let envelope = event.into_envelope(producer, chrono::Utc::now());
         self.publish_envelope(&envelope).await;
         envelope
     }
 
-    /// Publishes `envelope` as is (again, to simulate a redelivery past the dedup window).
+    /// Publishes `envelope` as is, signed by the producer it names (again, to simulate a
+    /// redelivery past the dedup window).
     pub async fn publish_envelope(&self, envelope: &Envelope) {
-        let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", uuid::Uuid::new_v4().to_string().as_str());
+        let signer = event_keys_of(&self.settings, &envelope.producer).signer();
+        let body = envelope.encode_to_vec();
+        let headers = sealed_headers(&signer, &body);
+        self.publish_raw(
+            &self.config.bus.subject(&envelope.event_type),
+            headers,
+            body,
+        )
+        .await;
+    }
+
+    /// Publishes bytes with headers on a subject as anyone with access to NATS could.
+    pub async fn publish_raw(&self, subject: &str, headers: HeaderMap, body: Vec<u8>) {
         self.jetstream
-            .publish_with_headers(
-                self.config.bus.subject(&envelope.event_type),
-                headers,
-                envelope.encode_to_vec().into(),
-            )
+            .publish_with_headers(subject.to_string(), headers, body.into())
             .await
             .expect("publish")
             .await

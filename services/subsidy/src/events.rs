@@ -1,5 +1,6 @@
 //! What the subsidy service does with other services' events.
 
+use crate::domain::application::reservation_mismatch;
 use crate::store::{applications, audit, contracts, payouts};
 use kechuang_platform::consumer::{EventHandler, HandlerError};
 use kechuang_platform::events::from_timestamp;
@@ -42,6 +43,18 @@ impl EventHandler for FundAnswers {
                     return Ok(()); // another subsidy installation's application
                 };
                 if let Some(next) = app.status().on_funds_reserved() {
+                    // Only the reservation we asked for is paid out on.
+                    if let Some(why) = reservation_mismatch(
+                        app.fund_id.as_deref(),
+                        app.amount_fen,
+                        &r.fund_id,
+                        r.amount_fen,
+                    ) {
+                        return Err(HandlerError::Permanent(format!(
+                            "application {}: {why}",
+                            app.id
+                        )));
+                    }
                     applications::set_status(tx, &app.id, next, "").await?;
                     payouts::owe(tx, &app.id, &app.enterprise_id, app.amount_fen).await?;
                 }

@@ -393,7 +393,12 @@ fn compose_names_only_existing_services_ports_variables_and_files() {
     }
     for (name, service) in services {
         for volume in service["volumes"].as_sequence().into_iter().flatten() {
-            let source = str_of(volume);
+            // Short syntax `source:target[:mode]`, or the long one with a `source` key.
+            let source = if volume.is_mapping() {
+                str_of(&volume["source"])
+            } else {
+                str_of(volume)
+            };
             let source = source.split(':').next().expect("source");
             if source.starts_with("./") {
                 assert!(
@@ -651,4 +656,55 @@ fn the_dockerfile_builds_every_binary_it_ships() {
     );
     let dockerignore = read(".dockerignore");
     assert!(dockerignore.lines().any(|l| l == "target/"));
+}
+
+/// Each service holds its own event signing key and no other: compose mounts its own
+/// directory of the key volume, Kubernetes projects its own Secret beside the public keys.
+#[test]
+fn each_service_mounts_only_its_own_event_signing_key() {
+    let compose = yaml_documents("docker-compose.yml").remove(0);
+    for service in ["demand-intake", "matching", "subsidy", "fund-ledger"] {
+        let mounts = compose["services"][service]["volumes"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{service} mounts its keys"));
+        let keys = mounts
+            .iter()
+            .find(|m| m.is_mapping() && str_of(&m["source"]) == "event-keys")
+            .unwrap_or_else(|| panic!("{service} mounts the event-keys volume"));
+        assert_eq!(str_of(&keys["volume"]["subpath"]), service);
+        assert_eq!(str_of(&keys["target"]), "/run/kechuang/keys");
+        assert_eq!(keys["read_only"], Value::Bool(true), "{service}");
+
+        let deployment = yaml_documents(&format!("deploy/k8s/{service}.yaml"))
+            .into_iter()
+            .find(|d| d["kind"] == Value::String("Deployment".into()))
+            .unwrap_or_else(|| panic!("{service} has a Deployment"));
+        let volumes = deployment["spec"]["template"]["spec"]["volumes"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{service} has volumes"));
+        let sources: Vec<String> = volumes
+            .iter()
+            .filter(|v| str_of(&v["name"]) == "event-keys")
+            .flat_map(|v| {
+                v["projected"]["sources"]
+                    .as_sequence()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .map(|s| {
+                if s["secret"].is_mapping() {
+                    format!("secret:{}", str_of(&s["secret"]["name"]))
+                } else {
+                    format!("configMap:{}", str_of(&s["configMap"]["name"]))
+                }
+            })
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                format!("secret:kechuang-event-key-{service}"),
+                "configMap:kechuang-event-public-keys".to_string()
+            ]
+        );
+    }
 }

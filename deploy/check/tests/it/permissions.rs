@@ -16,6 +16,8 @@ async fn connect_as(
     let errors = Arc::new(Mutex::new(Vec::new()));
     let sink = errors.clone();
     let client = ConnectOptions::with_user_and_password(user.into(), test_password(user))
+        // As the services connect (services/platform/src/bus.rs): replies to its own inbox.
+        .custom_inbox_prefix(format!("_INBOX_{user}"))
         .event_callback(move |event| {
             let sink = sink.clone();
             async move {
@@ -216,5 +218,21 @@ async fn a_service_can_only_create_and_pull_its_own_durables_with_their_own_filt
         assert!(created.is_err(), "subsidy created {durable} on {filter}");
         assert!(violation_reported(&errors, durable).await, "{durable}");
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_service_cannot_read_the_replies_addressed_to_another() -> anyhow::Result<()> {
+    let server = NatsServer::start()?;
+    let (subsidy, errors) = connect_as(&server, "subsidy").await?;
+    // Its own inbox works: a JetStream request gets its answer.
+    let own = jetstream_of(subsidy.clone()).query_account().await;
+    assert!(own.is_ok(), "{:?}", own.err());
+    // The ledger's inbox (publish acks, pulled messages) is not its to read.
+    let _snoop = subsidy.subscribe("_INBOX_fund-ledger.>").await?;
+    assert!(
+        violation_reported(&errors, "_INBOX_fund-ledger").await,
+        "subsidy subscribed to the ledger's inbox"
+    );
     Ok(())
 }

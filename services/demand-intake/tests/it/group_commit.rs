@@ -159,6 +159,7 @@ async fn a_batch_whose_connection_fails_is_not_written_again() {
         pool.clone(),
         g.svc.jetstream.clone(),
         g.svc.config.bus.clone(),
+        kechuang_platform::testing::event_keys_of(&g.svc.settings, "demand-intake").signer(),
     )
     .handover();
     let cancel = CancellationToken::new();

@@ -95,6 +95,8 @@ async fn applications(ctx: &Ctx, n: usize) -> anyhow::Result<Vec<String>> {
             )
         })
         .collect();
+    // Signed with the sky net's key, as its relay would: the finance net acts on nothing else.
+    let matching = kechuang_platform::testing::event_keys_of(&ctx.settings, "matching").signer();
     let pb = ctx.bar(n, "contracts signed");
     for (enterprise, contract_id) in &contracts {
         let event = NewEvent::new(
@@ -112,9 +114,11 @@ async fn applications(ctx: &Ctx, n: usize) -> anyhow::Result<Vec<String>> {
                 ..Default::default()
             }),
         )
-        .into_envelope("bench", chrono::Utc::now());
+        .into_envelope("matching", chrono::Utc::now());
+        let body = event.encode_to_vec();
+        let headers = kechuang_platform::testing::sealed_headers(&matching, &body);
         ctx.js
-            .publish(bus.subject("contract.signed"), event.encode_to_vec().into())
+            .publish_with_headers(bus.subject("contract.signed"), headers, body.into())
             .await?
             .await?;
         pb.inc(1);

@@ -152,6 +152,11 @@ pub fn isolated(base: &Settings) -> Settings {
         stream_name: format!("KC_BENCH_{}", id.to_uppercase()),
         subject_prefix: format!("kcb{id}"),
         jwt_secret: format!("bench-secret-{id}"),
+        event_keys: Some(
+            kechuang_platform::testing::test_event_keys(&format!("bench-{id}"))
+                .display()
+                .to_string(),
+        ),
         demand_port: 0,
         matching_port: 0,
         subsidy_port: 0,

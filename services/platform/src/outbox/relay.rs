@@ -3,6 +3,7 @@
 
 use super::{BELL, CHANNEL, RINGS};
 use crate::config::BusConfig;
+use crate::seal::Signer;
 use crate::telemetry;
 use async_nats::HeaderMap;
 use async_nats::jetstream::Context as JetStream;
@@ -30,6 +31,8 @@ pub struct Relay {
     poll_interval: Duration,
     handed_over: mpsc::Receiver<Vec<CommittedEvent>>,
     handover: Handover,
+    /// Signs every event it publishes: consumers act only on signed events.
+    signer: Signer,
 }
 
 #[derive(sqlx::FromRow)]
@@ -100,7 +103,7 @@ impl Handover {
 }
 
 impl Relay {
-    pub fn new(pool: PgPool, jetstream: JetStream, bus: BusConfig) -> Self {
+    pub fn new(pool: PgPool, jetstream: JetStream, bus: BusConfig, signer: Signer) -> Self {
         let (relay, handed_over) = mpsc::channel(HANDOVER_QUEUE);
         Self {
             pool,
@@ -113,6 +116,7 @@ impl Relay {
                 relay,
                 leading: Arc::new(AtomicBool::new(false)),
             },
+            signer,
         }
     }
 
@@ -298,7 +302,11 @@ impl Relay {
         let mut pending = Vec::with_capacity(events.len());
         let mut failed = false;
         for event in events {
-            let headers = headers(event.event_id, event.traceparent.as_deref());
+            let headers = self.headers(
+                event.event_id,
+                &event.envelope,
+                event.traceparent.as_deref(),
+            );
             let subject = self.bus.subject(&event.event_type);
             match self
                 .jetstream
@@ -366,7 +374,7 @@ impl Relay {
             .jetstream
             .publish_with_headers(
                 self.bus.subject(&row.event_type),
-                headers(row.event_id, row.traceparent.as_deref()),
+                self.headers(row.event_id, &row.envelope, row.traceparent.as_deref()),
                 row.envelope.clone().into(),
             )
             .await?
@@ -378,13 +386,17 @@ impl Relay {
     }
 }
 
-fn headers(event_id: Uuid, traceparent: Option<&str>) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert("Nats-Msg-Id", event_id.to_string().as_str());
-    if let Some(tp) = traceparent {
-        headers.insert(telemetry::TRACEPARENT, tp);
+impl Relay {
+    /// The de-duplication id, the trace context and the producer's signature of `envelope`.
+    fn headers(&self, event_id: Uuid, envelope: &[u8], traceparent: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event_id.to_string().as_str());
+        if let Some(tp) = traceparent {
+            headers.insert(telemetry::TRACEPARENT, tp);
+        }
+        self.signer.seal(envelope, &mut headers);
+        headers
     }
-    headers
 }
 
 enum Wake {

@@ -32,19 +32,18 @@ async fn an_event_delivered_three_times_takes_effect_once() {
     for copy in 0..3 {
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", format!("copy-{copy}").as_str());
-        js.publish_with_headers(
-            bus_cfg.subject(&envelope.event_type),
-            headers,
-            envelope.encode_to_vec().into(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+        let body = envelope.encode_to_vec();
+        signer().seal(&body, &mut headers);
+        js.publish_with_headers(bus_cfg.subject(&envelope.event_type), headers, body.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
     }
     let stop = CancellationToken::new();
-    let relay =
-        tokio::spawn(Relay::new(pool.clone(), js.clone(), bus_cfg.clone()).run(stop.clone()));
+    let relay = tokio::spawn(
+        Relay::new(pool.clone(), js.clone(), bus_cfg.clone(), signer()).run(stop.clone()),
+    );
     let spec = ConsumerSpec::new("effects", "fund.*");
     let consumer = Consumer::new(
         pool.clone(),
@@ -53,6 +52,7 @@ async fn an_event_delivered_three_times_takes_effect_once() {
         "test",
         spec,
         recording(),
+        event_keys(),
     );
     let task = tokio::spawn(consumer.run(stop.clone()));
 
@@ -90,8 +90,9 @@ async fn a_failing_message_is_dead_lettered_with_its_error_and_the_rest_go_on() 
         append_one(&pool, "healthy", v).await;
     }
     let stop = CancellationToken::new();
-    let relay =
-        tokio::spawn(Relay::new(pool.clone(), js.clone(), bus_cfg.clone()).run(stop.clone()));
+    let relay = tokio::spawn(
+        Relay::new(pool.clone(), js.clone(), bus_cfg.clone(), signer()).run(stop.clone()),
+    );
     let spec = ConsumerSpec::new("dlq-test", "fund.*");
     let consumer = Consumer::new(
         pool.clone(),
@@ -100,6 +101,7 @@ async fn a_failing_message_is_dead_lettered_with_its_error_and_the_rest_go_on() 
         "svc",
         spec,
         recording(),
+        event_keys(),
     );
     let task = tokio::spawn(consumer.run(stop.clone()));
 
@@ -158,14 +160,14 @@ async fn a_failing_message_is_dead_lettered_with_its_error_and_the_rest_go_on() 
     drop_db(pool, &db_name).await;
 }
 
-fn header(m: &async_nats::jetstream::message::StreamMessage, name: &str) -> String {
+pub(crate) fn header(m: &async_nats::jetstream::message::StreamMessage, name: &str) -> String {
     m.headers
         .get(name)
         .map(|v| v.to_string())
         .unwrap_or_default()
 }
 
-async fn messages_on_subject(
+pub(crate) async fn messages_on_subject(
     js: &async_nats::jetstream::Context,
     stream: &str,
     subject: &str,
@@ -232,8 +234,9 @@ async fn a_parallel_consumer_handles_several_at_once_and_each_event_once() {
         expected.push(append_one(&pool, &format!("fund-{n}"), 1).await.event_id);
     }
     let stop = CancellationToken::new();
-    let relay =
-        tokio::spawn(Relay::new(pool.clone(), js.clone(), bus_cfg.clone()).run(stop.clone()));
+    let relay = tokio::spawn(
+        Relay::new(pool.clone(), js.clone(), bus_cfg.clone(), signer()).run(stop.clone()),
+    );
     let handler = std::sync::Arc::new(Overlapping {
         running: Default::default(),
         most: Default::default(),
@@ -247,6 +250,7 @@ async fn a_parallel_consumer_handles_several_at_once_and_each_event_once() {
         "test",
         spec,
         handler.clone(),
+        event_keys(),
     );
     let task = tokio::spawn(consumer.run(stop.clone()));
     eventually(Duration::from_secs(30), "the consumer to drain", || async {

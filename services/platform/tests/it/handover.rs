@@ -105,7 +105,7 @@ async fn leading_relay(
     bus: &BusConfig,
     stop: &CancellationToken,
 ) -> (Handover, tokio::task::JoinHandle<()>) {
-    let relay = Relay::new(pool.clone(), js, bus.clone());
+    let relay = Relay::new(pool.clone(), js, bus.clone(), signer());
     let handover = relay.handover();
     let running = tokio::spawn(relay.run(stop.clone()));
     eventually(Duration::from_secs(10), "the relay to lead", || async {
@@ -163,7 +163,7 @@ async fn events_handed_to_a_standby_relay_are_published_by_the_leader() {
     let publishes = Publishes::watch(&bus_cfg).await;
     let stop = CancellationToken::new();
     let (leader_handover, leader) = leading_relay(&pool, js.clone(), &bus_cfg, &stop).await;
-    let standby = Relay::new(pool.clone(), js.clone(), bus_cfg.clone());
+    let standby = Relay::new(pool.clone(), js.clone(), bus_cfg.clone(), signer());
     let handover = standby.handover();
     let standby = tokio::spawn(standby.run(stop.clone()));
 

@@ -1,7 +1,8 @@
 use async_nats::jetstream::{self, Context as JetStream};
 use kechuang_platform::config::{BusConfig, DatabaseConfig};
 use kechuang_platform::consumer::{EventHandler, HandlerError};
-use kechuang_platform::{NewEvent, bus, db, outbox};
+use kechuang_platform::seal::{self, EventKeys, Signer};
+use kechuang_platform::{NewEvent, ServiceKind, bus, db, outbox};
 use kechuang_proto::events::{Envelope, FundLowBalance, envelope::Payload};
 use sqlx::migrate::Migrator;
 use sqlx::{PgConnection, PgPool};
@@ -16,6 +17,28 @@ pub static TEST_MIGRATOR: Migrator = sqlx::migrate!("./tests/it/migrations");
 
 pub const PG: &str = "postgres://postgres@127.0.0.1:5432";
 pub const NATS: &str = "nats://127.0.0.1:4222";
+
+/// The producer entitled to the events these tests use (`fund.low_balance`).
+pub const PRODUCER: &str = "fund-ledger";
+
+/// The event keys of [`PRODUCER`], from one key set per test process.
+pub fn event_keys() -> Arc<EventKeys> {
+    static KEYS: std::sync::OnceLock<Arc<EventKeys>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let dir = std::env::temp_dir()
+            .join("kechuang-test-keys")
+            .join(format!("platform-{}", unique()));
+        seal::generate(&dir, &ServiceKind::names()).expect("test keys");
+        let keys = EventKeys::load(&dir, PRODUCER, &ServiceKind::names()).expect("test keys");
+        let _ = std::fs::remove_dir_all(&dir);
+        Arc::new(keys)
+    })
+    .clone()
+}
+
+pub fn signer() -> Signer {
+    event_keys().signer()
+}
 
 pub fn unique() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
@@ -108,7 +131,7 @@ pub async fn append_one(pool: &PgPool, aggregate: &str, version: i64) -> Envelop
     let mut tx = pool.begin().await.unwrap();
     let env = outbox::append(
         &mut tx,
-        "test",
+        PRODUCER,
         NewEvent::new(aggregate, version, low_balance(aggregate, version)),
     )
     .await

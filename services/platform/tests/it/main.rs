@@ -1,6 +1,7 @@
 //! Integration tests of the plumbing against the real Postgres and NATS of this machine.
 //! Each test makes its own database and its own stream and subject prefix.
 
+mod authenticity;
 mod bench;
 mod consumer;
 mod handover;

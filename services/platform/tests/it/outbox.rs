@@ -33,7 +33,9 @@ async fn a_thousand_events_from_eight_writers_survive_a_nats_outage_in_order() {
     let js_direct = provisioned(&bus_cfg).await;
     let js_relay = bus::connect(&bus_cfg, "relay-under-test").await.unwrap();
     let stop = CancellationToken::new();
-    let relay = tokio::spawn(Relay::new(pool.clone(), js_relay, bus_cfg.clone()).run(stop.clone()));
+    let relay = tokio::spawn(
+        Relay::new(pool.clone(), js_relay, bus_cfg.clone(), signer()).run(stop.clone()),
+    );
 
     // 8 writers, 125 events each, over 20 aggregates; each event bumps its aggregate's
     // version in the same transaction, as a service would.
@@ -120,8 +122,9 @@ async fn a_row_that_commits_after_a_later_row_is_still_published() {
     let bus_cfg = test_bus(NATS);
     let js = provisioned(&bus_cfg).await;
     let stop = CancellationToken::new();
-    let relay =
-        tokio::spawn(Relay::new(pool.clone(), js.clone(), bus_cfg.clone()).run(stop.clone()));
+    let relay = tokio::spawn(
+        Relay::new(pool.clone(), js.clone(), bus_cfg.clone(), signer()).run(stop.clone()),
+    );
 
     // The slow transaction draws the smaller id, then waits while a later one commits.
     let mut slow = pool.begin().await.unwrap();
@@ -172,8 +175,9 @@ async fn a_relay_that_died_before_deleting_republishes_and_jetstream_drops_the_c
         .await
         .unwrap();
     let stop = CancellationToken::new();
-    let relay =
-        tokio::spawn(Relay::new(pool.clone(), js.clone(), bus_cfg.clone()).run(stop.clone()));
+    let relay = tokio::spawn(
+        Relay::new(pool.clone(), js.clone(), bus_cfg.clone(), signer()).run(stop.clone()),
+    );
     eventually(
         Duration::from_secs(10),
         "10 events published and removed",
@@ -190,8 +194,9 @@ async fn a_relay_that_died_before_deleting_republishes_and_jetstream_drops_the_c
         .await
         .unwrap();
     let stop = CancellationToken::new();
-    let relay =
-        tokio::spawn(Relay::new(pool.clone(), js.clone(), bus_cfg.clone()).run(stop.clone()));
+    let relay = tokio::spawn(
+        Relay::new(pool.clone(), js.clone(), bus_cfg.clone(), signer()).run(stop.clone()),
+    );
     eventually(
         Duration::from_secs(10),
         "the restarted relay to catch up",
@@ -218,7 +223,9 @@ async fn two_relays_on_one_database_publish_each_event_once() {
     let stop = CancellationToken::new();
     let relays: Vec<_> = (0..2)
         .map(|_| {
-            tokio::spawn(Relay::new(pool.clone(), js.clone(), bus_cfg.clone()).run(stop.clone()))
+            tokio::spawn(
+                Relay::new(pool.clone(), js.clone(), bus_cfg.clone(), signer()).run(stop.clone()),
+            )
         })
         .collect();
     for v in 1..=50 {
@@ -249,8 +256,9 @@ async fn events_appended_together_keep_every_aggregates_order_and_are_published_
     let bus_cfg = test_bus(NATS);
     let js = provisioned(&bus_cfg).await;
     let stop = CancellationToken::new();
-    let relay =
-        tokio::spawn(Relay::new(pool.clone(), js.clone(), bus_cfg.clone()).run(stop.clone()));
+    let relay = tokio::spawn(
+        Relay::new(pool.clone(), js.clone(), bus_cfg.clone(), signer()).run(stop.clone()),
+    );
 
     let aggregates: Vec<String> = (0..6).map(|i| format!("many-{i}")).collect();
     for a in &aggregates {

@@ -24,8 +24,9 @@ async fn the_span_around_a_publish_is_the_parent_of_the_consuming_handler() {
     let bus_cfg = test_bus(NATS);
     let js = provisioned(&bus_cfg).await;
     let stop = CancellationToken::new();
-    let relay =
-        tokio::spawn(Relay::new(pool.clone(), js.clone(), bus_cfg.clone()).run(stop.clone()));
+    let relay = tokio::spawn(
+        Relay::new(pool.clone(), js.clone(), bus_cfg.clone(), signer()).run(stop.clone()),
+    );
     let spec = ConsumerSpec::new("traced", "fund.*");
     let consumer = Consumer::new(
         pool.clone(),
@@ -34,6 +35,7 @@ async fn the_span_around_a_publish_is_the_parent_of_the_consuming_handler() {
         "test",
         spec,
         recording(),
+        event_keys(),
     );
     let task = tokio::spawn(consumer.run(stop.clone()));
 

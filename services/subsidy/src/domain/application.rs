@@ -166,6 +166,25 @@ pub fn reject(review: &Review<'_>, caller: &Caller, reason: &str) -> Result<(), 
     Ok(())
 }
 
+/// Why the ledger's word that it reserved money does not fit the application it names: a
+/// reservation is for the fund and the amount we asked for, or nothing is paid out on it.
+pub fn reservation_mismatch(
+    asked_fund: Option<&str>,
+    asked_fen: i64,
+    reserved_fund: &str,
+    reserved_fen: i64,
+) -> Option<String> {
+    if asked_fund != Some(reserved_fund) {
+        return Some(format!(
+            "the reservation is on fund {reserved_fund:?}, the application draws on {:?}",
+            asked_fund.unwrap_or("no fund")
+        ));
+    }
+    (reserved_fen != asked_fen).then(|| {
+        format!("the reservation is of {reserved_fen} fen, the application asked for {asked_fen}")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +317,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_reservation_must_be_for_the_fund_and_amount_asked() {
+        assert_eq!(reservation_mismatch(Some("f"), 100, "f", 100), None);
+        assert!(reservation_mismatch(Some("f"), 100, "g", 100).is_some());
+        assert!(reservation_mismatch(Some("f"), 100, "f", 99).is_some());
+        assert!(reservation_mismatch(Some("f"), 100, "f", 101).is_some());
+        assert!(reservation_mismatch(None, 100, "f", 100).is_some());
     }
 }
