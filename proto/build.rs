@@ -26,6 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     tonic_prost_build::configure()
         .generate_default_stubs(true)
+        // Undecodable requests are INVALID_ARGUMENT (src/codec.rs).
+        .codec_path("crate::codec::Codec")
         .include_file("kechuang.rs")
         .compile_fds(descriptors)?;
     Ok(())

@@ -16,5 +16,6 @@ pub use kechuang::fund::v1 as fund;
 pub use kechuang::matching::v1 as matching;
 pub use kechuang::subsidy::v1 as subsidy;
 
+pub mod codec;
 mod event_types;
 pub use event_types::{EventType, producer_of};

@@ -1,5 +1,6 @@
 //! End-to-end tests over the real services, Postgres and NATS.
 
+mod bad_input;
 mod flow;
 mod forgery;
 mod platform;

@@ -186,6 +186,20 @@ impl Books {
         written
     }
 
+    /// How many events the services have written so far (every write of the platform writes
+    /// at least one): equal before and after a call means the call stored nothing.
+    pub async fn events_written(&self) -> i64 {
+        let mut total = 0;
+        for (_, pool) in &self.pools {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox_written")
+                .fetch_one(pool)
+                .await
+                .expect("outbox");
+            total += n;
+        }
+        total
+    }
+
     /// Waits until the platform is quiet: outboxes drained, consumers caught up.
     pub async fn quiesce(&self) {
         self.settled().await;

@@ -1,11 +1,12 @@
 //! `kechuang.fund.v1.FundService`: checks the caller and the input, then calls `ledger`.
 
-use crate::domain::{self, MAX_AMOUNT_FEN, audit};
+use crate::domain::{self, audit};
 use crate::ledger;
 use crate::store::{self, Fund, TransferRecord};
 use kechuang_platform::auth::{Role, caller};
 use kechuang_platform::error::{Error, Violations};
 use kechuang_platform::events::timestamp;
+use kechuang_platform::input::{self, Text};
 use kechuang_platform::{idempotency, paging};
 use kechuang_proto::fund::{
     self as pb, CreateFundRequest, GetFundRequest, ListTransfersRequest, ListTransfersResponse,
@@ -77,14 +78,11 @@ fn transfer_to_proto(t: &TransferRecord) -> pb::Transfer {
 }
 
 fn check_text(v: &mut Violations, value: &str, field: &str) {
-    v.check(!value.trim().is_empty(), field, "is required");
-    v.check_with(value.chars().count() <= MAX_TEXT, field, || {
-        format!("must be at most {MAX_TEXT} characters")
-    });
+    Text::line(MAX_TEXT).check(v, field, value);
 }
 
 fn check_fund_id(v: &mut Violations, fund_id: &str) {
-    check_text(v, fund_id, "fund_id");
+    input::check_id(v, "fund_id", fund_id, MAX_TEXT);
 }
 
 #[tonic::async_trait]
@@ -98,19 +96,10 @@ impl FundService for FundApi {
         let r = request.into_inner();
         let mut v = Violations::new();
         check_text(&mut v, &r.name, "name");
-        v.check(
-            r.low_balance_fen >= 0,
-            "low_balance_fen",
-            "must not be negative",
-        );
-        v.check_with(
-            r.low_balance_fen <= MAX_AMOUNT_FEN,
-            "low_balance_fen",
-            || format!("must be at most {MAX_AMOUNT_FEN}"),
-        );
-        v.check_with(r.request_id.len() <= MAX_TEXT, "request_id", || {
-            format!("must be at most {MAX_TEXT} characters")
-        });
+        input::check_fen(&mut v, "low_balance_fen", r.low_balance_fen, 0);
+        if !r.request_id.is_empty() {
+            input::check_id(&mut v, "request_id", &r.request_id, MAX_TEXT);
+        }
         v.into_result()?;
         let mut tx = self.pool.begin().await.map_err(Error::from)?;
         let fingerprint = idempotency::fingerprint(&r);
@@ -146,10 +135,7 @@ impl FundService for FundApi {
         tracing::Span::current().record("fund_id", r.fund_id.as_str());
         let mut v = Violations::new();
         check_fund_id(&mut v, &r.fund_id);
-        v.check(r.amount_fen > 0, "amount_fen", "must be positive");
-        v.check_with(r.amount_fen <= MAX_AMOUNT_FEN, "amount_fen", || {
-            format!("must be at most {MAX_AMOUNT_FEN}")
-        });
+        input::check_fen(&mut v, "amount_fen", r.amount_fen, 1);
         check_text(&mut v, &r.reference, "reference");
         v.into_result()?;
         let mut tx = self.pool.begin().await.map_err(Error::from)?;
@@ -227,9 +213,9 @@ impl FundService for FundApi {
         caller(&request)?.require(READERS)?;
         let r = request.into_inner();
         let mut v = Violations::new();
-        v.check_with(r.fund_id.chars().count() <= MAX_TEXT, "fund_id", || {
-            format!("must be at most {MAX_TEXT} characters")
-        });
+        if !r.fund_id.is_empty() {
+            check_fund_id(&mut v, &r.fund_id);
+        }
         v.into_result()?;
         let mut tx = self.pool.begin().await.map_err(Error::from)?;
         // One snapshot for every figure: concurrent transfers cannot make them disagree.

@@ -20,7 +20,7 @@ pub type Fen = i64;
 
 /// The largest single top-up or reservation: 100 billion CNY. Far above any real fund, low
 /// enough that sums of many of them stay far from `i64::MAX`.
-pub const MAX_AMOUNT_FEN: Fen = 10_000_000_000_000;
+pub const MAX_AMOUNT_FEN: Fen = kechuang_platform::input::MAX_FEN;
 
 /// The id of the fund seeded at start, which the seeded subsidy policy draws on.
 pub const DEFAULT_FUND_ID: &str = "fund-default";

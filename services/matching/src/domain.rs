@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use kechuang_platform::error::{Error, FieldViolation, Violations};
 use kechuang_platform::events::from_timestamp;
+use kechuang_platform::input::{self, Text};
 use kechuang_platform::vocabulary::{INDUSTRY_CHAINS, check_region_code, is_industry_chain};
 use kechuang_proto::common::{ContractType, TransferMode};
 use kechuang_proto::matching::{
@@ -32,11 +33,7 @@ pub struct NewAchievement {
 }
 
 fn check_text(v: &mut Violations, field: &str, value: &str, max: usize) {
-    let n = value.trim().chars().count();
-    v.check(n > 0, field, "must not be empty");
-    v.check_with(n <= max, field, || {
-        format!("must be at most {max} characters")
-    });
+    Text::line(max).check(v, field, value);
 }
 
 /// Where a demand stands for the sky net (the `demands.status` column).
@@ -80,22 +77,13 @@ impl DemandState {
 
 /// The longest reason a withdrawal may give.
 pub const MAX_WITHDRAWAL_REASON_CHARS: usize = 500;
-const MAX_ID_CHARS: usize = 100;
+pub const MAX_ID_CHARS: usize = 100;
 
 /// The reason of a valid withdrawal (trimmed), or every broken rule.
 pub fn validate_withdrawal(req: &WithdrawAchievementRequest) -> Result<String, Error> {
     let mut v = Violations::new();
-    let id = req.achievement_id.chars().count();
-    v.check(id > 0, "achievement_id", "must not be empty");
-    v.check_with(id <= MAX_ID_CHARS, "achievement_id", || {
-        format!("must be at most {MAX_ID_CHARS} characters")
-    });
+    input::check_id(&mut v, "achievement_id", &req.achievement_id, MAX_ID_CHARS);
     check_text(&mut v, "reason", &req.reason, MAX_WITHDRAWAL_REASON_CHARS);
-    v.check(
-        !req.reason.chars().any(char::is_control),
-        "reason",
-        "must not hold control characters",
-    );
     v.into_result()?;
     Ok(req.reason.trim().to_string())
 }
@@ -112,20 +100,19 @@ pub fn validate_achievement(
         MAX_INSTITUTION_CHARS,
     );
     check_text(&mut v, "title", &req.title, MAX_TITLE_CHARS);
-    check_text(&mut v, "abstract", &req.r#abstract, MAX_ABSTRACT_CHARS);
+    Text::paragraphs(MAX_ABSTRACT_CHARS).check(&mut v, "abstract", &req.r#abstract);
     v.check_with(
         !req.keywords.is_empty() && req.keywords.len() <= MAX_KEYWORDS,
         "keywords",
         || format!("must hold 1 to {MAX_KEYWORDS} keywords"),
     );
-    v.check_with(
-        req.keywords.iter().all(|k| {
-            let n = k.trim().chars().count();
-            n > 0 && n <= MAX_KEYWORD_CHARS
-        }),
-        "keywords",
-        || format!("each keyword must be 1 to {MAX_KEYWORD_CHARS} characters"),
-    );
+    if let Some(problem) = req
+        .keywords
+        .iter()
+        .find_map(|k| Text::line(MAX_KEYWORD_CHARS).problem(k))
+    {
+        v.add("keywords", format!("each keyword {problem}"));
+    }
     v.check_with(
         is_industry_chain(req.industry_chain.trim()),
         "industry_chain",
@@ -153,11 +140,7 @@ pub fn validate_achievement(
         "transfer_modes",
         "each must be ASSIGNMENT, LICENSE, EQUITY or JOINT_DEVELOPMENT",
     );
-    v.check(
-        req.asking_price_fen >= 0,
-        "asking_price_fen",
-        "must not be negative",
-    );
+    input::check_fen(&mut v, "asking_price_fen", req.asking_price_fen, 0);
     if let Err(why) = check_region_code(&req.region_code) {
         v.add("region_code", why);
     }
@@ -198,18 +181,14 @@ pub fn validate_contract(
     now: DateTime<Utc>,
 ) -> Result<NewContract, Error> {
     let mut v = Violations::new();
-    v.check(
-        !req.pairing_id.trim().is_empty(),
-        "pairing_id",
-        "must not be empty",
-    );
+    input::check_id(&mut v, "pairing_id", &req.pairing_id, MAX_ID_CHARS);
     check_text(
         &mut v,
         "contract_no",
         &req.contract_no,
         MAX_CONTRACT_NO_CHARS,
     );
-    v.check(req.amount_fen > 0, "amount_fen", "must be more than 0");
+    input::check_fen(&mut v, "amount_fen", req.amount_fen, 1);
     let contract_type = ContractType::try_from(req.contract_type)
         .ok()
         .filter(|t| *t != ContractType::Unspecified);

@@ -145,23 +145,29 @@ impl From<Error> for Status {
     fn from(err: Error) -> Status {
         match err {
             Error::InvalidArgument(violations) => {
-                let message = format!("invalid argument: {}", describe(&violations));
+                let message = bounded(format!("invalid argument: {}", describe(&violations)));
                 let mut details = ErrorDetails::new();
                 for v in violations {
-                    details.add_bad_request_violation(v.field, v.description);
+                    details.add_bad_request_violation(bounded(v.field), bounded(v.description));
                 }
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
-            Error::NotFound(m) => Status::not_found(m),
-            Error::AlreadyExists(m) => Status::already_exists(m),
-            Error::FailedPrecondition(m) => Status::failed_precondition(m),
-            Error::PermissionDenied(m) => Status::permission_denied(m),
-            Error::Unauthenticated(m) => Status::unauthenticated(m),
-            Error::Aborted(m) => Status::aborted(m),
-            Error::Unavailable(m) => Status::unavailable(m),
+            Error::NotFound(m) => Status::not_found(bounded(m)),
+            Error::AlreadyExists(m) => Status::already_exists(bounded(m)),
+            Error::FailedPrecondition(m) => Status::failed_precondition(bounded(m)),
+            Error::PermissionDenied(m) => Status::permission_denied(bounded(m)),
+            Error::Unauthenticated(m) => Status::unauthenticated(bounded(m)),
+            Error::Aborted(m) => Status::aborted(bounded(m)),
+            Error::Unavailable(m) => Status::unavailable(bounded(m)),
             Error::Database(e) => {
                 if is_serialization_failure(&e) {
                     return Status::aborted("concurrent update; retry");
+                }
+                if is_bad_value(&e) {
+                    // A value the validation let through and the database refused: still the
+                    // caller's input, and nothing was written.
+                    tracing::warn!(error = %e, "the database refused a value");
+                    return Status::invalid_argument("a value is not acceptable to the database");
                 }
                 tracing::error!(error = %e, "database error");
                 Status::internal("internal error")
@@ -172,6 +178,25 @@ impl From<Error> for Status {
             }
         }
     }
+}
+
+/// The longest status message sent: a message that quotes its input cannot echo a megabyte.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+fn bounded(message: String) -> String {
+    if message.chars().nth(MAX_MESSAGE_CHARS).is_none() {
+        return message;
+    }
+    let mut short: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+    short.push('…');
+    short
+}
+
+/// Data exceptions caused by a value: bad characters (22021, 22P05), too long (22001), out of
+/// range (22003, 22008).
+fn is_bad_value(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if matches!(db.code().as_deref(), Some("22021" | "22P05" | "22001" | "22003" | "22008")))
 }
 
 /// Serialization failures and deadlocks: the transaction lost a race and can be retried.
@@ -244,5 +269,16 @@ mod tests {
         let status: Status = Error::internal("password=hunter2").into();
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("hunter2"));
+    }
+
+    #[test]
+    fn no_message_echoes_a_megabyte() {
+        let id = "x".repeat(1_000_000);
+        let status: Status = Error::not_found(format!("contract {id} not found")).into();
+        assert!(status.message().chars().count() <= MAX_MESSAGE_CHARS + 1);
+        let status: Status = Error::invalid("contract_id", id).into();
+        assert!(status.message().chars().count() <= MAX_MESSAGE_CHARS + 1);
+        let (_, description) = field_violations(&status).remove(0);
+        assert!(description.chars().count() <= MAX_MESSAGE_CHARS + 1);
     }
 }

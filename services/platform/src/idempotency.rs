@@ -30,13 +30,13 @@ pub async fn claim(
 
 /// A request id longer than this is refused.
 pub fn check_request_id(request_id: &str) -> Result<(), Error> {
-    if request_id.len() > 200 {
-        return Err(Error::invalid(
-            "request_id",
-            "must be at most 200 characters",
-        ));
+    if request_id.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    match crate::input::id_problem(request_id, 200) {
+        Some(problem) => Err(Error::invalid("request_id", problem)),
+        None => Ok(()),
+    }
 }
 
 /// What `request_id` already stands for, without waiting for anyone.

@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+pub mod input;
 pub mod launcher;
 pub mod locks;
 pub mod outbox;

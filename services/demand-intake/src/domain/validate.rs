@@ -3,20 +3,28 @@
 use chrono::{DateTime, Duration, Utc};
 use kechuang_platform::error::{Error, Violations};
 use kechuang_platform::events::from_timestamp;
+use kechuang_platform::input::{self, Text};
 use kechuang_platform::vocabulary::{check_credit_code, check_region_code, is_industry_chain};
 use kechuang_proto::common::ContractType;
 use kechuang_proto::demand::{
     RegisterEnterpriseRequest, SubmitDemandRequest, VerifyDemandRequest, WithdrawDemandRequest,
 };
 
-pub const NAME_CHARS: (usize, usize) = (2, 100);
-pub const TITLE_CHARS: (usize, usize) = (4, 100);
-pub const DESCRIPTION_CHARS: (usize, usize) = (10, 5000);
-pub const NOTE_MAX_CHARS: usize = 2000;
+pub const NAME: Text = Text {
+    min: 2,
+    ..Text::line(100)
+};
+pub const TITLE: Text = Text {
+    min: 4,
+    ..Text::line(100)
+};
+pub const DESCRIPTION: Text = Text {
+    min: 10,
+    ..Text::paragraphs(5000)
+};
+pub const NOTE: Text = Text::paragraphs(2000).optional();
 pub const REQUEST_ID_MAX_CHARS: usize = 200;
-/// 1,000,000,000,000 CNY: far above any technology contract, far below `i64` overflow when
-/// other services add amounts up.
-pub const MAX_BUDGET_FEN: i64 = 100_000_000_000_000;
+pub const ID_MAX_CHARS: usize = 100;
 /// A deadline further out than this is a typo, not a plan.
 pub const MAX_DEADLINE_YEARS: i64 = 10;
 
@@ -43,24 +51,11 @@ pub struct NewDemand {
     pub deadline: DateTime<Utc>,
 }
 
-fn chars_between(v: &mut Violations, field: &str, value: &str, (min, max): (usize, usize)) {
-    let n = value.chars().count();
-    v.check_with((min..=max).contains(&n), field, || {
-        format!("must be {min} to {max} characters (is {n})")
-    });
-}
-
-fn no_control_chars(v: &mut Violations, field: &str, value: &str, allow_newlines: bool) {
-    let ok = value
-        .chars()
-        .all(|c| !c.is_control() || (allow_newlines && matches!(c, '\n' | '\r' | '\t')));
-    v.check(ok, field, "must not contain control characters");
-}
-
 fn industry_chain(v: &mut Violations, value: &str) {
     v.check_with(is_industry_chain(value), "industry_chain", || {
         format!(
-            "{value:?} is not in the catalog of industry chains ({})",
+            "{} is not in the catalog of industry chains ({})",
+            input::quote(value),
             kechuang_platform::vocabulary::INDUSTRY_CHAINS.join(", ")
         )
     });
@@ -75,8 +70,7 @@ fn region(v: &mut Violations, value: &str) {
 pub fn enterprise(req: &RegisterEnterpriseRequest) -> Result<NewEnterprise, Error> {
     let mut v = Violations::new();
     let name = req.name.trim();
-    chars_between(&mut v, "name", name, NAME_CHARS);
-    no_control_chars(&mut v, "name", name, false);
+    NAME.check(&mut v, "name", &req.name);
     if let Err(why) = check_credit_code(&req.credit_code) {
         v.add("credit_code", why);
     }
@@ -91,29 +85,21 @@ pub fn enterprise(req: &RegisterEnterpriseRequest) -> Result<NewEnterprise, Erro
     })
 }
 
+/// Optional: without one, a retried submission is a second demand.
 pub fn request_id(v: &mut Violations, request_id: &str) {
-    v.check_with(
-        request_id.chars().count() <= REQUEST_ID_MAX_CHARS,
-        "request_id",
-        || format!("must be at most {REQUEST_ID_MAX_CHARS} characters"),
-    );
-    no_control_chars(v, "request_id", request_id, false);
+    if !request_id.is_empty() {
+        input::check_id(v, "request_id", request_id, REQUEST_ID_MAX_CHARS);
+    }
 }
 
 pub fn demand(req: &SubmitDemandRequest, now: DateTime<Utc>) -> Result<NewDemand, Error> {
     let mut v = Violations::new();
     request_id(&mut v, &req.request_id);
-    v.check(
-        !req.enterprise_id.is_empty(),
-        "enterprise_id",
-        "is required",
-    );
+    input::check_id(&mut v, "enterprise_id", &req.enterprise_id, ID_MAX_CHARS);
     let title = req.title.trim();
-    chars_between(&mut v, "title", title, TITLE_CHARS);
-    no_control_chars(&mut v, "title", title, false);
+    TITLE.check(&mut v, "title", &req.title);
     let description = req.description.trim();
-    chars_between(&mut v, "description", description, DESCRIPTION_CHARS);
-    no_control_chars(&mut v, "description", description, true);
+    DESCRIPTION.check(&mut v, "description", &req.description);
     industry_chain(&mut v, &req.industry_chain);
     let contract_type = match ContractType::try_from(req.contract_type) {
         Ok(ContractType::Unspecified) | Err(_) => {
@@ -129,10 +115,7 @@ pub fn demand(req: &SubmitDemandRequest, now: DateTime<Utc>) -> Result<NewDemand
         ("budget_min_fen", req.budget_min_fen),
         ("budget_max_fen", req.budget_max_fen),
     ] {
-        v.check(amount >= 0, field, "must not be negative");
-        v.check_with(amount <= MAX_BUDGET_FEN, field, || {
-            format!("must be at most {MAX_BUDGET_FEN} fen")
-        });
+        input::check_fen(&mut v, field, amount, 0);
     }
     v.check(
         req.budget_min_fen <= req.budget_max_fen,
@@ -177,14 +160,11 @@ pub fn demand(req: &SubmitDemandRequest, now: DateTime<Utc>) -> Result<NewDemand
 }
 
 pub fn demand_id(v: &mut Violations, id: &str) {
-    v.check(!id.is_empty(), "demand_id", "is required");
+    input::check_id(v, "demand_id", id, ID_MAX_CHARS);
 }
 
 fn note(v: &mut Violations, field: &str, text: &str) {
-    v.check_with(text.chars().count() <= NOTE_MAX_CHARS, field, || {
-        format!("must be at most {NOTE_MAX_CHARS} characters")
-    });
-    no_control_chars(v, field, text, true);
+    NOTE.check(v, field, text);
 }
 
 pub fn verification(req: &VerifyDemandRequest) -> Result<(), Error> {

@@ -304,12 +304,15 @@ impl CatalogService for CatalogApi {
         while let Some(req) = records.message().await? {
             let index = summary.received_count;
             summary.received_count += 1;
-            if req.request_id.chars().count() > 200 {
+            if let Err(Error::InvalidArgument(problems)) =
+                idempotency::check_request_id(&req.request_id)
+            {
+                let problem = problems.into_iter().next().map(|p| p.description);
                 reject(
                     &mut summary,
                     index,
                     "request_id",
-                    "must be at most 200 characters",
+                    &problem.unwrap_or_default(),
                 );
                 continue;
             }

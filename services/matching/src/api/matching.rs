@@ -8,8 +8,9 @@ use crate::wire::{contract_proto, contract_signed, pairing_proto};
 use crate::{PRODUCER, Shared};
 use chrono::Utc;
 use kechuang_platform::auth::{Caller, Role, caller};
-use kechuang_platform::error::{Error, ResultExt};
+use kechuang_platform::error::{Error, ResultExt, Violations};
 use kechuang_platform::idempotency::{self, Claim};
+use kechuang_platform::input::{self, Text};
 use kechuang_platform::paging::{decode_token, encode_token, page_size};
 use kechuang_platform::{NewEvent, outbox};
 use kechuang_proto::events::{PairingAccepted, PairingRejected, envelope::Payload};
@@ -154,15 +155,12 @@ impl MatchingApi {
         req: RespondToPairingRequest,
     ) -> Result<Pairing, Error> {
         caller.require(&[Role::Enterprise])?;
-        if req.pairing_id.is_empty() {
-            return Err(Error::invalid("pairing_id", "must not be empty"));
-        }
-        if req.note.chars().count() > MAX_NOTE_CHARS {
-            return Err(Error::invalid(
-                "note",
-                format!("must be at most {MAX_NOTE_CHARS} characters"),
-            ));
-        }
+        let mut v = Violations::new();
+        input::check_id(&mut v, "pairing_id", &req.pairing_id, domain::MAX_ID_CHARS);
+        Text::paragraphs(MAX_NOTE_CHARS)
+            .optional()
+            .check(&mut v, "note", &req.note);
+        v.into_result()?;
         let mut tx = self.pool.begin().await?;
         let pairing = store::get_pairing(&mut tx, &req.pairing_id, true)
             .await?
