@@ -142,6 +142,18 @@ pub async fn run(
     ))
     .await?;
 
+    // The finance office puts Wuhan's own rule in force: one proposes, another approves.
+    let wuhan = super::policy::wuhan_in_force(&clients, &cast).await?;
+    let status = spb::PolicyStatus::try_from(wuhan.status).unwrap_or_default();
+    println!(
+        "policy {} v{}: proposed by {}, decided by {}: {}",
+        wuhan.name,
+        wuhan.version,
+        wuhan.proposed_by,
+        wuhan.decided_by,
+        status.as_str_name()
+    );
+
     // Suppliers publish their achievements in bulk.
     let pb = bar(&multi, achievements.len(), "achievements imported");
     for chunk in achievements

@@ -134,7 +134,7 @@ async fn record_payment(
     .await?;
     let year = china_year(paid_at);
     let standing = apps::standing(&mut tx, &contract.enterprise_id, year, &contract.id).await?;
-    let all_policies = policies::all(&mut tx).await?;
+    let all_policies = policies::in_force(&mut tx).await?;
     let contract_type =
         ContractType::try_from(contract.contract_type).unwrap_or(ContractType::Unspecified);
     let facts = PaymentFacts {
