@@ -51,6 +51,8 @@ pub fn hubei_policy_request() -> CreatePolicyRequest {
         valid_to: None,
         // Above 100,000 yuan a subsidy needs two approvers.
         four_eyes_threshold_fen: 10_000_000,
+        // A payment is claimed within a year of being made.
+        claim_window_days: 365,
     }
 }
 

@@ -54,6 +54,7 @@ fn terms(p: &Policy) -> Markup {
             @if !p.region_prefixes.is_empty() { "；地区 " (p.region_prefixes.join("、")) }
             @if !p.industry_chains.is_empty() { "；产业链 " (p.industry_chains.join("、")) }
             "；生效 from " (local_opt(time(p.valid_from)))
+            "；申领期 claim within " (p.claim_window_days) " 天 days"
         }
     }
 }
@@ -116,6 +117,7 @@ pub fn propose_form(session: &Session) -> Markup {
             p { label { "产业链 Industry chains（逗号分隔，空为全部）" input type="text" name="industry_chains"; } }
             p { label { "生效日 Valid from (YYYY-MM-DD)" input type="text" name="valid_from" required; } }
             p { label { "失效日 Valid to（可空 optional）" input type="text" name="valid_to"; } }
+            p { label { "申领期（天）Claim window (days)：支付后多少天内可申领 a payment may be claimed this long after it was made" input type="text" name="claim_window_days" value="365"; } }
             button name="propose" type="submit" { "提交复核 Propose" }
             span.muted { " 提交后为“待复核”，须另一位审批人批准才生效。A proposal is in force only once another person approves it." }
         }

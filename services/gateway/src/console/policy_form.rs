@@ -32,6 +32,8 @@ pub struct ProposeForm {
     /// `YYYY-MM-DD`, China time.
     pub valid_from: Option<String>,
     pub valid_to: Option<String>,
+    /// Days after a payment during which it may be claimed; empty: the service's default.
+    pub claim_window_days: Option<String>,
 }
 
 /// A decimal with at most two places, in hundredths: `"1,000.5"` → `100050`. Yuan → fen,
@@ -146,6 +148,21 @@ impl ProposeForm {
                 None
             }),
         };
+        let claim_window_days = match self
+            .claim_window_days
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            None => 0,
+            Some(t) => t.parse::<i32>().unwrap_or_else(|_| {
+                bad.push((
+                    "claim_window_days".into(),
+                    "must be a whole number of days".into(),
+                ));
+                0
+            }),
+        };
         if !bad.is_empty() {
             let mut e = ApiError::invalid(bad[0].0.clone(), bad[0].1.clone());
             e.body.field_violations = bad
@@ -178,6 +195,7 @@ impl ProposeForm {
             valid_from,
             valid_to,
             four_eyes_threshold_fen,
+            claim_window_days,
         })
     }
 }
@@ -208,6 +226,7 @@ mod tests {
             ct_license: Some("on".into()),
             region_prefixes: Some("4201, 4205".into()),
             valid_from: Some("2027-01-01".into()),
+            claim_window_days: Some(" 180 ".into()),
             ..Default::default()
         }
     }
@@ -241,6 +260,12 @@ mod tests {
         // Midnight in China is 16:00 UTC the day before.
         assert_eq!(r.valid_from.unwrap().seconds, 1_798_761_600 - 8 * 3600);
         assert!(r.valid_to.is_none() && r.industry_chains.is_empty());
+        assert_eq!(r.claim_window_days, 180);
+        let unset = ProposeForm {
+            claim_window_days: None,
+            ..filled()
+        };
+        assert_eq!(unset.request().unwrap().claim_window_days, 0, "the default");
     }
 
     #[test]
@@ -249,6 +274,7 @@ mod tests {
             tiers: Some("0\n5 x".into()),
             per_contract_cap_yuan: Some("lots".into()),
             valid_to: Some("tomorrow".into()),
+            claim_window_days: Some("a year".into()),
             ..filled()
         };
         let e = form.request().unwrap_err();
@@ -260,7 +286,13 @@ mod tests {
             .collect();
         assert_eq!(
             fields,
-            ["per_contract_cap_fen", "tiers[0]", "tiers[1]", "valid_to"]
+            [
+                "per_contract_cap_fen",
+                "tiers[0]",
+                "tiers[1]",
+                "valid_to",
+                "claim_window_days"
+            ]
         );
     }
 }

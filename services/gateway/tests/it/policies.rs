@@ -80,6 +80,7 @@ fn proposal<'a>(name: &'a str, request_id: &'a str) -> Vec<(&'a str, &'a str)> {
         ("ct_transfer", "on"),
         ("region_prefixes", "4201"),
         ("valid_from", "2026-01-01"),
+        ("claim_window_days", "180"),
     ]
 }
 
@@ -152,6 +153,10 @@ async fn an_officer_proposes_and_only_another_approver_decides() {
     assert_eq!(done(&approved, "approved"), id);
     let page = get(&stack, &li).await;
     assert!(row_in(&page, "in-force", &id), "in force");
+    assert!(
+        page.body.contains("claim within 180 天"),
+        "the claim window is shown"
+    );
     assert!(!row_in(&page, "proposals", &id));
 
     // A second proposal is rejected with a reason and lands in the history.

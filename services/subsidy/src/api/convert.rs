@@ -34,6 +34,7 @@ pub fn policy(p: &Policy) -> pb::Policy {
         decision_note: p.decision_note.clone(),
         superseded_by: p.superseded_by.clone(),
         superseded_at: p.superseded_at.map(timestamp),
+        claim_window_days: p.claim_window_days,
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod applications;
 mod convert;
+mod payments;
 mod policies;
 
 pub use applications::SubsidyApi;

@@ -5,7 +5,10 @@
 mod draft;
 pub mod review;
 
-pub use draft::{DEFAULT_CAP_CEILING_FEN, Limits, MAX_MONEY_FEN, PolicyDraft, validate};
+pub use draft::{
+    CLAIM_WINDOW_DAYS, DEFAULT_CAP_CEILING_FEN, DEFAULT_CLAIM_WINDOW_DAYS, Limits, MAX_MONEY_FEN,
+    PolicyDraft, claim_window_or_default, validate,
+};
 pub use review::PolicyStatus;
 
 use chrono::{DateTime, Utc};
@@ -36,6 +39,8 @@ pub struct Policy {
     /// None: open-ended.
     pub valid_to: Option<DateTime<Utc>>,
     pub four_eyes_threshold_fen: i64,
+    /// A payment older than this many days when it is recorded is not claimed.
+    pub claim_window_days: i32,
     /// The proposer.
     pub created_by: String,
     pub created_at: DateTime<Utc>,
@@ -194,6 +199,7 @@ pub(crate) mod tests {
             valid_from: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
             valid_to: None,
             four_eyes_threshold_fen: 10_000_000,
+            claim_window_days: 365,
             created_by: "seed".into(),
             created_at: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
             status: PolicyStatus::InForce,

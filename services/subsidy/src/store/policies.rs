@@ -20,6 +20,7 @@ struct PolicyRow {
     valid_from: DateTime<Utc>,
     valid_to: Option<DateTime<Utc>>,
     four_eyes_threshold_fen: i64,
+    claim_window_days: i32,
     created_by: String,
     created_at: DateTime<Utc>,
     status: String,
@@ -54,6 +55,7 @@ impl TryFrom<PolicyRow> for Policy {
             valid_from: r.valid_from,
             valid_to: r.valid_to,
             four_eyes_threshold_fen: r.four_eyes_threshold_fen,
+            claim_window_days: r.claim_window_days,
             created_by: r.created_by,
             created_at: r.created_at,
             status,
@@ -68,8 +70,8 @@ impl TryFrom<PolicyRow> for Policy {
 
 const COLUMNS: &str = "id, name, version, fund_id, tiers, per_contract_cap_fen, \
     per_enterprise_annual_cap_fen, contract_types, region_prefixes, industry_chains, valid_from, \
-    valid_to, four_eyes_threshold_fen, created_by, created_at, status, decided_by, decided_at, \
-    decision_note, superseded_by, superseded_at";
+    valid_to, four_eyes_threshold_fen, claim_window_days, created_by, created_at, status, \
+    decided_by, decided_at, decision_note, superseded_by, superseded_at";
 
 fn policies(rows: Vec<PolicyRow>) -> Result<Vec<Policy>, Error> {
     rows.into_iter().map(Policy::try_from).collect()
@@ -98,8 +100,8 @@ pub async fn insert(
     let row: PolicyRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO policies (id, name, version, fund_id, tiers, per_contract_cap_fen, \
          per_enterprise_annual_cap_fen, contract_types, region_prefixes, industry_chains, \
-         valid_from, valid_to, four_eyes_threshold_fen, created_by, status) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'PROPOSED') \
+         valid_from, valid_to, four_eyes_threshold_fen, created_by, claim_window_days, status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'PROPOSED') \
          RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -116,6 +118,7 @@ pub async fn insert(
     .bind(draft.valid_to)
     .bind(draft.four_eyes_threshold_fen)
     .bind(proposed_by)
+    .bind(draft.claim_window_days)
     .fetch_one(&mut *conn)
     .await?;
     row.try_into()

@@ -22,13 +22,26 @@ pub async fn client(svc: &TestService) -> SubsidyServiceClient<Channel> {
     SubsidyServiceClient::new(svc.channel().await)
 }
 
-/// Signs a contract through the bus and waits until the service has registered it.
+/// Signs a contract (30 days ago) through the bus and waits until the service has registered it.
 pub async fn sign(
     svc: &TestService,
     enterprise: &str,
     region: &str,
     t: ContractType,
     amount_fen: i64,
+) -> String {
+    let signed_at = chrono::Utc::now() - chrono::Duration::days(30);
+    sign_at(svc, enterprise, region, t, amount_fen, signed_at).await
+}
+
+/// [`sign`], signed at `signed_at`.
+pub async fn sign_at(
+    svc: &TestService,
+    enterprise: &str,
+    region: &str,
+    t: ContractType,
+    amount_fen: i64,
+    signed_at: chrono::DateTime<chrono::Utc>,
 ) -> String {
     let contract_id = format!("c-{}", uuid::Uuid::new_v4().simple());
     svc.publish(NewEvent::new(
@@ -44,7 +57,7 @@ pub async fn sign(
             contract_no: format!("HT-{contract_id}"),
             contract_type: t as i32,
             amount_fen,
-            signed_at: Some(timestamp(chrono::Utc::now() - chrono::Duration::days(30))),
+            signed_at: Some(timestamp(signed_at)),
             region_code: region.into(),
             industry_chain: "高端装备".into(),
             supplier_region_code: "420100".into(),

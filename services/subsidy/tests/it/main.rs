@@ -8,3 +8,4 @@ mod payments;
 mod policies;
 mod policy_review;
 mod saga;
+mod timing;

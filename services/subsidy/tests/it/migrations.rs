@@ -30,6 +30,11 @@ async fn policies_created_alone_go_back_to_proposed_and_the_seed_stays_in_force(
     pool.close().await;
 
     let pool = db::connect(&cfg, &MIGRATOR).await.unwrap();
+    let windows: Vec<i32> = sqlx::query_scalar("SELECT claim_window_days FROM policies")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(windows, [365; 3], "0003: a year to claim, as before");
     let rows: Vec<(String, String, String)> =
         sqlx::query_as("SELECT id, status, decided_by FROM policies ORDER BY id")
             .fetch_all(&pool)

@@ -14,6 +14,20 @@ use kechuang_proto::common::ContractType;
 pub const MAX_MONEY_FEN: i64 = 10_000_000_000_000;
 /// The default ceiling of a policy's caps: 10^11 fen, 1 billion yuan (`KC_POLICY_CAP_CEILING_FEN`).
 pub const DEFAULT_CAP_CEILING_FEN: i64 = 100_000_000_000;
+/// A payment may be claimed up to this many days after it was made, unless a policy says.
+pub const DEFAULT_CLAIM_WINDOW_DAYS: i32 = 365;
+/// The claim windows a policy may set: a day to ten years.
+pub const CLAIM_WINDOW_DAYS: std::ops::RangeInclusive<i32> = 1..=3650;
+
+/// The claim window a request asks for: 0 (unset) is the default.
+pub fn claim_window_or_default(days: i32) -> i32 {
+    if days == 0 {
+        DEFAULT_CLAIM_WINDOW_DAYS
+    } else {
+        days
+    }
+}
+
 /// A tier refunds at least one basis point and at most everything paid.
 pub const RATIO_BPS: std::ops::RangeInclusive<i32> = 1..=10_000;
 
@@ -56,6 +70,8 @@ pub struct PolicyDraft {
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_to: Option<DateTime<Utc>>,
     pub four_eyes_threshold_fen: i64,
+    /// Days after a payment during which it may be claimed (see [`claim_window_or_default`]).
+    pub claim_window_days: i32,
 }
 
 fn check_tiers(v: &mut Violations, tiers: &[Tier]) {
@@ -156,6 +172,11 @@ pub fn validate(draft: &PolicyDraft, limits: &Limits) -> Violations {
         }
         _ => {}
     }
+    v.check(
+        CLAIM_WINDOW_DAYS.contains(&draft.claim_window_days),
+        "claim_window_days",
+        "must be 1 to 3650 days (0: the default, 365)",
+    );
     let threshold = draft.four_eyes_threshold_fen;
     if threshold <= 0 {
         v.add("four_eyes_threshold_fen", "must be positive");
@@ -206,6 +227,7 @@ mod tests {
             valid_from: Some(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()),
             valid_to: None,
             four_eyes_threshold_fen: 10_000_000,
+            claim_window_days: DEFAULT_CLAIM_WINDOW_DAYS,
         }
     }
 
@@ -232,6 +254,7 @@ mod tests {
             valid_from: Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()),
             valid_to: Some(Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap()),
             four_eyes_threshold_fen: -5,
+            claim_window_days: 3651,
         };
         let found = fields(&draft, &Limits::default());
         for f in [
@@ -247,6 +270,7 @@ mod tests {
             "region_prefixes[0]",
             "industry_chains[0]",
             "valid_to",
+            "claim_window_days",
             "four_eyes_threshold_fen",
         ] {
             assert!(found.contains(&f.to_string()), "{f} missing from {found:?}");
@@ -300,6 +324,19 @@ mod tests {
             ]
         );
         assert_eq!(Limits::new(i64::MAX).cap_ceiling_fen(), MAX_MONEY_FEN);
+        let mut d = hubei();
+        for (days, ok) in [
+            (1, true),
+            (3650, true),
+            (0, false),
+            (-1, false),
+            (3651, false),
+        ] {
+            d.claim_window_days = days;
+            assert_eq!(fields(&d, &Limits::default()).is_empty(), ok, "{days}");
+        }
+        assert_eq!(claim_window_or_default(0), 365);
+        assert_eq!(claim_window_or_default(30), 30);
         assert_eq!(Limits::new(-3).cap_ceiling_fen(), 1);
     }
 
