@@ -60,9 +60,7 @@ pub(crate) async fn approved_application(api: &Api, paid_fen: i64) -> (Journey<'
             signed_at: None,
         })
         .await;
-    let payment = journey
-        .pay(&contract.id, paid_fen, "CCB-SAGA-0001", 1)
-        .await;
+    let payment = journey.pay(&contract.id, paid_fen, "CCB-SAGA-0001").await;
     let approver = api.token(Role::FinanceApprover, "审批人", None);
     journey.approve(&payment.application_id, &approver).await;
     (journey, payment.application_id)

@@ -232,9 +232,9 @@ impl<'a> Journey<'a> {
             .expect("pairing accepted");
     }
 
-    /// Both parties sign `contract` (signed two days ago).
+    /// Both parties sign `contract`, now (after the pairing was accepted: time is evidence).
     pub async fn sign(&self, contract: mpb::SignContractRequest) -> mpb::Contract {
-        let signed_at = timestamp(chrono::Utc::now() - chrono::Duration::days(2));
+        let signed_at = timestamp(chrono::Utc::now());
         self.api
             .matching()
             .sign_contract(authed(
@@ -249,21 +249,18 @@ impl<'a> Journey<'a> {
             .into_inner()
     }
 
-    /// The enterprise reports a payment under the contract, `hours_ago`; retried until the
-    /// contract has reached the finance net.
+    /// The enterprise reports a payment under the contract, made now (after the signing);
+    /// retried until the contract has reached the finance net.
     pub async fn pay(
         &self,
         contract_id: &str,
         amount_fen: i64,
         bank_reference: &str,
-        hours_ago: i64,
     ) -> spb::Payment {
         let request = spb::RecordPaymentRequest {
             contract_id: contract_id.into(),
             amount_fen,
-            paid_at: Some(timestamp(
-                chrono::Utc::now() - chrono::Duration::hours(hours_ago),
-            )),
+            paid_at: Some(timestamp(chrono::Utc::now())),
             bank_reference: bank_reference.into(),
         };
         wait_for("the contract to reach the finance net", || {

@@ -17,6 +17,8 @@ pub const MAX_ABSTRACT_CHARS: usize = 5000;
 pub const MAX_KEYWORDS: usize = 20;
 pub const MAX_KEYWORD_CHARS: usize = 30;
 pub const MAX_CONTRACT_NO_CHARS: usize = 64;
+/// How far into the future a signing time may lie: the signer's clock and ours disagree a little.
+pub const CLOCK_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// An achievement that passed validation, its text trimmed.
 #[derive(Debug, Clone, PartialEq)]
@@ -206,7 +208,11 @@ pub fn validate_contract(
             v.add("signed_at", "is not a valid time");
         }
         (Some(_), Some(t)) => {
-            v.check(t <= now, "signed_at", "must not be in the future");
+            v.check(
+                t <= now + CLOCK_SKEW,
+                "signed_at",
+                "must not be in the future",
+            );
         }
     }
     v.into_result()?;
@@ -219,6 +225,29 @@ pub fn validate_contract(
         }),
         _ => Err(Error::internal("validated contract lost a field")),
     }
+}
+
+/// Time is evidence: a contract is signed after its pairing was accepted (`accepted_at`, kept
+/// when the enterprise accepted), and not in the future ([`validate_contract`]).
+pub fn check_signed_after_acceptance(
+    signed_at: DateTime<Utc>,
+    accepted_at: Option<DateTime<Utc>>,
+) -> Result<(), Error> {
+    let Some(accepted_at) = accepted_at else {
+        return Err(Error::internal(
+            "an accepted pairing without its acceptance time",
+        ));
+    };
+    if signed_at < accepted_at {
+        return Err(Error::invalid(
+            "signed_at",
+            format!(
+                "must not be before the pairing was accepted ({})",
+                accepted_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// What answering a pairing does.
@@ -416,6 +445,61 @@ mod tests {
         let mut r = contract(now);
         r.signed_at = None;
         assert_eq!(field(r), ["signed_at"]);
+    }
+
+    #[test]
+    fn a_signing_lies_between_the_acceptance_and_now_give_or_take_the_skew() {
+        let now = Utc::now();
+        let accepted = now - chrono::Duration::hours(2);
+        let at = |t: DateTime<Utc>| {
+            let mut r = contract(t);
+            r.signed_at = Some(kechuang_platform::events::timestamp(t));
+            validate_contract(&r, now)
+                .and_then(|c| check_signed_after_acceptance(c.signed_at, Some(accepted)))
+        };
+        assert!(at(accepted).is_ok());
+        assert!(at(now).is_ok());
+        assert!(at(now + CLOCK_SKEW).is_ok(), "within the clock skew");
+        let year_one = chrono::NaiveDate::from_ymd_opt(1, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc();
+        for bad in [
+            year_one,
+            accepted - chrono::Duration::days(730),
+            accepted - chrono::Duration::microseconds(1),
+            now + CLOCK_SKEW + chrono::Duration::seconds(1),
+        ] {
+            match at(bad) {
+                Err(Error::InvalidArgument(v)) => assert_eq!(v[0].field, "signed_at", "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            check_signed_after_acceptance(now, None),
+            Err(Error::Internal(_))
+        ));
+    }
+
+    proptest::proptest! {
+        /// Whatever the times, a signing passes exactly when it lies in [accepted, now + skew].
+        #[test]
+        fn signing_times_pass_exactly_inside_the_window(
+            accepted_s in -62_000_000_000i64..4_000_000_000,
+            offset_s in -100_000_000i64..100_000_000,
+            lag_s in 0i64..100_000_000,
+        ) {
+            let accepted = DateTime::from_timestamp(accepted_s, 0).unwrap();
+            let now = accepted + chrono::Duration::seconds(lag_s);
+            let signed = accepted + chrono::Duration::seconds(offset_s);
+            let mut r = contract(signed);
+            r.signed_at = Some(kechuang_platform::events::timestamp(signed));
+            let ok = validate_contract(&r, now)
+                .and_then(|c| check_signed_after_acceptance(c.signed_at, Some(accepted)))
+                .is_ok();
+            proptest::prop_assert_eq!(ok, signed >= accepted && signed <= now + CLOCK_SKEW);
+        }
     }
 
     #[test]

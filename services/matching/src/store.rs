@@ -351,10 +351,12 @@ pub struct PairingRow {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the enterprise accepted it; `None` unless ACCEPTED.
+    pub accepted_at: Option<DateTime<Utc>>,
 }
 
 const PAIRING_COLUMNS: &str = "id, demand_id, achievement_id, enterprise_id, score, rank, reasons, \
-     status, note, version, created_at, updated_at";
+     status, note, version, created_at, updated_at, accepted_at";
 
 /// A proposed pairing; `None` when the demand already has one with this achievement.
 pub struct NewPairing<'a> {
@@ -442,12 +444,14 @@ pub async fn set_pairing_status(
     note: &str,
 ) -> Result<PairingRow, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE pairings SET status = $2, note = $3, version = version + 1, updated_at = now() \
+        "UPDATE pairings SET status = $2, note = $3, version = version + 1, updated_at = now(), \
+             accepted_at = CASE WHEN $2 = $4 THEN now() ELSE accepted_at END \
          WHERE id = $1 RETURNING {PAIRING_COLUMNS}"
     )))
     .bind(id)
     .bind(status as i32)
     .bind(note)
+    .bind(PairingStatus::Accepted as i32)
     .fetch_one(conn)
     .await
 }

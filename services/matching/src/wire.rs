@@ -36,6 +36,7 @@ pub fn pairing_proto(row: &PairingRow) -> Pairing {
         enterprise_id: row.enterprise_id.clone(),
         create_time: Some(timestamp(row.created_at)),
         update_time: Some(timestamp(row.updated_at)),
+        accept_time: row.accepted_at.map(timestamp),
     }
 }
 

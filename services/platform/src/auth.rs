@@ -85,6 +85,22 @@ impl Caller {
     pub fn is_enterprise(&self, enterprise_id: &str) -> bool {
         self.role == Role::Enterprise && self.enterprise_id.as_deref() == Some(enterprise_id)
     }
+
+    /// Whether the caller is the person named `subject` (compared as [`normalised_subject`]).
+    pub fn is_person(&self, subject: &str) -> bool {
+        same_person(&self.subject, subject)
+    }
+}
+
+/// A token subject as people are told apart by it (four eyes, maker–checker): trimmed and
+/// case-folded, so `" Wang.Fang "` and `"wang.fang"` are one person.
+pub fn normalised_subject(subject: &str) -> String {
+    subject.trim().to_lowercase()
+}
+
+/// Whether two subjects name the same person.
+pub fn same_person(a: &str, b: &str) -> bool {
+    normalised_subject(a) == normalised_subject(b)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -264,6 +280,14 @@ mod tests {
             subject: "wang.fang".into(),
             enterprise_id: None,
         }
+    }
+
+    #[test]
+    fn subjects_name_one_person_whatever_their_case_and_spaces() {
+        assert_eq!(normalised_subject(" Wang.Fang\t"), "wang.fang");
+        assert!(same_person("审批人·李", " 审批人·李 "));
+        assert!(officer().is_person("WANG.FANG "));
+        assert!(!officer().is_person("wang.fan"));
     }
 
     #[test]

@@ -74,6 +74,8 @@ pub struct Settings {
     pub payout_failure_rate: f64,
     /// Payout attempts before a disbursement is declared failed (subsidy).
     pub payout_max_attempts: u32,
+    /// The highest per-contract or annual cap a proposed policy may set, in fen (subsidy).
+    pub policy_cap_ceiling_fen: i64,
 }
 
 /// The development key. `kechuang up` warns when it is in use.
@@ -115,6 +117,8 @@ impl Default for Settings {
             payout_latency_ms: 20,
             payout_failure_rate: 0.0,
             payout_max_attempts: 5,
+            // 1 billion yuan.
+            policy_cap_ceiling_fen: 100_000_000_000,
         }
     }
 }
@@ -289,6 +293,7 @@ impl Settings {
                 payout_latency: Duration::from_millis(self.payout_latency_ms),
                 payout_failure_rate: self.payout_failure_rate.clamp(0.0, 1.0),
                 payout_max_attempts: self.payout_max_attempts.max(1),
+                policy_cap_ceiling_fen: self.policy_cap_ceiling_fen,
             },
         }
     }
@@ -371,6 +376,7 @@ pub struct Tuning {
     pub payout_latency: Duration,
     pub payout_failure_rate: f64,
     pub payout_max_attempts: u32,
+    pub policy_cap_ceiling_fen: i64,
 }
 
 #[cfg(test)]

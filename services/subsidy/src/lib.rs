@@ -38,13 +38,14 @@ pub async fn build_with(
     gateway: Arc<dyn PayoutGateway>,
 ) -> anyhow::Result<ServiceRuntime> {
     let max_attempts = config.tuning.payout_max_attempts;
+    let limits = domain::policy::Limits::new(config.tuning.policy_cap_ceiling_fen);
     let mut runtime = ServiceRuntime::start(config, &MIGRATOR).await?;
-    seed::hubei_policy(&runtime.pool).await?;
+    seed::hubei_policy(&runtime.pool, &limits).await?;
     runtime.consume("contracts", "contract.signed", Arc::new(events::Contracts));
     runtime.consume("fund", "fund.*", Arc::new(events::FundAnswers));
     let pool = runtime.pool.clone();
     runtime.spawn(move |cancel| payout::run_worker(pool, gateway, max_attempts, cancel));
-    let policies = api::PolicyApi::new(runtime.pool.clone());
+    let policies = api::PolicyApi::new(runtime.pool.clone(), limits);
     let subsidies = api::SubsidyApi::new(runtime.pool.clone());
     let routes = Routes::new(PolicyServiceServer::with_interceptor(
         policies,

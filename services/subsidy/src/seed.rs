@@ -1,9 +1,15 @@
 //! The published Hubei rule, seeded once: an enterprise that buys a technology and uses it in
 //! the province gets 10 % of the amount actually paid under the technology contract, at most
 //! 1,000,000 yuan per enterprise a year, from the default fund.
+//!
+//! It is in force from the start, decided by the seed itself: no second person looked at it,
+//! and the policy and the audit trail say so (`decided_by: seed`, `policy.seeded`).
 
+use crate::domain::policy::{Limits, PolicyStatus};
+use crate::store::{audit, policies};
 use chrono::TimeZone;
 use kechuang_platform::events::timestamp;
+use kechuang_platform::outbox;
 use kechuang_proto::common::ContractType;
 use kechuang_proto::subsidy::{CreatePolicyRequest, PolicyTier};
 use sqlx::PgPool;
@@ -11,6 +17,10 @@ use sqlx::PgPool;
 /// The fund the fund ledger seeds, empty until topped up.
 pub const DEFAULT_FUND_ID: &str = "fund-default";
 pub const HUBEI_POLICY_ID: &str = "pol-hubei-tech-contract";
+/// The actor of the seed on the policy and in the audit trail.
+pub const SEED_ACTOR: &str = "seed";
+const SEED_NOTE: &str =
+    "seeded at installation: the published rule, in force without a second person";
 
 pub fn hubei_policy_request() -> CreatePolicyRequest {
     let from = chrono::FixedOffset::east_opt(8 * 3600)
@@ -41,24 +51,51 @@ pub fn hubei_policy_request() -> CreatePolicyRequest {
         valid_to: None,
         // Above 100,000 yuan a subsidy needs two approvers.
         four_eyes_threshold_fen: 10_000_000,
+        // A payment is claimed within a year of being made.
+        claim_window_days: 365,
     }
 }
 
-/// Creates the policy unless it exists (safe with several replicas starting at once).
-pub async fn hubei_policy(pool: &PgPool) -> anyhow::Result<()> {
+/// Creates the policy in force unless it exists (safe with several replicas starting at
+/// once: the request id makes the second a no-op).
+pub async fn hubei_policy(pool: &PgPool, limits: &Limits) -> anyhow::Result<()> {
     let mut conn = pool.acquire().await?;
-    if crate::store::policies::exists(&mut conn, HUBEI_POLICY_ID).await? {
+    if policies::exists(&mut conn, HUBEI_POLICY_ID).await? {
         return Ok(());
     }
     drop(conn);
-    crate::api::create_policy(
-        pool,
-        HUBEI_POLICY_ID,
-        &hubei_policy_request(),
-        "seed",
-        "service",
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("seeding the Hubei policy: {e}"))?;
-    Ok(())
+    let seeded = async {
+        let mut tx = pool.begin().await?;
+        let request = hubei_policy_request();
+        let (proposed, new) =
+            crate::api::insert_proposal(&mut tx, HUBEI_POLICY_ID, &request, limits, SEED_ACTOR)
+                .await?;
+        if new {
+            let in_force = policies::decide(
+                &mut tx,
+                &proposed.id,
+                PolicyStatus::InForce,
+                SEED_ACTOR,
+                SEED_NOTE,
+            )
+            .await?;
+            let mut details = crate::api::policy_terms(&in_force);
+            details["decided_by"] = SEED_ACTOR.into();
+            details["note"] = SEED_NOTE.into();
+            audit::append(
+                &mut tx,
+                SEED_ACTOR,
+                "service",
+                "policy.seeded",
+                &in_force.id,
+                details,
+            )
+            .await?;
+        }
+        outbox::commit(tx).await?;
+        Ok::<(), kechuang_platform::Error>(())
+    };
+    seeded
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding the Hubei policy: {e}"))
 }

@@ -135,7 +135,7 @@ pub async fn to_subsidy(contracted: &Contracted<'_>) -> Vec<String> {
     for (k, amount) in INSTALMENTS_FEN.into_iter().enumerate() {
         let reference = format!("ICBC-{seed}-{k:04}");
         let payment = journey
-            .pay(&contracted.contract_id, amount, &reference, 5 - k as i64)
+            .pay(&contracted.contract_id, amount, &reference)
             .await;
         application_ids.push(payment.application_id);
     }

@@ -380,6 +380,8 @@ pub struct Pairing {
     pub enterprise_id: String,
     pub create_time: Option<DateTime<Utc>>,
     pub update_time: Option<DateTime<Utc>>,
+    /// When the enterprise accepted it: a contract on it is signed at or after this time.
+    pub accept_time: Option<DateTime<Utc>>,
 }
 
 impl From<mpb::Pairing> for Pairing {
@@ -395,6 +397,7 @@ impl From<mpb::Pairing> for Pairing {
             enterprise_id: p.enterprise_id,
             create_time: time(p.create_time),
             update_time: time(p.update_time),
+            accept_time: time(p.accept_time),
         }
     }
 }
@@ -423,6 +426,8 @@ pub struct SignContractBody {
     pub contract_no: String,
     pub contract_type: ContractType,
     pub amount_fen: i64,
+    /// Not before the pairing's `accept_time`, not in the future (a few minutes of clock skew
+    /// allowed).
     pub signed_at: DateTime<Utc>,
 }
 
@@ -485,6 +490,8 @@ impl From<mpb::Contract> for Contract {
 pub struct RecordPaymentBody {
     pub contract_id: String,
     pub amount_fen: i64,
+    /// Not before the contract was signed, not in the future (a few minutes of clock skew
+    /// allowed), and within the policy's claim window (365 days by default).
     pub paid_at: DateTime<Utc>,
     /// The bank's reference of the transfer; unique.
     pub bank_reference: String,

@@ -22,7 +22,7 @@ th{background:#f0f4f8;font-weight:600;font-size:13px;color:#486581}td.num,th.num
 .ok{color:#0f7b3f}.bad{color:#c5221f}.warn{background:#fff4e5;border:1px solid #f0b429;color:#8d5b00;padding:10px 14px;border-radius:6px;margin-bottom:14px}
 .error{background:#fdecea;border:1px solid #e57373;color:#a31515;padding:10px 14px;border-radius:6px;margin-bottom:14px}
 .flash{background:#e3f9e5;border:1px solid #57ae5b;color:#0e5814;padding:10px 14px;border-radius:6px;margin-bottom:14px}
-.pill{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;background:#e4e7eb}.pill.pending_review{background:#fff3c4}.pill.disbursed{background:#c6f7e2}.pill.rejected,.pill.disbursement_failed,.pill.ineligible{background:#ffe3e3}.pill.waitlisted{background:#ffe8d9}
+.pill{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;background:#e4e7eb}.pill.pending_review{background:#fff3c4}.pill.disbursed{background:#c6f7e2}.pill.rejected,.pill.disbursement_failed,.pill.ineligible{background:#ffe3e3}.pill.waitlisted{background:#ffe8d9}.pill.superseded{background:#e4e7eb;color:#616e7c}
 button,input[type=submit]{font:inherit;padding:4px 12px;border-radius:4px;border:1px solid #16324f;background:#16324f;color:#fff;cursor:pointer}
 button.reject{background:#fff;color:#c5221f;border-color:#c5221f}button.quiet{background:transparent;border-color:#9fb3c8;color:#fff}
 input[type=text],textarea{font:inherit;padding:4px 6px;border:1px solid #bcccdc;border-radius:4px;width:100%}
@@ -88,6 +88,7 @@ pub fn contract_type(t: i32) -> &'static str {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Queue,
+    Policies,
     Fund,
     Funnel,
     Audit,
@@ -114,6 +115,7 @@ pub fn page(title: &str, session: Option<&Session>, nav: Nav, body: Markup) -> M
                     @if let Some(s) = session {
                         nav {
                             (link(Nav::Queue, "/console/queue", "审批队列 Queue"))
+                            (link(Nav::Policies, "/console/policies", "政策包 Policies"))
                             (link(Nav::Fund, "/console/fund", "资金看板 Fund"))
                             (link(Nav::Funnel, "/console/funnel", "供需漏斗 Funnel"))
                             (link(Nav::Audit, "/console/audit", "审计 Audit"))

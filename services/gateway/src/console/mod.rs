@@ -9,6 +9,8 @@ mod fund;
 mod funnel;
 pub mod layout;
 mod login;
+mod policies;
+mod policy_form;
 mod queue;
 
 use crate::AppState;
@@ -36,6 +38,12 @@ pub fn router() -> Router<AppState> {
         .route("/console/applications/{id}", get(application::page))
         .route("/console/applications/{id}/approve", post(queue::approve))
         .route("/console/applications/{id}/reject", post(queue::reject))
+        .route(
+            "/console/policies",
+            get(policies::page).post(policies::propose),
+        )
+        .route("/console/policies/{id}/approve", post(policies::approve))
+        .route("/console/policies/{id}/reject", post(policies::reject))
         .route("/console/fund", get(fund::page))
         .route("/console/funnel", get(funnel::page))
         .route("/console/audit", get(audit::page))

@@ -44,6 +44,7 @@ pub async fn policies(state: &AppState, token: &str) -> Result<HashMap<String, P
                 spb::ListPoliciesRequest {
                     page_size: 500,
                     page_token,
+                    status: 0,
                 },
                 token,
             )?)
@@ -134,7 +135,7 @@ pub fn actions(session: &Session, a: &spb::SubsidyApplication) -> Markup {
     let mine = a
         .approvals
         .iter()
-        .any(|x| x.approver == session.caller.subject);
+        .any(|x| kechuang_platform::auth::same_person(&x.approver, &session.caller.subject));
     html! {
         @if pending && mine {
             div.muted.waiting { "您已批准，等待其他审批人 You approved; waiting for another approver" }

@@ -308,7 +308,8 @@ pub async fn enterprise_pays(
         (200, Some("accepted")),
         "{p}"
     );
-    let signed_at = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    // Signed now, after the acceptance; paid after the signing (time is evidence).
+    let signed_at = chrono::Utc::now().to_rfc3339();
     let total: i64 = payments.iter().sum();
     let contract = wait_for("the contract", || async {
         let (status, c) = stack
@@ -323,7 +324,7 @@ pub async fn enterprise_pays(
     let contract_id = contract["id"].as_str().unwrap().to_string();
     let mut applications = Vec::new();
     for (k, amount) in payments.iter().enumerate() {
-        let paid_at = (chrono::Utc::now() - chrono::Duration::hours(3 - k as i64)).to_rfc3339();
+        let paid_at = chrono::Utc::now().to_rfc3339();
         let body = json!({"contract_id": contract_id, "amount_fen": amount * YUAN, "paid_at": paid_at, "bank_reference": format!("ICBC-{seed}-{k}")}).to_string();
         // The finance net hears of the contract through an event: it may need a moment.
         let payment = wait_for("the contract to reach the finance net", || async {

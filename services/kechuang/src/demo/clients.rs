@@ -6,6 +6,7 @@ use kechuang_proto::demand::demand_service_client::DemandServiceClient;
 use kechuang_proto::fund::fund_service_client::FundServiceClient;
 use kechuang_proto::matching::catalog_service_client::CatalogServiceClient;
 use kechuang_proto::matching::matching_service_client::MatchingServiceClient;
+use kechuang_proto::subsidy::policy_service_client::PolicyServiceClient;
 use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,6 +18,7 @@ pub struct Clients {
     pub catalog: CatalogServiceClient<Channel>,
     pub matching: MatchingServiceClient<Channel>,
     pub subsidy: SubsidyServiceClient<Channel>,
+    pub policy: PolicyServiceClient<Channel>,
     pub fund: FundServiceClient<Channel>,
 }
 
@@ -32,13 +34,14 @@ async fn channel(addr: SocketAddr) -> anyhow::Result<Channel> {
 impl Clients {
     pub async fn connect(addr: impl Fn(ServiceKind) -> SocketAddr) -> anyhow::Result<Self> {
         let matching = channel(addr(ServiceKind::Matching)).await?;
+        let subsidy = channel(addr(ServiceKind::Subsidy)).await?;
         Ok(Self {
             demand: DemandServiceClient::new(channel(addr(ServiceKind::DemandIntake)).await?)
                 .max_decoding_message_size(64 << 20),
             catalog: CatalogServiceClient::new(matching.clone()),
             matching: MatchingServiceClient::new(matching).max_decoding_message_size(64 << 20),
-            subsidy: SubsidyServiceClient::new(channel(addr(ServiceKind::Subsidy)).await?)
-                .max_decoding_message_size(64 << 20),
+            subsidy: SubsidyServiceClient::new(subsidy.clone()).max_decoding_message_size(64 << 20),
+            policy: PolicyServiceClient::new(subsidy),
             fund: FundServiceClient::new(channel(addr(ServiceKind::FundLedger)).await?),
         })
     }

@@ -142,6 +142,18 @@ pub async fn run(
     ))
     .await?;
 
+    // The finance office puts Wuhan's own rule in force: one proposes, another approves.
+    let wuhan = super::policy::wuhan_in_force(&clients, &cast).await?;
+    let status = spb::PolicyStatus::try_from(wuhan.status).unwrap_or_default();
+    println!(
+        "policy {} v{}: proposed by {}, decided by {}: {}",
+        wuhan.name,
+        wuhan.version,
+        wuhan.proposed_by,
+        wuhan.decided_by,
+        status.as_str_name()
+    );
+
     // Suppliers publish their achievements in bulk.
     let pb = bar(&multi, achievements.len(), "achievements imported");
     for chunk in achievements
@@ -343,7 +355,8 @@ pub async fn run(
                 contract_no: format!("DEMO-{seed}-HT-{i:06}"),
                 contract_type: d.contract_type as i32,
                 amount_fen: amount,
-                signed_at: Some(timestamp(chrono::Utc::now() - chrono::Duration::days(3))),
+                // Signed now: after the pairing was accepted, never before (time is evidence).
+                signed_at: Some(timestamp(chrono::Utc::now())),
             };
             Ok(Some((
                 i,
@@ -355,7 +368,8 @@ pub async fn run(
 
     // Enterprises pay, in one or two instalments; each payment makes an application.
     let pb = bar(&multi, signed.len(), "payments recorded");
-    let paid_at = timestamp(chrono::Utc::now() - chrono::Duration::days(1));
+    // Paid now: after every contract above was signed.
+    let paid_at = timestamp(chrono::Utc::now());
     let applications: Vec<Vec<String>> = each(signed, n, &pb, |(i, contract)| {
         let c = clients.subsidy.clone();
         let token = cast.enterprise(&enterprises[demands[i].enterprise].credit_code);

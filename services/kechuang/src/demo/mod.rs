@@ -5,6 +5,7 @@ mod catalog;
 mod clients;
 pub mod data;
 mod driver;
+mod policy;
 mod report;
 
 pub use clients::Clients;

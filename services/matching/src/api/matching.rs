@@ -229,6 +229,7 @@ impl MatchingApi {
                 "a contract can only be signed for an accepted pairing".into(),
             ));
         }
+        domain::check_signed_after_acceptance(contract.signed_at, pairing.accepted_at)?;
         // Withdrawn or rejected: no contract. Already contracted: another accepted pairing of
         // the same demand may still be signed (a demand can need two suppliers).
         if !demand.verified || !demand.state().is_some_and(DemandState::takes_contracts) {

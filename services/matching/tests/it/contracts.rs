@@ -9,7 +9,7 @@ use kechuang_proto::matching::{
 use tonic::Code;
 
 /// Two achievements paired with one demand of ENTERPRISE.
-async fn paired(svc: &TestService) -> Vec<Pairing> {
+pub(crate) async fn paired(svc: &TestService) -> Vec<Pairing> {
     register(svc, welding()).await;
     let mut second = welding();
     second.title = "焊接气孔缺陷的超声在线检测与工艺修正".into();
@@ -28,7 +28,7 @@ async fn paired(svc: &TestService) -> Vec<Pairing> {
     pairings
 }
 
-fn respond(pairing_id: &str, accept: bool) -> RespondToPairingRequest {
+pub(crate) fn respond(pairing_id: &str, accept: bool) -> RespondToPairingRequest {
     RespondToPairingRequest {
         pairing_id: pairing_id.into(),
         accept,
@@ -36,18 +36,25 @@ fn respond(pairing_id: &str, accept: bool) -> RespondToPairingRequest {
     }
 }
 
-fn sign(pairing_id: &str, request_id: &str, contract_no: &str) -> SignContractRequest {
+/// Now, as a signing time: taken once per test after its acceptances, and passed to every
+/// `sign` of the test (request ids compare bodies).
+fn now() -> prost_types::Timestamp {
+    kechuang_platform::events::timestamp(chrono::Utc::now())
+}
+
+fn sign(
+    pairing_id: &str,
+    request_id: &str,
+    contract_no: &str,
+    at: prost_types::Timestamp,
+) -> SignContractRequest {
     SignContractRequest {
         request_id: request_id.into(),
         pairing_id: pairing_id.into(),
         contract_no: contract_no.into(),
         contract_type: ContractType::Transfer as i32,
         amount_fen: 20_000_000,
-        // 2026-05-28, in the past, and the same in every call (request ids compare bodies).
-        signed_at: Some(prost_types::Timestamp {
-            seconds: 1_780_000_000,
-            nanos: 0,
-        }),
+        signed_at: Some(at),
     }
 }
 
@@ -80,7 +87,7 @@ async fn only_the_demands_enterprise_answers_and_signs_on_an_accepted_pairing() 
     // A proposed pairing cannot be signed.
     let early = client
         .sign_contract(authed(
-            sign(&first.id, "r-0", "HT-2026-001"),
+            sign(&first.id, "r-0", "HT-2026-001", now()),
             &enterprise(&svc),
         ))
         .await
@@ -122,9 +129,10 @@ async fn only_the_demands_enterprise_answers_and_signs_on_an_accepted_pairing() 
     assert_eq!(svc.events_of("pairing.accepted").await.len(), 1);
 
     // Signing: not another enterprise, not a rejected pairing, never in the future.
+    let at = now();
     let stranger = client
         .sign_contract(authed(
-            sign(&first.id, "r-1", "HT-2026-001"),
+            sign(&first.id, "r-1", "HT-2026-001", at),
             &other_enterprise(&svc),
         ))
         .await
@@ -132,13 +140,13 @@ async fn only_the_demands_enterprise_answers_and_signs_on_an_accepted_pairing() 
     assert_eq!(stranger.code(), Code::PermissionDenied);
     let on_rejected = client
         .sign_contract(authed(
-            sign(&second.id, "r-2", "HT-2026-002"),
+            sign(&second.id, "r-2", "HT-2026-002", at),
             &enterprise(&svc),
         ))
         .await
         .unwrap_err();
     assert_eq!(on_rejected.code(), Code::FailedPrecondition);
-    let mut future = sign(&first.id, "r-3", "HT-2026-001");
+    let mut future = sign(&first.id, "r-3", "HT-2026-001", at);
     future.signed_at = Some(kechuang_platform::events::timestamp(
         chrono::Utc::now() + chrono::Duration::days(1),
     ));
@@ -156,7 +164,7 @@ async fn only_the_demands_enterprise_answers_and_signs_on_an_accepted_pairing() 
 
     let contract = client
         .sign_contract(authed(
-            sign(&first.id, "r-4", "HT-2026-001"),
+            sign(&first.id, "r-4", "HT-2026-001", at),
             &enterprise(&svc),
         ))
         .await
@@ -164,7 +172,7 @@ async fn only_the_demands_enterprise_answers_and_signs_on_an_accepted_pairing() 
         .into_inner();
     let replay = client
         .sign_contract(authed(
-            sign(&first.id, "r-4", "HT-2026-001"),
+            sign(&first.id, "r-4", "HT-2026-001", at),
             &enterprise(&svc),
         ))
         .await
@@ -176,7 +184,7 @@ async fn only_the_demands_enterprise_answers_and_signs_on_an_accepted_pairing() 
     assert_eq!(contract.industry_chain, "高端装备");
     let second_contract = client
         .sign_contract(authed(
-            sign(&first.id, "r-5", "HT-2026-009"),
+            sign(&first.id, "r-5", "HT-2026-009", at),
             &svc.token(Role::Service, "svc", None),
         ))
         .await
@@ -248,12 +256,19 @@ async fn a_contract_number_is_unique() {
             .await
             .unwrap();
     }
+    let at = now();
     client
-        .sign_contract(authed(sign(&pairings[0].id, "", "HT-1"), &enterprise(&svc)))
+        .sign_contract(authed(
+            sign(&pairings[0].id, "", "HT-1", at),
+            &enterprise(&svc),
+        ))
         .await
         .unwrap();
     let dup = client
-        .sign_contract(authed(sign(&pairings[1].id, "", "HT-1"), &enterprise(&svc)))
+        .sign_contract(authed(
+            sign(&pairings[1].id, "", "HT-1", at),
+            &enterprise(&svc),
+        ))
         .await
         .unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists);
@@ -278,9 +293,10 @@ async fn answers_and_contracts_are_kept_as_labels_at_the_rank_they_were_seen() {
         .respond_to_pairing(authed(respond(&first.id, true), &enterprise(&svc)))
         .await
         .expect("the same answer again");
+    let at = now();
     client
         .sign_contract(authed(
-            sign(&first.id, "r-label", "HT-LABEL-1"),
+            sign(&first.id, "r-label", "HT-LABEL-1", at),
             &enterprise(&svc),
         ))
         .await

@@ -3,7 +3,9 @@
 mod catalog;
 mod contracts;
 mod helpers;
+mod migrations;
 mod pairings;
 mod reflection;
 mod semantic;
+mod signing;
 mod withdrawal;

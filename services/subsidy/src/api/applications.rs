@@ -1,18 +1,11 @@
 use super::{FINANCE_READERS, convert, reads_everything};
 use crate::domain::application::{self, Approval, Review, Status};
-use crate::domain::calculator;
-use crate::domain::policy::{Choice, PaymentFacts, choose};
-use crate::store::applications::{self as apps, Application, Payment};
-use crate::store::{audit, contracts, policies};
-use chrono::{DateTime, Datelike, FixedOffset, SubsecRound, Utc};
+use crate::store::applications::{self as apps, Application};
+use crate::store::audit;
+use chrono::{DateTime, Utc};
 use kechuang_platform::auth::caller;
-use kechuang_platform::events::from_timestamp;
-use kechuang_platform::locks::{self, LockSpace};
-use kechuang_platform::{Caller, Error, NewEvent, Role, Violations, outbox, paging};
-use kechuang_proto::common::ContractType;
-use kechuang_proto::events::{
-    PaymentRecorded, SubsidyApproved, SubsidyRejected, envelope::Payload,
-};
+use kechuang_platform::{Caller, Error, NewEvent, Role, outbox, paging};
+use kechuang_proto::events::{SubsidyApproved, SubsidyRejected, envelope::Payload};
 use kechuang_proto::subsidy as pb;
 use kechuang_proto::subsidy::subsidy_service_server::SubsidyService;
 use sqlx::{PgConnection, PgPool};
@@ -29,13 +22,7 @@ impl SubsidyApi {
     }
 }
 
-/// The calendar year of a payment, in China time: the annual cap's year.
-fn china_year(t: DateTime<Utc>) -> i32 {
-    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
-        .year()
-}
-
-async fn load(
+pub(super) async fn load(
     conn: &mut PgConnection,
     id: &str,
     who: &Caller,
@@ -48,172 +35,6 @@ async fn load(
     };
     let approvals = apps::approvals(conn, std::slice::from_ref(&app.id)).await?;
     Ok(convert::application(&app, &approvals))
-}
-
-async fn record_payment(
-    pool: &PgPool,
-    who: &Caller,
-    r: &pb::RecordPaymentRequest,
-) -> Result<pb::Payment, Error> {
-    who.require(&[Role::Enterprise])?;
-    let paid_at = r.paid_at.as_ref().and_then(from_timestamp);
-    let now = Utc::now();
-    let mut v = Violations::new();
-    v.check(
-        !r.contract_id.trim().is_empty(),
-        "contract_id",
-        "is required",
-    );
-    v.check(r.amount_fen > 0, "amount_fen", "must be positive");
-    match paid_at {
-        None => {
-            v.add("paid_at", "is required");
-        }
-        Some(t) => {
-            v.check(
-                t <= now + chrono::Duration::minutes(5),
-                "paid_at",
-                "must not be in the future",
-            );
-        }
-    }
-    let reference_len = r.bank_reference.trim().chars().count();
-    v.check(
-        (4..=64).contains(&reference_len),
-        "bank_reference",
-        "must be 4 to 64 characters",
-    );
-    v.into_result()?;
-    // Postgres keeps microseconds: compare and store at that precision.
-    let paid_at = paid_at.expect("checked").trunc_subsecs(6);
-    let reference = r.bank_reference.trim();
-
-    let mut tx = pool.begin().await?;
-    // A repeated bank reference waits for the first, then returns it.
-    locks::lock(&mut tx, LockSpace::BankReference, reference).await?;
-    if let Some((existing, application_id)) = apps::payment_by_reference(&mut tx, reference).await?
-    {
-        let same = existing.contract_id == r.contract_id
-            && existing.amount_fen == r.amount_fen
-            && existing.paid_at == paid_at
-            && who.is_enterprise(&existing.enterprise_id);
-        if same {
-            return Ok(convert::payment(&existing, &application_id));
-        }
-        return Err(Error::invalid(
-            "bank_reference",
-            "was already recorded for another payment",
-        ));
-    }
-    let contract = contracts::lock(&mut tx, &r.contract_id)
-        .await?
-        .filter(|c| who.is_enterprise(&c.enterprise_id))
-        .ok_or_else(|| Error::not_found(format!("contract {} not found", r.contract_id)))?;
-    if paid_at < contract.signed_at - chrono::Duration::days(1) {
-        return Err(Error::invalid(
-            "paid_at",
-            "is before the contract was signed",
-        ));
-    }
-    if contract.paid_fen + r.amount_fen > contract.amount_fen {
-        return Err(Error::invalid(
-            "amount_fen",
-            format!(
-                "would bring the total paid to {} fen, above the contract amount of {} fen",
-                contract.paid_fen + r.amount_fen,
-                contract.amount_fen
-            ),
-        ));
-    }
-    // One enterprise's payments are judged one at a time: they share the annual cap.
-    locks::lock(
-        &mut tx,
-        LockSpace::EnterprisePayments,
-        &contract.enterprise_id,
-    )
-    .await?;
-    let year = china_year(paid_at);
-    let standing = apps::standing(&mut tx, &contract.enterprise_id, year, &contract.id).await?;
-    let all_policies = policies::all(&mut tx).await?;
-    let contract_type =
-        ContractType::try_from(contract.contract_type).unwrap_or(ContractType::Unspecified);
-    let facts = PaymentFacts {
-        paid_at,
-        contract_type,
-        region_code: &contract.region_code,
-        industry_chain: &contract.industry_chain,
-    };
-    let payment = Payment {
-        id: format!("pay-{}", uuid::Uuid::now_v7().simple()),
-        contract_id: contract.id.clone(),
-        enterprise_id: contract.enterprise_id.clone(),
-        amount_fen: r.amount_fen,
-        paid_at,
-        bank_reference: reference.to_string(),
-        created_at: now,
-    };
-    let mut app = Application {
-        id: format!("app-{}", uuid::Uuid::now_v7().simple()),
-        payment_id: payment.id.clone(),
-        contract_id: contract.id.clone(),
-        enterprise_id: contract.enterprise_id.clone(),
-        policy_id: None,
-        fund_id: None,
-        payment_amount_fen: r.amount_fen,
-        amount_fen: 0,
-        entitled_exact: 0,
-        paid_year: year,
-        status: Status::Ineligible.as_str().into(),
-        status_reason: String::new(),
-        computation: vec![],
-        required_approvals: 1,
-        recorded_by: who.subject.clone(),
-        approved_at: None,
-        payout_reference: String::new(),
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
-    match choose(&all_policies, &facts) {
-        Choice::Applies(policy) => {
-            let grant = calculator::compute(policy, standing, r.amount_fen);
-            app.policy_id = Some(policy.id.clone());
-            app.fund_id = Some(policy.fund_id.clone());
-            app.computation = grant.steps;
-            if grant.amount_fen > 0 {
-                app.amount_fen = grant.amount_fen;
-                app.entitled_exact = grant.entitled_exact;
-                app.status = Status::PendingReview.as_str().into();
-                app.required_approvals = policy.required_approvals(grant.amount_fen);
-            } else {
-                app.status_reason = "按政策核定的补贴为零（已达上限或金额过小）".into();
-            }
-        }
-        Choice::Ineligible(reasons) => {
-            app.status_reason = reasons.join("；");
-            app.computation = reasons;
-        }
-    }
-    apps::insert_payment(&mut tx, &payment, &who.subject).await?;
-    apps::insert(&mut tx, &app).await?;
-    contracts::add_paid(&mut tx, &contract.id, r.amount_fen).await?;
-    let event = Payload::PaymentRecorded(PaymentRecorded {
-        payment_id: payment.id.clone(),
-        contract_id: contract.id.clone(),
-        enterprise_id: contract.enterprise_id.clone(),
-        amount_fen: r.amount_fen,
-        paid_at: Some(kechuang_platform::events::timestamp(paid_at)),
-        bank_reference: reference.to_string(),
-        application_id: app.id.clone(),
-    });
-    outbox::append(
-        &mut tx,
-        crate::PRODUCER,
-        NewEvent::new(&payment.id, 1, event),
-    )
-    .await?;
-    outbox::commit(tx).await?;
-    Ok(convert::payment(&payment, &app.id))
 }
 
 fn review<'a>(app: &'a Application, approvers: &'a [String]) -> Review<'a> {
@@ -339,7 +160,7 @@ impl SubsidyService for SubsidyApi {
     ) -> Result<Response<pb::Payment>, GrpcStatus> {
         let who = caller(&request)?;
         Ok(Response::new(
-            record_payment(&self.pool, &who, request.get_ref()).await?,
+            super::payments::record(&self.pool, &who, request.get_ref()).await?,
         ))
     }
 

@@ -27,6 +27,14 @@ pub fn policy(p: &Policy) -> pb::Policy {
         version: p.version,
         created_by: p.created_by.clone(),
         create_time: Some(timestamp(p.created_at)),
+        status: p.status.to_proto() as i32,
+        proposed_by: p.created_by.clone(),
+        decided_by: p.decided_by.clone(),
+        decided_at: p.decided_at.map(timestamp),
+        decision_note: p.decision_note.clone(),
+        superseded_by: p.superseded_by.clone(),
+        superseded_at: p.superseded_at.map(timestamp),
+        claim_window_days: p.claim_window_days,
     }
 }
 

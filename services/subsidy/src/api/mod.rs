@@ -2,10 +2,12 @@
 
 mod applications;
 mod convert;
+mod payments;
 mod policies;
 
 pub use applications::SubsidyApi;
-pub use policies::{PolicyApi, create as create_policy};
+pub use policies::{PolicyApi, propose as propose_policy};
+pub(crate) use policies::{insert_proposal, terms as policy_terms};
 
 use kechuang_platform::{Caller, Role};
 

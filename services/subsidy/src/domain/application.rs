@@ -115,7 +115,7 @@ fn not_own(review: &Review<'_>, caller: &Caller) -> Result<(), Error> {
             "nobody reviews an application of their own enterprise".into(),
         ));
     }
-    if caller.subject == review.recorded_by {
+    if caller.is_person(review.recorded_by) {
         return Err(Error::PermissionDenied(
             "the applicant cannot review their own application".into(),
         ));
@@ -133,7 +133,7 @@ pub fn approve(review: &Review<'_>, caller: &Caller) -> Result<Approval, Error> 
             review.status.as_str()
         )));
     }
-    if review.approvers.iter().any(|a| a == &caller.subject) {
+    if review.approvers.iter().any(|a| caller.is_person(a)) {
         return Err(Error::FailedPrecondition(format!(
             "{} already approved; four eyes need a different approver",
             caller.subject
@@ -218,6 +218,9 @@ mod tests {
         let one = vec!["a".to_string()];
         let again = approve(&review(Status::PendingReview, &one, 2), &approver("a")).unwrap_err();
         assert!(matches!(again, Error::FailedPrecondition(_)));
+        // The same person, whatever the case and spaces of their token's subject.
+        let again = approve(&review(Status::PendingReview, &one, 2), &approver(" A ")).unwrap_err();
+        assert!(matches!(again, Error::FailedPrecondition(_)));
         assert_eq!(
             approve(&review(Status::PendingReview, &one, 2), &approver("b")).unwrap(),
             Approval::Complete
@@ -237,13 +240,15 @@ mod tests {
             approve(&review(Status::PendingReview, &none, 1), &own),
             Err(Error::PermissionDenied(_))
         ));
-        assert!(matches!(
-            approve(
-                &review(Status::PendingReview, &none, 1),
-                &approver("applicant")
-            ),
-            Err(Error::PermissionDenied(_))
-        ));
+        for applicant in ["applicant", "Applicant ", " APPLICANT"] {
+            assert!(matches!(
+                approve(
+                    &review(Status::PendingReview, &none, 1),
+                    &approver(applicant)
+                ),
+                Err(Error::PermissionDenied(_))
+            ));
+        }
         let officer = Caller {
             role: Role::FinanceOfficer,
             subject: "o".into(),

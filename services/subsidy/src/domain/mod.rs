@@ -5,3 +5,4 @@ pub mod audit;
 pub mod calculator;
 pub mod money;
 pub mod policy;
+pub mod timing;

@@ -1,9 +1,17 @@
 //! Policies (政策包): who qualifies and at what ratio. Versioned: a policy is never edited; a
-//! new version of the same name supersedes the earlier ones.
+//! new version of the same name is proposed, and once another person approves it, it
+//! supersedes the earlier ones (see [`review`]).
+
+mod draft;
+pub mod review;
+
+pub use draft::{
+    CLAIM_WINDOW_DAYS, DEFAULT_CAP_CEILING_FEN, DEFAULT_CLAIM_WINDOW_DAYS, Limits, MAX_MONEY_FEN,
+    PolicyDraft, claim_window_or_default, validate,
+};
+pub use review::PolicyStatus;
 
 use chrono::{DateTime, Utc};
-use kechuang_platform::Violations;
-use kechuang_platform::vocabulary::{INDUSTRY_CHAINS, is_industry_chain};
 use kechuang_proto::common::ContractType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -31,8 +39,19 @@ pub struct Policy {
     /// None: open-ended.
     pub valid_to: Option<DateTime<Utc>>,
     pub four_eyes_threshold_fen: i64,
+    /// A payment older than this many days when it is recorded is not claimed.
+    pub claim_window_days: i32,
+    /// The proposer.
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+    pub status: PolicyStatus,
+    /// Who approved or rejected it ("seed" for the seeded policy); empty while undecided.
+    pub decided_by: String,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision_note: String,
+    /// The version whose approval superseded this one; empty otherwise.
+    pub superseded_by: String,
+    pub superseded_at: Option<DateTime<Utc>>,
 }
 
 /// What a policy is judged against.
@@ -42,104 +61,6 @@ pub struct PaymentFacts<'a> {
     pub contract_type: ContractType,
     pub region_code: &'a str,
     pub industry_chain: &'a str,
-}
-
-/// The fields of a new policy, before it has an id and a version.
-#[derive(Debug, Clone)]
-pub struct PolicyDraft {
-    pub name: String,
-    pub fund_id: String,
-    pub tiers: Vec<Tier>,
-    pub per_contract_cap_fen: i64,
-    pub per_enterprise_annual_cap_fen: i64,
-    pub contract_types: Vec<i32>,
-    pub region_prefixes: Vec<String>,
-    pub industry_chains: Vec<String>,
-    pub valid_from: Option<DateTime<Utc>>,
-    pub valid_to: Option<DateTime<Utc>>,
-    pub four_eyes_threshold_fen: i64,
-}
-
-/// Every rule a new policy must meet, each broken one named by its field.
-pub fn validate(draft: &PolicyDraft) -> Violations {
-    let mut v = Violations::new();
-    let name_len = draft.name.trim().chars().count();
-    v.check(
-        (2..=100).contains(&name_len),
-        "name",
-        "must be 2 to 100 characters",
-    );
-    v.check(!draft.fund_id.trim().is_empty(), "fund_id", "is required");
-    if draft.tiers.is_empty() || draft.tiers.len() > 10 {
-        v.add("tiers", "must have 1 to 10 tiers");
-    } else {
-        v.check(
-            draft.tiers[0].from_cumulative_fen == 0,
-            "tiers[0].from_cumulative_fen",
-            "the first tier must start at 0",
-        );
-        for (i, t) in draft.tiers.iter().enumerate() {
-            v.check(
-                (0..=10_000).contains(&t.ratio_bps),
-                &format!("tiers[{i}].ratio_bps"),
-                "must be 0 to 10000 basis points",
-            );
-            if i > 0 && t.from_cumulative_fen <= draft.tiers[i - 1].from_cumulative_fen {
-                v.add(
-                    &format!("tiers[{i}].from_cumulative_fen"),
-                    "tiers must start at strictly increasing amounts",
-                );
-            }
-        }
-    }
-    v.check(
-        draft.per_contract_cap_fen > 0,
-        "per_contract_cap_fen",
-        "must be positive",
-    );
-    v.check(
-        draft.per_enterprise_annual_cap_fen > 0,
-        "per_enterprise_annual_cap_fen",
-        "must be positive",
-    );
-    for (i, t) in draft.contract_types.iter().enumerate() {
-        let known = ContractType::try_from(*t).is_ok_and(|t| t != ContractType::Unspecified);
-        v.check(
-            known,
-            &format!("contract_types[{i}]"),
-            "must be one of the five contract types",
-        );
-    }
-    for (i, p) in draft.region_prefixes.iter().enumerate() {
-        let ok = (2..=6).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit());
-        v.check(
-            ok,
-            &format!("region_prefixes[{i}]"),
-            "must be 2 to 6 digits of a region code",
-        );
-    }
-    for (i, c) in draft.industry_chains.iter().enumerate() {
-        v.check_with(
-            is_industry_chain(c),
-            &format!("industry_chains[{i}]"),
-            || format!("must be one of {}", INDUSTRY_CHAINS.join("、")),
-        );
-    }
-    match (draft.valid_from, draft.valid_to) {
-        (None, _) => {
-            v.add("valid_from", "is required");
-        }
-        (Some(from), Some(to)) if to <= from => {
-            v.add("valid_to", "must be after valid_from");
-        }
-        _ => {}
-    }
-    v.check(
-        draft.four_eyes_threshold_fen >= 0,
-        "four_eyes_threshold_fen",
-        "must not be negative",
-    );
-    v
 }
 
 impl Policy {
@@ -212,20 +133,21 @@ pub enum Choice<'a> {
     Ineligible(Vec<String>),
 }
 
-/// The rule, documented in the README: only the newest version of each policy name is in
-/// force; among those that cover the payment, the most specific wins (most restricted
-/// dimensions, then the longest matching region prefix), then the newest.
+/// The rule, documented in the README: only versions in force count (approved by a second
+/// person, or seeded), the newest in force of each name; among those that cover the payment,
+/// the most specific wins (most restricted dimensions, then the longest matching region
+/// prefix), then the newest. A proposed, rejected or superseded version never computes.
 pub fn choose<'a>(policies: &'a [Policy], facts: &PaymentFacts<'_>) -> Choice<'a> {
-    let current: Vec<&Policy> = policies
-        .iter()
-        .filter(|p| {
-            !policies
-                .iter()
-                .any(|q| q.name == p.name && q.version > p.version)
-        })
+    let in_force = || {
+        policies
+            .iter()
+            .filter(|p| p.status == PolicyStatus::InForce)
+    };
+    let current: Vec<&Policy> = in_force()
+        .filter(|p| !in_force().any(|q| q.name == p.name && q.version > p.version))
         .collect();
     if current.is_empty() {
-        return Choice::Ineligible(vec!["尚无任何补贴政策".into()]);
+        return Choice::Ineligible(vec!["尚无生效的补贴政策".into()]);
     }
     let mut reasons = Vec::new();
     let mut best: Option<&Policy> = None;
@@ -277,8 +199,15 @@ pub(crate) mod tests {
             valid_from: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
             valid_to: None,
             four_eyes_threshold_fen: 10_000_000,
+            claim_window_days: 365,
             created_by: "seed".into(),
             created_at: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
+            status: PolicyStatus::InForce,
+            decided_by: "seed".into(),
+            decided_at: Some(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()),
+            decision_note: String::new(),
+            superseded_by: String::new(),
+            superseded_at: None,
         }
     }
 
@@ -349,18 +278,45 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_new_version_supersedes_the_old() {
+    fn only_a_version_in_force_computes() {
         let v1 = hubei_policy();
         let mut v2 = hubei_policy();
         v2.id = "p-hubei-2".into();
         v2.version = 2;
         v2.region_prefixes = vec!["4201".into()];
-        let policies = [v1, v2];
-        // v1 would cover 420500; v2 does not, and v2 is the one in force.
-        assert!(matches!(
-            choose(&policies, &facts("420500", ContractType::Transfer, "北斗")),
-            Choice::Ineligible(_)
-        ));
+        v2.status = PolicyStatus::Proposed;
+        let chosen = |policies: &[Policy]| match choose(
+            policies,
+            &facts("420500", ContractType::Transfer, "北斗"),
+        ) {
+            Choice::Applies(p) => Some(p.id.clone()),
+            Choice::Ineligible(_) => None,
+        };
+        // v2 is only proposed: v1 stays in force and covers 420500.
+        assert_eq!(chosen(&[v1.clone(), v2.clone()]), Some("p-hubei".into()));
+        // Approved, v2 supersedes v1; v2 does not cover 420500.
+        v2.status = PolicyStatus::InForce;
+        let mut old = v1.clone();
+        old.status = PolicyStatus::Superseded;
+        assert_eq!(chosen(&[old.clone(), v2.clone()]), None);
+        // Rejected or alone as a proposal, nothing is in force.
+        v2.status = PolicyStatus::Rejected;
+        assert_eq!(chosen(&[old, v2.clone()]), None);
+        v2.status = PolicyStatus::Proposed;
+        let mut generous = v2;
+        generous.region_prefixes = vec![];
+        match choose(
+            &[generous],
+            &facts("420500", ContractType::Transfer, "北斗"),
+        ) {
+            Choice::Ineligible(r) => assert_eq!(r, ["尚无生效的补贴政策"]),
+            other => panic!("{other:?}"),
+        }
+        // Defensive: two versions in force (never stored), the newer counts.
+        let mut newer = v1.clone();
+        newer.id = "p-hubei-3".into();
+        newer.version = 3;
+        assert_eq!(chosen(&[v1, newer]), Some("p-hubei-3".into()));
     }
 
     #[test]
@@ -374,56 +330,5 @@ pub(crate) mod tests {
         );
         assert_eq!(p.required_approvals(10_000_000), 1);
         assert_eq!(p.required_approvals(10_000_001), 2);
-    }
-
-    #[test]
-    fn drafts_are_validated_field_by_field() {
-        let draft = PolicyDraft {
-            name: "x".into(),
-            fund_id: "".into(),
-            tiers: vec![
-                Tier {
-                    from_cumulative_fen: 5,
-                    ratio_bps: 20_000,
-                },
-                Tier {
-                    from_cumulative_fen: 5,
-                    ratio_bps: 10,
-                },
-            ],
-            per_contract_cap_fen: 0,
-            per_enterprise_annual_cap_fen: -1,
-            contract_types: vec![0, 9],
-            region_prefixes: vec!["4".into()],
-            industry_chains: vec!["炼金术".into()],
-            valid_from: Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()),
-            valid_to: Some(Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap()),
-            four_eyes_threshold_fen: -5,
-        };
-        let status: tonic::Status = validate(&draft).into_result().unwrap_err().into();
-        let fields: Vec<String> = kechuang_platform::error::field_violations(&status)
-            .into_iter()
-            .map(|f| f.0)
-            .collect();
-        for f in [
-            "name",
-            "fund_id",
-            "tiers[0].from_cumulative_fen",
-            "tiers[0].ratio_bps",
-            "tiers[1].from_cumulative_fen",
-            "per_contract_cap_fen",
-            "per_enterprise_annual_cap_fen",
-            "contract_types[0]",
-            "contract_types[1]",
-            "region_prefixes[0]",
-            "industry_chains[0]",
-            "valid_to",
-            "four_eyes_threshold_fen",
-        ] {
-            assert!(
-                fields.contains(&f.to_string()),
-                "{f} missing from {fields:?}"
-            );
-        }
     }
 }

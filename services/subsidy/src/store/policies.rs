@@ -1,4 +1,4 @@
-use crate::domain::policy::{Policy, PolicyDraft, Tier};
+use crate::domain::policy::{Policy, PolicyDraft, PolicyStatus, Tier};
 use chrono::{DateTime, Utc};
 use kechuang_platform::Error;
 use kechuang_platform::locks::{self, LockSpace};
@@ -20,14 +20,23 @@ struct PolicyRow {
     valid_from: DateTime<Utc>,
     valid_to: Option<DateTime<Utc>>,
     four_eyes_threshold_fen: i64,
+    claim_window_days: i32,
     created_by: String,
     created_at: DateTime<Utc>,
+    status: String,
+    decided_by: String,
+    decided_at: Option<DateTime<Utc>>,
+    decision_note: String,
+    superseded_by: String,
+    superseded_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<PolicyRow> for Policy {
     type Error = Error;
     fn try_from(r: PolicyRow) -> Result<Self, Error> {
         let tiers: Vec<Tier> = serde_json::from_value(r.tiers).map_err(Error::internal)?;
+        let status = PolicyStatus::parse(&r.status)
+            .ok_or_else(|| Error::internal(format!("policy {} has status {:?}", r.id, r.status)))?;
         Ok(Policy {
             id: r.id,
             name: r.name,
@@ -46,36 +55,54 @@ impl TryFrom<PolicyRow> for Policy {
             valid_from: r.valid_from,
             valid_to: r.valid_to,
             four_eyes_threshold_fen: r.four_eyes_threshold_fen,
+            claim_window_days: r.claim_window_days,
             created_by: r.created_by,
             created_at: r.created_at,
+            status,
+            decided_by: r.decided_by,
+            decided_at: r.decided_at,
+            decision_note: r.decision_note,
+            superseded_by: r.superseded_by,
+            superseded_at: r.superseded_at,
         })
     }
 }
 
 const COLUMNS: &str = "id, name, version, fund_id, tiers, per_contract_cap_fen, \
     per_enterprise_annual_cap_fen, contract_types, region_prefixes, industry_chains, valid_from, \
-    valid_to, four_eyes_threshold_fen, created_by, created_at";
+    valid_to, four_eyes_threshold_fen, claim_window_days, created_by, created_at, status, \
+    decided_by, decided_at, decision_note, superseded_by, superseded_at";
 
-/// Inserts `draft` as the next version of its name (version 1 for a new name).
+fn policies(rows: Vec<PolicyRow>) -> Result<Vec<Policy>, Error> {
+    rows.into_iter().map(Policy::try_from).collect()
+}
+
+/// Serialises proposals and decisions of one policy name until the transaction ends.
+pub async fn lock_name(conn: &mut PgConnection, name: &str) -> Result<(), Error> {
+    locks::lock(conn, LockSpace::PolicyName, name.trim()).await?;
+    Ok(())
+}
+
+/// Inserts `draft` as the next version of its name (version 1 for a new name), PROPOSED.
 pub async fn insert(
     conn: &mut PgConnection,
     id: &str,
     draft: &PolicyDraft,
-    created_by: &str,
+    proposed_by: &str,
 ) -> Result<Policy, Error> {
-    // Serialise versions of one name.
-    locks::lock(conn, LockSpace::PolicyName, &draft.name).await?;
+    lock_name(conn, &draft.name).await?;
     let version: i32 =
         sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM policies WHERE name = $1")
-            .bind(&draft.name)
+            .bind(draft.name.trim())
             .fetch_one(&mut *conn)
             .await?;
     let tiers = serde_json::to_value(&draft.tiers).map_err(Error::internal)?;
     let row: PolicyRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO policies (id, name, version, fund_id, tiers, per_contract_cap_fen, \
          per_enterprise_annual_cap_fen, contract_types, region_prefixes, industry_chains, \
-         valid_from, valid_to, four_eyes_threshold_fen, created_by) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
+         valid_from, valid_to, four_eyes_threshold_fen, created_by, claim_window_days, status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'PROPOSED') \
+         RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(draft.name.trim())
@@ -90,10 +117,65 @@ pub async fn insert(
     .bind(draft.valid_from)
     .bind(draft.valid_to)
     .bind(draft.four_eyes_threshold_fen)
-    .bind(created_by)
+    .bind(proposed_by)
+    .bind(draft.claim_window_days)
     .fetch_one(&mut *conn)
     .await?;
     row.try_into()
+}
+
+/// Records the decision on a PROPOSED version: IN_FORCE or REJECTED.
+pub async fn decide(
+    conn: &mut PgConnection,
+    id: &str,
+    status: PolicyStatus,
+    decided_by: &str,
+    note: &str,
+) -> Result<Policy, Error> {
+    let row: Option<PolicyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE policies SET status = $2, decided_by = $3, decided_at = now(), decision_note = $4 \
+         WHERE id = $1 AND status = 'PROPOSED' RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(status.as_str())
+    .bind(decided_by)
+    .bind(note)
+    .fetch_optional(conn)
+    .await?;
+    row.ok_or_else(|| Error::FailedPrecondition(format!("policy {id} is no longer PROPOSED")))?
+        .try_into()
+}
+
+/// Marks every earlier version of `name` that is in force or still proposed SUPERSEDED by
+/// `by_id` (version `version`); the ids with the status each had.
+pub async fn supersede_earlier(
+    conn: &mut PgConnection,
+    name: &str,
+    version: i32,
+    by_id: &str,
+) -> Result<Vec<(String, String)>, Error> {
+    Ok(sqlx::query_as(
+        "WITH earlier AS ( \
+             SELECT id, status FROM policies \
+             WHERE name = $1 AND version < $2 AND status IN ('IN_FORCE', 'PROPOSED') FOR UPDATE) \
+         UPDATE policies p SET status = 'SUPERSEDED', superseded_by = $3, superseded_at = now() \
+         FROM earlier WHERE p.id = earlier.id RETURNING p.id, earlier.status",
+    )
+    .bind(name)
+    .bind(version)
+    .bind(by_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The version of `name` in force, if any.
+pub async fn in_force_version(conn: &mut PgConnection, name: &str) -> Result<Option<i32>, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT version FROM policies WHERE name = $1 AND status = 'IN_FORCE'")
+            .bind(name)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 pub async fn exists(conn: &mut PgConnection, id: &str) -> Result<bool, Error> {
@@ -106,8 +188,17 @@ pub async fn exists(conn: &mut PgConnection, id: &str) -> Result<bool, Error> {
 }
 
 pub async fn get(conn: &mut PgConnection, id: &str) -> Result<Option<Policy>, Error> {
+    fetch_one(conn, id, "").await
+}
+
+/// The policy, locked until the transaction ends.
+pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<Policy>, Error> {
+    fetch_one(conn, id, " FOR UPDATE").await
+}
+
+async fn fetch_one(conn: &mut PgConnection, id: &str, lock: &str) -> Result<Option<Policy>, Error> {
     let row: Option<PolicyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM policies WHERE id = $1"
+        "SELECT {COLUMNS} FROM policies WHERE id = $1{lock}"
     )))
     .bind(id)
     .fetch_optional(conn)
@@ -115,32 +206,35 @@ pub async fn get(conn: &mut PgConnection, id: &str) -> Result<Option<Policy>, Er
     row.map(Policy::try_from).transpose()
 }
 
-/// Every policy version: the choice among them is the domain's.
-pub async fn all(conn: &mut PgConnection) -> Result<Vec<Policy>, Error> {
+/// The versions in force: the choice among them is the domain's.
+pub async fn in_force(conn: &mut PgConnection) -> Result<Vec<Policy>, Error> {
     let rows: Vec<PolicyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM policies"
+        "SELECT {COLUMNS} FROM policies WHERE status = 'IN_FORCE'"
     )))
     .fetch_all(conn)
     .await?;
-    rows.into_iter().map(Policy::try_from).collect()
+    policies(rows)
 }
 
-/// Newest first, after the cursor `(created_at, id)`.
+/// Newest first, after the cursor `(created_at, id)`, in `status` when given.
 pub async fn page(
     conn: &mut PgConnection,
+    status: Option<PolicyStatus>,
     after: Option<(DateTime<Utc>, String)>,
     limit: i64,
 ) -> Result<Vec<Policy>, Error> {
     let (at, id) = after.unzip();
     let rows: Vec<PolicyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM policies \
-         WHERE $1::timestamptz IS NULL OR (created_at, id) < ($1, $2) \
-         ORDER BY created_at DESC, id DESC LIMIT $3"
+         WHERE ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2)) \
+           AND ($3::text IS NULL OR status = $3) \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
     )))
     .bind(at)
     .bind(id)
+    .bind(status.map(PolicyStatus::as_str))
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    rows.into_iter().map(Policy::try_from).collect()
+    policies(rows)
 }

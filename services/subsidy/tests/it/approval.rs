@@ -180,7 +180,7 @@ async fn every_finance_action_is_in_a_hash_chain_that_detects_tampering() {
         .fetch_all(&svc.pool)
         .await
         .unwrap();
-    assert_eq!(actions, ["policy.created", "application.approved"]);
+    assert_eq!(actions, ["policy.seeded", "application.approved"]);
 
     // The table refuses edits...
     let edit = sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE sequence = 2")

@@ -3,9 +3,11 @@ use kechuang_platform::testing::{TestService, authed, eventually};
 use kechuang_platform::{NewEvent, Role, ServiceKind};
 use kechuang_proto::common::ContractType;
 use kechuang_proto::events::{ContractSigned, envelope::Payload};
+use kechuang_proto::subsidy::policy_service_client::PolicyServiceClient;
 use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
 use kechuang_proto::subsidy::{
-    GetApplicationRequest, Payment, RecordPaymentRequest, SubsidyApplication,
+    ApprovePolicyRequest, CreatePolicyRequest, GetApplicationRequest, Payment, Policy, PolicyTier,
+    RecordPaymentRequest, SubsidyApplication,
 };
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -20,13 +22,26 @@ pub async fn client(svc: &TestService) -> SubsidyServiceClient<Channel> {
     SubsidyServiceClient::new(svc.channel().await)
 }
 
-/// Signs a contract through the bus and waits until the service has registered it.
+/// Signs a contract (30 days ago) through the bus and waits until the service has registered it.
 pub async fn sign(
     svc: &TestService,
     enterprise: &str,
     region: &str,
     t: ContractType,
     amount_fen: i64,
+) -> String {
+    let signed_at = chrono::Utc::now() - chrono::Duration::days(30);
+    sign_at(svc, enterprise, region, t, amount_fen, signed_at).await
+}
+
+/// [`sign`], signed at `signed_at`.
+pub async fn sign_at(
+    svc: &TestService,
+    enterprise: &str,
+    region: &str,
+    t: ContractType,
+    amount_fen: i64,
+    signed_at: chrono::DateTime<chrono::Utc>,
 ) -> String {
     let contract_id = format!("c-{}", uuid::Uuid::new_v4().simple());
     svc.publish(NewEvent::new(
@@ -42,7 +57,7 @@ pub async fn sign(
             contract_no: format!("HT-{contract_id}"),
             contract_type: t as i32,
             amount_fen,
-            signed_at: Some(timestamp(chrono::Utc::now() - chrono::Duration::days(30))),
+            signed_at: Some(timestamp(signed_at)),
             region_code: region.into(),
             industry_chain: "高端装备".into(),
             supplier_region_code: "420100".into(),
@@ -146,4 +161,64 @@ pub async fn wait_status(
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+pub async fn policies(svc: &TestService) -> PolicyServiceClient<Channel> {
+    PolicyServiceClient::new(svc.channel().await)
+}
+
+pub fn officer(svc: &TestService, name: &str) -> String {
+    svc.token(Role::FinanceOfficer, name, None)
+}
+
+/// A Wuhan policy (region 4201): 15 % up to 1,000,000 yuan paid, then 10 %.
+pub fn wuhan(request_id: &str) -> CreatePolicyRequest {
+    let mut r = subsidy::seed::hubei_policy_request();
+    r.request_id = request_id.into();
+    r.name = "武汉市首购首用补贴".into();
+    r.region_prefixes = vec!["4201".into()];
+    r.tiers = vec![
+        PolicyTier {
+            from_cumulative_fen: 0,
+            ratio_bps: 1500,
+        },
+        PolicyTier {
+            from_cumulative_fen: 100_000_000,
+            ratio_bps: 1000,
+        },
+    ];
+    r
+}
+
+/// `officer_name` (a finance officer) proposes `request`.
+pub async fn propose(
+    svc: &TestService,
+    officer_name: &str,
+    request: CreatePolicyRequest,
+) -> Policy {
+    policies(svc)
+        .await
+        .create_policy(authed(request, &officer(svc, officer_name)))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// `approver_name` (a finance approver) approves the policy.
+pub async fn approve_policy(
+    svc: &TestService,
+    approver_name: &str,
+    policy_id: &str,
+) -> Result<Policy, tonic::Status> {
+    policies(svc)
+        .await
+        .approve_policy(authed(
+            ApprovePolicyRequest {
+                policy_id: policy_id.into(),
+                note: "复核同意".into(),
+            },
+            &approver(svc, approver_name),
+        ))
+        .await
+        .map(|r| r.into_inner())
 }

@@ -3,6 +3,9 @@
 
 mod approval;
 mod helpers;
+mod migrations;
 mod payments;
 mod policies;
+mod policy_review;
 mod saga;
+mod timing;

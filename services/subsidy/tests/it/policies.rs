@@ -3,26 +3,8 @@ use kechuang_platform::Role;
 use kechuang_platform::error::field_violations;
 use kechuang_platform::testing::authed;
 use kechuang_proto::subsidy::policy_service_client::PolicyServiceClient;
-use kechuang_proto::subsidy::{CreatePolicyRequest, ListPoliciesRequest, PolicyTier};
+use kechuang_proto::subsidy::{ListPoliciesRequest, PolicyStatus, PolicyTier};
 use tonic::Code;
-
-fn wuhan(request_id: &str) -> CreatePolicyRequest {
-    let mut r = subsidy::seed::hubei_policy_request();
-    r.request_id = request_id.into();
-    r.name = "武汉市首购首用补贴".into();
-    r.region_prefixes = vec!["4201".into()];
-    r.tiers = vec![
-        PolicyTier {
-            from_cumulative_fen: 0,
-            ratio_bps: 1500,
-        },
-        PolicyTier {
-            from_cumulative_fen: 100_000_000,
-            ratio_bps: 1000,
-        },
-    ];
-    r
-}
 
 #[tokio::test]
 async fn officers_create_versioned_policies_idempotently() {
@@ -35,6 +17,9 @@ async fn officers_create_versioned_policies_idempotently() {
         .unwrap()
         .into_inner();
     assert_eq!(v1.version, 1);
+    assert_eq!(v1.status, PolicyStatus::Proposed as i32);
+    assert_eq!(v1.proposed_by, "officer");
+    assert!(v1.decided_by.is_empty() && v1.decided_at.is_none());
     let again = c
         .create_policy(authed(wuhan("req-1"), &officer))
         .await
@@ -69,6 +54,7 @@ async fn officers_create_versioned_policies_idempotently() {
             ListPoliciesRequest {
                 page_size: 2,
                 page_token: String::new(),
+                status: 0,
             },
             &enterprise_token(&svc, "e-1"),
         ))
@@ -82,6 +68,7 @@ async fn officers_create_versioned_policies_idempotently() {
             ListPoliciesRequest {
                 page_size: 2,
                 page_token: listed.next_page_token,
+                status: 0,
             },
             &officer,
         ))
@@ -90,6 +77,13 @@ async fn officers_create_versioned_policies_idempotently() {
         .into_inner();
     assert_eq!(rest.policies.len(), 1, "the seeded policy");
     assert!(rest.next_page_token.is_empty());
+    let seeded = &rest.policies[0];
+    assert_eq!(seeded.status, PolicyStatus::InForce as i32);
+    assert_eq!(
+        (seeded.proposed_by.as_str(), seeded.decided_by.as_str()),
+        ("seed", "seed")
+    );
+    assert!(seeded.decision_note.contains("without a second person"));
     svc.stop().await;
 }
 

@@ -1,0 +1,47 @@
+//! The finance office puts a policy in force the way the rules demand: the officer proposes
+//! it, an approver who is another person approves it (maker–checker). Until then the seeded
+//! Hubei rule alone computes subsidies.
+
+use super::clients::{Cast, Clients, authed};
+use kechuang_proto::subsidy as spb;
+use tonic::Code;
+
+/// Wuhan's first-purchase rule (region 4201): 15 % of what an enterprise pays up to 1,000,000
+/// yuan in a year, 10 % above, at most 500,000 yuan a contract and 1,000,000 a year.
+fn wuhan() -> spb::CreatePolicyRequest {
+    let mut r = subsidy::seed::hubei_policy_request();
+    r.request_id = "demo:wuhan-first-purchase".into();
+    r.name = "武汉市技术合同首购首用补贴".into();
+    r.region_prefixes = vec!["4201".into()];
+    r.tiers = vec![
+        spb::PolicyTier {
+            from_cumulative_fen: 0,
+            ratio_bps: 1500,
+        },
+        spb::PolicyTier {
+            from_cumulative_fen: 100_000_000,
+            ratio_bps: 1000,
+        },
+    ];
+    r.per_contract_cap_fen = 50_000_000;
+    r
+}
+
+/// Proposed by the officer, approved by the first approver; a rerun finds it decided.
+pub async fn wuhan_in_force(clients: &Clients, cast: &Cast) -> anyhow::Result<spb::Policy> {
+    let mut c = clients.policy.clone();
+    let proposed = c
+        .create_policy(authed(wuhan(), &cast.officer))
+        .await?
+        .into_inner();
+    let request = spb::ApprovePolicyRequest {
+        policy_id: proposed.id.clone(),
+        note: "复核：比例与上限符合市级政策文件".into(),
+    };
+    match c.approve_policy(authed(request, &cast.approver_1)).await {
+        Ok(decided) => Ok(decided.into_inner()),
+        // Decided by an earlier run.
+        Err(s) if s.code() == Code::FailedPrecondition => Ok(proposed),
+        Err(s) => Err(s.into()),
+    }
+}

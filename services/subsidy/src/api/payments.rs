@@ -1,0 +1,218 @@
+//! RecordPayment: a payment under a signed contract, judged under the policy in force that
+//! covers it, becomes an application, all in one transaction.
+
+use super::convert;
+use crate::domain::application::Status;
+use crate::domain::calculator::{self, Standing};
+use crate::domain::policy::{Choice, PaymentFacts, Policy, choose};
+use crate::domain::timing::{self, CLOCK_SKEW};
+use crate::store::applications::{self as apps, Application, Payment};
+use crate::store::contracts::{self, Contract};
+use crate::store::policies;
+use chrono::{DateTime, Datelike, FixedOffset, SubsecRound, Utc};
+use kechuang_platform::events::{from_timestamp, timestamp};
+use kechuang_platform::locks::{self, LockSpace};
+use kechuang_platform::{Caller, Error, NewEvent, Role, Violations, outbox};
+use kechuang_proto::common::ContractType;
+use kechuang_proto::events::{PaymentRecorded, envelope::Payload};
+use kechuang_proto::subsidy as pb;
+use sqlx::PgPool;
+
+/// China time (UTC+8), checked when compiled.
+const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
+    Some(offset) => offset,
+    None => panic!("UTC+8 is a valid offset"),
+};
+
+/// The calendar year of a payment, in China time: the annual cap's year.
+fn china_year(t: DateTime<Utc>) -> i32 {
+    t.with_timezone(&CHINA).year()
+}
+
+/// The request's own rules (before the contract is read): every broken one named; the payment
+/// time at the microseconds Postgres keeps.
+fn checked(r: &pb::RecordPaymentRequest, now: DateTime<Utc>) -> Result<DateTime<Utc>, Error> {
+    let paid_at = r.paid_at.as_ref().and_then(from_timestamp);
+    let mut v = Violations::new();
+    v.check(
+        !r.contract_id.trim().is_empty(),
+        "contract_id",
+        "is required",
+    );
+    v.check(r.amount_fen > 0, "amount_fen", "must be positive");
+    match paid_at {
+        None => {
+            v.add("paid_at", "is required");
+        }
+        Some(t) => {
+            v.check(
+                t <= now + CLOCK_SKEW,
+                "paid_at",
+                "must not be in the future",
+            );
+        }
+    }
+    let reference_len = r.bank_reference.trim().chars().count();
+    v.check(
+        (4..=64).contains(&reference_len),
+        "bank_reference",
+        "must be 4 to 64 characters",
+    );
+    v.into_result()?;
+    paid_at
+        .map(|t| t.trunc_subsecs(6))
+        .ok_or_else(|| Error::invalid("paid_at", "is required"))
+}
+
+/// The application a payment makes, before it is judged.
+fn application(payment: &Payment, year: i32, who: &Caller) -> Application {
+    Application {
+        id: format!("app-{}", uuid::Uuid::now_v7().simple()),
+        payment_id: payment.id.clone(),
+        contract_id: payment.contract_id.clone(),
+        enterprise_id: payment.enterprise_id.clone(),
+        policy_id: None,
+        fund_id: None,
+        payment_amount_fen: payment.amount_fen,
+        amount_fen: 0,
+        entitled_exact: 0,
+        paid_year: year,
+        status: Status::Ineligible.as_str().into(),
+        status_reason: String::new(),
+        computation: vec![],
+        required_approvals: 1,
+        recorded_by: who.subject.clone(),
+        approved_at: None,
+        payout_reference: String::new(),
+        created_at: payment.created_at,
+        updated_at: payment.created_at,
+        version: 1,
+    }
+}
+
+/// Judges the payment under the policies in force: the application's amount, status and
+/// computation. A payment older than the chosen policy's claim window is refused.
+fn judge(
+    app: &mut Application,
+    paid_at: DateTime<Utc>,
+    in_force: &[Policy],
+    contract: &Contract,
+    standing: Standing,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let facts = PaymentFacts {
+        paid_at,
+        contract_type: ContractType::try_from(contract.contract_type)
+            .unwrap_or(ContractType::Unspecified),
+        region_code: &contract.region_code,
+        industry_chain: &contract.industry_chain,
+    };
+    match choose(in_force, &facts) {
+        Choice::Applies(policy) => {
+            timing::check_claim_window(paid_at, now, policy)?;
+            let grant = calculator::compute(policy, standing, app.payment_amount_fen);
+            app.policy_id = Some(policy.id.clone());
+            app.fund_id = Some(policy.fund_id.clone());
+            app.computation = grant.steps;
+            if grant.amount_fen > 0 {
+                app.amount_fen = grant.amount_fen;
+                app.entitled_exact = grant.entitled_exact;
+                app.status = Status::PendingReview.as_str().into();
+                app.required_approvals = policy.required_approvals(grant.amount_fen);
+            } else {
+                app.status_reason = "按政策核定的补贴为零（已达上限或金额过小）".into();
+            }
+        }
+        Choice::Ineligible(reasons) => {
+            app.status_reason = reasons.join("；");
+            app.computation = reasons;
+        }
+    }
+    Ok(())
+}
+
+/// Records the payment and its application, or refuses it having written nothing.
+pub(super) async fn record(
+    pool: &PgPool,
+    who: &Caller,
+    r: &pb::RecordPaymentRequest,
+) -> Result<pb::Payment, Error> {
+    who.require(&[Role::Enterprise])?;
+    let now = Utc::now();
+    let paid_at = checked(r, now)?;
+    let reference = r.bank_reference.trim();
+
+    let mut tx = pool.begin().await?;
+    // A repeated bank reference waits for the first, then returns it.
+    locks::lock(&mut tx, LockSpace::BankReference, reference).await?;
+    if let Some((existing, application_id)) = apps::payment_by_reference(&mut tx, reference).await?
+    {
+        let same = existing.contract_id == r.contract_id
+            && existing.amount_fen == r.amount_fen
+            && existing.paid_at == paid_at
+            && who.is_enterprise(&existing.enterprise_id);
+        if same {
+            return Ok(convert::payment(&existing, &application_id));
+        }
+        return Err(Error::invalid(
+            "bank_reference",
+            "was already recorded for another payment",
+        ));
+    }
+    let contract = contracts::lock(&mut tx, &r.contract_id)
+        .await?
+        .filter(|c| who.is_enterprise(&c.enterprise_id))
+        .ok_or_else(|| Error::not_found(format!("contract {} not found", r.contract_id)))?;
+    timing::check_paid_at(paid_at, contract.signed_at, now)?;
+    if contract.paid_fen + r.amount_fen > contract.amount_fen {
+        return Err(Error::invalid(
+            "amount_fen",
+            format!(
+                "would bring the total paid to {} fen, above the contract amount of {} fen",
+                contract.paid_fen + r.amount_fen,
+                contract.amount_fen
+            ),
+        ));
+    }
+    // One enterprise's payments are judged one at a time: they share the annual cap.
+    locks::lock(
+        &mut tx,
+        LockSpace::EnterprisePayments,
+        &contract.enterprise_id,
+    )
+    .await?;
+    let year = china_year(paid_at);
+    let standing = apps::standing(&mut tx, &contract.enterprise_id, year, &contract.id).await?;
+    let in_force = policies::in_force(&mut tx).await?;
+    let payment = Payment {
+        id: format!("pay-{}", uuid::Uuid::now_v7().simple()),
+        contract_id: contract.id.clone(),
+        enterprise_id: contract.enterprise_id.clone(),
+        amount_fen: r.amount_fen,
+        paid_at,
+        bank_reference: reference.to_string(),
+        created_at: now,
+    };
+    let mut app = application(&payment, year, who);
+    judge(&mut app, paid_at, &in_force, &contract, standing, now)?;
+    apps::insert_payment(&mut tx, &payment, &who.subject).await?;
+    apps::insert(&mut tx, &app).await?;
+    contracts::add_paid(&mut tx, &contract.id, r.amount_fen).await?;
+    let event = Payload::PaymentRecorded(PaymentRecorded {
+        payment_id: payment.id.clone(),
+        contract_id: contract.id.clone(),
+        enterprise_id: contract.enterprise_id.clone(),
+        amount_fen: r.amount_fen,
+        paid_at: Some(timestamp(paid_at)),
+        bank_reference: reference.to_string(),
+        application_id: app.id.clone(),
+    });
+    outbox::append(
+        &mut tx,
+        crate::PRODUCER,
+        NewEvent::new(&payment.id, 1, event),
+    )
+    .await?;
+    outbox::commit(tx).await?;
+    Ok(convert::payment(&payment, &app.id))
+}
