@@ -74,6 +74,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The token key of this cluster (a deployment never runs on the public development key).
+export KC_JWT_SECRET="cluster-$TAG-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 for user in DEMAND_INTAKE MATCHING SUBSIDY FUND_LEDGER ADMIN; do
   export "KC_NATS_PASSWORD_$user=cluster-${user,,}-$TAG"
 done

@@ -64,6 +64,7 @@ async fn hostile_strings_and_amounts_are_refused_field_by_field_and_store_nothin
     demand_intake(&api).await;
     catalog_and_matching(&api).await;
     subsidy(&api).await;
+    policy(&api).await;
     fund(&api).await;
 
     books.quiesce().await;
@@ -323,6 +324,53 @@ async fn subsidy(api: &Api) {
     }
 }
 
+async fn policy(api: &Api) {
+    let officer = api.token(Role::FinanceOfficer, "王会计", None);
+    let now = chrono::Utc::now();
+    let create = spb::CreatePolicyRequest {
+        request_id: "bad-input-p".into(),
+        name: "技术合同补贴".into(),
+        fund_id: "fund-default".into(),
+        tiers: vec![spb::PolicyTier {
+            from_cumulative_fen: 0,
+            ratio_bps: 1000,
+        }],
+        per_contract_cap_fen: 100_000_000,
+        per_enterprise_annual_cap_fen: 100_000_000,
+        contract_types: vec![ContractType::Development as i32],
+        region_prefixes: vec!["42".into()],
+        industry_chains: vec![],
+        valid_from: Some(timestamp(now)),
+        valid_to: Some(timestamp(now + chrono::Duration::days(365))),
+        four_eyes_threshold_fen: 10_000_000,
+        claim_window_days: 365,
+    };
+    for (label, bad) in bad_strings() {
+        for field in ["name", "fund_id"] {
+            let mut r = create.clone();
+            if field == "name" {
+                r.name = bad.clone();
+            } else {
+                r.fund_id = bad.clone();
+            }
+            let answer = api.policies().create_policy(authed(r, &officer)).await;
+            refused(&format!("CreatePolicy.{field} with {label}"), field, answer);
+        }
+    }
+    for (label, fen) in BAD_FEN {
+        for field in ["per_contract_cap_fen", "per_enterprise_annual_cap_fen"] {
+            let mut r = create.clone();
+            if field == "per_contract_cap_fen" {
+                r.per_contract_cap_fen = fen;
+            } else {
+                r.per_enterprise_annual_cap_fen = fen;
+            }
+            let answer = api.policies().create_policy(authed(r, &officer)).await;
+            refused(&format!("CreatePolicy.{field} {label}"), field, answer);
+        }
+    }
+}
+
 async fn fund(api: &Api) {
     let officer = api.token(Role::FinanceOfficer, "王会计", None);
     let create = fpb::CreateFundRequest {
@@ -362,7 +410,7 @@ async fn fund(api: &Api) {
         r.amount_fen = fen;
         let answer = api.fund().top_up(authed(r, &officer)).await;
         refused(&format!("TopUp.amount_fen {label}"), "amount_fen", answer);
-        if fen < 0 || fen > kechuang_platform::input::MAX_FEN {
+        if !(0..=kechuang_platform::input::MAX_FEN).contains(&fen) {
             let mut r = create.clone();
             r.low_balance_fen = fen;
             let answer = api.fund().create_fund(authed(r, &officer)).await;

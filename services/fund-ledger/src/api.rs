@@ -92,7 +92,9 @@ impl FundService for FundApi {
         &self,
         request: Request<CreateFundRequest>,
     ) -> Result<Response<pb::Fund>, Status> {
-        caller(&request)?.require(WRITERS)?;
+        let who = caller(&request)?;
+        who.require(WRITERS)?;
+        let scope = idempotency::Scope::of("CreateFund", &who);
         let r = request.into_inner();
         let mut v = Violations::new();
         check_text(&mut v, &r.name, "name");
@@ -104,8 +106,7 @@ impl FundService for FundApi {
         let mut tx = self.pool.begin().await.map_err(Error::from)?;
         let fingerprint = idempotency::fingerprint(&r);
         if !r.request_id.is_empty() {
-            let claim =
-                idempotency::claim(&mut tx, "CreateFund", &r.request_id, &fingerprint).await?;
+            let claim = idempotency::claim(&mut tx, &scope, &r.request_id, &fingerprint).await?;
             if let idempotency::Claim::Existing(id) = claim {
                 let fund = store::fund(&mut tx, &id)
                     .await
@@ -119,7 +120,7 @@ impl FundService for FundApi {
             .await?
             .ok_or_else(|| Error::internal("a fresh fund id is taken"))?;
         if !r.request_id.is_empty() {
-            idempotency::record(&mut tx, "CreateFund", &r.request_id, &fingerprint, &id).await?;
+            idempotency::record(&mut tx, &scope, &r.request_id, &fingerprint, &id).await?;
         }
         kechuang_platform::outbox::commit(tx)
             .await

@@ -77,7 +77,9 @@ impl Gateway {
             .map_err(|e| anyhow::anyhow!("gateway: cannot listen on {}: {e}", config.listen))?;
         let state = AppState {
             upstream,
-            auth: Arc::new(Authenticator::new(&config.jwt_secret)),
+            auth: Arc::new(
+                Authenticator::new(&config.jwt_secret).with_max_lifetime(config.token_max_lifetime),
+            ),
             csrf,
         };
         Ok(Self {
@@ -116,6 +118,9 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Runs the gateway alone in front of running services (its binary and `kechuang serve
 /// gateway`): telemetry, Ctrl-C or SIGTERM to stop.
 pub fn serve(settings: kechuang_platform::Settings) -> anyhow::Result<()> {
+    settings
+        .check_production_secrets()
+        .map_err(|e| anyhow::anyhow!("gateway: {e}"))?;
     kechuang_platform::launcher::runtime(&settings)?.block_on(async {
         let _telemetry = kechuang_platform::telemetry::init(
             "gateway",

@@ -65,8 +65,8 @@ enum Command {
         /// The person (four eyes and the audit trail tell people apart by it).
         #[arg(long, default_value = "dev")]
         subject: String,
-        /// Validity in hours.
-        #[arg(long, default_value_t = 24)]
+        /// Validity in hours, at most KC_TOKEN_MAX_LIFETIME_HOURS (12 unless configured).
+        #[arg(long, default_value_t = 12)]
         hours: u64,
     },
 }
@@ -132,6 +132,13 @@ fn main() -> anyhow::Result<()> {
                 anyhow::bail!("an enterprise token needs --enterprise ID");
             }
             let settings = kechuang_platform::launcher::load_settings()?;
+            if hours == 0 || hours > settings.token_max_lifetime_hours {
+                anyhow::bail!(
+                    "--hours must be 1 to {} (KC_TOKEN_MAX_LIFETIME_HOURS): the services refuse \
+                     longer-lived tokens",
+                    settings.token_max_lifetime_hours
+                );
+            }
             let caller = Caller {
                 role,
                 subject,

@@ -31,10 +31,41 @@ fn isolated(cmd: &mut Command) -> String {
 }
 
 #[test]
+fn serve_refuses_the_public_development_token_key_and_token_caps_the_lifetime() {
+    for service in ["subsidy", "gateway"] {
+        let mut cmd = Command::new(BIN);
+        isolated(&mut cmd);
+        let refused = cmd
+            .env_remove("KC_JWT_SECRET")
+            .args(["serve", service])
+            .output()
+            .unwrap();
+        assert!(!refused.status.success());
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains("KC_JWT_SECRET"), "{service}: {stderr}");
+    }
+    let mut cmd = Command::new(BIN);
+    isolated(&mut cmd);
+    let refused = cmd
+        .args(["token", "--role", "auditor", "--hours", "13"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--hours must be 1 to 12"));
+}
+
+#[test]
 fn serve_refuses_to_start_without_event_keys_and_event_keys_writes_a_set() {
     let mut cmd = Command::new(BIN);
     isolated(&mut cmd);
-    let refused = cmd.args(["serve", "fund-ledger"]).output().unwrap();
+    let refused = cmd
+        .env(
+            "KC_JWT_SECRET",
+            "a-deployment-key-of-at-least-32-characters",
+        )
+        .args(["serve", "fund-ledger"])
+        .output()
+        .unwrap();
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(

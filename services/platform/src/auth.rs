@@ -112,15 +112,22 @@ struct Claims {
     iss: String,
     iat: u64,
     exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
 }
 
 const ISSUER: &str = "kechuang";
+
+/// The longest a token may live (`exp - iat`) unless configured: a working day and a half.
+/// A stolen token is worth little for long; a person signs in again the next day.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
 /// Mints and verifies tokens with one HS256 key.
 pub struct Authenticator {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    max_lifetime: u64,
     verified: Mutex<lru::LruCache<String, Verified>>,
 }
 
@@ -143,16 +150,24 @@ impl Authenticator {
         Self::with_leeway(secret, 5)
     }
 
+    /// Refuses tokens that live longer than `max_lifetime` from their issue.
+    pub fn with_max_lifetime(mut self, max_lifetime: Duration) -> Self {
+        self.max_lifetime = max_lifetime.as_secs();
+        self
+    }
+
     /// `leeway`: seconds past its expiry that a token is still accepted (clock skew).
     fn with_leeway(secret: &str, leeway: u64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "iat"]);
+        validation.validate_nbf = true;
         validation.leeway = leeway;
         Self {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            max_lifetime: DEFAULT_MAX_LIFETIME.as_secs(),
             verified: Mutex::new(lru::LruCache::new(VERIFIED_TOKENS)),
         }
     }
@@ -172,6 +187,7 @@ impl Authenticator {
             iss: ISSUER.into(),
             iat,
             exp,
+            nbf: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding of plain claims cannot fail")
@@ -207,6 +223,18 @@ impl Authenticator {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| Error::Unauthenticated(format!("invalid token: {e}")))?;
         let claims = data.claims;
+        let now = unix_now();
+        if claims.iat > now + self.validation.leeway {
+            return Err(Error::Unauthenticated(
+                "invalid token: issued in the future".into(),
+            ));
+        }
+        if claims.exp.saturating_sub(claims.iat) > self.max_lifetime {
+            return Err(Error::Unauthenticated(format!(
+                "invalid token: it lives longer than the {} hours allowed",
+                self.max_lifetime / 3600
+            )));
+        }
         if claims.sub.trim().is_empty() {
             return Err(Error::Unauthenticated("token has no subject".into()));
         }
@@ -395,5 +423,68 @@ mod tests {
             assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
         }
         assert!("root".parse::<Role>().is_err());
+    }
+
+    fn forged(secret: &str, iat: u64, exp: u64, nbf: Option<u64>) -> String {
+        let claims = Claims {
+            sub: "wang.fang".into(),
+            role: Role::FinanceApprover,
+            enterprise_id: None,
+            iss: ISSUER.into(),
+            iat,
+            exp,
+            nbf,
+        };
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn long_lived_future_and_not_yet_valid_tokens_are_refused() {
+        let auth = Authenticator::new("k");
+        let now = unix_now();
+        // Correctly signed, but valid until 2141.
+        let forever = forged("k", now, 5_364_662_400, None);
+        let err = auth.verify(&forever).unwrap_err().to_string();
+        assert!(err.contains("longer than the 12 hours"), "{err}");
+        // Issued tomorrow.
+        let future = forged("k", now + 86_400, now + 90_000, None);
+        assert!(auth.verify(&future).is_err());
+        // Not valid before tomorrow.
+        let later = forged("k", now, now + 3600, Some(now + 86_400));
+        assert!(auth.verify(&later).is_err());
+        // Within the rules.
+        let fine = forged("k", now, now + 3600, Some(now));
+        assert_eq!(auth.verify(&fine).unwrap().subject, "wang.fang");
+        // The lifetime is configurable.
+        let short = Authenticator::new("k").with_max_lifetime(Duration::from_secs(600));
+        assert!(short.verify(&fine).is_err());
+    }
+
+    #[test]
+    fn a_token_without_its_issue_time_is_refused() {
+        #[derive(Serialize)]
+        struct NoIat {
+            sub: String,
+            role: Role,
+            iss: String,
+            exp: u64,
+        }
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &NoIat {
+                sub: "wang.fang".into(),
+                role: Role::Auditor,
+                iss: ISSUER.into(),
+                exp: unix_now() + 60,
+            },
+            &EncodingKey::from_secret(b"k"),
+        )
+        .unwrap();
+        assert!(Authenticator::new("k").verify(&token).is_err());
     }
 }

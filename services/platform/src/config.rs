@@ -30,8 +30,11 @@ pub struct Settings {
     pub max_deliver: i64,
     /// First redelivery delay after a transient failure; doubles each time.
     pub redelivery_backoff_ms: u64,
-    /// HS256 key for bearer tokens.
+    /// HS256 key for bearer tokens (at least 32 characters). `kechuang serve` refuses to start
+    /// with the published development key; `kechuang up` keeps it and warns.
     pub jwt_secret: String,
+    /// The longest a bearer token may live, from its issue to its expiry.
+    pub token_max_lifetime_hours: u64,
     /// The directory of the services' event keys (`<service>.key.pem`, `<service>.pub.pem`;
     /// `kechuang event-keys DIR` writes a set). A service refuses to start without it;
     /// `kechuang up` keeps a development set under the user's state directory instead.
@@ -95,6 +98,7 @@ impl Default for Settings {
             max_deliver: 5,
             redelivery_backoff_ms: 1000,
             jwt_secret: DEV_JWT_SECRET.into(),
+            token_max_lifetime_hours: 12,
             event_keys: None,
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             demand_port: 50051,
@@ -235,6 +239,7 @@ impl Settings {
             subsidy_url: self.service_url(ServiceKind::Subsidy),
             fund_url: self.service_url(ServiceKind::FundLedger),
             jwt_secret: self.jwt_secret.clone(),
+            token_max_lifetime: self.token_max_lifetime(),
             csrf_key: self.gateway_csrf_key.clone(),
         }
     }
@@ -270,6 +275,25 @@ impl Settings {
             .join("dev-event-keys")
     }
 
+    pub fn token_max_lifetime(&self) -> Duration {
+        Duration::from_secs(self.token_max_lifetime_hours.max(1) * 3600)
+    }
+
+    /// What a deployment (not `kechuang up`) must have configured: a token key of its own.
+    pub fn check_production_secrets(&self) -> Result<(), String> {
+        if self.jwt_secret == DEV_JWT_SECRET {
+            return Err(
+                "KC_JWT_SECRET is not set, and the development key is public: set it to \
+                 a random string of at least 32 characters (e.g. `openssl rand -base64 32`)"
+                    .into(),
+            );
+        }
+        if self.jwt_secret.chars().count() < 32 {
+            return Err("KC_JWT_SECRET must be at least 32 characters".into());
+        }
+        Ok(())
+    }
+
     /// The configuration one service receives.
     pub fn service(&self, kind: ServiceKind) -> ServiceConfig {
         ServiceConfig {
@@ -282,6 +306,7 @@ impl Settings {
             },
             bus: self.bus(),
             jwt_secret: self.jwt_secret.clone(),
+            token_max_lifetime: self.token_max_lifetime(),
             event_keys: self.event_keys.as_ref().map(PathBuf::from),
             tuning: Tuning {
                 pairings_per_demand: self.pairings_per_demand,
@@ -340,6 +365,7 @@ pub struct ServiceConfig {
     pub database: DatabaseConfig,
     pub bus: BusConfig,
     pub jwt_secret: String,
+    pub token_max_lifetime: Duration,
     /// Where the event keys are (see [`Settings::event_keys`]).
     pub event_keys: Option<PathBuf>,
     pub tuning: Tuning,
@@ -356,6 +382,7 @@ pub struct GatewayConfig {
     /// Verifies the tokens people paste into the console (to show their role); every call
     /// still carries the caller's own token to the services, which decide.
     pub jwt_secret: String,
+    pub token_max_lifetime: Duration,
     /// The console's CSRF key (shared by replicas); none: random per start.
     pub csrf_key: Option<String>,
 }

@@ -2,6 +2,7 @@
 //! was already used with the same body, return the existing resource instead of creating;
 //! with another body, refuse.
 
+use crate::auth::{Caller, normalised_subject};
 use crate::error::Error;
 use crate::locks::{LockSpace, lock};
 use sqlx::PgConnection;
@@ -15,15 +16,41 @@ pub enum Claim {
     Existing(String),
 }
 
+/// Whose request ids these are: one operation of one caller. A request id means something
+/// only to whoever sent it, so two enterprises (or two people) using the same id never meet,
+/// and nobody receives another's resource by replaying its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope(String);
+
+impl Scope {
+    /// `operation` (e.g. `SignContract`) for `caller`: its enterprise when it acts for one,
+    /// else its person.
+    pub fn of(operation: &str, caller: &Caller) -> Self {
+        Scope(match &caller.enterprise_id {
+            Some(enterprise) => format!("{operation}/enterprise:{enterprise}"),
+            None => format!(
+                "{operation}/{}:{}",
+                caller.role.as_str(),
+                normalised_subject(&caller.subject)
+            ),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Looks up `request_id` in `scope`, waiting on a concurrent transaction that holds the same
 /// id (the advisory lock serialises two identical requests racing each other).
 pub async fn claim(
     conn: &mut PgConnection,
-    scope: &str,
+    scope: &Scope,
     request_id: &str,
     fingerprint: &str,
 ) -> Result<Claim, Error> {
     check_request_id(request_id)?;
+    let scope = scope.as_str();
     lock(conn, LockSpace::RequestId, &format!("{scope}/{request_id}")).await?;
     lookup(conn, scope, request_id, fingerprint).await
 }
@@ -77,7 +104,7 @@ pub fn same_request(stored: &str, fingerprint: &str) -> Result<(), Error> {
 /// Records that `request_id` created `resource_id`; same transaction as the create.
 pub async fn record(
     conn: &mut PgConnection,
-    scope: &str,
+    scope: &Scope,
     request_id: &str,
     fingerprint: &str,
     resource_id: &str,
@@ -86,7 +113,7 @@ pub async fn record(
         "INSERT INTO idempotency_keys (scope, request_id, fingerprint, resource_id) \
          VALUES ($1, $2, $3, $4)",
     )
-    .bind(scope)
+    .bind(scope.as_str())
     .bind(request_id)
     .bind(fingerprint)
     .bind(resource_id)
@@ -130,12 +157,13 @@ pub struct BatchKey<'a> {
 /// resource ids and says, key by key, what became of each. The request ids must be distinct.
 pub async fn claim_many(
     conn: &mut PgConnection,
-    scope: &str,
+    scope: &Scope,
     keys: &[BatchKey<'_>],
 ) -> Result<Vec<BatchClaim>, Error> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
+    let scope = scope.as_str();
     let request_ids: Vec<&str> = keys.iter().map(|k| k.request_id).collect();
     let fingerprints: Vec<&str> = keys.iter().map(|k| k.fingerprint).collect();
     let resources: Vec<&str> = keys.iter().map(|k| k.resource_id).collect();

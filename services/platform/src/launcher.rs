@@ -109,6 +109,9 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let settings = load_settings()?;
+    settings
+        .check_production_secrets()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", kind.name()))?;
     runtime(&settings)?.block_on(async {
         let _telemetry = telemetry::init(
             kind.name(),

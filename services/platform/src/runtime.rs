@@ -62,7 +62,9 @@ impl ServiceRuntime {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| anyhow::anyhow!("{name}: cannot listen on {}: {e}", config.listen))?;
-        let authenticator = Arc::new(Authenticator::new(&config.jwt_secret));
+        let authenticator = Arc::new(
+            Authenticator::new(&config.jwt_secret).with_max_lifetime(config.token_max_lifetime),
+        );
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();
         let relay = Relay::new(

@@ -24,7 +24,7 @@ pub fn isolated_settings() -> Settings {
         database_prefix: format!("kct_{id}_"),
         stream_name: format!("T_{}", id.to_uppercase()),
         subject_prefix: format!("t{id}"),
-        jwt_secret: format!("test-secret-{id}"),
+        jwt_secret: format!("test-secret-{id}-of-at-least-32-characters"),
         demand_port: 0,
         matching_port: 0,
         subsidy_port: 0,

@@ -58,6 +58,14 @@ pub fn hubei_policy_request() -> CreatePolicyRequest {
 
 /// Creates the policy in force unless it exists (safe with several replicas starting at
 /// once: the request id makes the second a no-op).
+fn seed_actor() -> kechuang_platform::Caller {
+    kechuang_platform::Caller {
+        role: kechuang_platform::Role::Service,
+        subject: SEED_ACTOR.into(),
+        enterprise_id: None,
+    }
+}
+
 pub async fn hubei_policy(pool: &PgPool, limits: &Limits) -> anyhow::Result<()> {
     let mut conn = pool.acquire().await?;
     if policies::exists(&mut conn, HUBEI_POLICY_ID).await? {
@@ -68,7 +76,7 @@ pub async fn hubei_policy(pool: &PgPool, limits: &Limits) -> anyhow::Result<()> 
         let mut tx = pool.begin().await?;
         let request = hubei_policy_request();
         let (proposed, new) =
-            crate::api::insert_proposal(&mut tx, HUBEI_POLICY_ID, &request, limits, SEED_ACTOR)
+            crate::api::insert_proposal(&mut tx, HUBEI_POLICY_ID, &request, limits, &seed_actor())
                 .await?;
         if new {
             let in_force = policies::decide(

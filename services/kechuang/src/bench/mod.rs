@@ -151,7 +151,7 @@ pub fn isolated(base: &Settings) -> Settings {
         database_prefix: format!("kcb_{id}_"),
         stream_name: format!("KC_BENCH_{}", id.to_uppercase()),
         subject_prefix: format!("kcb{id}"),
-        jwt_secret: format!("bench-secret-{id}"),
+        jwt_secret: format!("bench-secret-{id}-of-at-least-32-characters"),
         event_keys: Some(
             kechuang_platform::testing::test_event_keys(&format!("bench-{id}"))
                 .display()
@@ -331,7 +331,7 @@ impl Ctx {
                 subject: subject.into(),
                 enterprise_id: enterprise.map(String::from),
             },
-            Duration::from_secs(24 * 3600),
+            kechuang_platform::auth::DEFAULT_MAX_LIFETIME,
         )
     }
 

@@ -68,7 +68,7 @@ impl Cast {
                     subject: subject.into(),
                     enterprise_id: None,
                 },
-                Duration::from_secs(24 * 3600),
+                kechuang_platform::auth::DEFAULT_MAX_LIFETIME,
             )
         };
         Self {
@@ -89,7 +89,7 @@ impl Cast {
                 subject: format!("财务·{credit_code}"),
                 enterprise_id: Some(credit_code.into()),
             },
-            Duration::from_secs(24 * 3600),
+            kechuang_platform::auth::DEFAULT_MAX_LIFETIME,
         )
     }
 }

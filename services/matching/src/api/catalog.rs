@@ -7,7 +7,8 @@ use crate::wire::achievement_proto;
 use crate::{PRODUCER, Shared, pushing};
 use kechuang_platform::auth::{Caller, Role, caller};
 use kechuang_platform::error::Error;
-use kechuang_platform::idempotency::{self, BatchClaim, BatchKey, Claim};
+use kechuang_platform::idempotency::{self, BatchClaim, BatchKey, Claim, Scope};
+use kechuang_platform::input;
 use kechuang_platform::{NewEvent, outbox};
 use kechuang_proto::events::{AchievementRegistered, envelope::Payload};
 use kechuang_proto::matching::catalog_service_server::CatalogService;
@@ -53,16 +54,16 @@ impl CatalogApi {
         caller.require(&[Role::Supplier, Role::TechManager, Role::Service])?;
         let reason = domain::validate_withdrawal(&req)?;
         let mut tx = self.pool.begin().await?;
+        // Another supplier's achievement answers exactly as an unknown one.
         let row = store::get_achievement(&mut tx, &req.achievement_id)
             .await?
+            .filter(|a| caller.role != Role::Supplier || caller.is_person(&a.registered_by))
             .ok_or_else(|| {
-                Error::not_found(format!("achievement {} not found", req.achievement_id))
+                Error::not_found(format!(
+                    "achievement {} not found",
+                    input::quote(&req.achievement_id)
+                ))
             })?;
-        if caller.role == Role::Supplier && row.registered_by != caller.subject {
-            return Err(Error::PermissionDenied(
-                "only the supplier who registered an achievement may withdraw it".into(),
-            ));
-        }
         let row = store::withdraw_achievement(&mut tx, &row.id, &reason)
             .await?
             .ok_or_else(|| Error::internal("the achievement vanished"))?;
@@ -160,8 +161,13 @@ impl CatalogApi {
         let fingerprint = idempotency::fingerprint(&req);
         let mut tx = self.pool.begin().await?;
         if !req.request_id.is_empty()
-            && let Claim::Existing(id) =
-                idempotency::claim(&mut tx, SCOPE, &req.request_id, &fingerprint).await?
+            && let Claim::Existing(id) = idempotency::claim(
+                &mut tx,
+                &Scope::of(SCOPE, caller),
+                &req.request_id,
+                &fingerprint,
+            )
+            .await?
         {
             let row = store::get_achievement(&mut tx, &id)
                 .await?
@@ -170,7 +176,14 @@ impl CatalogApi {
         }
         let id = Uuid::now_v7().to_string();
         if !req.request_id.is_empty() {
-            idempotency::record(&mut tx, SCOPE, &req.request_id, &fingerprint, &id).await?;
+            idempotency::record(
+                &mut tx,
+                &Scope::of(SCOPE, caller),
+                &req.request_id,
+                &fingerprint,
+                &id,
+            )
+            .await?;
         }
         let stored = self
             .store_new(tx, &[(id, achievement)], &caller.subject)
@@ -232,7 +245,7 @@ impl CatalogApi {
                 resource_id: &ids[*i],
             })
             .collect();
-        let claims = idempotency::claim_many(&mut tx, SCOPE, &keys).await?;
+        let claims = idempotency::claim_many(&mut tx, &Scope::of(SCOPE, caller), &keys).await?;
         for (i, claim) in keyed.into_iter().zip(claims) {
             match claim {
                 BatchClaim::Claimed => {}

@@ -9,7 +9,7 @@ use crate::{PRODUCER, Shared};
 use chrono::Utc;
 use kechuang_platform::auth::{Caller, Role, caller};
 use kechuang_platform::error::{Error, ResultExt, Violations};
-use kechuang_platform::idempotency::{self, Claim};
+use kechuang_platform::idempotency::{self, Claim, Scope};
 use kechuang_platform::input::{self, Text};
 use kechuang_platform::paging::{decode_token, encode_token, page_size};
 use kechuang_platform::{NewEvent, outbox};
@@ -52,14 +52,17 @@ pub struct MatchingApi {
 }
 
 /// An enterprise sees its own demands only; readers see all.
-fn may_see(caller: &Caller, enterprise_id: &str) -> Result<(), Error> {
-    if caller.is_enterprise(enterprise_id) || READERS.contains(&caller.role) {
-        Ok(())
-    } else {
-        Err(Error::PermissionDenied(
-            "only the demand's enterprise may see its pairings".into(),
-        ))
-    }
+fn may_see(caller: &Caller, enterprise_id: &str) -> bool {
+    caller.is_enterprise(enterprise_id) || READERS.contains(&caller.role)
+}
+
+/// Another enterprise's demand answers exactly as an unknown one: its id tells nothing.
+fn demand_not_found(demand_id: &str) -> Error {
+    Error::not_found(format!("demand {} not found", input::quote(demand_id)))
+}
+
+fn pairing_not_found(pairing_id: &str) -> Error {
+    Error::not_found(format!("pairing {} not found", input::quote(pairing_id)))
 }
 
 /// Which pairings a watcher wants.
@@ -97,10 +100,10 @@ impl MatchingApi {
         let limit = page_size(req.page_size)?;
         let after: Option<(i32, String)> = decode_token(&req.demand_id, &req.page_token)?;
         let mut conn = self.pool.acquire().await?;
-        let demand = store::get_demand(&mut conn, &req.demand_id)
+        store::get_demand(&mut conn, &req.demand_id)
             .await?
-            .ok_or_else(|| Error::not_found(format!("demand {} not found", req.demand_id)))?;
-        may_see(&caller, &demand.enterprise_id)?;
+            .filter(|d| may_see(&caller, &d.enterprise_id))
+            .ok_or_else(|| demand_not_found(&req.demand_id))?;
         let mut rows = store::list_pairings(&mut conn, &req.demand_id, after, limit + 1).await?;
         let next_page_token = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
@@ -133,15 +136,17 @@ impl MatchingApi {
                 "name a demand_id or an enterprise_id",
             ));
         }
-        if !req.enterprise_id.is_empty() {
-            may_see(caller, &req.enterprise_id)?;
+        if !req.enterprise_id.is_empty() && !may_see(caller, &req.enterprise_id) {
+            return Err(Error::PermissionDenied(
+                "an enterprise sees only its own pairings".into(),
+            ));
         }
         if !req.demand_id.is_empty() {
             let mut conn = self.pool.acquire().await?;
-            let demand = store::get_demand(&mut conn, &req.demand_id)
+            store::get_demand(&mut conn, &req.demand_id)
                 .await?
-                .ok_or_else(|| Error::not_found(format!("demand {} not found", req.demand_id)))?;
-            may_see(caller, &demand.enterprise_id)?;
+                .filter(|d| may_see(caller, &d.enterprise_id))
+                .ok_or_else(|| demand_not_found(&req.demand_id))?;
         }
         Ok(Filter {
             demand_id: Some(req.demand_id).filter(|s| !s.is_empty()),
@@ -164,12 +169,8 @@ impl MatchingApi {
         let mut tx = self.pool.begin().await?;
         let pairing = store::get_pairing(&mut tx, &req.pairing_id, true)
             .await?
-            .ok_or_else(|| Error::not_found(format!("pairing {} not found", req.pairing_id)))?;
-        if !caller.is_enterprise(&pairing.enterprise_id) {
-            return Err(Error::PermissionDenied(
-                "only the demand's enterprise may answer its pairings".into(),
-            ));
-        }
+            .filter(|p| caller.is_enterprise(&p.enterprise_id))
+            .ok_or_else(|| pairing_not_found(&req.pairing_id))?;
         let status = PairingStatus::try_from(pairing.status).unwrap_or(PairingStatus::Unspecified);
         if req.accept && status == PairingStatus::Proposed {
             let achievement = store::get_achievement(&mut tx, &pairing.achievement_id).await?;
@@ -200,8 +201,13 @@ impl MatchingApi {
         let fingerprint = idempotency::fingerprint(&req);
         let mut tx = self.pool.begin().await?;
         if !req.request_id.is_empty()
-            && let Claim::Existing(id) =
-                idempotency::claim(&mut tx, SCOPE, &req.request_id, &fingerprint).await?
+            && let Claim::Existing(id) = idempotency::claim(
+                &mut tx,
+                &Scope::of(SCOPE, &caller),
+                &req.request_id,
+                &fingerprint,
+            )
+            .await?
         {
             let row = store::get_contract(&mut tx, &id)
                 .await?
@@ -211,7 +217,8 @@ impl MatchingApi {
         // Lock order of every writer: the demand, then its pairings.
         let demand_id = store::get_pairing(&mut tx, &req.pairing_id, false)
             .await?
-            .ok_or_else(|| Error::not_found(format!("pairing {} not found", req.pairing_id)))?
+            .filter(|p| caller.role != Role::Enterprise || caller.is_enterprise(&p.enterprise_id))
+            .ok_or_else(|| pairing_not_found(&req.pairing_id))?
             .demand_id;
         let demand = store::lock_demand(&mut tx, &demand_id)
             .await?
@@ -220,9 +227,7 @@ impl MatchingApi {
             .await?
             .ok_or_else(|| Error::internal("a pairing vanished"))?;
         if caller.role == Role::Enterprise && !caller.is_enterprise(&pairing.enterprise_id) {
-            return Err(Error::PermissionDenied(
-                "only the demand's enterprise may sign a contract on its pairing".into(),
-            ));
+            return Err(pairing_not_found(&req.pairing_id));
         }
         if pairing.status != PairingStatus::Accepted as i32 {
             return Err(Error::FailedPrecondition(
@@ -270,7 +275,14 @@ impl MatchingApi {
         )
         .await?;
         if !req.request_id.is_empty() {
-            idempotency::record(&mut tx, SCOPE, &req.request_id, &fingerprint, &row.id).await?;
+            idempotency::record(
+                &mut tx,
+                &Scope::of(SCOPE, &caller),
+                &req.request_id,
+                &fingerprint,
+                &row.id,
+            )
+            .await?;
         }
         outbox::commit(tx).await?;
         Ok(contract_proto(&row))
@@ -287,12 +299,13 @@ impl MatchingApi {
         let mut conn = self.pool.acquire().await?;
         let row = store::get_contract(&mut conn, &req.contract_id)
             .await?
-            .ok_or_else(|| Error::not_found(format!("contract {} not found", req.contract_id)))?;
-        if caller.role == Role::Enterprise && !caller.is_enterprise(&row.enterprise_id) {
-            return Err(Error::PermissionDenied(
-                "not a party to this contract".into(),
-            ));
-        }
+            .filter(|c| caller.role != Role::Enterprise || caller.is_enterprise(&c.enterprise_id))
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "contract {} not found",
+                    input::quote(&req.contract_id)
+                ))
+            })?;
         Ok(contract_proto(&row))
     }
 }

@@ -69,7 +69,8 @@ async fn only_the_demands_enterprise_answers_and_signs_on_an_accepted_pairing() 
         .respond_to_pairing(authed(respond(&first.id, true), &other_enterprise(&svc)))
         .await
         .unwrap_err();
-    assert_eq!(other.code(), Code::PermissionDenied);
+    // Another enterprise's pairing answers as an unknown one.
+    assert_eq!(other.code(), Code::NotFound);
     let manager = client
         .respond_to_pairing(authed(
             respond(&first.id, true),
@@ -137,7 +138,7 @@ async fn only_the_demands_enterprise_answers_and_signs_on_an_accepted_pairing() 
         ))
         .await
         .unwrap_err();
-    assert_eq!(stranger.code(), Code::PermissionDenied);
+    assert_eq!(stranger.code(), Code::NotFound);
     let on_rejected = client
         .sign_contract(authed(
             sign(&second.id, "r-2", "HT-2026-002", at),
@@ -179,6 +180,15 @@ async fn only_the_demands_enterprise_answers_and_signs_on_an_accepted_pairing() 
         .unwrap()
         .into_inner();
     assert_eq!(contract.id, replay.id);
+    // The same request replayed by another enterprise is not its request: it learns nothing.
+    let stolen = client
+        .sign_contract(authed(
+            sign(&first.id, "r-4", "HT-2026-001", at),
+            &other_enterprise(&svc),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(stolen.code(), Code::NotFound, "{stolen:?}");
     assert_eq!(contract.enterprise_id, ENTERPRISE);
     assert_eq!(contract.region_code, "420100");
     assert_eq!(contract.industry_chain, "高端装备");
@@ -229,7 +239,7 @@ async fn only_the_demands_enterprise_answers_and_signs_on_an_accepted_pairing() 
     );
     assert_eq!(
         get(other_enterprise(&svc)).await.unwrap_err().code(),
-        Code::PermissionDenied
+        Code::NotFound
     );
     assert_eq!(
         get(supplier(&svc)).await.unwrap_err().code(),

@@ -42,7 +42,8 @@ async fn a_withdrawn_achievement_is_never_paired_again_on_any_replica_or_after_a
     let refused = withdraw(&a, withdrawal(&welding_id, "不是我的"), &someone_else)
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), Code::PermissionDenied);
+    // Another supplier's achievement answers as an unknown one.
+    assert_eq!(refused.code(), Code::NotFound);
     let unknown = withdraw(&a, withdrawal("no-such-id", "已转让"), &supplier(&a))
         .await
         .unwrap_err();

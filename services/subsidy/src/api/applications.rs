@@ -4,7 +4,8 @@ use crate::store::applications::{self as apps, Application};
 use crate::store::audit;
 use chrono::{DateTime, Utc};
 use kechuang_platform::auth::caller;
-use kechuang_platform::{Caller, Error, NewEvent, Role, outbox, paging};
+use kechuang_platform::input;
+use kechuang_platform::{Caller, Error, NewEvent, Role, Violations, outbox, paging};
 use kechuang_proto::events::{SubsidyApproved, SubsidyRejected, envelope::Payload};
 use kechuang_proto::subsidy as pb;
 use kechuang_proto::subsidy::subsidy_service_server::SubsidyService;
@@ -52,10 +53,10 @@ async fn approve(
     who: &Caller,
     r: &pb::ApproveApplicationRequest,
 ) -> Result<pb::SubsidyApplication, Error> {
-    check_id(&r.id)?;
-    if r.note.chars().count() > 500 {
-        return Err(Error::invalid("note", "must be at most 500 characters"));
-    }
+    let mut v = Violations::new();
+    input::check_id(&mut v, "id", &r.id, MAX_ID_CHARS);
+    application::NOTE.check(&mut v, "note", &r.note);
+    v.into_result()?;
     let mut tx = pool.begin().await?;
     let app = apps::lock(&mut tx, &r.id)
         .await?
@@ -108,6 +109,7 @@ async fn reject(
     r: &pb::RejectApplicationRequest,
 ) -> Result<pb::SubsidyApplication, Error> {
     check_id(&r.id)?;
+    application::check_reason(&r.reason)?;
     let mut tx = pool.begin().await?;
     let app = apps::lock(&mut tx, &r.id)
         .await?
@@ -145,11 +147,12 @@ async fn reject(
     Ok(answer)
 }
 
+const MAX_ID_CHARS: usize = 100;
+
 fn check_id(id: &str) -> Result<(), Error> {
-    if id.trim().is_empty() || id.len() > 100 {
-        return Err(Error::invalid("id", "is required"));
-    }
-    Ok(())
+    let mut v = Violations::new();
+    input::check_id(&mut v, "id", id, MAX_ID_CHARS);
+    v.into_result()
 }
 
 #[tonic::async_trait]

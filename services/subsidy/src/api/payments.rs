@@ -11,6 +11,7 @@ use crate::store::contracts::{self, Contract};
 use crate::store::policies;
 use chrono::{DateTime, Datelike, FixedOffset, SubsecRound, Utc};
 use kechuang_platform::events::{from_timestamp, timestamp};
+use kechuang_platform::input::{self, Text};
 use kechuang_platform::locks::{self, LockSpace};
 use kechuang_platform::{Caller, Error, NewEvent, Role, Violations, outbox};
 use kechuang_proto::common::ContractType;
@@ -19,6 +20,12 @@ use kechuang_proto::subsidy as pb;
 use sqlx::PgPool;
 
 /// China time (UTC+8), checked when compiled.
+/// The bank's reference of a payment (unique): what a statement shows, 4 to 64 characters.
+const BANK_REFERENCE: Text = Text {
+    min: 4,
+    ..Text::line(64)
+};
+
 const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
     Some(offset) => offset,
     None => panic!("UTC+8 is a valid offset"),
@@ -34,12 +41,8 @@ fn china_year(t: DateTime<Utc>) -> i32 {
 fn checked(r: &pb::RecordPaymentRequest, now: DateTime<Utc>) -> Result<DateTime<Utc>, Error> {
     let paid_at = r.paid_at.as_ref().and_then(from_timestamp);
     let mut v = Violations::new();
-    v.check(
-        !r.contract_id.trim().is_empty(),
-        "contract_id",
-        "is required",
-    );
-    v.check(r.amount_fen > 0, "amount_fen", "must be positive");
+    input::check_id(&mut v, "contract_id", &r.contract_id, 100);
+    input::check_fen(&mut v, "amount_fen", r.amount_fen, 1);
     match paid_at {
         None => {
             v.add("paid_at", "is required");
@@ -52,12 +55,7 @@ fn checked(r: &pb::RecordPaymentRequest, now: DateTime<Utc>) -> Result<DateTime<
             );
         }
     }
-    let reference_len = r.bank_reference.trim().chars().count();
-    v.check(
-        (4..=64).contains(&reference_len),
-        "bank_reference",
-        "must be 4 to 64 characters",
-    );
+    BANK_REFERENCE.check(&mut v, "bank_reference", &r.bank_reference);
     v.into_result()?;
     paid_at
         .map(|t| t.trunc_subsecs(6))
@@ -143,14 +141,26 @@ pub(super) async fn record(
     let reference = r.bank_reference.trim();
 
     let mut tx = pool.begin().await?;
-    // A repeated bank reference waits for the first, then returns it.
-    locks::lock(&mut tx, LockSpace::BankReference, reference).await?;
-    if let Some((existing, application_id)) = apps::payment_by_reference(&mut tx, reference).await?
+    // Ownership first: another enterprise's contract answers as an unknown one, before anything
+    // about its payments is looked at.
+    let contract = contracts::lock(&mut tx, &r.contract_id)
+        .await?
+        .filter(|c| who.is_enterprise(&c.enterprise_id))
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "contract {} not found",
+                input::quote(&r.contract_id)
+            ))
+        })?;
+    // A repeated bank reference (the enterprise's own) waits for the first, then returns it.
+    let key = format!("{}/{reference}", contract.enterprise_id);
+    locks::lock(&mut tx, LockSpace::BankReference, &key).await?;
+    if let Some((existing, application_id)) =
+        apps::payment_by_reference(&mut tx, &contract.enterprise_id, reference).await?
     {
         let same = existing.contract_id == r.contract_id
             && existing.amount_fen == r.amount_fen
-            && existing.paid_at == paid_at
-            && who.is_enterprise(&existing.enterprise_id);
+            && existing.paid_at == paid_at;
         if same {
             return Ok(convert::payment(&existing, &application_id));
         }
@@ -159,10 +169,6 @@ pub(super) async fn record(
             "was already recorded for another payment",
         ));
     }
-    let contract = contracts::lock(&mut tx, &r.contract_id)
-        .await?
-        .filter(|c| who.is_enterprise(&c.enterprise_id))
-        .ok_or_else(|| Error::not_found(format!("contract {} not found", r.contract_id)))?;
     timing::check_paid_at(paid_at, contract.signed_at, now)?;
     if contract.paid_fen + r.amount_fen > contract.amount_fen {
         return Err(Error::invalid(

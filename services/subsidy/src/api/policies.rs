@@ -75,20 +75,22 @@ pub(crate) async fn insert_proposal(
     id: &str,
     request: &pb::CreatePolicyRequest,
     limits: &Limits,
-    proposed_by: &str,
+    proposer: &Caller,
 ) -> Result<(Policy, bool), Error> {
+    let proposed_by = proposer.subject.as_str();
+    let scope = idempotency::Scope::of("CreatePolicy", proposer);
     let d = checked(request, limits)?;
     if !request.request_id.is_empty() {
         let fingerprint = idempotency::fingerprint(request);
         if let Claim::Existing(existing) =
-            idempotency::claim(tx, "policy", &request.request_id, &fingerprint).await?
+            idempotency::claim(tx, &scope, &request.request_id, &fingerprint).await?
         {
             let earlier = policies::get(tx, &existing)
                 .await?
                 .ok_or_else(|| Error::internal("idempotent policy vanished"))?;
             return Ok((earlier, false));
         }
-        idempotency::record(tx, "policy", &request.request_id, &fingerprint, id).await?;
+        idempotency::record(tx, &scope, &request.request_id, &fingerprint, id).await?;
     }
     let created = policies::insert(tx, id, &d, proposed_by).await?;
     let payload = Payload::PolicyCreated(PolicyCreated {
@@ -123,7 +125,7 @@ pub async fn propose(
 ) -> Result<Policy, Error> {
     who.require(&[Role::FinanceOfficer])?;
     let mut tx = pool.begin().await?;
-    let (proposed, new) = insert_proposal(&mut tx, id, request, limits, &who.subject).await?;
+    let (proposed, new) = insert_proposal(&mut tx, id, request, limits, who).await?;
     if new {
         audit::by(
             &mut tx,

@@ -1,7 +1,8 @@
 //! The subsidy application's state machine and the approval rules (four eyes, no
 //! self-approval).
 
-use kechuang_platform::{Caller, Error, Role};
+use kechuang_platform::input::Text;
+use kechuang_platform::{Caller, Error, Role, Violations};
 use kechuang_proto::subsidy::ApplicationStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -146,16 +147,24 @@ pub fn approve(review: &Review<'_>, caller: &Caller) -> Result<Approval, Error> 
     }
 }
 
+/// A rejection's reason, which the enterprise reads.
+pub const REASON: Text = Text {
+    min: 2,
+    ..Text::paragraphs(500)
+};
+/// An approver's note.
+pub const NOTE: Text = Text::paragraphs(500).optional();
+
+pub fn check_reason(reason: &str) -> Result<(), Error> {
+    let mut v = Violations::new();
+    REASON.check(&mut v, "reason", reason);
+    v.into_result()
+}
+
 /// Whether `caller` may reject now.
 pub fn reject(review: &Review<'_>, caller: &Caller, reason: &str) -> Result<(), Error> {
     caller.require(&[Role::FinanceApprover])?;
-    let len = reason.trim().chars().count();
-    if !(2..=500).contains(&len) {
-        return Err(Error::invalid(
-            "reason",
-            "a rejection needs a reason of 2 to 500 characters",
-        ));
-    }
+    check_reason(reason)?;
     not_own(review, caller)?;
     if !matches!(review.status, Status::PendingReview | Status::Waitlisted) {
         return Err(Error::FailedPrecondition(format!(

@@ -23,15 +23,19 @@ struct PaymentWithApplication {
 }
 
 /// The payment recorded under `bank_reference`, with its application's id.
+/// The payment `enterprise_id` recorded under `bank_reference`, with its application.
 pub async fn payment_by_reference(
     conn: &mut PgConnection,
+    enterprise_id: &str,
     bank_reference: &str,
 ) -> Result<Option<(Payment, String)>, Error> {
     let row: Option<PaymentWithApplication> = sqlx::query_as(
         "SELECT p.id, p.contract_id, p.enterprise_id, p.amount_fen, p.paid_at, p.bank_reference, p.created_at, \
          a.id AS application_id \
-         FROM payments p JOIN applications a ON a.payment_id = p.id WHERE p.bank_reference = $1",
+         FROM payments p JOIN applications a ON a.payment_id = p.id \
+         WHERE p.enterprise_id = $1 AND p.bank_reference = $2",
     )
+    .bind(enterprise_id)
     .bind(bank_reference)
     .fetch_optional(conn)
     .await?;

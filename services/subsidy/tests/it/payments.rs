@@ -218,3 +218,58 @@ async fn concurrent_payments_of_one_enterprise_never_exceed_the_annual_cap() {
     assert_eq!(granted, 1_000_000 * YUAN);
     svc.stop().await;
 }
+
+/// Another enterprise learns nothing of a payment it does not own: not by naming the contract,
+/// not by reusing its bank reference.
+#[tokio::test]
+async fn another_enterprises_payments_are_invisible_to_it() {
+    let svc = start().await;
+    let contract_a = sign(
+        &svc,
+        "e-a",
+        "420100",
+        ContractType::Transfer,
+        1_000_000 * YUAN,
+    )
+    .await;
+    let contract_b = sign(
+        &svc,
+        "e-b",
+        "420100",
+        ContractType::Transfer,
+        1_000_000 * YUAN,
+    )
+    .await;
+    let (paid_a, _) = pay(&svc, "e-a", &contract_a, 100_000 * YUAN).await;
+    let mut c = client(&svc).await;
+    let b = enterprise_token(&svc, "e-b");
+
+    // A's exact request, replayed by B: as if the contract did not exist.
+    let mut replay = payment(&contract_a, paid_a.amount_fen, &paid_a.bank_reference);
+    replay.paid_at = paid_a.paid_at;
+    let refused = c.record_payment(authed(replay, &b)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound, "{refused:?}");
+    let unknown = c
+        .record_payment(authed(payment("c-nobody", 100, "BANK-NOBODY"), &b))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    assert_eq!(
+        refused.message().replace(&contract_a, "ID"),
+        unknown.message().replace("c-nobody", "ID"),
+        "another's contract answers exactly like an unknown one"
+    );
+
+    // B's own contract with A's bank reference: B's own reference space, not "already used".
+    let own = c
+        .record_payment(authed(
+            payment(&contract_b, 100_000 * YUAN, &paid_a.bank_reference),
+            &b,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(own.id, paid_a.id);
+    assert_eq!(own.contract_id, contract_b);
+    svc.stop().await;
+}

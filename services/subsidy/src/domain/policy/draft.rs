@@ -6,6 +6,7 @@ use super::Tier;
 use crate::domain::money::yuan;
 use chrono::{DateTime, Utc};
 use kechuang_platform::Violations;
+use kechuang_platform::input::{self, Text};
 use kechuang_platform::vocabulary::{INDUSTRY_CHAINS, is_industry_chain};
 use kechuang_proto::common::ContractType;
 
@@ -142,13 +143,12 @@ fn check_scope(v: &mut Violations, draft: &PolicyDraft) {
 /// Every rule a proposed policy must meet, each broken one named by its field.
 pub fn validate(draft: &PolicyDraft, limits: &Limits) -> Violations {
     let mut v = Violations::new();
-    let name_len = draft.name.trim().chars().count();
-    v.check(
-        (2..=100).contains(&name_len),
-        "name",
-        "must be 2 to 100 characters",
-    );
-    v.check(!draft.fund_id.trim().is_empty(), "fund_id", "is required");
+    Text {
+        min: 2,
+        ..Text::line(100)
+    }
+    .check(&mut v, "name", &draft.name);
+    input::check_id(&mut v, "fund_id", &draft.fund_id, 100);
     check_tiers(&mut v, &draft.tiers);
     check_cap(
         &mut v,
