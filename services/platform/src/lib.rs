@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod launcher;
+pub mod limits;
 pub mod locks;
 pub mod outbox;
 pub mod paging;
