@@ -4,6 +4,7 @@
 mod api;
 mod browser;
 mod chromium;
+mod limits;
 mod probes;
 mod schemathesis;
 mod support;
