@@ -7,7 +7,9 @@ pub mod api;
 pub mod console;
 pub mod csrf;
 pub mod health;
+pub mod limits;
 pub mod money;
+mod serve;
 pub mod stats;
 pub mod status;
 pub mod upstream;
@@ -18,6 +20,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use kechuang_platform::GatewayConfig;
 use kechuang_platform::auth::Authenticator;
+use kechuang_platform::config::Limits;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,15 +34,23 @@ pub struct AppState {
     /// Reads the role and subject of a pasted token, to show them and hide what they may not do.
     pub auth: Arc<Authenticator>,
     pub csrf: csrf::CsrfKey,
+    /// The per-caller write rate (none: unlimited).
+    pub writes: Option<Arc<kechuang_platform::limits::WriteLimiter<limits::WriteKey>>>,
 }
 
-/// The console and the API on one router.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The console and the API on one router, inside the request limits (see [`limits`]); the
+/// probes outside them.
+pub fn router(state: AppState, request_limits: &Limits) -> Router {
+    let limited = Router::new()
         .merge(api::router())
         .merge(console::router())
-        .merge(health::router())
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::write_rate,
+        ));
+    limits::guard(limited, request_limits)
+        .merge(health::router())
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -65,6 +76,7 @@ async fn log_request(request: Request, next: Next) -> Response {
 pub struct Gateway {
     listener: TcpListener,
     app: Router,
+    limits: Limits,
 }
 
 impl Gateway {
@@ -81,10 +93,12 @@ impl Gateway {
                 Authenticator::new(&config.jwt_secret).with_max_lifetime(config.token_max_lifetime),
             ),
             csrf,
+            writes: limits::writes(&config.limits),
         };
         Ok(Self {
             listener,
-            app: router(state),
+            app: router(state, &config.limits),
+            limits: config.limits,
         })
     }
 
@@ -97,16 +111,10 @@ impl Gateway {
     /// Serves until `shutdown`, then lets requests in flight finish (for a few seconds: a
     /// browser holding a connection open must not keep the gateway alive).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let stop = shutdown.clone();
-        let server = axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(async move { stop.cancelled().await });
-        let grace = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        };
+        let graceful = serve::serve(self.listener, self.app, &self.limits, shutdown).await;
         tokio::select! {
-            served = server => served.map_err(|e| anyhow::anyhow!("gateway: HTTP server failed: {e}"))?,
-            _ = grace => tracing::warn!("gateway: connections still open after {SHUTDOWN_GRACE:?}; closing"),
+            _ = graceful.shutdown() => {}
+            _ = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("gateway: connections still open after {SHUTDOWN_GRACE:?}; closing"),
         }
         tracing::info!(service = "gateway", "stopped");
         Ok(())

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tonic::{Request, Status};
 
 /// The roles of DESIGN.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Enterprise,
@@ -61,7 +61,7 @@ impl std::str::FromStr for Role {
 }
 
 /// Who is calling: a person (subject) in a role, and for enterprise users their enterprise.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Caller {
     pub role: Role,
     pub subject: String,

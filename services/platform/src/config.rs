@@ -79,6 +79,51 @@ pub struct Settings {
     pub payout_max_attempts: u32,
     /// The highest per-contract or annual cap a proposed policy may set, in fen (subsidy).
     pub policy_cap_ceiling_fen: i64,
+
+    // Limits (issue 20, item 6): what one caller or one flood of connections may take. Each
+    // gRPC service applies its own (per listener: `kechuang up` runs four services and the
+    // gateway in one process, so that process holds up to five times `max_connections`;
+    // RLIMIT_NOFILE must leave room for that plus the database pools).
+    /// Open connections one listener (a gRPC service, or the gateway) holds at once; one more
+    /// is closed as soon as it is accepted, counted, and logged at most once a second. 4096:
+    /// far above what the platform's clients hold (a gRPC channel is one connection, a browser
+    /// six), small enough that the file descriptors and per-connection buffers of a flood stay
+    /// bounded (a few hundred MB at most).
+    pub max_connections: usize,
+    /// Seconds a new connection has to send its first 24 bytes (the HTTP/2 preface; for the
+    /// gateway also the time to send a whole HTTP/1 request head). 10: a client on a slow
+    /// mobile link sends a preface in well under a second; a connection that has said nothing
+    /// useful after 10 s is a held socket.
+    pub handshake_timeout_secs: u64,
+    /// Seconds one request may take before it is answered with CANCELLED (gRPC, also the
+    /// client's shorter `grpc-timeout`) or 503 (gateway). 30: the slowest call the platform
+    /// makes (an import of 10,000 achievements) takes about 3 s; streaming replies
+    /// (WatchPairings) are bounded only until their headers.
+    pub request_timeout_secs: u64,
+    /// Requests in flight in one service (or the gateway) at once; beyond it a request is
+    /// refused at once with RESOURCE_EXHAUSTED (503 from the gateway) rather than queued.
+    /// `grpc.health.v1.Health` (and the gateway's `/healthz`, `/readyz`) are outside it.
+    /// 256: the bench's 64 clients use a quarter; a service with 16 database connections
+    /// serves at most 16 queries at a time, so more than 256 waiting only adds latency.
+    pub max_concurrent_requests: usize,
+    /// HTTP/2 streams one connection may open at once (gRPC services). 100: the floor RFC 9113
+    /// recommends and what most gRPC servers advertise.
+    pub max_concurrent_streams: u32,
+    /// Seconds between the server's HTTP/2 keepalive pings on a connection (gRPC services and
+    /// the gateway's HTTP/2). 30: a dead peer found within a minute, one small frame per idle
+    /// connection per 30 s.
+    pub keepalive_interval_secs: u64,
+    /// Seconds a ping may go unanswered before the connection is closed. 10.
+    pub keepalive_timeout_secs: u64,
+    /// Writes one caller (token subject + role + enterprise; the gateway keys an anonymous
+    /// caller by address) may make per second, sustained; 0 turns the limit off. Reads are
+    /// never limited by it. 50: a person acts a few times a minute, an enterprise system
+    /// submitting demands a few times a second; 50 a second per caller is automation gone
+    /// wrong, and still lets the demo's single technology manager verify at its full rate.
+    pub writes_per_second: u32,
+    /// Writes one caller may make at once above that rate (the bucket's size). 100: a bulk
+    /// action (approving a page of the queue) goes through in one burst.
+    pub write_burst: u32,
 }
 
 /// The development key. `kechuang up` warns when it is in use.
@@ -123,6 +168,15 @@ impl Default for Settings {
             payout_max_attempts: 5,
             // 1 billion yuan.
             policy_cap_ceiling_fen: 100_000_000_000,
+            max_connections: 4096,
+            handshake_timeout_secs: 10,
+            request_timeout_secs: 30,
+            max_concurrent_requests: 256,
+            max_concurrent_streams: 100,
+            keepalive_interval_secs: 30,
+            keepalive_timeout_secs: 10,
+            writes_per_second: 50,
+            write_burst: 100,
         }
     }
 }
@@ -241,6 +295,25 @@ impl Settings {
             jwt_secret: self.jwt_secret.clone(),
             token_max_lifetime: self.token_max_lifetime(),
             csrf_key: self.gateway_csrf_key.clone(),
+            limits: self.limits(),
+        }
+    }
+
+    /// The connection, request and write limits every server applies.
+    pub fn limits(&self) -> Limits {
+        let secs = |s: u64| Duration::from_secs(s.max(1));
+        Limits {
+            max_connections: self.max_connections.max(1),
+            handshake_timeout: secs(self.handshake_timeout_secs),
+            request_timeout: secs(self.request_timeout_secs),
+            max_concurrent_requests: self.max_concurrent_requests.max(1),
+            max_concurrent_streams: self.max_concurrent_streams.max(1),
+            keepalive_interval: secs(self.keepalive_interval_secs),
+            keepalive_timeout: secs(self.keepalive_timeout_secs),
+            writes: WriteRate {
+                per_second: self.writes_per_second,
+                burst: self.write_burst.max(1),
+            },
         }
     }
 
@@ -320,6 +393,7 @@ impl Settings {
                 payout_max_attempts: self.payout_max_attempts.max(1),
                 policy_cap_ceiling_fen: self.policy_cap_ceiling_fen,
             },
+            limits: self.limits(),
         }
     }
 }
@@ -369,6 +443,7 @@ pub struct ServiceConfig {
     /// Where the event keys are (see [`Settings::event_keys`]).
     pub event_keys: Option<PathBuf>,
     pub tuning: Tuning,
+    pub limits: Limits,
 }
 
 /// Everything the gateway needs: it has no database and no stream, only the services' APIs.
@@ -385,6 +460,27 @@ pub struct GatewayConfig {
     pub token_max_lifetime: Duration,
     /// The console's CSRF key (shared by replicas); none: random per start.
     pub csrf_key: Option<String>,
+    pub limits: Limits,
+}
+
+/// What one server lets its clients take (see the fields of [`Settings`] of the same names).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub handshake_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_concurrent_requests: usize,
+    pub max_concurrent_streams: u32,
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+    pub writes: WriteRate,
+}
+
+/// Writes per caller: `per_second` sustained (0: unlimited), `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteRate {
+    pub per_second: u32,
+    pub burst: u32,
 }
 
 /// The sky net's sentence embeddings.
@@ -446,6 +542,24 @@ mod tests {
             assert_eq!(s.subject_prefix, "t1");
             assert_eq!(s.demand_port, 6001);
             assert_eq!(s.otlp_endpoint.as_deref(), Some("http://127.0.0.1:4317"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type
+    fn limits_come_from_the_environment_and_reach_services_and_gateway() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("KC_MAX_CONNECTIONS", "64");
+            jail.set_env("KC_HANDSHAKE_TIMEOUT_SECS", "2");
+            jail.set_env("KC_WRITES_PER_SECOND", "0");
+            let s = Settings::from_env().map_err(|e| e.to_string())?;
+            let limits = s.service(ServiceKind::Subsidy).limits;
+            assert_eq!(limits.max_connections, 64);
+            assert_eq!(limits.handshake_timeout, Duration::from_secs(2));
+            assert_eq!(limits.writes.per_second, 0);
+            assert_eq!(limits.request_timeout, Duration::from_secs(30));
+            assert_eq!(s.gateway().limits.max_concurrent_requests, 256);
             Ok(())
         });
     }

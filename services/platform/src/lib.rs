@@ -12,6 +12,7 @@ pub mod events;
 pub mod idempotency;
 pub mod input;
 pub mod launcher;
+pub mod limits;
 pub mod locks;
 pub mod outbox;
 pub mod paging;

@@ -1,9 +1,12 @@
 //! What every service does to run: database and migrations, NATS and the stream, the outbox
-//! relay, its consumers, and a gRPC server with auth, health, reflection and a span per RPC.
+//! relay, its consumers, and a gRPC server with auth, health, reflection, a span per RPC and
+//! the limits of [`crate::limits`].
 
 use crate::auth::{AuthInterceptor, Authenticator};
 use crate::config::{ServiceConfig, ServiceKind};
 use crate::consumer::{Consumer, ConsumerSpec, EventHandler};
+use crate::limits::grpc::LimitLayer;
+use crate::limits::{Admission, WriteLimiter};
 use crate::outbox::{Handover, Relay};
 use crate::seal::EventKeys;
 use crate::{bus, db, telemetry};
@@ -13,7 +16,6 @@ use sqlx::migrate::Migrator;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::service::Routes;
@@ -195,13 +197,26 @@ impl ServiceRuntime {
         let reflection_v1alpha = reflection_of(&self.health_names).build_v1alpha()?;
         let health_names = self.health_names.clone();
         let stop = shutdown.clone();
+        let limits = &self.config.limits;
+        let admission = Admission::new(name, limits.max_connections, limits.handshake_timeout);
         let server = tonic::transport::Server::builder()
             .trace_fn(telemetry::grpc_request_span)
+            // The client's `grpc-timeout` when shorter; CANCELLED when it runs out.
+            .timeout(limits.request_timeout)
+            .http2_keepalive_interval(Some(limits.keepalive_interval))
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .layer(LimitLayer::new(
+                name,
+                limits.max_concurrent_requests,
+                WriteLimiter::new(limits.writes),
+                self.authenticator.clone(),
+            ))
             .add_routes(self.routes.unwrap_or_default())
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_v1alpha)
-            .serve_with_incoming_shutdown(incoming(self.listener), async move {
+            .serve_with_incoming_shutdown(admission.incoming(self.listener), async move {
                 stop.cancelled().await;
                 for service in health_names {
                     health
@@ -241,19 +256,4 @@ fn load_event_keys(config: &ServiceConfig) -> anyhow::Result<EventKeys> {
         )
     })?;
     Ok(EventKeys::load(dir, name, &ServiceKind::names())?)
-}
-
-/// Accepted connections with Nagle's algorithm off: a small response must not wait for the
-/// client's delayed ACK (about 40 ms per call otherwise).
-fn incoming(
-    listener: TcpListener,
-) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use futures::StreamExt;
-    TcpListenerStream::new(listener).map(|accepted| {
-        accepted.inspect(|stream| {
-            if let Err(e) = stream.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        })
-    })
 }

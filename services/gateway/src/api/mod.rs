@@ -87,7 +87,8 @@ impl IntoResponses for Errors {
             .response("403", error("The token's role may not do this"))
             .response("404", error("No such resource, or one the caller may not see"))
             .response("409", error("Conflict: already exists, or not in a state that allows this"))
-            .response("503", error("A service is unavailable"))
+            .response("429", error("Too many writes: the caller's write rate is spent (`Retry-After` says in how many seconds to try again), or a service is at its limit of requests in flight"))
+            .response("503", error("A service is unavailable, or the gateway is at its limit of requests in flight (`Retry-After`) or ran out of time"))
             .build()
             .into()
     }

@@ -4,6 +4,7 @@
 mod api;
 mod browser;
 mod chromium;
+mod limits;
 mod policies;
 mod probes;
 mod schemathesis;

@@ -4,7 +4,7 @@
 pub use kechuang_e2e::wait_for;
 use kechuang_e2e::{TestPlatform, authed};
 use kechuang_platform::vocabulary::credit_code_check_char;
-use kechuang_platform::{Role, ServiceKind};
+use kechuang_platform::{GatewayConfig, Role, ServiceKind};
 use kechuang_proto::common::TransferMode;
 use kechuang_proto::demand::{self as dpb, demand_service_client::DemandServiceClient};
 use kechuang_proto::fund::{self as fpb, fund_service_client::FundServiceClient};
@@ -27,10 +27,16 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start() -> Self {
+        Self::start_with_gateway(|_| {}).await
+    }
+
+    /// As [`Stack::start`], with the gateway's configuration changed by `configure`.
+    pub async fn start_with_gateway(configure: impl FnOnce(&mut GatewayConfig)) -> Self {
         let mut settings = kechuang_e2e::settings();
         settings.payout_latency_ms = 0;
         let platform = TestPlatform::start_with(settings).await;
         let mut config = platform.settings.gateway();
+        configure(&mut config);
         let url = |k| format!("http://{}", platform.address(k));
         config.demand_url = url(ServiceKind::DemandIntake);
         config.matching_url = url(ServiceKind::Matching);

@@ -107,6 +107,26 @@ where
     }
 }
 
+/// Makes a call again after the delay the server asks for while it answers RESOURCE_EXHAUSTED:
+/// the demo plays many people with one token per role, and one technology manager or approver
+/// working through thousands of items goes over a caller's write rate (`KC_WRITES_PER_SECOND`).
+async fn paced<T, F, Fut>(mut call: F) -> Result<T, tonic::Status>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    loop {
+        match call().await {
+            Err(s) if s.code() == Code::ResourceExhausted => {
+                let delay = kechuang_platform::limits::retry_delay(&s)
+                    .unwrap_or(Duration::from_millis(100));
+                tokio::time::sleep(delay.max(Duration::from_millis(5))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 pub async fn run(
     settings: &kechuang_platform::Settings,
     clients: Clients,
@@ -197,7 +217,7 @@ pub async fn run(
     // Technology managers register the enterprises they visit.
     let pb = bar(&multi, enterprises.len(), "enterprises registered");
     each(enterprises.iter().collect(), n, &pb, |e| {
-        let mut c = clients.demand.clone();
+        let c = clients.demand.clone();
         let token = cast.manager.clone();
         async move {
             let r = dpb::RegisterEnterpriseRequest {
@@ -206,7 +226,13 @@ pub async fn run(
                 region_code: e.region_code.clone(),
                 industry_chain: e.chain.name.into(),
             };
-            match c.register_enterprise(authed(r, &token)).await {
+            let registered = paced(|| {
+                let (mut c, r) = (c.clone(), r.clone());
+                let token = token.clone();
+                async move { c.register_enterprise(authed(r, &token)).await }
+            })
+            .await;
+            match registered {
                 Ok(_) => Ok(Some(())),
                 Err(s) if s.code() == Code::AlreadyExists => Ok(Some(())),
                 Err(s) => Err(s.into()),
@@ -247,7 +273,7 @@ pub async fn run(
     // Technology managers verify most, reject some with a note.
     let pb = bar(&multi, submitted.len(), "demands verified");
     let verified: Vec<(usize, String)> = each(submitted.clone(), n, &pb, |(i, id)| {
-        let mut c = clients.demand.clone();
+        let c = clients.demand.clone();
         let token = cast.manager.clone();
         let approve = !chance(seed, i, 1, 8);
         async move {
@@ -256,17 +282,18 @@ pub async fn run(
             } else {
                 "需求描述不具体，请补充技术指标".to_string()
             };
-            match c
-                .verify_demand(authed(
-                    dpb::VerifyDemandRequest {
-                        demand_id: id.clone(),
-                        approve,
-                        note,
-                    },
-                    &token,
-                ))
-                .await
-            {
+            let r = dpb::VerifyDemandRequest {
+                demand_id: id.clone(),
+                approve,
+                note,
+            };
+            let verified = paced(|| {
+                let (mut c, r) = (c.clone(), r.clone());
+                let token = token.clone();
+                async move { c.verify_demand(authed(r, &token)).await }
+            })
+            .await;
+            match verified {
                 Ok(_) if approve => Ok(Some((i, id))),
                 Ok(_) => Ok(None),
                 Err(s) if s.code() == Code::FailedPrecondition => Ok(approve.then_some((i, id))), // a rerun
@@ -431,7 +458,12 @@ pub async fn run(
                     id: id.clone(),
                     note: format!("第{}审核意见：同意", k + 1),
                 };
-                match c.approve_application(authed(r, token)).await {
+                let approved = paced(|| {
+                    let (mut c, r) = (c.clone(), r.clone());
+                    async move { c.approve_application(authed(r, token)).await }
+                })
+                .await;
+                match approved {
                     Ok(_) => {}
                     Err(s) if s.code() == Code::FailedPrecondition => {}
                     Err(s) => return Err(s.into()),

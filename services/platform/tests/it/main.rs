@@ -6,5 +6,6 @@ mod bench;
 mod consumer;
 mod handover;
 mod helpers;
+mod limits;
 mod outbox;
 mod tracing_propagation;
