@@ -199,3 +199,82 @@ async fn forged_and_replayed_events_move_no_money_and_change_no_status() {
     assert!(violations.is_empty(), "{violations:?}");
     p.stop().await;
 }
+
+/// Every event type of the envelope, forged without a signature: nothing reacts (no service
+/// writes an event), and every service that consumes the type dead-letters it.
+#[tokio::test]
+async fn an_unsigned_event_of_any_type_changes_nothing() {
+    use kechuang_proto::EventType;
+    use kechuang_proto::events::*;
+    let p = TestPlatform::start().await;
+    let forger = Forger::connect(&p.settings).await;
+    let books = Books::open(&p.settings).await;
+    books.quiesce().await;
+    let written = books.events_written().await;
+    let every_type = [
+        Payload::EnterpriseRegistered(Default::default()),
+        Payload::DemandSubmitted(Default::default()),
+        Payload::DemandVerified(Default::default()),
+        Payload::DemandRejected(Default::default()),
+        Payload::DemandWithdrawn(Default::default()),
+        Payload::AchievementRegistered(Default::default()),
+        Payload::PairingProposed(Default::default()),
+        Payload::PairingAccepted(Default::default()),
+        Payload::PairingRejected(Default::default()),
+        Payload::ContractSigned(Default::default()),
+        Payload::PolicyCreated(Default::default()),
+        Payload::PaymentRecorded(Default::default()),
+        Payload::SubsidyApproved(SubsidyApproved {
+            application_id: "forged".into(),
+            fund_id: FUND.into(),
+            amount_fen: 1,
+            ..Default::default()
+        }),
+        Payload::SubsidyRejected(Default::default()),
+        Payload::SubsidyDisbursed(Default::default()),
+        Payload::SubsidyDisbursementFailed(Default::default()),
+        Payload::FundCreated(Default::default()),
+        Payload::FundToppedUp(Default::default()),
+        Payload::FundReserved(Default::default()),
+        Payload::FundReservationRejected(Default::default()),
+        Payload::FundPosted(Default::default()),
+        Payload::FundVoided(Default::default()),
+        Payload::FundLowBalance(Default::default()),
+    ];
+    let types: Vec<&str> = every_type.iter().map(|p| p.event_type()).collect();
+    for payload in every_type {
+        forger
+            .publish(NewEvent::new("forged", 1, payload), Forgery::Unsigned)
+            .await;
+    }
+    // What each service consumes (services/*/src/lib.rs): each of those arrivals is refused.
+    let consumed_by = |service: &str| -> usize {
+        types
+            .iter()
+            .filter(|t| match service {
+                "demand-intake" => {
+                    t.starts_with("pairing.")
+                        || **t == "contract.signed"
+                        || **t == "subsidy.disbursed"
+                }
+                "matching" => matches!(
+                    **t,
+                    "demand.verified" | "demand.withdrawn" | "demand.rejected"
+                ),
+                "subsidy" => **t == "contract.signed" || t.starts_with("fund."),
+                _ => t.starts_with("subsidy."),
+            })
+            .count()
+    };
+    for service in ["demand-intake", "matching", "subsidy", "fund-ledger"] {
+        let letters = dead_letters(&forger, service, consumed_by(service)).await;
+        assert_refused_as_unauthentic(&letters);
+    }
+    books.quiesce().await;
+    assert_eq!(books.events_written().await, written, "no service reacted");
+    let (fund, violations) = audit(&p.api()).await;
+    assert_eq!((fund.reserved_fen, fund.disbursed_fen), (0, 0));
+    assert!(violations.is_empty(), "{violations:?}");
+    books.close().await;
+    p.stop().await;
+}
