@@ -86,7 +86,7 @@ impl Gateway {
         let upstream = upstream::Upstream::connect_lazy(&config)?;
         let listener = TcpListener::bind(config.listen)
             .await
-            .map_err(|e| anyhow::anyhow!("gateway: cannot listen on {}: {e}", config.listen))?;
+            .map_err(|e| kechuang_platform::runtime::cannot_listen("gateway", config.listen, &e))?;
         let state = AppState {
             upstream,
             auth: Arc::new(

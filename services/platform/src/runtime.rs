@@ -63,7 +63,7 @@ impl ServiceRuntime {
         bus::ensure_stream(&jetstream, &config.bus).await?;
         let listener = TcpListener::bind(config.listen)
             .await
-            .map_err(|e| anyhow::anyhow!("{name}: cannot listen on {}: {e}", config.listen))?;
+            .map_err(|e| cannot_listen(name, config.listen, &e))?;
         let authenticator = Arc::new(
             Authenticator::new(&config.jwt_secret).with_max_lifetime(config.token_max_lifetime),
         );
@@ -246,6 +246,20 @@ impl ServiceRuntime {
     }
 }
 
+/// Why a server cannot listen, and what to do about a port that is taken.
+pub fn cannot_listen(name: &str, addr: SocketAddr, e: &std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        return anyhow::anyhow!(
+            "{name}: cannot listen on {addr}: the port is taken. Another server may hold it, or an \
+             outgoing connection: Linux hands out ports 32768-60999 to those, and the default \
+             gRPC ports 50051-50054 lie in that range. Set KC_<SERVICE>_PORT (or \
+             KC_GATEWAY_PORT) to a free port, or reserve the ports for good with \
+             `sysctl -w net.ipv4.ip_local_reserved_ports=50051-50054`"
+        );
+    }
+    anyhow::anyhow!("{name}: cannot listen on {addr}: {e}")
+}
+
 /// The service's event keys, or why it cannot start without them.
 fn load_event_keys(config: &ServiceConfig) -> anyhow::Result<EventKeys> {
     let name = config.kind.name();
@@ -256,4 +270,25 @@ fn load_event_keys(config: &ServiceConfig) -> anyhow::Result<EventKeys> {
         )
     })?;
     Ok(EventKeys::load(dir, name, &ServiceKind::names())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_port_is_explained_with_the_setting_to_change() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = held.local_addr().unwrap();
+        let taken = std::net::TcpListener::bind(addr).unwrap_err();
+        let message = cannot_listen("matching", addr, &taken).to_string();
+        assert!(message.contains("the port is taken"), "{message}");
+        assert!(message.contains("KC_<SERVICE>_PORT"), "{message}");
+        let other = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        assert!(
+            !cannot_listen("matching", addr, &other)
+                .to_string()
+                .contains("taken")
+        );
+    }
 }
