@@ -7,6 +7,7 @@ use kechuang_proto::demand::demand_service_client::DemandServiceClient;
 use kechuang_proto::fund::fund_service_client::FundServiceClient;
 use kechuang_proto::matching::Contract;
 use kechuang_proto::matching::GetContractRequest;
+use kechuang_proto::matching::catalog_service_client::CatalogServiceClient;
 use kechuang_proto::matching::matching_service_client::MatchingServiceClient;
 use kechuang_proto::subsidy::policy_service_client::PolicyServiceClient;
 use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
@@ -26,6 +27,7 @@ const CONTRACT_CACHE: usize = 100_000;
 pub struct Upstream {
     pub demand: DemandServiceClient<Channel>,
     pub matching: MatchingServiceClient<Channel>,
+    pub catalog: CatalogServiceClient<Channel>,
     pub subsidy: SubsidyServiceClient<Channel>,
     pub policy: PolicyServiceClient<Channel>,
     pub fund: FundServiceClient<Channel>,
@@ -87,6 +89,8 @@ impl Upstream {
         ];
         Ok(Self {
             demand: DemandServiceClient::new(demand).max_decoding_message_size(MAX_MESSAGE),
+            catalog: CatalogServiceClient::new(matching.clone())
+                .max_decoding_message_size(MAX_MESSAGE),
             matching: MatchingServiceClient::new(matching).max_decoding_message_size(MAX_MESSAGE),
             policy: PolicyServiceClient::new(subsidy.clone())
                 .max_decoding_message_size(MAX_MESSAGE),

@@ -1,6 +1,7 @@
 //! The enterprises' HTTP/JSON API: the demand, pairing, contract and payment calls of the
 //! gRPC APIs, with the caller's bearer token passed through. Described at `/openapi.json`.
 
+mod catalog;
 mod demands;
 pub mod extract;
 mod matching;
@@ -39,6 +40,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/v1/pairings/{pairing_id}/respond",
             post(matching::respond_to_pairing),
+        )
+        .route(
+            "/api/v1/achievements/{achievement_id}",
+            get(catalog::get_achievement),
         )
         .route("/api/v1/contracts", post(matching::sign_contract))
         .route(

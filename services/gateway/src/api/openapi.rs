@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations and the JSON types, so it
 //! cannot drift from what the handlers accept and return.
 
-use super::{demands, matching, subsidy, types::*};
+use super::{catalog, demands, matching, subsidy, types::*};
 use crate::status::{ErrorBody, FieldViolation};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         demands::get_demand,
         demands::withdraw_demand,
         matching::list_pairings,
+        catalog::get_achievement,
         matching::respond_to_pairing,
         matching::sign_contract,
         matching::get_contract,

@@ -180,6 +180,34 @@ async fn an_enterprise_gets_from_demand_to_subsidy_application_over_http() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(demands["demands"][0]["status"], "contracted", "{demands}");
+    // What the enterprise was paired with, over HTTP too.
+    let demand_id = demands["demands"][0]["id"].as_str().unwrap().to_string();
+    let (status, pairings) = stack
+        .http(
+            "GET",
+            &format!("/api/v1/demands/{demand_id}/pairings"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{pairings}");
+    let achievement_id = pairings["pairings"][0]["achievement_id"].as_str().unwrap();
+    let (status, achievement) = stack
+        .http(
+            "GET",
+            &format!("/api/v1/achievements/{achievement_id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{achievement}");
+    assert_eq!(achievement["id"], achievement_id);
+    assert!(!achievement["title"].as_str().unwrap().is_empty());
+    assert!(achievement["abstract"].is_string(), "{achievement}");
+    let (status, _) = stack
+        .http("GET", "/api/v1/achievements/no-such-id", Some(&token), None)
+        .await;
+    assert_eq!(status, 404);
     stack.stop().await;
 }
 
@@ -190,7 +218,7 @@ async fn the_openapi_document_describes_every_route() {
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 12, "{:?}", paths.keys());
+    assert_eq!(paths.len(), 13, "{:?}", paths.keys());
     let token = stack.token(Role::Auditor, "审计·孙", None);
     // Every documented operation is routed (a route answers with its own error, not the
     // fallback's), and every one documents its error answers.

@@ -377,14 +377,16 @@ impl CatalogService for CatalogApi {
     ) -> Result<Response<Achievement>, Status> {
         caller(&request)?;
         let id = request.into_inner().achievement_id;
-        if id.is_empty() {
-            return Err(Error::invalid("achievement_id", "must not be empty").into());
+        if let Some(problem) = input::id_problem(&id, crate::domain::MAX_ID_CHARS) {
+            return Err(Error::invalid("achievement_id", problem).into());
         }
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
         let row = store::get_achievement(&mut conn, &id)
             .await
             .map_err(Error::from)?
-            .ok_or_else(|| Error::not_found(format!("achievement {id} not found")))?;
+            .ok_or_else(|| {
+                Error::not_found(format!("achievement {} not found", input::quote(&id)))
+            })?;
         Ok(Response::new(achievement_proto(&row)))
     }
 }
