@@ -33,11 +33,16 @@ fn chance(seed: u64, index: usize, salt: u64, percent: u64) -> bool {
 pub(crate) fn bar(multi: &MultiProgress, len: usize, label: &str) -> ProgressBar {
     let pb = multi.add(ProgressBar::new(len as u64));
     pb.set_style(
-        ProgressStyle::with_template(
-            "{prefix:<22} [{bar:30}] {pos:>6}/{len:<6} {per_sec:>10} {msg}",
-        )
-        .expect("template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{prefix:<22} [{bar:30}] {pos:>6}/{len:<6} {rate:>8} {msg}")
+            .expect("template")
+            // indicatif's own {per_sec} prints ten decimals.
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", state.per_sec());
+                },
+            )
+            .progress_chars("=> "),
     );
     pb.set_prefix(label.to_string());
     pb
@@ -304,6 +309,7 @@ pub async fn run(
     .await;
 
     // The sky net pushes pairings; enterprises look at them and accept the best for most.
+    let verified_here = verified.len();
     let pb = bar(&multi, verified.len(), "pairings received");
     let matched: Vec<(usize, String, mpb::Pairing)> = each(verified, n, &pb, |(i, id)| {
         let mut c = clients.matching.clone();
@@ -500,7 +506,7 @@ pub async fn run(
         &cast,
         enterprises.len(),
         demands.len(),
-        matched.len(),
+        (matched.len(), verified_here),
         started.elapsed(),
     )
     .await

@@ -53,7 +53,7 @@ pub async fn report(
     cast: &Cast,
     enterprises: usize,
     demands: usize,
-    matched: usize,
+    (matched, verified_here): (usize, usize),
     elapsed: Duration,
 ) -> anyhow::Result<Report> {
     // demand-intake hears of pairings, contracts and disbursements through events, which lag
@@ -102,8 +102,10 @@ pub async fn report(
     let verified = count(S::Verified) + matching;
     let submitted = demands_by_status.values().sum::<usize>();
     println!();
+    // The funnel counts every demand on the platform (earlier runs too); the run's own figures
+    // are said as such.
     println!(
-        "=== funnel ({enterprises} enterprises, {:.0} s) ===",
+        "=== the platform's funnel, all demands (this run: {enterprises} enterprises, {demands} demands, {:.0} s) ===",
         elapsed.as_secs_f64()
     );
     let pct = |n: usize| {
@@ -125,11 +127,11 @@ pub async fn report(
     }
     println!("rejected by managers {:>8}", count(S::Rejected));
     println!(
-        "share of verified demands with pairings: {:.1}% ({matched} of {verified})",
-        if verified == 0 {
+        "this run: {matched} of its {verified_here} verified demands received pairings ({:.1}%)",
+        if verified_here == 0 {
             0.0
         } else {
-            matched as f64 * 100.0 / verified as f64
+            matched as f64 * 100.0 / verified_here as f64
         }
     );
     use spb::ApplicationStatus as A;
