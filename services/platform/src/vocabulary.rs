@@ -90,6 +90,57 @@ pub fn check_region_code(code: &str) -> Result<(), String> {
 /// Hubei (湖北省) region codes start with 42.
 pub const HUBEI_PREFIX: &str = "42";
 
+/// Hubei's prefecture-level divisions and Wuhan's districts (GB/T 2260), for showing a region
+/// code by its name.
+const HUBEI_REGION_NAMES: &[(&str, &str)] = &[
+    ("420000", "湖北省"),
+    ("420100", "武汉市"),
+    ("420102", "武汉市江岸区"),
+    ("420103", "武汉市江汉区"),
+    ("420104", "武汉市硚口区"),
+    ("420105", "武汉市汉阳区"),
+    ("420106", "武汉市武昌区"),
+    ("420107", "武汉市青山区"),
+    ("420111", "武汉市洪山区"),
+    ("420112", "武汉市东西湖区"),
+    ("420113", "武汉市汉南区"),
+    ("420114", "武汉市蔡甸区"),
+    ("420115", "武汉市江夏区"),
+    ("420116", "武汉市黄陂区"),
+    ("420117", "武汉市新洲区"),
+    ("420200", "黄石市"),
+    ("420300", "十堰市"),
+    ("420500", "宜昌市"),
+    ("420600", "襄阳市"),
+    ("420700", "鄂州市"),
+    ("420800", "荆门市"),
+    ("420900", "孝感市"),
+    ("421000", "荆州市"),
+    ("421100", "黄冈市"),
+    ("421200", "咸宁市"),
+    ("421300", "随州市"),
+    ("422800", "恩施土家族苗族自治州"),
+    ("429004", "仙桃市"),
+    ("429005", "潜江市"),
+    ("429006", "天门市"),
+    ("429021", "神农架林区"),
+];
+
+/// The name of a Hubei region code: its own, else its prefecture's (a county under it), else
+/// `None` (outside Hubei, or unknown).
+pub fn region_name(code: &str) -> Option<&'static str> {
+    let find = |c: &str| {
+        HUBEI_REGION_NAMES
+            .iter()
+            .find(|(k, _)| *k == c)
+            .map(|(_, name)| *name)
+    };
+    if code.len() != 6 || !code.is_ascii() {
+        return None;
+    }
+    find(code).or_else(|| find(&format!("{}00", &code[..4])))
+}
+
 /// The Chinese name of a contract type.
 pub fn contract_type_name(t: ContractType) -> &'static str {
     match t {
@@ -174,5 +225,16 @@ mod tests {
             let changed = String::from_utf8(bytes).unwrap();
             prop_assert!(check_credit_code(&changed).is_err());
         }
+    }
+
+    #[test]
+    fn hubei_regions_have_names() {
+        assert_eq!(region_name("420500"), Some("宜昌市"));
+        assert_eq!(region_name("420111"), Some("武汉市洪山区"));
+        // A county is shown by its prefecture.
+        assert_eq!(region_name("420581"), Some("宜昌市"));
+        assert_eq!(region_name("110000"), None);
+        assert_eq!(region_name("42"), None);
+        assert_eq!(region_name("湖北省"), None);
     }
 }

@@ -303,6 +303,9 @@ async fn approvers_approve_in_the_browser_and_an_auditor_cannot() {
     w.goto(&stack.url("/console/funnel")).await.unwrap();
     assert_eq!(text(w, "#accepted-total").await, "3");
     assert!(exists(w, "#acceptance tr[data-rank='1']").await);
+    // Districts by name, not only by code.
+    let wuhan = text(w, "#regions tr[data-region='420100']").await;
+    assert!(wuhan.contains("武汉市"), "{wuhan}");
 
     // The audit trail's chain holds.
     w.goto(&stack.url("/console/audit")).await.unwrap();
