@@ -62,9 +62,12 @@ impl Funnel {
     pub fn matched(&self) -> usize {
         self.reached[2]
     }
-    /// Matched among verified, in percent.
+    /// Verified demands that reached docking (an enterprise accepted a pairing), in percent:
+    /// the rate a province holds its districts to. Matched among verified would be 100 % by
+    /// construction (every verified demand gets some pairing); this one falls when the
+    /// enterprises turn the pairings down.
     pub fn matching_rate(&self) -> Option<f64> {
-        crate::money::ratio(self.matched(), self.verified())
+        crate::money::ratio(self.reached[3], self.verified())
     }
 }
 
@@ -284,18 +287,20 @@ mod tests {
         let f = funnel(&ds);
         assert_eq!(f.reached, [7, 5, 4, 3, 2, 1]);
         assert_eq!((f.rejected, f.withdrawn), (1, 1));
-        assert_eq!(f.matching_rate(), Some(80.0));
+        assert_eq!(f.matching_rate(), Some(60.0), "3 docked of 5 verified");
     }
 
     #[test]
     fn hubei_districts_below_eighty_percent_are_flagged() {
         let mut ds = Vec::new();
+        let docked = [S::Submitted, S::Verified, S::Matching, S::Docking];
         for _ in 0..4 {
-            ds.push(demand("420100", &[S::Submitted, S::Verified, S::Matching]));
+            ds.push(demand("420100", &docked));
         }
-        ds.push(demand("420100", &[S::Submitted, S::Verified]));
+        ds.push(demand("420100", &[S::Submitted, S::Verified, S::Matching]));
+        ds.push(demand("420500", &docked));
+        // Paired, but the enterprise accepted nothing: it does not count.
         ds.push(demand("420500", &[S::Submitted, S::Verified, S::Matching]));
-        ds.push(demand("420500", &[S::Submitted, S::Verified]));
         ds.push(demand("110000", &[S::Submitted, S::Verified]));
         let rates = by_region(&ds);
         let flag = |r: &str| {

@@ -130,7 +130,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
                 @let f = funnel(facts);
                 div.grid {
                     div.card.stat { div.k { "需求 Demands" } div.v { (f.reached[0]) } }
-                    div.card.stat { div.k { "匹配率 Matching rate" } div.v #matching-rate { (rate(f.matching_rate())) } div.muted { "已匹配 / 已审核 matched / verified" } }
+                    div.card.stat { div.k { "匹配率 Matching rate" } div.v #matching-rate { (rate(f.matching_rate())) } div.muted { "进入对接 / 已审核 docking / verified" } }
                     div.card.stat { div.k { "已签约 Contracted" } div.v { (f.reached[4]) } }
                     div.card.stat { div.k { "已完成 Completed" } div.v { (f.reached[5]) } }
                 }
