@@ -30,10 +30,3 @@ pub use runtime::ServiceRuntime;
 
 #[cfg(feature = "testing")]
 pub mod testing;
-
-/// Every kechuang binary allocates through mimalloc: a request's path (HTTP/2 frames, protobuf,
-/// SQL parameters, events) is many small short-lived allocations; with mimalloc instead of
-/// glibc's allocator the bench's process used 7–13 % less user CPU for the same SubmitDemand
-/// run (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
