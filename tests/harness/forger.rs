@@ -3,13 +3,15 @@
 //! and reads back what the services dead-lettered.
 
 use async_nats::HeaderMap;
+use async_nats::jetstream::message::StreamMessage;
 use async_nats::jetstream::{self, Context as JetStream};
 use kechuang_platform::seal::{self, EventKeys, Signer};
-use kechuang_platform::testing::event_keys_of;
-use kechuang_platform::{NewEvent, ServiceKind, Settings};
+use kechuang_platform::testing::{event_keys_of, signers};
+use kechuang_platform::{NewEvent, Settings};
 use kechuang_proto::EventType;
 use kechuang_proto::events::Envelope;
 use prost::Message;
+use std::collections::HashMap;
 
 /// How a forged event is signed.
 #[derive(Debug, Clone, Copy)]
@@ -36,34 +38,30 @@ impl Forgery {
 pub struct Forger {
     settings: Settings,
     jetstream: JetStream,
-    stranger: EventKeys,
+    /// The platform's own signers (an insider's, or a leaked key).
+    signers: HashMap<String, Signer>,
+    /// Checks what is genuine, as the services do.
+    verifier: EventKeys,
 }
 
 impl Forger {
     pub async fn connect(settings: &Settings) -> Self {
         let client = async_nats::connect(&settings.nats_url).await.expect("NATS");
-        let dir = std::env::temp_dir().join(format!(
-            "kechuang-stranger-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        seal::generate(&dir, &ServiceKind::names()).expect("stranger keys");
-        let stranger =
-            EventKeys::load(&dir, "fund-ledger", &ServiceKind::names()).expect("stranger keys");
-        let _ = std::fs::remove_dir_all(&dir);
         Self {
             settings: settings.clone(),
             jetstream: jetstream::new(client),
-            stranger,
+            signers: signers(settings),
+            verifier: event_keys_of(settings, "subsidy"),
         }
     }
 
     /// Publishes `event` forged as `how`; returns its envelope.
     pub async fn publish(&self, event: NewEvent, how: Forgery) -> Envelope {
         let entitled = event.payload.producer();
-        let insider = event_keys_of(&self.settings, "demand-intake").signer();
+        let insider = self.signers["demand-intake"].clone();
         let (named, signer): (&str, Option<Signer>) = match how {
             Forgery::Unsigned => (entitled, None),
-            Forgery::StrangerKey => (entitled, Some(self.stranger.signer())),
+            Forgery::StrangerKey => (entitled, Some(Signer::generate(entitled))),
             Forgery::InsiderPosingAsProducer => (entitled, Some(insider)),
             Forgery::InsiderInOwnName => ("demand-intake", Some(insider)),
         };
@@ -72,9 +70,9 @@ impl Forger {
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", uuid::Uuid::new_v4().to_string().as_str());
         if let Some(signer) = signer {
-            // A stranger's key signs under the name it claims.
             signer.seal(&body, &mut headers);
-            if matches!(how, Forgery::StrangerKey | Forgery::InsiderPosingAsProducer) {
+            // The insider's key, under the name of the producer it poses as.
+            if matches!(how, Forgery::InsiderPosingAsProducer) {
                 headers.insert(seal::PRODUCER_HEADER, entitled);
             }
         }
@@ -85,11 +83,10 @@ impl Forger {
     /// Publishes a genuine event again, with its own signature, under a new message id: a
     /// replay past JetStream's duplicate window.
     pub async fn replay(&self, envelope: &Envelope) {
-        let signer = event_keys_of(&self.settings, &envelope.producer).signer();
         let body = envelope.encode_to_vec();
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", uuid::Uuid::new_v4().to_string().as_str());
-        signer.seal(&body, &mut headers);
+        self.signers[&envelope.producer].seal(&body, &mut headers);
         self.raw(&envelope.event_type, headers, body).await;
     }
 
@@ -113,9 +110,8 @@ impl Forger {
             .expect("publish ack");
     }
 
-    /// The errors of the dead letters of `service`, in stream order.
-    pub async fn dead_letters(&self, service: &str) -> Vec<String> {
-        let subject = format!("{}.dlq.{service}", self.settings.subject_prefix);
+    /// The messages on `subject`, in stream order.
+    async fn messages_on(&self, subject: &str) -> Vec<StreamMessage> {
         let Ok(mut stream) = self.jetstream.get_stream(&self.settings.stream_name).await else {
             return Vec::new();
         };
@@ -130,46 +126,39 @@ impl Forger {
             if let Ok(m) = stream.get_raw_message(seq).await
                 && m.subject.as_str() == subject
             {
-                let error = m
-                    .headers
-                    .get("Kc-Dlq-Error")
-                    .map(|v| v.to_string())
-                    .unwrap_or_default();
-                out.push(error);
+                out.push(m);
             }
         }
         out
     }
 
+    /// The errors of the dead letters of `service`, in stream order.
+    pub async fn dead_letters(&self, service: &str) -> Vec<String> {
+        let subject = format!("{}.dlq.{service}", self.settings.subject_prefix);
+        self.messages_on(&subject)
+            .await
+            .into_iter()
+            .map(|m| {
+                m.headers
+                    .get("Kc-Dlq-Error")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
     /// Every genuine (authentically signed) envelope of `event_type` in the stream.
     pub async fn genuine(&self, event_type: &str) -> Vec<Envelope> {
-        let keys = event_keys_of(&self.settings, "subsidy");
         let subject = format!("{}.{event_type}", self.settings.subject_prefix);
-        let mut stream = self
-            .jetstream
-            .get_stream(&self.settings.stream_name)
+        let prefix = &self.settings.subject_prefix;
+        self.messages_on(&subject)
             .await
-            .expect("the stream");
-        let last = stream
-            .info()
-            .await
-            .expect("stream info")
-            .state
-            .last_sequence;
-        let mut out = Vec::new();
-        for seq in 1..=last {
-            if let Ok(m) = stream.get_raw_message(seq).await
-                && m.subject.as_str() == subject
-                && let Ok(envelope) = keys.verify(
-                    &subject,
-                    &self.settings.subject_prefix,
-                    Some(&m.headers),
-                    &m.payload,
-                )
-            {
-                out.push(envelope);
-            }
-        }
-        out
+            .into_iter()
+            .filter_map(|m| {
+                self.verifier
+                    .verify(&subject, prefix, Some(&m.headers), &m.payload)
+                    .ok()
+            })
+            .collect()
     }
 }

@@ -121,11 +121,7 @@ fn key(state: &AppState, request: &Request) -> Option<WriteKey> {
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
+        .and_then(kechuang_platform::auth::bearer_token);
     let token = bearer.or_else(|| crate::console::cookie(headers, crate::console::SESSION_COOKIE));
     if let Some(caller) = token.and_then(|t| state.auth.verify(t).ok()) {
         return Some(WriteKey::Caller(caller));

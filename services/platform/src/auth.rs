@@ -269,6 +269,16 @@ impl AuthInterceptor {
     }
 }
 
+/// The token of an `Authorization` header's value: `Bearer <token>` (either case of the
+/// scheme's first letter), trimmed; `None` when the value is not that or the token is empty.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 impl tonic::service::Interceptor for AuthInterceptor {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let header = request
@@ -278,11 +288,9 @@ impl tonic::service::Interceptor for AuthInterceptor {
         let value = header
             .to_str()
             .map_err(|_| Status::unauthenticated("authorization header is not ASCII"))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
+        let token = bearer_token(value)
             .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
-        let caller = self.0.verify(token.trim())?;
+        let caller = self.0.verify(token)?;
         request.extensions_mut().insert(caller);
         Ok(request)
     }
@@ -486,5 +494,13 @@ mod tests {
         )
         .unwrap();
         assert!(Authenticator::new("k").verify(&token).is_err());
+    }
+
+    #[test]
+    fn the_bearer_token_is_read_one_way_everywhere() {
+        assert_eq!(bearer_token("Bearer a.b.c"), Some("a.b.c"));
+        assert_eq!(bearer_token("bearer  a.b.c "), Some("a.b.c"));
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Basic dXNlcg=="), None);
     }
 }

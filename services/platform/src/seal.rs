@@ -95,6 +95,14 @@ impl Signer {
         }
     }
 
+    /// A fresh random key (which nobody trusts until its public half is deployed).
+    pub fn generate(producer: impl Into<String>) -> Self {
+        Self::new(
+            producer,
+            SigningKey::from_bytes(&rand::random::<[u8; 32]>()),
+        )
+    }
+
     pub fn producer(&self) -> &str {
         &self.producer
     }
@@ -253,7 +261,7 @@ pub fn generate(dir: &Path, services: &[&str]) -> Result<Vec<String>, KeyError> 
         if private.exists() {
             continue;
         }
-        let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        let key = Signer::generate(*service).key;
         let format = |e: ed25519_dalek::pkcs8::Error| KeyError::Format {
             path: private.clone(),
             what: "private key",

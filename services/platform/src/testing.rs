@@ -56,6 +56,15 @@ pub fn event_keys_of(settings: &Settings, producer: &str) -> crate::seal::EventK
         .expect("the test event keys")
 }
 
+/// Every service's signer from `settings`' key directory, read once: a test publishes as any
+/// producer without reading the keys again for each event.
+pub fn signers(settings: &Settings) -> std::collections::HashMap<String, crate::seal::Signer> {
+    ServiceKind::names()
+        .into_iter()
+        .map(|name| (name.to_string(), event_keys_of(settings, name).signer()))
+        .collect()
+}
+
 /// Headers that make `envelope` authentic: its entitled producer's signature (or, for an
 /// attack, whichever `signer` is given).
 pub fn sealed_headers(signer: &crate::seal::Signer, body: &[u8]) -> HeaderMap {
@@ -122,6 +131,7 @@ pub struct TestService {
     pub addr: SocketAddr,
     pub pool: PgPool,
     pub jetstream: JetStream,
+    signers: std::collections::HashMap<String, crate::seal::Signer>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -160,6 +170,7 @@ impl TestService {
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(runtime.run_until_stopped(shutdown.clone()));
         Self {
+            signers: signers(&settings),
             settings,
             config,
             addr,
@@ -202,9 +213,12 @@ impl TestService {
     /// Publishes `envelope` as is, signed by the producer it names (again, to simulate a
     /// redelivery past the dedup window).
     pub async fn publish_envelope(&self, envelope: &Envelope) {
-        let signer = event_keys_of(&self.settings, &envelope.producer).signer();
+        let signer = self
+            .signers
+            .get(&envelope.producer)
+            .unwrap_or_else(|| panic!("no key of producer {:?}", envelope.producer));
         let body = envelope.encode_to_vec();
-        let headers = sealed_headers(&signer, &body);
+        let headers = sealed_headers(signer, &body);
         self.publish_raw(
             &self.config.bus.subject(&envelope.event_type),
             headers,

@@ -20,11 +20,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
             .ok_or_else(|| ApiError::unauthenticated("missing Authorization: Bearer <token>"))?
             .to_str()
             .map_err(|_| ApiError::unauthenticated("the Authorization header is not ASCII"))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        let token = kechuang_platform::auth::bearer_token(value)
             .ok_or_else(|| ApiError::unauthenticated("Authorization must be `Bearer <token>`"))?;
         Ok(Bearer(token.to_string()))
     }

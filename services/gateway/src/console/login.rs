@@ -2,7 +2,7 @@
 //! cookie and a hidden field, HMAC-bound) so another site cannot sign a browser in.
 
 use super::layout::{Nav, page, role_label};
-use super::{SESSION_COOKIE, check_csrf, cookie, require_session};
+use super::{SESSION_COOKIE, cookie, posted_session};
 use crate::AppState;
 use axum::Form;
 use axum::extract::State;
@@ -119,11 +119,7 @@ pub async fn logout(
     headers: HeaderMap,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    let session = match require_session(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    if let Err(r) = check_csrf(&state, &session, Some(&f.csrf)) {
+    if let Err(r) = posted_session(&state, &headers, Some(&f.csrf)) {
         return *r;
     }
     (

@@ -99,6 +99,25 @@ pub fn require_session(state: &AppState, headers: &HeaderMap) -> Result<Session,
     })
 }
 
+/// The session of a form's POST: signed in, and the form carries the session's CSRF token.
+pub fn posted_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: Option<&str>,
+) -> Result<Session, Box<Response>> {
+    let session = require_session(state, headers)?;
+    check_csrf(state, &session, csrf)?;
+    Ok(session)
+}
+
+/// An approve or reject form (applications and policies alike).
+#[derive(serde::Deserialize)]
+pub struct DecisionForm {
+    pub csrf: Option<String>,
+    pub note: Option<String>,
+    pub reason: Option<String>,
+}
+
 /// Refuses a POST whose CSRF token is not its session's (before any service is asked).
 pub fn check_csrf(
     state: &AppState,

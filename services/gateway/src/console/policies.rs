@@ -5,7 +5,7 @@
 use super::layout::{Nav, local_opt};
 use super::policy_form::ProposeForm;
 use super::queue::{page_response, policy_summary, urlencode};
-use super::{Session, check_csrf, refused, require_session, service_error};
+use super::{DecisionForm, Session, posted_session, refused, require_session, service_error};
 use crate::AppState;
 use crate::api::types::time;
 use crate::money::yuan;
@@ -220,13 +220,10 @@ pub async fn propose(
     headers: HeaderMap,
     Form(form): Form<ProposeForm>,
 ) -> Response {
-    let session = match require_session(&state, &headers) {
+    let session = match posted_session(&state, &headers, form.csrf.as_deref()) {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    if let Err(r) = check_csrf(&state, &session, form.csrf.as_deref()) {
-        return *r;
-    }
     let answer = async {
         let request = form.request()?;
         let mut c = state.upstream.policy.clone();
@@ -243,13 +240,6 @@ pub async fn propose(
     }
 }
 
-#[derive(Deserialize)]
-pub struct DecisionForm {
-    csrf: Option<String>,
-    note: Option<String>,
-    reason: Option<String>,
-}
-
 async fn decide(
     state: AppState,
     headers: HeaderMap,
@@ -257,13 +247,10 @@ async fn decide(
     form: DecisionForm,
     approve: bool,
 ) -> Response {
-    let session = match require_session(&state, &headers) {
+    let session = match posted_session(&state, &headers, form.csrf.as_deref()) {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    if let Err(r) = check_csrf(&state, &session, form.csrf.as_deref()) {
-        return *r;
-    }
     let mut c = state.upstream.policy.clone();
     let answer = async {
         if approve {

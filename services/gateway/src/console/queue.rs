@@ -2,7 +2,7 @@
 //! and computation, and the four-eyes state; approve or reject with a reason.
 
 use super::layout::{self, Nav, contract_type, local_opt, status_pill};
-use super::{Session, check_csrf, refused, require_session, service_error};
+use super::{DecisionForm, Session, posted_session, refused, require_session, service_error};
 use crate::AppState;
 use crate::money::{percent_bps, yuan};
 use crate::status::ApiError;
@@ -268,13 +268,6 @@ pub fn page_response(session: &Session, title: &str, nav: Nav, body: Markup) -> 
     layout::page(title, Some(session), nav, body).into_response()
 }
 
-#[derive(Deserialize)]
-pub struct DecisionForm {
-    csrf: Option<String>,
-    note: Option<String>,
-    reason: Option<String>,
-}
-
 async fn decide(
     state: AppState,
     headers: HeaderMap,
@@ -282,13 +275,10 @@ async fn decide(
     form: DecisionForm,
     approve: bool,
 ) -> Response {
-    let session = match require_session(&state, &headers) {
+    let session = match posted_session(&state, &headers, form.csrf.as_deref()) {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    if let Err(r) = check_csrf(&state, &session, form.csrf.as_deref()) {
-        return *r;
-    }
     let mut subsidy = state.upstream.subsidy.clone();
     let answer = async {
         if approve {

@@ -99,11 +99,7 @@ impl Shared {
 }
 
 fn bearer<B>(request: &http::Request<B>) -> Option<&str> {
-    let value = request.headers().get("authorization")?.to_str().ok()?;
-    value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
+    crate::auth::bearer_token(request.headers().get("authorization")?.to_str().ok()?)
 }
 
 fn exhausted(message: String, retry: Duration) -> tonic::Status {

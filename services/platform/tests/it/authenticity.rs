@@ -6,8 +6,8 @@ use crate::helpers::*;
 use async_nats::HeaderMap;
 use kechuang_platform::NewEvent;
 use kechuang_platform::consumer::{Consumer, ConsumerSpec};
-use kechuang_platform::seal::{self, EventKeys};
-use kechuang_platform::{ServiceKind, outbox::Relay};
+use kechuang_platform::outbox::Relay;
+use kechuang_platform::seal::Signer;
 use prost::Message;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -41,13 +41,9 @@ async fn forged_events_are_dead_lettered_with_their_reason_and_never_applied() {
     // 1. No signature at all.
     publish(msg_id(), forged_body("forged-unsigned", PRODUCER)).await;
     // 2. A key nobody trusts, under the ledger's name.
-    let stranger = std::env::temp_dir().join(format!("kechuang-stranger-{}", unique()));
-    seal::generate(&stranger, &ServiceKind::names()).unwrap();
-    let stranger_keys = EventKeys::load(&stranger, PRODUCER, &ServiceKind::names()).unwrap();
-    let _ = std::fs::remove_dir_all(&stranger);
     let body = forged_body("forged-stranger", PRODUCER);
     let mut h = msg_id();
-    stranger_keys.signer().seal(&body, &mut h);
+    Signer::generate(PRODUCER).seal(&body, &mut h);
     publish(h, body).await;
     // 3. A genuine signature over other bytes.
     let body = forged_body("forged-tampered", PRODUCER);
