@@ -70,7 +70,7 @@ cleanup() {
     sleep 0.5
   done
   for name in "${!PIDS[@]}"; do kill -KILL "${PIDS[$name]}" 2>/dev/null || true; wait "${PIDS[$name]}" 2>/dev/null || true; done
-  for db in demand matching subsidy ledger; do
+  for db in demand matching subsidy ledger gateway; do
     psql -h 127.0.0.1 -U postgres -qAtc "DROP DATABASE IF EXISTS ${KC_DATABASE_PREFIX}${db} WITH (FORCE)" >/dev/null 2>&1 ||
       log "could not drop ${KC_DATABASE_PREFIX}${db}"
   done

@@ -57,6 +57,12 @@ impl CsrfKey {
         URL_SAFE_NO_PAD.encode(self.mac(session).finalize().into_bytes())
     }
 
+    /// Whether `presented` is `expected`, a token this key made (compared in constant time).
+    pub fn matches(&self, expected: &str, presented: &str) -> bool {
+        let (a, b) = (expected.as_bytes(), presented.trim().as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
     /// Whether `presented` is `session`'s token (compared in constant time).
     pub fn verify(&self, session: &str, presented: &str) -> bool {
         match URL_SAFE_NO_PAD.decode(presented.trim()) {
@@ -82,6 +88,10 @@ mod tests {
         let mut forged = t.clone().into_bytes();
         forged[0] = if forged[0] == b'A' { b'B' } else { b'A' };
         assert!(!key.verify("session-a", &String::from_utf8(forged).unwrap()));
+        assert!(key.matches(&t, &t));
+        assert!(!key.matches(&t, &key.token("session-b")));
+        assert!(!key.matches(&t, &t[..t.len() - 1]));
+        assert!(!key.matches(&t, ""));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Probes for orchestrators. `/healthz` (liveness) answers as long as the HTTP server does and
 //! asks nothing upstream, so a slow or restarting service never gets the gateway restarted.
-//! `/readyz` (readiness) asks each of the four services' gRPC health check at once and answers
-//! 200 only when all say SERVING; otherwise 503 naming the ones that do not, so traffic goes to
+//! `/readyz` (readiness) asks each of the four services' gRPC health check and the console's
+//! session database at once and answers 200 only when all say SERVING; otherwise 503 naming the ones that do not, so traffic goes to
 //! a replica that can serve it. Neither needs a token: they reveal only up or down.
 
 use crate::AppState;
@@ -57,7 +57,9 @@ impl Readiness {
 const SERVING: &str = "SERVING";
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let answers = futures::future::join_all(state.upstream.health.iter().cloned().map(check)).await;
+    let services = futures::future::join_all(state.upstream.health.iter().cloned().map(check));
+    let (mut answers, sessions) = tokio::join!(services, sessions(&state));
+    answers.push(sessions);
     let readiness = Readiness::of(answers);
     let status = if readiness.ready {
         StatusCode::OK
@@ -66,6 +68,16 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(readiness))
+}
+
+/// The console's session store: a replica that cannot reach it cannot sign anyone in.
+async fn sessions(state: &AppState) -> (&'static str, String) {
+    let answer = match tokio::time::timeout(CHECK_TIMEOUT, state.sessions.ping()).await {
+        Ok(true) => SERVING.to_string(),
+        Ok(false) => "the session database does not answer".to_string(),
+        Err(_) => format!("no answer in {CHECK_TIMEOUT:?}"),
+    };
+    ("console-sessions", answer)
 }
 
 /// One service's answer: its serving status's name, or why there was none.

@@ -10,6 +10,7 @@ pub mod health;
 pub mod limits;
 pub mod money;
 mod serve;
+pub mod sessions;
 pub mod stats;
 pub mod status;
 pub mod upstream;
@@ -34,6 +35,8 @@ pub struct AppState {
     /// Reads the role and subject of a pasted token, to show them and hide what they may not do.
     pub auth: Arc<Authenticator>,
     pub csrf: csrf::CsrfKey,
+    /// The console's sign-ins, in the gateway's own database.
+    pub sessions: sessions::Sessions,
     /// The per-caller write rate (none: unlimited).
     pub writes: Option<Arc<kechuang_platform::limits::WriteLimiter<limits::WriteKey>>>,
 }
@@ -77,6 +80,7 @@ pub struct Gateway {
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    sessions: sessions::Sessions,
 }
 
 impl Gateway {
@@ -84,10 +88,19 @@ impl Gateway {
     pub async fn build(config: GatewayConfig) -> anyhow::Result<Self> {
         let csrf = csrf::CsrfKey::configured(config.csrf_key.as_deref())?;
         let upstream = upstream::Upstream::connect_lazy(&config)?;
+        let sessions = sessions::Sessions::connect(&config.database, config.sessions)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "gateway: the session database {}: {e}",
+                    config.database.name
+                )
+            })?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| kechuang_platform::runtime::cannot_listen("gateway", config.listen, &e))?;
         let state = AppState {
+            sessions: sessions.clone(),
             upstream,
             auth: Arc::new(
                 Authenticator::new(&config.jwt_secret).with_max_lifetime(config.token_max_lifetime),
@@ -99,6 +112,7 @@ impl Gateway {
             listener,
             app: router(state, &config.limits),
             limits: config.limits,
+            sessions,
         })
     }
 
@@ -111,6 +125,7 @@ impl Gateway {
     /// Serves until `shutdown`, then lets requests in flight finish (for a few seconds: a
     /// browser holding a connection open must not keep the gateway alive).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tokio::spawn(sweep_sessions(self.sessions, shutdown.clone()));
         let graceful = serve::serve(self.listener, self.app, &self.limits, shutdown).await;
         tokio::select! {
             _ = graceful.shutdown() => {}
@@ -118,6 +133,23 @@ impl Gateway {
         }
         tracing::info!(service = "gateway", "stopped");
         Ok(())
+    }
+}
+
+/// Deletes long-ended sessions every ten minutes (every replica does; the deletes are
+/// idempotent and cheap).
+async fn sweep_sessions(sessions: sessions::Sessions, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        match sessions.sweep().await {
+            Ok(0) => {}
+            Ok(swept) => tracing::info!(swept, "console: old sessions deleted"),
+            Err(e) => tracing::warn!(error = %e, "console: cannot sweep old sessions"),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use kechuang_platform::Caller;
@@ -94,7 +94,11 @@ pub async fn write_rate(State(state): State<AppState>, request: Request, next: N
     let Some(limiter) = state.writes.as_deref().filter(|_| is_write) else {
         return next.run(request).await;
     };
-    let Some(key) = key(&state, &request) else {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    let Some(key) = key(&state, request.headers(), peer).await else {
         return next.run(request).await;
     };
     match limiter.check(&key) {
@@ -116,20 +120,20 @@ pub async fn write_rate(State(state): State<AppState>, request: Request, next: N
     }
 }
 
-fn key(state: &AppState, request: &Request) -> Option<WriteKey> {
-    let headers = request.headers();
+async fn key(state: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<WriteKey> {
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(kechuang_platform::auth::bearer_token);
-    let token = bearer.or_else(|| crate::console::cookie(headers, crate::console::SESSION_COOKIE));
-    if let Some(caller) = token.and_then(|t| state.auth.verify(t).ok()) {
-        return Some(WriteKey::Caller(caller));
-    }
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| WriteKey::Peer(peer.ip()))
+    let caller = match bearer {
+        Some(token) => state.auth.verify(token).ok(),
+        None => crate::console::session(state, headers)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.caller),
+    };
+    caller.map(WriteKey::Caller).or(peer.map(WriteKey::Peer))
 }
 
 /// The write limiter of `limits`, if writes are limited.

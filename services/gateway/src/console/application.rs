@@ -147,7 +147,7 @@ pub async fn page(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let session = match require_session(&state, &headers) {
+    let session = match require_session(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return *r,
     };

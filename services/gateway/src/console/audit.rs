@@ -29,7 +29,7 @@ pub async fn page(
     headers: HeaderMap,
     Query(q): Query<AuditQuery>,
 ) -> Response {
-    let session = match require_session(&state, &headers) {
+    let session = match require_session(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return *r,
     };

@@ -68,7 +68,7 @@ pub async fn page(
     headers: HeaderMap,
     Query(q): Query<FundQuery>,
 ) -> Response {
-    let session = match require_session(&state, &headers) {
+    let session = match require_session(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return *r,
     };

@@ -116,7 +116,7 @@ fn acceptance_table(o: &mpb::PairingOutcomes) -> Markup {
 }
 
 pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match require_session(&state, &headers) {
+    let session = match require_session(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return *r,
     };

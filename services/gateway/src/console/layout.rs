@@ -125,7 +125,11 @@ pub fn page(title: &str, session: Option<&Session>, nav: Nav, body: Markup) -> M
                             span.role #role data-role=(s.caller.role.as_str()) { (role_label(s.caller.role)) }
                             form method="post" action="/console/logout" {
                                 input type="hidden" name="csrf" value=(s.csrf);
-                                button.quiet type="submit" { "退出 Sign out" }
+                                button.quiet #signout type="submit" { "退出 Sign out" }
+                            }
+                            form method="post" action="/console/logout/everywhere" {
+                                input type="hidden" name="csrf" value=(s.csrf);
+                                button.quiet #signout-everywhere type="submit" title="结束您在所有浏览器上的会话 End your sessions on every browser" { "全部退出 Everywhere" }
                             }
                         }
                     } @else {

@@ -1,13 +1,17 @@
-//! Signing in by pasting a token. The login form is protected by a double-submit nonce (a
-//! cookie and a hidden field, HMAC-bound) so another site cannot sign a browser in.
+//! Signing in by pasting a token, which starts a server-side session (see
+//! [`crate::sessions`]); signing out ends it, here or everywhere. The login form is protected
+//! by a double-submit nonce (a cookie and a hidden field, HMAC-bound) so another site cannot
+//! sign a browser in.
 
 use super::layout::{Nav, page, role_label};
-use super::{SESSION_COOKIE, cookie, posted_session};
+use super::{
+    cookie, dropped_session_cookies, error_page, posted_session, session_cookie, session_secret,
+};
 use crate::AppState;
 use axum::Form;
 use axum::extract::State;
 use axum::http::header::{LOCATION, SET_COOKIE};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -78,8 +82,8 @@ pub async fn submit(
         );
     }
     let token = f.token.trim();
-    let caller = match state.auth.verify(token) {
-        Ok(c) => c,
+    let (caller, expires) = match state.auth.verify_with_expiry(token) {
+        Ok(verified) => verified,
         Err(e) => {
             return login_page(
                 &state,
@@ -89,23 +93,37 @@ pub async fn submit(
             );
         }
     };
+    let secret = match state.sessions.begin(&caller, token, expires).await {
+        Ok(secret) => secret,
+        Err(e) => {
+            tracing::error!(error = %e, "console: cannot store a session");
+            return error_page(
+                None,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "暂时无法登录 Sessions unavailable",
+                "会话存储暂时无法访问，请稍后重试。The session store does not answer; try again shortly.",
+            );
+        }
+    };
     tracing::info!(
         subject = caller.subject,
         role = caller.role.as_str(),
         "console sign-in"
     );
-    // A JWT is base64url and dots: nothing to escape in a cookie.
-    (
-        StatusCode::SEE_OTHER,
-        [
-            (
-                SET_COOKIE,
-                format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict"),
-            ),
-            (LOCATION, "/console/queue".to_string()),
-        ],
-    )
-        .into_response()
+    let mut response = (StatusCode::SEE_OTHER, [(LOCATION, "/console/queue")]).into_response();
+    append_cookie(&mut response, &session_cookie(&state, &headers, &secret));
+    // The nonce has done its work.
+    append_cookie(
+        &mut response,
+        &format!("{LOGIN_COOKIE}=; Path=/console/login; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    response
+}
+
+fn append_cookie(response: &mut Response, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        response.headers_mut().append(SET_COOKIE, v);
+    }
 }
 
 #[derive(Deserialize)]
@@ -114,23 +132,68 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
+/// Ends this browser's session: its cookie no longer resumes anything, whoever holds a copy.
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if let Err(r) = posted_session(&state, &headers, Some(&f.csrf)) {
-        return *r;
+    let session = match posted_session(&state, &headers, Some(&f.csrf)).await {
+        Ok(session) => session,
+        Err(r) => return *r,
+    };
+    let Some(secret) = session_secret(&headers) else {
+        return signed_out();
+    };
+    if let Err(e) = state.sessions.end(&secret).await {
+        tracing::error!(error = %e, "console: cannot end a session");
+        return error_page(
+            Some(&session),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "未能退出 Not signed out",
+            "会话存储暂时无法访问，会话仍然有效，请重试。The session store does not answer; the session is still live: try again.",
+        );
     }
-    (
-        StatusCode::SEE_OTHER,
-        [
-            (
-                SET_COOKIE,
-                format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-            ),
-            (LOCATION, "/console/login".to_string()),
-        ],
-    )
-        .into_response()
+    tracing::info!(subject = session.caller.subject, "console sign-out");
+    signed_out()
+}
+
+/// Ends every session of the signed-in person, on every browser (a lost laptop, a shared desk).
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let session = match posted_session(&state, &headers, Some(&f.csrf)).await {
+        Ok(session) => session,
+        Err(r) => return *r,
+    };
+    match state.sessions.end_all_of(&session.caller.subject).await {
+        Ok(ended) => {
+            tracing::info!(
+                subject = session.caller.subject,
+                ended,
+                "console sign-out everywhere"
+            );
+            signed_out()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "console: cannot end sessions");
+            error_page(
+                Some(&session),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "未能退出 Not signed out",
+                "会话存储暂时无法访问，会话仍然有效，请重试。The session store does not answer; the sessions are still live: try again.",
+            )
+        }
+    }
+}
+
+/// To the login page, both session cookies dropped.
+fn signed_out() -> Response {
+    let mut response = (StatusCode::SEE_OTHER, [(LOCATION, "/console/login")]).into_response();
+    for c in dropped_session_cookies() {
+        append_cookie(&mut response, &c);
+    }
+    response
 }

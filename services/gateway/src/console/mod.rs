@@ -1,6 +1,7 @@
 //! The finance office's console: server-rendered pages over the services' gRPC APIs, signed
-//! in by pasting a token (kept in an HttpOnly, SameSite=Strict cookie), every form carrying
-//! a CSRF token. Pages show what the caller's role may do; the services enforce it.
+//! in by pasting a token into a server-side session (an opaque HttpOnly, SameSite=Strict
+//! cookie, see [`crate::sessions`]), every form carrying a CSRF token. Pages show what the
+//! caller's role may do; the services enforce it.
 
 mod application;
 mod audit;
@@ -14,6 +15,7 @@ mod policy_form;
 mod queue;
 
 use crate::AppState;
+use crate::sessions::SessionSecret;
 use crate::status::ApiError;
 use axum::Router;
 use axum::http::header::{
@@ -22,11 +24,17 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use kechuang_platform::Caller;
 use layout::{Nav, page};
 use maud::{Markup, html};
 
+/// The session cookie's name over plain HTTP (development).
 pub const SESSION_COOKIE: &str = "kc_session";
+/// Its name when `Secure`: the `__Host-` prefix makes browsers refuse it unless it is Secure,
+/// host-only and for `/`, so a sibling subdomain cannot plant or overwrite it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-kc_session";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/console", get(|| async { Redirect::to("/console/queue") }))
         .route("/console/login", get(login::form).post(login::submit))
         .route("/console/logout", post(login::logout))
+        .route("/console/logout/everywhere", post(login::logout_everywhere))
         .route("/console/queue", get(queue::page))
         .route("/console/applications/{id}", get(application::page))
         .route("/console/applications/{id}/approve", post(queue::approve))
@@ -64,6 +73,7 @@ async fn harden(mut response: Response) -> Response {
 
 /// A signed-in person.
 pub struct Session {
+    /// Their bearer token, which every call to a service carries.
     pub token: String,
     pub caller: Caller,
     /// The CSRF token the session's forms carry.
@@ -81,31 +91,108 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// The session of the request's cookie, if its token is (still) valid.
-pub fn session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
-    let token = cookie(headers, SESSION_COOKIE)?;
-    let caller = state.auth.verify(token).ok()?;
-    Some(Session {
-        token: token.to_string(),
-        csrf: state.csrf.token(token),
+/// The session secret the request's cookie carries, if it looks like one.
+pub fn session_secret(headers: &HeaderMap) -> Option<SessionSecret> {
+    [SECURE_SESSION_COOKIE, SESSION_COOKIE]
+        .into_iter()
+        .find_map(|name| cookie(headers, name).and_then(SessionSecret::parse))
+}
+
+/// Whether the request came over TLS as far as the gateway can tell: a TLS proxy in front
+/// says so in `X-Forwarded-Proto` (a client lying about it only makes its own cookie
+/// HTTPS-only).
+pub fn came_over_tls(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("https")
+        })
+}
+
+/// The `Set-Cookie` value that hands `secret` to the browser (for the browser's session only:
+/// closing it signs out too).
+pub fn session_cookie(state: &AppState, headers: &HeaderMap, secret: &SessionSecret) -> String {
+    if state.sessions.policy().secure_cookies || came_over_tls(headers) {
+        format!(
+            "{SECURE_SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Secure",
+            secret.encode()
+        )
+    } else {
+        format!(
+            "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+            secret.encode()
+        )
+    }
+}
+
+/// The `Set-Cookie` values that drop both session cookies.
+pub fn dropped_session_cookies() -> [String; 2] {
+    [
+        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        format!("{SECURE_SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=0"),
+    ]
+}
+
+/// The live session of the request's cookie (its token still valid), if any; an error page
+/// when the session store cannot be asked.
+pub async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, Response> {
+    let Some(secret) = session_secret(headers) else {
+        return Ok(None);
+    };
+    let token = match state.sessions.resume(&secret).await {
+        Ok(Some(token)) => token,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            tracing::error!(error = %e, "console: the session store does not answer");
+            return Err(error_page(
+                None,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "暂时无法登录 Sessions unavailable",
+                "会话存储暂时无法访问，请稍后重试。The session store does not answer; try again shortly.",
+            ));
+        }
+    };
+    let Ok(caller) = state.auth.verify(&token) else {
+        return Ok(None);
+    };
+    Ok(Some(Session {
+        csrf: state.csrf.token(&session_binding(&secret)),
+        token,
         caller,
-    })
+    }))
+}
+
+/// What a session's CSRF tokens are bound to: its id, never the secret itself.
+pub fn session_binding(secret: &SessionSecret) -> String {
+    format!("session:{}", URL_SAFE_NO_PAD.encode(secret.id()))
 }
 
 /// The session, or the answer that sends the browser to the login page.
-pub fn require_session(state: &AppState, headers: &HeaderMap) -> Result<Session, Box<Response>> {
-    session(state, headers).ok_or_else(|| {
-        Box::new((StatusCode::SEE_OTHER, [(LOCATION, "/console/login")]).into_response())
-    })
+pub async fn require_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Session, Box<Response>> {
+    match session(state, headers).await {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => Err(Box::new(
+            (StatusCode::SEE_OTHER, [(LOCATION, "/console/login")]).into_response(),
+        )),
+        Err(page) => Err(Box::new(page)),
+    }
 }
 
 /// The session of a form's POST: signed in, and the form carries the session's CSRF token.
-pub fn posted_session(
+pub async fn posted_session(
     state: &AppState,
     headers: &HeaderMap,
     csrf: Option<&str>,
 ) -> Result<Session, Box<Response>> {
-    let session = require_session(state, headers)?;
+    let session = require_session(state, headers).await?;
     check_csrf(state, &session, csrf)?;
     Ok(session)
 }
@@ -125,7 +212,7 @@ pub fn check_csrf(
     presented: Option<&str>,
 ) -> Result<(), Box<Response>> {
     match presented {
-        Some(t) if state.csrf.verify(&session.token, t) => Ok(()),
+        Some(t) if state.csrf.matches(&session.csrf, t) => Ok(()),
         _ => Err(Box::new(error_page(
             Some(session),
             StatusCode::FORBIDDEN,

@@ -153,7 +153,7 @@ pub async fn page(
     headers: HeaderMap,
     Query(q): Query<PoliciesQuery>,
 ) -> Response {
-    let session = match require_session(&state, &headers) {
+    let session = match require_session(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return *r,
     };
@@ -220,7 +220,7 @@ pub async fn propose(
     headers: HeaderMap,
     Form(form): Form<ProposeForm>,
 ) -> Response {
-    let session = match posted_session(&state, &headers, form.csrf.as_deref()) {
+    let session = match posted_session(&state, &headers, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return *r,
     };
@@ -247,7 +247,7 @@ async fn decide(
     form: DecisionForm,
     approve: bool,
 ) -> Response {
-    let session = match posted_session(&state, &headers, form.csrf.as_deref()) {
+    let session = match posted_session(&state, &headers, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return *r,
     };

@@ -193,7 +193,7 @@ pub async fn page(
     headers: HeaderMap,
     Query(q): Query<QueueQuery>,
 ) -> Response {
-    let session = match require_session(&state, &headers) {
+    let session = match require_session(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return *r,
     };
@@ -275,7 +275,7 @@ async fn decide(
     form: DecisionForm,
     approve: bool,
 ) -> Response {
-    let session = match posted_session(&state, &headers, form.csrf.as_deref()) {
+    let session = match posted_session(&state, &headers, form.csrf.as_deref()).await {
         Ok(s) => s,
         Err(r) => return *r,
     };

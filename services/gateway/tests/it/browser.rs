@@ -64,7 +64,7 @@ async fn sign_in(c: &Client, stack: &Stack, token: &str) {
 }
 
 async fn sign_out(c: &Client) {
-    submit_click(c, "header form button").await;
+    submit_click(c, "#signout").await;
     assert!(
         c.current_url()
             .await

@@ -14,21 +14,34 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-/// A gateway of `settings` on a free port (its services need not run: these limits act
-/// before any call to them).
-async fn gateway(settings: Settings) -> (SocketAddr, CancellationToken) {
-    let config = Settings {
+/// A gateway of `settings` on a free port, with a session database of its own (its services
+/// need not run: these limits act before any call to them).
+async fn gateway(settings: Settings) -> (SocketAddr, Alone) {
+    let settings = Settings {
         gateway_port: 0,
+        database_prefix: kechuang_platform::testing::isolated_settings().database_prefix,
         ..settings
-    }
-    .gateway();
-    let gateway = gateway::Gateway::build(config)
+    };
+    let gateway = gateway::Gateway::build(settings.gateway())
         .await
         .expect("gateway starts");
     let addr = gateway.local_addr();
     let stop = CancellationToken::new();
     tokio::spawn(gateway.run_until_stopped(stop.clone()));
-    (addr, stop)
+    (addr, Alone { stop, settings })
+}
+
+/// A running lone gateway, to stop and clean up after.
+struct Alone {
+    stop: CancellationToken,
+    settings: Settings,
+}
+
+impl Alone {
+    async fn cancel(self) {
+        self.stop.cancel();
+        kechuang_platform::testing::cleanup(&self.settings).await;
+    }
 }
 
 /// Reads until the server closes `stream`; how long that took, or `None` if still open
@@ -97,7 +110,7 @@ async fn a_half_sent_request_head_is_closed_after_the_timeout() {
     }
     // A whole request is answered.
     assert_eq!(exchange(addr, "GET", "/healthz", &[], "").await.status, 200);
-    stop.cancel();
+    stop.cancel().await;
 }
 
 #[tokio::test]
@@ -126,7 +139,7 @@ async fn connections_beyond_the_maximum_are_closed_while_healthz_answers() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut next = TcpStream::connect(addr).await.unwrap();
     assert_eq!(get_on(&mut next, "/healthz").await, 200, "admitted again");
-    stop.cancel();
+    stop.cancel().await;
 }
 
 /// A POST whose body never finishes: one request in flight for as long as it is held.
@@ -168,7 +181,7 @@ async fn at_the_limit_of_requests_in_flight_the_api_answers_503_and_the_probes_a
         "room again (and no token): {}",
         after.body
     );
-    stop.cancel();
+    stop.cancel().await;
 }
 
 #[tokio::test]
@@ -186,7 +199,7 @@ async fn a_request_that_takes_too_long_is_answered_503() {
         .unwrap();
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("no answer within 1 s"), "{answer}");
-    stop.cancel();
+    stop.cancel().await;
 }
 
 #[tokio::test]

@@ -8,4 +8,5 @@ mod limits;
 mod policies;
 mod probes;
 mod schemathesis;
+mod sessions;
 mod support;

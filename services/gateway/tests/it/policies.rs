@@ -1,7 +1,7 @@
 //! The console's policy page over HTTP: an officer proposes, the same person (signed in as an
 //! approver) cannot decide, another approver puts it in force or rejects it.
 
-use crate::support::{Answer, Stack, exchange};
+use crate::support::{Answer, Stack, exchange, sign_in};
 use kechuang_platform::Role;
 
 /// Percent-encodes a form value.
@@ -16,12 +16,12 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-async fn get(stack: &Stack, token: &str) -> Answer {
+async fn get(stack: &Stack, session: &str) -> Answer {
     let answer = exchange(
         stack.gateway,
         "GET",
         "/console/policies",
-        &[format!("Cookie: kc_session={token}")],
+        &[format!("Cookie: kc_session={session}")],
         "",
     )
     .await;
@@ -38,8 +38,8 @@ fn csrf(page: &Answer) -> String {
         .to_string()
 }
 
-async fn post(stack: &Stack, token: &str, path: &str, fields: &[(&str, &str)]) -> Answer {
-    let csrf = csrf(&get(stack, token).await);
+async fn post(stack: &Stack, session: &str, path: &str, fields: &[(&str, &str)]) -> Answer {
+    let csrf = csrf(&get(stack, session).await);
     let body: Vec<String> = std::iter::once(("csrf", csrf.as_str()))
         .chain(fields.iter().copied())
         .map(|(k, v)| format!("{k}={}", enc(v)))
@@ -49,7 +49,7 @@ async fn post(stack: &Stack, token: &str, path: &str, fields: &[(&str, &str)]) -
         "POST",
         path,
         &[
-            format!("Cookie: kc_session={token}"),
+            format!("Cookie: kc_session={session}"),
             "Content-Type: application/x-www-form-urlencoded".into(),
         ],
         &body.join("&"),
@@ -98,9 +98,21 @@ fn row_in(page: &Answer, table: &str, id: &str) -> bool {
 #[tokio::test]
 async fn an_officer_proposes_and_only_another_approver_decides() {
     let stack = Stack::start().await;
-    let wang = stack.token(Role::FinanceOfficer, "财政专员·王", None);
-    let wang_approving = stack.token(Role::FinanceApprover, "财政专员·王", None);
-    let li = stack.token(Role::FinanceApprover, "审批人·李", None);
+    let wang = sign_in(
+        stack.gateway,
+        &stack.token(Role::FinanceOfficer, "财政专员·王", None),
+    )
+    .await;
+    let wang_approving = sign_in(
+        stack.gateway,
+        &stack.token(Role::FinanceApprover, "财政专员·王", None),
+    )
+    .await;
+    let li = sign_in(
+        stack.gateway,
+        &stack.token(Role::FinanceApprover, "审批人·李", None),
+    )
+    .await;
 
     let page = get(&stack, &wang).await;
     assert!(

@@ -2,7 +2,7 @@
 //! when the four services answer SERVING), and replicas sharing `KC_GATEWAY_CSRF_KEY`
 //! accepting each other's forms.
 
-use crate::support::{Stack, exchange};
+use crate::support::{Stack, exchange, sign_in_across};
 use kechuang_platform::auth::Authenticator;
 use kechuang_platform::{Caller, GatewayConfig, Role, ServiceKind, Settings};
 use std::net::SocketAddr;
@@ -57,7 +57,13 @@ async fn healthz_is_alive_and_readyz_names_the_service_that_does_not_serve() {
     let ready = json(&body);
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["ready"], true);
-    for service in ["demand-intake", "matching", "subsidy", "fund-ledger"] {
+    for service in [
+        "demand-intake",
+        "matching",
+        "subsidy",
+        "fund-ledger",
+        "console-sessions",
+    ] {
         assert_eq!(ready["services"][service], "SERVING", "{ready}");
     }
 
@@ -86,37 +92,17 @@ async fn healthz_is_alive_and_readyz_names_the_service_that_does_not_serve() {
     stack.stop().await;
 }
 
-/// The login form of `from` (its nonce cookie and CSRF field), submitted to `to`: the status.
-async fn sign_in_across(from: SocketAddr, to: SocketAddr, token: &str) -> u16 {
-    let form = exchange(from, "GET", "/console/login", &[], "").await;
-    assert_eq!(form.status, 200);
-    let nonce = form
-        .header("set-cookie")
-        .and_then(|c| c.strip_prefix("kc_login="))
-        .and_then(|c| c.split(';').next())
-        .expect("a login nonce cookie");
-    let csrf = form
-        .body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a csrf field");
-    // Base64url and a JWT: nothing to percent-encode.
-    let answer = exchange(
-        to,
-        "POST",
-        "/console/login",
-        &[
-            format!("Cookie: kc_login={nonce}"),
-            "Content-Type: application/x-www-form-urlencoded".into(),
-        ],
-        &format!("csrf={csrf}&token={token}"),
+/// Whether `cookie` is a live session at `addr` (a console page, not the way to sign-in).
+async fn signed_in(addr: SocketAddr, cookie: &str) -> bool {
+    let page = exchange(
+        addr,
+        "GET",
+        "/console/audit",
+        &[format!("Cookie: kc_session={cookie}")],
+        "",
     )
     .await;
-    if answer.status == 303 {
-        assert_eq!(answer.header("location"), Some("/console/queue"));
-    }
-    answer.status
+    page.header("location") != Some("/console/login")
 }
 
 #[tokio::test]
@@ -124,7 +110,7 @@ async fn replicas_sharing_the_csrf_key_accept_each_others_forms() {
     // Signing in needs no service: the gateway reads the token's role itself.
     let settings = Settings {
         gateway_csrf_key: Some("a-key-shared-by-every-gateway-replica".into()),
-        ..Settings::default()
+        ..kechuang_platform::testing::isolated_settings()
     };
     let shared = settings.gateway();
     let token = Authenticator::new(&settings.jwt_secret).mint(
@@ -143,12 +129,16 @@ async fn replicas_sharing_the_csrf_key_accept_each_others_forms() {
     })
     .await;
 
-    assert_eq!(sign_in_across(a.addr, a.addr, &token).await, 303);
-    assert_eq!(sign_in_across(a.addr, b.addr, &token).await, 303);
-    assert_eq!(sign_in_across(b.addr, a.addr, &token).await, 303);
+    assert_eq!(sign_in_across(a.addr, a.addr, &token).await.0, 303);
+    let (status, session) = sign_in_across(a.addr, b.addr, &token).await;
+    assert_eq!(status, 303);
+    // The session lives in the database the replicas share: either serves it.
+    let session = session.expect("a session cookie");
+    assert!(signed_in(a.addr, &session).await && signed_in(b.addr, &session).await);
+    assert_eq!(sign_in_across(b.addr, a.addr, &token).await.0, 303);
     // Without the shared key (random per start) the other replica's form is refused.
-    assert_eq!(sign_in_across(a.addr, own.addr, &token).await, 403);
-    assert_eq!(sign_in_across(own.addr, own.addr, &token).await, 303);
+    assert_eq!(sign_in_across(a.addr, own.addr, &token).await.0, 403);
+    assert_eq!(sign_in_across(own.addr, own.addr, &token).await.0, 303);
 
     // A key too short to be a secret stops the gateway from starting.
     let short = gateway::Gateway::build(GatewayConfig {
@@ -163,4 +153,5 @@ async fn replicas_sharing_the_csrf_key_accept_each_others_forms() {
     for g in [a, b, own] {
         g.stop().await;
     }
+    kechuang_platform::testing::cleanup(&settings).await;
 }

@@ -126,6 +126,61 @@ impl Answer {
     }
 }
 
+/// The login form of `from` (its nonce cookie and CSRF field), submitted to `to`: the status,
+/// and the session cookie when signed in.
+pub async fn sign_in_across(
+    from: SocketAddr,
+    to: SocketAddr,
+    token: &str,
+) -> (u16, Option<String>) {
+    let form = exchange(from, "GET", "/console/login", &[], "").await;
+    assert_eq!(form.status, 200);
+    let nonce = form
+        .header("set-cookie")
+        .and_then(|c| c.strip_prefix("kc_login="))
+        .and_then(|c| c.split(';').next())
+        .expect("a login nonce cookie");
+    let csrf = form
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a csrf field");
+    // Base64url and a JWT: nothing to percent-encode.
+    let answer = exchange(
+        to,
+        "POST",
+        "/console/login",
+        &[
+            format!("Cookie: kc_login={nonce}"),
+            "Content-Type: application/x-www-form-urlencoded".into(),
+        ],
+        &format!("csrf={csrf}&token={token}"),
+    )
+    .await;
+    if answer.status == 303 {
+        assert_eq!(answer.header("location"), Some("/console/queue"));
+    }
+    let session = answer
+        .head
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or(l.strip_prefix("Set-Cookie: "))
+        })
+        .find_map(|c| c.strip_prefix("kc_session="))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string);
+    (answer.status, session)
+}
+
+/// Signs `token` in at `addr`: the session cookie's value.
+pub async fn sign_in(addr: SocketAddr, token: &str) -> String {
+    let (status, session) = sign_in_across(addr, addr, token).await;
+    assert_eq!(status, 303, "signed in");
+    session.expect("a session cookie")
+}
+
 /// One HTTP/1.1 request with `headers` ("Name: value"; Content-Length is added for a POST).
 pub async fn exchange(
     addr: SocketAddr,
