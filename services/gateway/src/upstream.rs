@@ -3,6 +3,7 @@
 
 use crate::status::ApiError;
 use kechuang_platform::GatewayConfig;
+use kechuang_proto::demand::GetEnterpriseRequest;
 use kechuang_proto::demand::demand_service_client::DemandServiceClient;
 use kechuang_proto::fund::fund_service_client::FundServiceClient;
 use kechuang_proto::matching::Contract;
@@ -34,6 +35,9 @@ pub struct Upstream {
     /// Each service's gRPC health check, on the channel its API calls use (`/readyz`).
     pub health: Vec<HealthTarget>,
     contracts: Arc<Mutex<HashMap<String, Contract>>>,
+    /// Enterprise names by credit code (an enterprise is registered once and never renamed
+    /// through the API).
+    enterprise_names: Arc<Mutex<HashMap<String, String>>>,
 }
 
 /// One service's health check: its name, the API name it reports on, its client.
@@ -98,6 +102,7 @@ impl Upstream {
             fund: FundServiceClient::new(fund).max_decoding_message_size(MAX_MESSAGE),
             health,
             contracts: Arc::default(),
+            enterprise_names: Arc::default(),
         })
     }
 
@@ -124,6 +129,52 @@ impl Upstream {
         }
         cache.insert(id.to_string(), contract.clone());
         Ok(contract)
+    }
+}
+
+impl Upstream {
+    /// The names of the enterprises `ids`, from memory when read before; an enterprise the
+    /// caller may not read, or that cannot be read now, is left out (pages show its code).
+    pub async fn enterprise_names<'a>(
+        &self,
+        token: &str,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> HashMap<String, String> {
+        let mut names = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let known = self.enterprise_names.lock().expect("cache lock");
+            for id in ids {
+                match known.get(id) {
+                    Some(name) => {
+                        names.insert(id.to_string(), name.clone());
+                    }
+                    None if !missing.contains(&id) => missing.push(id),
+                    None => {}
+                }
+            }
+        }
+        let fetched = futures::future::join_all(missing.into_iter().map(|id| async move {
+            let request = authed(
+                GetEnterpriseRequest {
+                    enterprise_id: id.to_string(),
+                },
+                token,
+            )
+            .ok()?;
+            let e = self.demand.clone().get_enterprise(request).await.ok()?;
+            Some((id.to_string(), e.into_inner().name))
+        }))
+        .await;
+        let mut known = self.enterprise_names.lock().expect("cache lock");
+        if known.len() >= CONTRACT_CACHE {
+            known.clear();
+        }
+        for (id, name) in fetched.into_iter().flatten() {
+            known.insert(id.clone(), name.clone());
+            names.insert(id, name);
+        }
+        names
     }
 }
 

@@ -1,7 +1,7 @@
 //! One application (申请详情): its timeline from the contract and the payment to the
 //! disbursement, and the ledger transfers behind it.
 
-use super::layout::{Nav, application_status, local, local_opt, status_pill};
+use super::layout::{Nav, ZONE, application_status, enterprise, local, local_opt, status_pill};
 use super::queue::{actions, contract_summary, four_eyes, page_response, policies, policy_summary};
 use super::{refused, require_session, service_error};
 use crate::AppState;
@@ -172,7 +172,13 @@ pub async fn page(
         .upstream
         .contract(&session.token, &a.contract_id)
         .await;
-    let policies = policies(&state, &session.token).await.unwrap_or_default();
+    let (policies, names) = futures::join!(
+        policies(&state, &session.token),
+        state
+            .upstream
+            .enterprise_names(&session.token, [a.enterprise_id.as_str()])
+    );
+    let policies = policies.unwrap_or_default();
     let transfers = if a.fund_id.is_empty() {
         Ok((Vec::new(), false))
     } else {
@@ -190,7 +196,7 @@ pub async fn page(
         div.grid {
             div.card.stat { div.k { "实付 Paid" } div.v { (yuan(a.payment_amount_fen)) } }
             div.card.stat { div.k { "补贴 Subsidy" } div.v #amount { (yuan(a.amount_fen)) } }
-            div.card.stat { div.k { "企业 Enterprise" } div.mono { (a.enterprise_id) } }
+            div.card.stat { div.k { "企业 Enterprise" } div #enterprise { (enterprise(&names, &a.enterprise_id)) } }
             div.card.stat { div.k { "基金 Fund" } div { a href={"/console/fund?fund=" (a.fund_id)} { (a.fund_id) } } }
         }
         div.card {
@@ -207,7 +213,7 @@ pub async fn page(
             (actions(&session, &a))
         }
         div.card {
-            h2 { "时间线 Timeline" }
+            h2 { "时间线 Timeline" span.muted { " (" (ZONE) ")" } }
             ol.timeline #timeline data-status=(status_class) {
                 @for s in &steps {
                     li.done { span.when { (local_opt(s.at)) } strong { (s.title) } " " span.muted { (s.detail) } }
@@ -220,7 +226,7 @@ pub async fn page(
                 Err(e) => { (refused("无法读取账本 Cannot read the ledger", e)) }
                 Ok((list, truncated)) => {
                     table #transfers {
-                        thead { tr { th { "时间 Time" } th { "类型 Kind" } th { "借 Debit → 贷 Credit" } th.num { "金额 Amount" } th { "状态 Status" } th { "转账 Transfer" } } }
+                        thead { tr { th { "时间 Time (" (ZONE) ")" } th { "类型 Kind" } th { "借 Debit → 贷 Credit" } th.num { "金额 Amount" } th { "状态 Status" } th { "转账 Transfer" } } }
                         tbody {
                             @for t in list {
                                 tr { td { (local_opt(time(t.create_time))) } td { (transfer_kind(t.kind)) } td.mono { (t.debit_account) " → " (t.credit_account) } td.num { (yuan(t.amount_fen)) } td { (transfer_status(t.status)) } td.mono { (t.id) } }
@@ -232,7 +238,7 @@ pub async fn page(
                 }
             }
         }
-        p.muted { "更新于 Updated " (local(Utc::now())) }
+        p.muted { "更新于 Updated " (local(Utc::now())) " " (ZONE) }
     };
     page_response(&session, "申请 Application", Nav::Queue, body)
 }

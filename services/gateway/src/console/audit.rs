@@ -1,6 +1,6 @@
 //! The audit trail (审计): every finance action, oldest first, and the hash chain's check.
 
-use super::layout::{Nav, local, local_opt};
+use super::layout::{Nav, ZONE, local, local_opt};
 use super::queue::{page_response, urlencode};
 use super::{refused, require_session};
 use crate::AppState;
@@ -72,7 +72,7 @@ pub async fn page(
             Err(e) => { (refused("无法读取审计记录 Cannot list the audit trail", e)) }
             Ok(page) => {
                 table #audit {
-                    thead { tr { th.num { "#" } th { "时间 Time" } th { "操作人 Actor" } th { "动作 Action" } th { "对象 Target" } th { "详情 Details" } th { "哈希 Hash" } } }
+                    thead { tr { th.num { "#" } th { "时间 Time (" (ZONE) ")" } th { "操作人 Actor" } th { "动作 Action" } th { "对象 Target" } th { "详情 Details" } th { "哈希 Hash" } } }
                     tbody {
                         @for e in &page.entries {
                             tr {
@@ -83,7 +83,7 @@ pub async fn page(
                                 td.mono {
                                     @if e.action.starts_with("application.") { a href={"/console/applications/" (urlencode(&e.target_id))} { (e.target_id) } } @else { (e.target_id) }
                                 }
-                                td.mono style="max-width:360px;word-break:break-all" { (e.details) }
+                                td style="max-width:420px" { (super::audit_details::details(&e.details)) }
                                 td.mono title=(e.hash) { (short(&e.hash)) "… ← " (short(&e.prev_hash)) "…" }
                             }
                         }
@@ -95,7 +95,7 @@ pub async fn page(
                 }
             }
         }
-        p.muted { "更新于 Updated " (local(Utc::now())) }
+        p.muted { "更新于 Updated " (local(Utc::now())) " " (ZONE) }
     };
     page_response(&session, "审计 Audit", Nav::Audit, body)
 }

@@ -69,6 +69,7 @@ pub fn disbursements_over_time(series: &Series) -> Markup {
                 }
             }
             line x1=(left) x2=(w - 10.0) y1=(top + plot_h) y2=(top + plot_h) stroke="#9fb3c8" {}
+            text #chart-zone x=(w - 10.0) y=(h - 2.0) text-anchor="end" font-size="11" fill="#7b8794" { "北京时间 " (super::layout::ZONE) }
         }
         div.legend {
             @for chain in &order {
@@ -158,6 +159,7 @@ mod tests {
         assert_eq!(svg.matches("<rect").count(), 2);
         assert!(svg.contains("200,000.00 元"), "{svg}");
         assert!(svg.contains("16:00:00"), "China time on the axis");
+        assert!(svg.contains("北京时间 UTC+8"), "and the axis says so");
         let bars = by_chain(&s.chain_totals()).into_string();
         assert!(
             bars.find("北斗").unwrap() < bars.find("高端装备").unwrap(),

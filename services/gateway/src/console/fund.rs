@@ -2,7 +2,7 @@
 //! the waitlist, a low-balance warning and whether the ledger reconciles.
 
 use super::chart;
-use super::layout::{Nav, local, local_opt};
+use super::layout::{Nav, ZONE, enterprise, local, local_opt};
 use super::queue::{contracts, page_response};
 use super::{refused, require_session};
 use crate::AppState;
@@ -126,7 +126,20 @@ pub async fn page(
                 .collect()
         })
         .unwrap_or_default();
-    let contracts = contracts(&state, token, &mine).await;
+    let waiting: Vec<&spb::SubsidyApplication> = waitlisted
+        .as_ref()
+        .map(|(apps, _)| apps.iter().filter(|a| a.fund_id == fund_id).collect())
+        .unwrap_or_default();
+    let (contracts, names) = futures::join!(
+        contracts(&state, token, &mine),
+        state.upstream.enterprise_names(
+            token,
+            mine.iter()
+                .take(10)
+                .chain(waiting.iter().rev().take(50).copied())
+                .map(|a| a.enterprise_id.as_str())
+        )
+    );
     let points: Vec<Disbursement> = mine
         .iter()
         .filter_map(|a| {
@@ -190,13 +203,13 @@ pub async fn page(
                 div.card {
                     h2 { "最近拨付 Latest disbursements" }
                     table #latest {
-                        thead { tr { th { "时间 Time" } th { "申请 Application" } th { "企业 Enterprise" } th { "产业链 Chain" } th.num { "金额 Amount" } th { "银行流水 Payout" } } }
+                        thead { tr { th { "时间 Time (" (ZONE) ")" } th { "申请 Application" } th { "企业 Enterprise" } th { "产业链 Chain" } th.num { "金额 Amount" } th { "银行流水 Payout" } } }
                         tbody {
                             @for a in mine.iter().take(10) {
                                 tr data-application=(a.id) {
                                     td { (local_opt(time(a.update_time))) }
                                     td { a href={"/console/applications/" (a.id)} { (a.id) } }
-                                    td.mono { (a.enterprise_id) }
+                                    td { (enterprise(&names, &a.enterprise_id)) }
                                     td { (contracts.get(&a.contract_id).map(|c| c.industry_chain.as_str()).unwrap_or("—")) }
                                     td.num { (yuan(a.amount_fen)) }
                                     td.mono { (a.payout_reference) }
@@ -211,22 +224,21 @@ pub async fn page(
             h2 { "候补名单 Waitlist" span.muted { " 资金不足时按批准先后排队，注资后依次预留 first come, first served when the fund is topped up" } }
             @match &waitlisted {
                 Err(e) => { (refused("候补 Waitlist", e)) }
-                Ok((apps, _)) => {
-                    @let mine: Vec<&spb::SubsidyApplication> = apps.iter().filter(|a| a.fund_id == fund_id).collect();
-                    @let sum: i64 = mine.iter().map(|a| a.amount_fen).sum();
-                    p #waitlist-total { (mine.len()) " 笔 applications · " (yuan(sum)) }
+                Ok(_) => {
+                    @let sum: i64 = waiting.iter().map(|a| a.amount_fen).sum();
+                    p #waitlist-total { (waiting.len()) " 笔 applications · " (yuan(sum)) }
                     table #waitlist {
-                        thead { tr { th { "申请 Application" } th { "企业 Enterprise" } th.num { "金额 Amount" } th { "自 Since" } } }
+                        thead { tr { th { "申请 Application" } th { "企业 Enterprise" } th.num { "金额 Amount" } th { "自 Since (" (ZONE) ")" } } }
                         tbody {
-                            @for a in mine.iter().rev().take(50) {
-                                tr { td { a href={"/console/applications/" (a.id)} { (a.id) } } td.mono { (a.enterprise_id) } td.num { (yuan(a.amount_fen)) } td { (local_opt(time(a.update_time))) } }
+                            @for a in waiting.iter().rev().take(50) {
+                                tr { td { a href={"/console/applications/" (a.id)} { (a.id) } } td { (enterprise(&names, &a.enterprise_id)) } td.num { (yuan(a.amount_fen)) } td { (local_opt(time(a.update_time))) } }
                             }
                         }
                     }
                 }
             }
         }
-        p.muted { "更新于 Updated " (local(Utc::now())) }
+        p.muted { "更新于 Updated " (local(Utc::now())) " " (ZONE) }
     };
     page_response(&session, "资金看板 Fund", Nav::Fund, body)
 }

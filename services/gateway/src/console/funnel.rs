@@ -1,7 +1,7 @@
 //! The supply-chain funnel (供需漏斗): demands submitted → verified → matched → docking →
 //! contracted → completed, and the matching rate of each district (Hubei's are held to 80 %).
 
-use super::layout::{Nav, local};
+use super::layout::{Nav, ZONE, local};
 use super::queue::page_response;
 use super::{refused, require_session};
 use crate::AppState;
@@ -165,7 +165,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
                 Ok(o) => { (acceptance_table(o)) }
             }
         }
-        p.muted { "更新于 Updated " (local(Utc::now())) }
+        p.muted { "更新于 Updated " (local(Utc::now())) " " (ZONE) }
     };
     page_response(&session, "供需漏斗 Funnel", Nav::Funnel, body)
 }

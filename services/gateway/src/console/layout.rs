@@ -19,6 +19,8 @@ main{padding:20px 24px;max-width:1280px;margin:0 auto}h1{font-size:20px;margin:4
 table{border-collapse:collapse;width:100%;background:#fff}th,td{border-bottom:1px solid #e4e7eb;padding:7px 8px;text-align:left;vertical-align:top}
 th{background:#f0f4f8;font-weight:600;font-size:13px;color:#486581}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .muted{color:#7b8794;font-size:12px}.mono{font-family:ui-monospace,Menlo,monospace;font-size:12px}
+dl.details{display:grid;grid-template-columns:auto 1fr;gap:0 10px;margin:0}dl.details dt{color:#52606d;font-size:12px}dl.details dd{margin:0}
+body>footer{padding:8px 24px 24px}
 .ok{color:#0f7b3f}.bad{color:#c5221f}.warn{background:#fff4e5;border:1px solid #f0b429;color:#8d5b00;padding:10px 14px;border-radius:6px;margin-bottom:14px}
 .error{background:#fdecea;border:1px solid #e57373;color:#a31515;padding:10px 14px;border-radius:6px;margin-bottom:14px}
 .flash{background:#e3f9e5;border:1px solid #57ae5b;color:#0e5814;padding:10px 14px;border-radius:6px;margin-bottom:14px}
@@ -44,6 +46,19 @@ pub fn local(t: DateTime<Utc>) -> String {
 
 pub fn local_opt(t: Option<DateTime<Utc>>) -> String {
     t.map(local).unwrap_or_else(|| "—".into())
+}
+
+/// The zone every time on the console is shown in (Hubei's, China Standard Time).
+pub const ZONE: &str = "UTC+8";
+
+/// An enterprise by name, its credit code beneath; the code alone when the name is unknown.
+pub fn enterprise(names: &std::collections::HashMap<String, String>, id: &str) -> Markup {
+    html! {
+        @match names.get(id) {
+            Some(name) => { span.enterprise { (name) } br; span.mono.muted { (id) } }
+            None => { span.mono { (id) } }
+        }
+    }
 }
 
 pub fn role_label(role: Role) -> &'static str {
@@ -137,6 +152,7 @@ pub fn page(title: &str, session: Option<&Session>, nav: Nav, body: Markup) -> M
                     }
                 }
                 main { (body) }
+                footer.muted { "时间均为北京时间 Times are China Standard Time (" (ZONE) ")" }
             }
         }
     }

@@ -5,6 +5,7 @@
 
 mod application;
 mod audit;
+mod audit_details;
 pub mod chart;
 mod fund;
 mod funnel;

@@ -1,7 +1,7 @@
 //! The approval queue (审批队列): pending applications with their contract, amounts, policy
 //! and computation, and the four-eyes state; approve or reject with a reason.
 
-use super::layout::{self, Nav, contract_type, local_opt, status_pill};
+use super::layout::{self, Nav, ZONE, contract_type, enterprise, local_opt, status_pill};
 use super::{DecisionForm, Session, posted_session, refused, require_session, service_error};
 use crate::AppState;
 use crate::money::{percent_bps, yuan};
@@ -217,9 +217,16 @@ pub async fn page(
     let body = match listed {
         Err(e) => refused("无法读取申请 Cannot list applications", &e),
         Ok(listing) => {
-            let (policies, contracts) = futures::join!(
+            let (policies, contracts, names) = futures::join!(
                 policies(&state, &session.token),
-                contracts(&state, &session.token, &listing.applications)
+                contracts(&state, &session.token, &listing.applications),
+                state.upstream.enterprise_names(
+                    &session.token,
+                    listing
+                        .applications
+                        .iter()
+                        .map(|a| a.enterprise_id.as_str())
+                )
             );
             let policies = policies.unwrap_or_default();
             html! {
@@ -232,8 +239,8 @@ pub async fn page(
                     tbody {
                         @for a in &listing.applications {
                             tr data-application=(a.id) {
-                                td { a href={"/console/applications/" (a.id)} { (a.id) } br; (status_pill(a.status)) br; span.muted { (local_opt(crate::api::types::time(a.create_time))) } }
-                                td.mono { (a.enterprise_id) }
+                                td { a href={"/console/applications/" (a.id)} { (a.id) } br; (status_pill(a.status)) br; span.muted { (local_opt(crate::api::types::time(a.create_time))) " " (ZONE) } }
+                                td { (enterprise(&names, &a.enterprise_id)) }
                                 td { (contract_summary(contracts.get(&a.contract_id), &a.contract_id)) }
                                 td.num { (yuan(a.payment_amount_fen)) }
                                 td.num.subsidy { strong { (yuan(a.amount_fen)) } }

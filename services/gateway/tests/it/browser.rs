@@ -176,6 +176,12 @@ async fn approvers_approve_in_the_browser_and_an_auditor_cannot() {
         text(w, &row_a).await.contains("2,000,000.00 元"),
         "the paid amount"
     );
+    assert!(
+        text(w, &format!("{row_a} .enterprise"))
+            .await
+            .contains("武汉WELD00001科技有限公司"),
+        "the enterprise by name, not only its credit code"
+    );
     screenshot(w, "console-queue.png").await;
 
     approve(w, &a).await;
@@ -249,6 +255,11 @@ async fn approvers_approve_in_the_browser_and_an_auditor_cannot() {
             .len(),
         2
     );
+    assert!(
+        text(w, "#enterprise")
+            .await
+            .contains("武汉WELD00001科技有限公司")
+    );
     sign_out(w).await;
 
     // The auditor reads, and nothing more.
@@ -320,6 +331,9 @@ async fn approvers_approve_in_the_browser_and_an_auditor_cannot() {
         Some("true")
     );
     assert!(text(w, "#audit").await.contains("application.approved"));
+    // Details for people: labelled, in yuan, with the raw JSON behind a summary.
+    let approved_amount = text(w, "#audit dd[data-key='amount_fen']").await;
+    assert!(approved_amount.ends_with(" 元"), "{approved_amount}");
 
     browser.stop().await;
     stack.stop().await;
