@@ -202,19 +202,6 @@ impl<H: EventHandler> Consumer<H> {
                 return;
             }
         };
-        // A replay of a dead letter is for the consumer that dead-lettered it alone
-        // (`crate::dead_letters`); every other consumer of the subject had its own copy.
-        if let Some(target) = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(REPLAY_FOR_HEADER))
-            && target.as_str() != self.spec.durable_name
-        {
-            if let Err(e) = message.ack().await {
-                tracing::debug!(error = %e, "ack of another consumer's replay failed");
-            }
-            return;
-        }
         // Nothing is acted upon unless the producer entitled to its type signed it.
         let envelope = match self.keys.verify(
             &message.subject,
@@ -231,6 +218,21 @@ impl<H: EventHandler> Consumer<H> {
                     .await;
             }
         };
+        // A replay of a dead letter is for the consumer that dead-lettered it alone
+        // (`crate::dead_letters`); every other consumer of the subject had its own copy. Only
+        // checked once the message is authentic: a forgery marked for another consumer is
+        // still dead-lettered here, not waved through unrecorded.
+        if let Some(target) = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(REPLAY_FOR_HEADER))
+            && target.as_str() != self.spec.durable_name
+        {
+            if let Err(e) = message.ack().await {
+                tracing::debug!(error = %e, "ack of another consumer's replay failed");
+            }
+            return;
+        }
         let span = tracing::info_span!(
             "handle_event",
             otel.kind = "consumer",

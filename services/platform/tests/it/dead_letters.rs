@@ -379,3 +379,33 @@ async fn listing_pages_and_all_at_once_stay_within_what_was_there() {
     assert_eq!(events.len(), 14, "the events and their replays stay");
     bench.stop().await;
 }
+
+#[tokio::test]
+async fn a_forgery_marked_as_another_consumers_replay_is_still_dead_lettered() {
+    let mut bench = Bench::start().await;
+    let forged = kechuang_platform::NewEvent::new("forged", 1, low_balance("forged", 1))
+        .into_envelope(PRODUCER, chrono::Utc::now());
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Msg-Id", unique().as_str());
+    headers.insert("Kc-Replay-For", "somebody-else");
+    bench
+        .js
+        .publish_with_headers(
+            bench.bus.subject(&forged.event_type),
+            headers,
+            forged.encode_to_vec().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    bench.consume("svc", "ledger", recording());
+    let letter = bench.wait_for_letters("svc", 1).await.remove(0);
+    assert_eq!(letter.event_id(), forged.event_id);
+    assert!(
+        letter.error.starts_with("unauthentic event: unsigned"),
+        "{}",
+        letter.error
+    );
+    bench.stop().await;
+}
