@@ -75,7 +75,7 @@ pub fn run(command: DlqCommand) -> anyhow::Result<()> {
                     .list(service.as_deref(), after, limit as usize)
                     .await?;
                 print!("{}", table(&page.letters));
-                println!("{}", footer(&page, service.as_deref()));
+                println!("{}", footer(&page, service.as_deref(), after));
             }
             DlqCommand::Show { id } => print!("{}", describe(&letters.get(id).await?)),
             DlqCommand::Replay(Selection { id: Some(id), .. }) => {
@@ -180,9 +180,18 @@ fn table(letters: &[DeadLetter]) -> String {
     out
 }
 
-fn footer(page: &kechuang_platform::dead_letters::Page, service: Option<&str>) -> String {
+fn footer(
+    page: &kechuang_platform::dead_letters::Page,
+    service: Option<&str>,
+    after: u64,
+) -> String {
     let Some(last) = page.letters.last() else {
-        return format!("no dead letters{}", of(service));
+        let after = if after > 0 {
+            format!(" after {after}")
+        } else {
+            String::new()
+        };
+        return format!("no dead letters{}{after}", of(service));
     };
     if page.more == 0 {
         return format!("{} shown, no more", page.letters.len());

@@ -226,6 +226,8 @@ async fn dlq_lists_shows_replays_and_purges_what_a_consumer_dead_lettered() {
     let (ok, out, _) = dlq(&settings, &["list"]).await;
     assert!(ok);
     assert_eq!(out, "no dead letters\n");
+    let (_, out, _) = dlq(&settings, &["list", "--service", "subsidy", "--after", "3"]).await;
+    assert_eq!(out, "no dead letters of subsidy after 3\n");
     assert_eq!(
         funds.handled.load(Ordering::SeqCst),
         1,
