@@ -1,10 +1,12 @@
-//! `kechuang`: run the whole platform in one process, measure it, or mint a development token.
+//! `kechuang`: run the whole platform in one process, measure it, mint a development token, or
+//! handle the services' dead letters.
 
 /// A request is many small short-lived allocations: with mimalloc the bench used 7–13 % less
 /// user CPU than with glibc's allocator (docs/benchmarks.md). Every kechuang binary says so.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod dlq;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -59,6 +61,11 @@ enum Command {
     /// the services as KC_EVENT_KEYS): each signs its events with its own `<service>.key.pem`
     /// and trusts the others' `<service>.pub.pem`. Deploy each private key to its service only.
     EventKeys { dir: std::path::PathBuf },
+    /// The services' dead letters: list them, show one, replay them before the consumer that
+    /// failed, purge them. Reads KC_NATS_URL, KC_STREAM_NAME and KC_SUBJECT_PREFIX; the NATS
+    /// user must be allowed to read, delete and publish on the stream (deploy/nats's admin).
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
     /// Print a development JWT for the given role (signed with KC_JWT_SECRET).
     Token {
         /// enterprise, tech_manager, supplier, finance_officer, finance_approver, auditor, service
@@ -127,6 +134,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => kechuang::bench::command(args),
+        Command::Dlq(command) => dlq::run(command),
         Command::Token {
             role,
             enterprise,

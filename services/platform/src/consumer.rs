@@ -5,8 +5,13 @@
 //! transaction, commit, and only then ack. A transient failure is nak'ed with a growing delay;
 //! a permanent one, or the last allowed delivery, copies the message to
 //! `<prefix>.dlq.<service>` with its error and terminates it, and the consumer goes on.
+//! An operator replays it from there ([`crate::dead_letters`]) to this consumer alone.
 
 use crate::config::BusConfig;
+use crate::dead_letters::{
+    CONSUMER_HEADER, DELIVERIES_HEADER, ERROR_HEADER, REPLAY_FOR_HEADER, REPLAY_OF_HEADER,
+    STREAM_SEQUENCE_HEADER, SUBJECT_HEADER,
+};
 use crate::seal::{EventKeys, PRODUCER_HEADER, SIGNATURE_HEADER};
 use crate::telemetry;
 use async_nats::HeaderMap;
@@ -213,6 +218,21 @@ impl<H: EventHandler> Consumer<H> {
                     .await;
             }
         };
+        // A replay of a dead letter is for the consumer that dead-lettered it alone
+        // (`crate::dead_letters`); every other consumer of the subject had its own copy. Only
+        // checked once the message is authentic: a forgery marked for another consumer is
+        // still dead-lettered here, not waved through unrecorded.
+        if let Some(target) = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(REPLAY_FOR_HEADER))
+            && target.as_str() != self.spec.durable_name
+        {
+            if let Err(e) = message.ack().await {
+                tracing::debug!(error = %e, "ack of another consumer's replay failed");
+            }
+            return;
+        }
         let span = tracing::info_span!(
             "handle_event",
             otel.kind = "consumer",
@@ -308,20 +328,26 @@ impl<H: EventHandler> Consumer<H> {
     /// copy cannot be stored, the message is nak'ed instead: never dropped.
     async fn dead_letter(&self, message: &Message, sequence: u64, delivered: i64, reason: &str) {
         let subject = self.bus.dead_letter_subject(&self.service);
-        // The original's signature and trace context go along, so that it can be replayed.
+        // The original's signature and trace context go along, so that it can be replayed;
+        // a failed replay says which dead letter it replayed.
         let mut headers = HeaderMap::new();
-        for name in [PRODUCER_HEADER, SIGNATURE_HEADER, telemetry::TRACEPARENT] {
+        for name in [
+            PRODUCER_HEADER,
+            SIGNATURE_HEADER,
+            telemetry::TRACEPARENT,
+            REPLAY_OF_HEADER,
+        ] {
             if let Some(value) = message.headers.as_ref().and_then(|h| h.get(name)) {
                 headers.insert(name, value.as_str());
             }
         }
         let dedup_id = format!("dlq:{}:{}", self.spec.durable_name, sequence);
         headers.insert("Nats-Msg-Id", dedup_id.as_str());
-        headers.insert("Kc-Dlq-Error", one_line(reason).as_str());
-        headers.insert("Kc-Dlq-Subject", message.subject.as_str());
-        headers.insert("Kc-Dlq-Consumer", self.spec.durable_name.as_str());
-        headers.insert("Kc-Dlq-Deliveries", delivered.to_string().as_str());
-        headers.insert("Kc-Dlq-Stream-Sequence", sequence.to_string().as_str());
+        headers.insert(ERROR_HEADER, one_line(reason).as_str());
+        headers.insert(SUBJECT_HEADER, message.subject.as_str());
+        headers.insert(CONSUMER_HEADER, self.spec.durable_name.as_str());
+        headers.insert(DELIVERIES_HEADER, delivered.to_string().as_str());
+        headers.insert(STREAM_SEQUENCE_HEADER, sequence.to_string().as_str());
         let stored = match self
             .jetstream
             .publish_with_headers(subject, headers, message.payload.clone())

@@ -4,6 +4,7 @@
 mod authenticity;
 mod bench;
 mod consumer;
+mod dead_letters;
 mod handover;
 mod helpers;
 mod limits;
