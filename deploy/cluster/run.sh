@@ -83,8 +83,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The token key of this cluster (a deployment never runs on the public development key).
-export KC_JWT_SECRET="cluster-$TAG-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+# This cluster's token issuer: the services get its public key set alone.
+"$BIN/kechuang" issuer-key "$RUN/issuer" >/dev/null
+export KC_TOKEN_JWKS_FILE="$RUN/issuer/jwks.json"
 for user in DEMAND_INTAKE MATCHING SUBSIDY FUND_LEDGER ADMIN; do
   export "KC_NATS_PASSWORD_$user=cluster-${user,,}-$TAG"
 done
@@ -229,6 +230,7 @@ if [[ -n ${KC_CLUSTER_DEMO:-} ]]; then
   log "driving kechuang demo --scale $KC_CLUSTER_DEMO against the a replicas"
   env KC_DEMAND_PORT="${PORT[demand-intake-a]}" KC_MATCHING_PORT="${PORT[matching-a]}" \
       KC_SUBSIDY_PORT="${PORT[subsidy-a]}" KC_FUND_PORT="${PORT[fund-ledger-a]}" \
+      KC_TOKEN_SIGNING_KEY="$RUN/issuer/issuer.key.pem" \
       "$BIN/kechuang" demo --scale "$KC_CLUSTER_DEMO" >"$RUN/demo.log" 2>&1 &
   DEMO_PID=$!
   PIDS[demo]=$DEMO_PID

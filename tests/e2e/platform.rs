@@ -1,6 +1,6 @@
 use kechuang_e2e::{TestPlatform, authed};
 use kechuang_platform::ServiceKind;
-use kechuang_platform::auth::{Authenticator, Caller, Role, unix_now};
+use kechuang_platform::auth::{Caller, Issuer, Role, unix_now};
 use kechuang_proto::demand::{GetDemandRequest, demand_service_client::DemandServiceClient};
 use tonic::Code;
 use tonic_health::pb::{
@@ -61,14 +61,10 @@ async fn every_service_is_healthy_and_refuses_bad_tokens() {
     let missing = demand.get_demand(request()).await.unwrap_err();
     assert_eq!(missing.code(), Code::Unauthenticated);
 
-    let caller = Caller {
-        role: Role::Auditor,
-        subject: "auditor".into(),
-        enterprise_id: None,
-    };
+    let caller = Caller::new(Role::Auditor, "auditor");
+    let issuer = platform.settings.issuer().expect("the test issuer");
     let now = unix_now();
-    let expired =
-        Authenticator::new(&platform.settings.jwt_secret).mint_at(&caller, now - 7200, now - 3600);
+    let expired = issuer.mint_at(&caller, now - 7200, now - 3600);
     let status = demand
         .get_demand(authed(request(), &expired))
         .await
@@ -76,13 +72,36 @@ async fn every_service_is_healthy_and_refuses_bad_tokens() {
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert!(status.message().contains("xpired"), "{}", status.message());
 
-    let wrong_key = Authenticator::new("not-the-platform-key")
+    // Another issuer's key, however well formed the token.
+    let stranger = Issuer::generate(platform.settings.tokens().rules)
         .mint(&caller, std::time::Duration::from_secs(60));
     let status = demand
-        .get_demand(authed(request(), &wrong_key))
+        .get_demand(authed(request(), &stranger))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
+
+    // A token signed with the shared development secret of old (HS256): refused, whatever
+    // it claims.
+    let claims = serde_json::json!({
+        "sub": "li", "roles": ["finance_approver"], "role": "finance_approver",
+        "iss": platform.settings.token_issuer, "aud": platform.settings.token_audience,
+        "iat": now, "exp": now + 600,
+    });
+    let hs256 = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(
+            b"kechuang-development-secret-do-not-use-in-production",
+        ),
+    )
+    .unwrap();
+    let status = demand
+        .get_demand(authed(request(), &hs256))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("HS256"), "{}", status.message());
 
     let status = demand
         .get_demand(authed(request(), "garbage"))

@@ -2,8 +2,8 @@
 //! goes to the next replica in turn, so every replica serves traffic; a killed replica is
 //! retired from the rotation.
 
-use kechuang_platform::ServiceKind;
-use kechuang_platform::auth::{Authenticator, Caller, Role};
+use kechuang_platform::auth::{Issuer, Role};
+use kechuang_platform::{ServiceKind, Settings};
 use kechuang_proto::demand::demand_service_client::DemandServiceClient;
 use kechuang_proto::fund::fund_service_client::FundServiceClient;
 use kechuang_proto::matching::catalog_service_client::CatalogServiceClient;
@@ -16,7 +16,7 @@ use std::time::Duration;
 use tonic::transport::Channel;
 
 pub struct Api {
-    authenticator: Authenticator,
+    issuer: Issuer,
     services: Vec<(ServiceKind, Mutex<Rotation>)>,
 }
 
@@ -27,9 +27,9 @@ struct Rotation {
 }
 
 impl Api {
-    /// Clients of `replicas`: (service, replica number, address); tokens signed with
-    /// `jwt_secret`.
-    pub fn new(jwt_secret: &str, replicas: &[(ServiceKind, usize, SocketAddr)]) -> Self {
+    /// Clients of `replicas`: (service, replica number, address); tokens of the issuer of
+    /// `settings`.
+    pub fn new(settings: &Settings, replicas: &[(ServiceKind, usize, SocketAddr)]) -> Self {
         let services = ServiceKind::ALL
             .into_iter()
             .map(|kind| {
@@ -46,7 +46,7 @@ impl Api {
             })
             .collect();
         Self {
-            authenticator: Authenticator::new(jwt_secret),
+            issuer: settings.issuer().expect("the test's token issuer"),
             services,
         }
     }
@@ -96,14 +96,8 @@ impl Api {
 
     /// A bearer token for `role`, valid for an hour.
     pub fn token(&self, role: Role, subject: &str, enterprise_id: Option<&str>) -> String {
-        self.authenticator.mint(
-            &Caller {
-                role,
-                subject: subject.into(),
-                enterprise_id: enterprise_id.map(String::from),
-            },
-            Duration::from_secs(3600),
-        )
+        self.issuer
+            .mint_for(role, subject, enterprise_id, Duration::from_secs(3600))
     }
 
     fn rotation(&self, kind: ServiceKind) -> &Mutex<Rotation> {

@@ -104,7 +104,7 @@ impl Cluster {
             .filter(|r| r.is_alive())
             .map(|r| (r.kind, r.number, r.addr))
             .collect();
-        Api::new(&self.settings.jwt_secret, &live)
+        Api::new(&self.settings, &live)
     }
 
     /// SIGKILLs replica `number` of `kind`: no shutdown, no drain, connections cut.

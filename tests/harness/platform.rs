@@ -3,7 +3,7 @@
 
 use crate::Api;
 use kechuang::Platform;
-use kechuang_platform::auth::{Authenticator, Caller, Role};
+use kechuang_platform::auth::Role;
 use kechuang_platform::testing::{cleanup, isolated_settings};
 use kechuang_platform::{ServiceKind, Settings};
 use std::net::SocketAddr;
@@ -63,18 +63,11 @@ impl TestPlatform {
             .iter()
             .map(|(kind, addr)| (*kind, 0, *addr))
             .collect();
-        Api::new(&self.settings.jwt_secret, &replicas)
+        Api::new(&self.settings, &replicas)
     }
 
     pub fn token(&self, role: Role, subject: &str, enterprise_id: Option<&str>) -> String {
-        Authenticator::new(&self.settings.jwt_secret).mint(
-            &Caller {
-                role,
-                subject: subject.into(),
-                enterprise_id: enterprise_id.map(String::from),
-            },
-            Duration::from_secs(3600),
-        )
+        kechuang_platform::testing::token(&self.settings, role, subject, enterprise_id)
     }
 
     /// Stops every service, then drops the databases and the stream.

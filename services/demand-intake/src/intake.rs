@@ -258,9 +258,17 @@ impl Intake {
     ) -> Result<Demand, Error> {
         let id = demand_id(demand)?;
         let mut tx = self.pool.begin().await?;
+        let withdrawing = matches!(command, Command::Withdraw);
         let row = store::lock_demand(&mut tx, id)
             .await?
-            .filter(|d| access::sees(caller, &d.enterprise_id))
+            .filter(|d| {
+                // A manager verifies any demand; only its owner (or the service) withdraws it.
+                if withdrawing {
+                    access::acts_for(caller, &d.enterprise_id)
+                } else {
+                    access::sees(caller, &d.enterprise_id)
+                }
+            })
             .ok_or_else(|| access::hidden("demand", demand))?;
         let from = row.status()?;
         let to =

@@ -103,7 +103,11 @@ impl Gateway {
             sessions: sessions.clone(),
             upstream,
             auth: Arc::new(
-                Authenticator::new(&config.jwt_secret).with_max_lifetime(config.token_max_lifetime),
+                config
+                    .tokens
+                    .authenticator()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("gateway: {e}"))?,
             ),
             csrf,
             writes: limits::writes(&config.limits),

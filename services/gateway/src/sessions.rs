@@ -127,7 +127,7 @@ impl Sessions {
         )
         .bind(secret.id().as_slice())
         .bind(&caller.subject)
-        .bind(caller.role.as_str())
+        .bind(caller.roles.to_string())
         .bind(secret.seal(token))
         .bind(absolute.min(token_end))
         .execute(&self.pool)

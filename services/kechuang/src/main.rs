@@ -6,12 +6,13 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod dev_issuer;
 mod dlq;
 mod up;
 
 use clap::{Parser, Subcommand};
 use kechuang_platform::ServiceKind;
-use kechuang_platform::auth::{Authenticator, Caller, Role};
+use kechuang_platform::auth::Role;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -61,12 +62,17 @@ enum Command {
     /// the services as KC_EVENT_KEYS): each signs its events with its own `<service>.key.pem`
     /// and trusts the others' `<service>.pub.pem`. Deploy each private key to its service only.
     EventKeys { dir: std::path::PathBuf },
+    /// Write a token issuer's Ed25519 key to DIR/issuer.key.pem (kept if there) and its public
+    /// key set to DIR/jwks.json, for a deployment without an identity provider: the services
+    /// get KC_TOKEN_JWKS_FILE=DIR/jwks.json, only the token tools KC_TOKEN_SIGNING_KEY.
+    IssuerKey { dir: std::path::PathBuf },
     /// The services' dead letters: list them, show one, replay them before the consumer that
     /// failed, purge them. Reads KC_NATS_URL, KC_STREAM_NAME and KC_SUBJECT_PREFIX; the NATS
     /// user must be allowed to read, delete and publish on the stream (deploy/nats's admin).
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
-    /// Print a development JWT for the given role (signed with KC_JWT_SECRET).
+    /// Print a token for the given role, signed by the development issuer of `kechuang up`
+    /// (or the key in KC_TOKEN_SIGNING_KEY).
     Token {
         /// enterprise, tech_manager, supplier, finance_officer, finance_approver, auditor, service
         #[arg(long)]
@@ -133,6 +139,23 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::IssuerKey { dir } => {
+            let settings = kechuang_platform::launcher::load_settings()?;
+            let key = dir.join("issuer.key.pem");
+            let existed = key.exists();
+            let issuer =
+                kechuang_platform::auth::Issuer::load_or_create(&key, settings.tokens().rules)?;
+            let jwks = dir.join("jwks.json");
+            std::fs::write(&jwks, issuer.jwks())?;
+            let state = if existed {
+                "kept (already there)"
+            } else {
+                "written"
+            };
+            println!("issuer key {state}: {}", key.display());
+            println!("key set (kid {}): {}", issuer.kid(), jwks.display());
+            Ok(())
+        }
         Command::Bench(args) => kechuang::bench::command(args),
         Command::Dlq(command) => dlq::run(command),
         Command::Token {
@@ -152,13 +175,12 @@ fn main() -> anyhow::Result<()> {
                     settings.token_max_lifetime_hours
                 );
             }
-            let caller = Caller {
+            let token = settings.issuer()?.mint_for(
                 role,
-                subject,
-                enterprise_id: enterprise,
-            };
-            let token = Authenticator::new(&settings.jwt_secret)
-                .mint(&caller, Duration::from_secs(hours * 3600));
+                &subject,
+                enterprise.as_deref(),
+                Duration::from_secs(hours * 3600),
+            );
             println!("{token}");
             Ok(())
         }

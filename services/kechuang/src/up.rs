@@ -3,7 +3,6 @@
 
 use kechuang::Platform;
 use kechuang::demo::{self, Clients, DemoOptions};
-use kechuang_platform::config::DEV_JWT_SECRET;
 use kechuang_platform::{ServiceKind, Settings, launcher, seal, telemetry};
 use std::net::SocketAddr;
 
@@ -25,8 +24,13 @@ pub fn run(demo_options: Option<DemoOptions>) -> anyhow::Result<()> {
             eprintln!("kechuang up: cannot start.\n{e}");
             std::process::exit(2);
         }
-        if settings.jwt_secret == DEV_JWT_SECRET {
-            tracing::warn!("using the development JWT key; set KC_JWT_SECRET in production");
+        let shutdown = launcher::shutdown_on_signal();
+        if let Some(jwks) = crate::dev_issuer::take_charge(&mut settings, shutdown.clone()).await? {
+            tracing::warn!(
+                jwks,
+                key = %Settings::development_issuer_key().display(),
+                "tokens come from the development issuer; set KC_TOKEN_JWKS_URL and KC_TOKEN_ISSUER to your identity provider's in production"
+            );
         }
         if development_keys {
             tracing::warn!(
@@ -34,7 +38,6 @@ pub fn run(demo_options: Option<DemoOptions>) -> anyhow::Result<()> {
                 "using development event keys; set KC_EVENT_KEYS in production"
             );
         }
-        let shutdown = launcher::shutdown_on_signal();
         let platform = Platform::start(&settings).await?;
         for (kind, addr) in platform.addresses() {
             println!("{:<14} listening on {addr}", kind.name());

@@ -31,18 +31,19 @@ fn isolated(cmd: &mut Command) -> String {
 }
 
 #[test]
-fn serve_refuses_the_public_development_token_key_and_token_caps_the_lifetime() {
+fn serve_refuses_to_start_without_the_identity_providers_keys_and_token_caps_the_lifetime() {
     for service in ["subsidy", "gateway"] {
         let mut cmd = Command::new(BIN);
         isolated(&mut cmd);
         let refused = cmd
-            .env_remove("KC_JWT_SECRET")
+            .env_remove("KC_TOKEN_JWKS_URL")
+            .env_remove("KC_TOKEN_JWKS_FILE")
             .args(["serve", service])
             .output()
             .unwrap();
         assert!(!refused.status.success());
         let stderr = String::from_utf8_lossy(&refused.stderr);
-        assert!(stderr.contains("KC_JWT_SECRET"), "{service}: {stderr}");
+        assert!(stderr.contains("KC_TOKEN_JWKS_URL"), "{service}: {stderr}");
     }
     let mut cmd = Command::new(BIN);
     isolated(&mut cmd);
@@ -59,10 +60,7 @@ fn serve_refuses_to_start_without_event_keys_and_event_keys_writes_a_set() {
     let mut cmd = Command::new(BIN);
     isolated(&mut cmd);
     let refused = cmd
-        .env(
-            "KC_JWT_SECRET",
-            "a-deployment-key-of-at-least-32-characters",
-        )
+        .env("KC_TOKEN_JWKS_FILE", "/nonexistent/jwks.json")
         .args(["serve", "fund-ledger"])
         .output()
         .unwrap();
@@ -234,35 +232,45 @@ fn up_without_nats_says_so_and_how_to_start_it() {
 
 #[test]
 fn token_mints_a_jwt_for_the_role() {
-    let output = Command::new(BIN)
-        .args([
-            "token",
-            "--role",
-            "finance_approver",
-            "--subject",
-            "zhang.wei",
-        ])
-        .output()
+    // The development issuer's key is created on first use, under the state directory.
+    let state = std::env::temp_dir().join(format!(
+        "kechuang-cli-token-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let token = |args: &[&str]| {
+        Command::new(BIN)
+            .env("XDG_STATE_HOME", &state)
+            .env_remove("KC_TOKEN_SIGNING_KEY")
+            .arg("token")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let output = token(&["--role", "finance_approver", "--subject", "zhang.wei"]);
+    assert!(output.status.success(), "{output:?}");
+    let minted = String::from_utf8(output.stdout).unwrap();
+    let issuer = kechuang_platform::auth::Issuer::load_or_create(
+        &state.join("kechuang/dev-issuer/issuer.key.pem"),
+        kechuang_platform::auth::TokenRules::default(),
+    )
+    .unwrap();
+    let caller = kechuang_platform::auth::Authenticator::trusting(&issuer)
+        .verify(minted.trim())
         .unwrap();
-    assert!(output.status.success());
-    let token = String::from_utf8(output.stdout).unwrap();
-    let caller =
-        kechuang_platform::auth::Authenticator::new(kechuang_platform::config::DEV_JWT_SECRET)
-            .verify(token.trim())
-            .unwrap();
-    assert_eq!(caller.role, kechuang_platform::Role::FinanceApprover);
+    assert!(caller.has(kechuang_platform::Role::FinanceApprover));
     assert_eq!(caller.subject, "zhang.wei");
+    // The next token comes from the same key.
+    let again = token(&["--role", "auditor"]);
+    let again = String::from_utf8(again.stdout).unwrap();
+    assert!(
+        kechuang_platform::auth::Authenticator::trusting(&issuer)
+            .verify(again.trim())
+            .is_ok()
+    );
 
-    let refused = Command::new(BIN)
-        .args(["token", "--role", "enterprise"])
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
-    let bad_role = Command::new(BIN)
-        .args(["token", "--role", "root"])
-        .output()
-        .unwrap();
-    assert!(!bad_role.status.success());
+    assert!(!token(&["--role", "enterprise"]).status.success());
+    assert!(!token(&["--role", "root"]).status.success());
+    std::fs::remove_dir_all(&state).unwrap();
 }
 
 async fn cleanup(id: &str) {

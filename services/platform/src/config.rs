@@ -1,6 +1,7 @@
 //! Configuration. Binaries load [`Settings`] from the environment (`KC_*`, plus the standard
 //! `OTEL_EXPORTER_OTLP_ENDPOINT`); libraries only ever receive the typed pieces.
 
+use crate::auth::{ClaimNames, TokenRules, TrustedKeys};
 use figment::{
     Figment,
     providers::{Env, Serialized},
@@ -30,9 +31,27 @@ pub struct Settings {
     pub max_deliver: i64,
     /// First redelivery delay after a transient failure; doubles each time.
     pub redelivery_backoff_ms: u64,
-    /// HS256 key for bearer tokens (at least 32 characters). `kechuang serve` refuses to start
-    /// with the published development key; `kechuang up` keeps it and warns.
-    pub jwt_secret: String,
+    /// The `iss` tokens must carry: the identity provider's issuer URL in production;
+    /// `kechuang-development` for the development issuer of `kechuang up`.
+    pub token_issuer: String,
+    /// The `aud` tokens must carry (the client id the identity provider issues them for).
+    pub token_audience: String,
+    /// The identity provider's key set (JWKS) URL, fetched at start and refreshed (every 5
+    /// minutes, and when a token names an unknown key). `kechuang serve` refuses to start
+    /// without this or `token_jwks_file`.
+    pub token_jwks_url: Option<String>,
+    /// The key set in a file, for deployments that distribute it themselves.
+    pub token_jwks_file: Option<String>,
+    /// Dotted path of the claim with the person's roles (Keycloak: `realm_access.roles`).
+    pub token_roles_claim: String,
+    /// The claim naming an enterprise user's enterprise (its credit code).
+    pub token_enterprise_claim: String,
+    /// The claim naming a supplier's institution.
+    pub token_institution_claim: String,
+    /// The development or test issuer's private key (PKCS#8 PEM, Ed25519), for the tools that
+    /// mint tokens (`kechuang token`, the demo, the bench); never given to a service. Unset:
+    /// the development issuer's key under the user's state directory.
+    pub token_signing_key: Option<String>,
     /// The longest a bearer token may live, from its issue to its expiry.
     pub token_max_lifetime_hours: u64,
     /// The directory of the services' event keys (`<service>.key.pem`, `<service>.pub.pem`;
@@ -136,9 +155,6 @@ pub struct Settings {
     pub write_burst: u32,
 }
 
-/// The development key. `kechuang up` warns when it is in use.
-pub const DEV_JWT_SECRET: &str = "kechuang-development-secret-do-not-use-in-production";
-
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -152,7 +168,14 @@ impl Default for Settings {
             duplicate_window_secs: 120,
             max_deliver: 5,
             redelivery_backoff_ms: 1000,
-            jwt_secret: DEV_JWT_SECRET.into(),
+            token_issuer: crate::auth::DEVELOPMENT_ISSUER.into(),
+            token_audience: crate::auth::DEFAULT_AUDIENCE.into(),
+            token_jwks_url: None,
+            token_jwks_file: None,
+            token_roles_claim: "roles".into(),
+            token_enterprise_claim: "enterprise_id".into(),
+            token_institution_claim: "institution_id".into(),
+            token_signing_key: None,
             token_max_lifetime_hours: 12,
             event_keys: None,
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -305,8 +328,7 @@ impl Settings {
             matching_url: self.service_url(ServiceKind::Matching),
             subsidy_url: self.service_url(ServiceKind::Subsidy),
             fund_url: self.service_url(ServiceKind::FundLedger),
-            jwt_secret: self.jwt_secret.clone(),
-            token_max_lifetime: self.token_max_lifetime(),
+            tokens: self.tokens(),
             csrf_key: self.gateway_csrf_key.clone(),
             limits: self.limits(),
             database: self.database(GATEWAY_DATABASE_SUFFIX),
@@ -364,33 +386,61 @@ impl Settings {
     /// Where `kechuang up` keeps its development event keys when `KC_EVENT_KEYS` is unset:
     /// `$XDG_STATE_HOME/kechuang/dev-event-keys`, else `~/.local/state/kechuang/dev-event-keys`.
     pub fn development_event_keys() -> PathBuf {
-        let env = |k: &str| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        env("XDG_STATE_HOME")
-            .or_else(|| env("HOME").map(|h| h.join(".local").join("state")))
-            .unwrap_or_else(|| PathBuf::from(".state"))
-            .join("kechuang")
-            .join("dev-event-keys")
+        state_dir().join("dev-event-keys")
+    }
+
+    /// Where `kechuang up` keeps its development issuer's private key.
+    pub fn development_issuer_key() -> PathBuf {
+        state_dir().join("dev-issuer").join("issuer.key.pem")
+    }
+
+    /// The issuer the token tools sign with: the configured key (which must exist), else the
+    /// development issuer's, created on first use.
+    pub fn issuer(&self) -> anyhow::Result<crate::auth::Issuer> {
+        let rules = self.tokens().rules;
+        match &self.token_signing_key {
+            Some(path) => {
+                let pem = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("KC_TOKEN_SIGNING_KEY {path}: {e}"))?;
+                crate::auth::Issuer::from_pem(&pem, rules)
+                    .map_err(|e| anyhow::anyhow!("KC_TOKEN_SIGNING_KEY {path}: {e}"))
+            }
+            None => crate::auth::Issuer::load_or_create(&Self::development_issuer_key(), rules),
+        }
     }
 
     pub fn token_max_lifetime(&self) -> Duration {
         Duration::from_secs(self.token_max_lifetime_hours.max(1) * 3600)
     }
 
-    /// What a deployment (not `kechuang up`) must have configured: a token key of its own.
+    /// What tokens must say, and where their keys are.
+    pub fn tokens(&self) -> TokenConfig {
+        TokenConfig {
+            rules: TokenRules {
+                issuer: self.token_issuer.clone(),
+                audience: self.token_audience.clone(),
+                claims: ClaimNames {
+                    roles: self.token_roles_claim.clone(),
+                    enterprise: self.token_enterprise_claim.clone(),
+                    institution: self.token_institution_claim.clone(),
+                },
+                max_lifetime: self.token_max_lifetime(),
+            },
+            jwks_url: self.token_jwks_url.clone(),
+            jwks_file: self.token_jwks_file.as_ref().map(PathBuf::from),
+        }
+    }
+
+    /// What a deployment (not `kechuang up`) must have configured: the identity provider's
+    /// keys (no service can verify a token without them, and none holds a signing key).
     pub fn check_production_secrets(&self) -> Result<(), String> {
-        if self.jwt_secret == DEV_JWT_SECRET {
+        if self.token_jwks_url.is_none() && self.token_jwks_file.is_none() {
             return Err(
-                "KC_JWT_SECRET is not set, and the development key is public: set it to \
-                 a random string of at least 32 characters (e.g. `openssl rand -base64 32`)"
+                "no token keys: set KC_TOKEN_JWKS_URL to the identity provider's key set \
+                 (e.g. https://sso.example/realms/kechuang/protocol/openid-connect/certs) or \
+                 KC_TOKEN_JWKS_FILE to a file holding it, and KC_TOKEN_ISSUER to its issuer"
                     .into(),
             );
-        }
-        if self.jwt_secret.chars().count() < 32 {
-            return Err("KC_JWT_SECRET must be at least 32 characters".into());
         }
         Ok(())
     }
@@ -402,8 +452,7 @@ impl Settings {
             listen: SocketAddr::new(self.host, self.port(kind)),
             database: self.database(kind.database_suffix()),
             bus: self.bus(),
-            jwt_secret: self.jwt_secret.clone(),
-            token_max_lifetime: self.token_max_lifetime(),
+            tokens: self.tokens(),
             event_keys: self.event_keys.as_ref().map(PathBuf::from),
             tuning: Tuning {
                 pairings_per_demand: self.pairings_per_demand,
@@ -419,6 +468,43 @@ impl Settings {
             },
             limits: self.limits(),
         }
+    }
+}
+
+/// The user's state directory for kechuang (`$XDG_STATE_HOME/kechuang`, else
+/// `~/.local/state/kechuang`).
+fn state_dir() -> PathBuf {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("XDG_STATE_HOME")
+        .or_else(|| env("HOME").map(|h| h.join(".local").join("state")))
+        .unwrap_or_else(|| PathBuf::from(".state"))
+        .join("kechuang")
+}
+
+/// How a server verifies bearer tokens: the rules, and the identity provider's key set.
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    pub rules: TokenRules,
+    pub jwks_url: Option<String>,
+    pub jwks_file: Option<PathBuf>,
+}
+
+impl TokenConfig {
+    /// The verifier of these tokens: the key set read from the file, or fetched from the URL
+    /// (and kept fresh).
+    pub async fn authenticator(&self) -> anyhow::Result<crate::auth::Authenticator> {
+        let keys = match (&self.jwks_file, &self.jwks_url) {
+            (Some(file), _) => TrustedKeys::from_file(file)?,
+            (None, Some(url)) => TrustedKeys::fetched(url).await?,
+            (None, None) => anyhow::bail!(
+                "no token keys: set KC_TOKEN_JWKS_URL or KC_TOKEN_JWKS_FILE (the identity provider's key set)"
+            ),
+        };
+        Ok(crate::auth::Authenticator::new(keys, self.rules.clone()))
     }
 }
 
@@ -462,8 +548,7 @@ pub struct ServiceConfig {
     pub listen: SocketAddr,
     pub database: DatabaseConfig,
     pub bus: BusConfig,
-    pub jwt_secret: String,
-    pub token_max_lifetime: Duration,
+    pub tokens: TokenConfig,
     /// Where the event keys are (see [`Settings::event_keys`]).
     pub event_keys: Option<PathBuf>,
     pub tuning: Tuning,
@@ -482,10 +567,9 @@ pub struct GatewayConfig {
     pub matching_url: String,
     pub subsidy_url: String,
     pub fund_url: String,
-    /// Verifies the tokens people paste into the console (to show their role); every call
-    /// still carries the caller's own token to the services, which decide.
-    pub jwt_secret: String,
-    pub token_max_lifetime: Duration,
+    /// Verifies the tokens people sign in with (to show their role); every call still
+    /// carries the caller's own token to the services, which decide.
+    pub tokens: TokenConfig,
     /// The console's CSRF key (shared by replicas); none: random per start.
     pub csrf_key: Option<String>,
     pub limits: Limits,

@@ -30,7 +30,7 @@ impl Scope {
             Some(enterprise) => format!("{operation}/enterprise:{enterprise}"),
             None => format!(
                 "{operation}/{}:{}",
-                caller.role.as_str(),
+                caller.roles,
                 normalised_subject(&caller.subject)
             ),
         })

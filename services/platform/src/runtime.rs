@@ -65,7 +65,11 @@ impl ServiceRuntime {
             .await
             .map_err(|e| cannot_listen(name, config.listen, &e))?;
         let authenticator = Arc::new(
-            Authenticator::new(&config.jwt_secret).with_max_lifetime(config.token_max_lifetime),
+            config
+                .tokens
+                .authenticator()
+                .await
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?,
         );
         let background = CancellationToken::new();
         let tasks = TaskTracker::new();

@@ -284,7 +284,7 @@ pub fn generate(dir: &Path, services: &[&str]) -> Result<Vec<String>, KeyError> 
     Ok(written)
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

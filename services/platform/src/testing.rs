@@ -1,7 +1,7 @@
 //! Test support (feature `testing`): start one real service on port 0 against a fresh
 //! database and a private stream, feed it events, watch what it emits, clean up.
 
-use crate::auth::{Authenticator, Caller, Role};
+use crate::auth::Role;
 use crate::config::{ServiceConfig, ServiceKind, Settings};
 use crate::events::NewEvent;
 use crate::runtime::ServiceRuntime;
@@ -20,11 +20,10 @@ use tonic::transport::Channel;
 /// Settings private to one test: own databases, stream, subject prefix, key; ports from the OS.
 pub fn isolated_settings() -> Settings {
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
-    Settings {
+    let settings = Settings {
         database_prefix: format!("kct_{id}_"),
         stream_name: format!("T_{}", id.to_uppercase()),
         subject_prefix: format!("t{id}"),
-        jwt_secret: format!("test-secret-{id}-of-at-least-32-characters"),
         demand_port: 0,
         matching_port: 0,
         subsidy_port: 0,
@@ -35,7 +34,37 @@ pub fn isolated_settings() -> Settings {
         database_max_connections: 8,
         event_keys: Some(test_event_keys(&id).display().to_string()),
         ..Settings::default()
-    }
+    };
+    with_test_issuer(settings)
+}
+
+/// `settings` with a token issuer of their own: its key and key set in their event key
+/// directory, so that their services trust these tokens alone.
+pub fn with_test_issuer(mut settings: Settings) -> Settings {
+    let dir = std::path::PathBuf::from(settings.event_keys.as_deref().expect("test event keys"));
+    let key = dir.join("issuer.key.pem");
+    let issuer =
+        crate::auth::Issuer::load_or_create(&key, settings.tokens().rules).expect("a test issuer");
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, issuer.jwks()).expect("the test key set");
+    settings.token_signing_key = Some(key.display().to_string());
+    settings.token_jwks_file = Some(jwks.display().to_string());
+    settings
+}
+
+/// A token of `settings`' issuer for `subject` in `role`, valid for an hour.
+pub fn token(
+    settings: &Settings,
+    role: Role,
+    subject: &str,
+    enterprise_id: Option<&str>,
+) -> String {
+    settings.issuer().expect("the test issuer").mint_for(
+        role,
+        subject,
+        enterprise_id,
+        Duration::from_secs(3600),
+    )
 }
 
 /// A fresh set of every service's event keys for one test, under the system's temp directory
@@ -193,14 +222,7 @@ impl TestService {
     }
 
     pub fn token(&self, role: Role, subject: &str, enterprise_id: Option<&str>) -> String {
-        Authenticator::new(&self.settings.jwt_secret).mint(
-            &Caller {
-                role,
-                subject: subject.into(),
-                enterprise_id: enterprise_id.map(String::from),
-            },
-            Duration::from_secs(3600),
-        )
+        token(&self.settings, role, subject, enterprise_id)
     }
 
     /// Puts an event on the bus as the service entitled to it would: named and signed as

@@ -59,11 +59,7 @@ pub fn hubei_policy_request() -> CreatePolicyRequest {
 /// Creates the policy in force unless it exists (safe with several replicas starting at
 /// once: the request id makes the second a no-op).
 fn seed_actor() -> kechuang_platform::Caller {
-    kechuang_platform::Caller {
-        role: kechuang_platform::Role::Service,
-        subject: SEED_ACTOR.into(),
-        enterprise_id: None,
-    }
+    kechuang_platform::Caller::new(kechuang_platform::Role::Service, SEED_ACTOR)
 }
 
 pub async fn hubei_policy(pool: &PgPool, limits: &Limits) -> anyhow::Result<()> {

@@ -304,11 +304,15 @@ fn compose_names_only_existing_services_ports_variables_and_files() {
         );
     }
     let services_env = env_map(compose["services"]["demand-intake"].get("environment"));
-    let jwt = services_env
+    let jwks = services_env
         .iter()
-        .find(|(k, _)| k == "KC_JWT_SECRET")
+        .find(|(k, _)| k == "KC_TOKEN_JWKS_FILE")
         .map(|(_, v)| v.clone());
-    assert_eq!(Some(value("KC_JWT_SECRET")), jwt, "one JWT key for all");
+    assert_eq!(
+        Some(value("KC_TOKEN_JWKS_FILE")),
+        jwks,
+        "one token key set for all"
+    );
     assert!(
         value("KC_GATEWAY_CSRF_KEY").starts_with("${KC_GATEWAY_CSRF_KEY:?"),
         "the replicas must share a required CSRF key"
@@ -600,7 +604,6 @@ fn kubernetes_manifests_name_only_existing_services_ports_variables_and_files() 
             .map(|v| &v["valueFrom"]["secretKeyRef"])
             .unwrap_or_else(|| panic!("gateway lacks {var}"))
     };
-    assert_eq!(secret_of("KC_JWT_SECRET")["key"], "jwt-secret");
     assert_eq!(secret_of("POSTGRES_PASSWORD")["key"], "postgres-password");
     assert_eq!(secret_of("KC_GATEWAY_CSRF_KEY")["key"], "gateway-csrf-key");
     assert_eq!(secret_of("KC_GATEWAY_CSRF_KEY")["name"], "kechuang-secrets");
@@ -716,6 +719,65 @@ fn each_service_mounts_only_its_own_event_signing_key() {
                 format!("secret:kechuang-event-key-{service}"),
                 "configMap:kechuang-event-public-keys".to_string()
             ]
+        );
+    }
+}
+
+/// Tokens are signed by an issuer no service is: compose gives every service and the gateway
+/// the issuer's public key set alone (its private key stays in the volume's `issuer/`), and
+/// Kubernetes points them all at the identity provider's key set.
+#[test]
+fn no_service_holds_a_token_signing_key() {
+    let compose = yaml_documents("docker-compose.yml").remove(0);
+    let script = strings(&compose["services"]["event-keys"]["command"]).join("\n");
+    assert!(script.contains("kechuang issuer-key issuer"), "{script}");
+    for line in script.lines().filter(|l| l.contains("cp issuer/")) {
+        assert!(
+            line.contains("cp issuer/jwks.json "),
+            "only the key set leaves issuer/: {line}"
+        );
+    }
+    for service in [
+        "demand-intake",
+        "matching",
+        "subsidy",
+        "fund-ledger",
+        "gateway",
+    ] {
+        let s = &compose["services"][service];
+        let env = env_map(s.get("environment"));
+        for (k, _) in &env {
+            assert!(
+                k != "KC_TOKEN_SIGNING_KEY" && k != "KC_JWT_SECRET",
+                "{service} gets {k}"
+            );
+        }
+        let mounts = s["volumes"].as_sequence().cloned().unwrap_or_default();
+        let keys = mounts
+            .iter()
+            .find(|m| m.is_mapping() && str_of(&m["source"]) == "event-keys")
+            .unwrap_or_else(|| panic!("{service} mounts its key directory"));
+        assert_eq!(str_of(&keys["volume"]["subpath"]), service);
+        assert!(
+            script.contains("cp issuer/jwks.json $$s/")
+                || script.contains(&format!("cp issuer/jwks.json {service}/")),
+            "{service} gets the key set"
+        );
+    }
+    let common = yaml_documents("deploy/k8s/common.yaml").remove(0);
+    assert!(str_of(&common["data"]["KC_TOKEN_JWKS_URL"]).starts_with("https://"));
+    assert!(!str_of(&common["data"]["KC_TOKEN_ISSUER"]).is_empty());
+    for service in [
+        "demand-intake",
+        "matching",
+        "subsidy",
+        "fund-ledger",
+        "gateway",
+    ] {
+        let text = read(&format!("deploy/k8s/{service}.yaml"));
+        assert!(
+            !text.contains("KC_TOKEN_SIGNING_KEY") && !text.contains("KC_JWT_SECRET"),
+            "{service}"
         );
     }
 }

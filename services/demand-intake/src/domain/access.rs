@@ -26,7 +26,7 @@ pub fn hidden(what: &str, id: &str) -> Error {
 /// register the enterprises they visit (地网), and the `service` role any.
 pub fn register_enterprise(caller: &Caller, credit_code: &str) -> Result<(), Error> {
     caller.require(&[Role::Enterprise, Role::TechManager, Role::Service])?;
-    if caller.role == Role::Enterprise && !caller.is_enterprise(credit_code) {
+    if !caller.has_any(&[Role::TechManager, Role::Service]) && !caller.is_enterprise(credit_code) {
         return Err(Error::PermissionDenied(
             "an enterprise registers only itself: the token's enterprise_id must be the credit code"
                 .into(),
@@ -39,16 +39,33 @@ pub fn read(caller: &Caller) -> Result<(), Error> {
     caller.require(READERS)
 }
 
+/// Roles that read every enterprise's records (technology managers, auditors, the finance
+/// office, the service role).
+const READ_ALL: &[Role] = &[
+    Role::TechManager,
+    Role::Auditor,
+    Role::FinanceOfficer,
+    Role::FinanceApprover,
+    Role::Service,
+];
+
 /// Whether the caller may see what belongs to `enterprise_id` (when it may read at all).
 pub fn sees(caller: &Caller, enterprise_id: &str) -> bool {
-    caller.role != Role::Enterprise || caller.is_enterprise(enterprise_id)
+    caller.has_any(READ_ALL) || caller.is_enterprise(enterprise_id)
 }
 
-/// The enterprise an enterprise caller's listings are confined to.
+/// Whether the caller may change what belongs to `enterprise_id`: the enterprise itself, or
+/// the service role. (Reading everything, as an auditor does, is no licence to change it.)
+pub fn acts_for(caller: &Caller, enterprise_id: &str) -> bool {
+    caller.has(Role::Service) || caller.is_enterprise(enterprise_id)
+}
+
+/// The enterprise a caller's listings are confined to: its own, unless it reads all.
 pub fn list_scope(caller: &Caller) -> Option<&str> {
-    match caller.role {
-        Role::Enterprise => caller.enterprise_id.as_deref(),
-        _ => None,
+    if caller.has_any(READ_ALL) {
+        None
+    } else {
+        caller.enterprise_id.as_deref()
     }
 }
 
@@ -56,7 +73,7 @@ pub fn list_scope(caller: &Caller) -> Option<&str> {
 pub fn submit(caller: &Caller, enterprise_id: &str) -> Result<(), Error> {
     caller.require(&[Role::Enterprise, Role::Service])?;
     // An empty id is bad input, reported by validation with the other fields.
-    if !enterprise_id.is_empty() && !sees(caller, enterprise_id) {
+    if !enterprise_id.is_empty() && !acts_for(caller, enterprise_id) {
         return Err(hidden("enterprise", enterprise_id));
     }
     Ok(())
@@ -76,11 +93,29 @@ mod tests {
     use super::*;
 
     fn caller(role: Role, enterprise: Option<&str>) -> Caller {
-        Caller {
-            role,
-            subject: "someone".into(),
-            enterprise_id: enterprise.map(String::from),
+        let caller = Caller::new(role, "someone");
+        match enterprise {
+            Some(e) => caller.with_enterprise(e),
+            None => caller,
         }
+    }
+
+    #[test]
+    fn reading_everything_is_no_licence_to_act_for_an_enterprise() {
+        // An enterprise's employee who also audits reads every demand, and still submits and
+        // withdraws only for their own enterprise.
+        let both = caller(Role::Enterprise, Some("A")).with_role(Role::Auditor);
+        assert!(sees(&both, "B") && list_scope(&both).is_none());
+        assert!(submit(&both, "A").is_ok());
+        assert!(matches!(submit(&both, "B"), Err(Error::NotFound(_))));
+        assert!(acts_for(&both, "A") && !acts_for(&both, "B"));
+        assert!(matches!(
+            register_enterprise(&both, "B"),
+            Err(Error::PermissionDenied(_))
+        ));
+        // A technology manager who is also an enterprise registers the enterprises they visit.
+        let visiting = caller(Role::Enterprise, Some("A")).with_role(Role::TechManager);
+        assert!(register_enterprise(&visiting, "B").is_ok());
     }
 
     #[test]

@@ -61,6 +61,11 @@ pub fn enterprise(names: &std::collections::HashMap<String, String>, id: &str) -
     }
 }
 
+/// Every role of a person, as [`role_label`]s.
+pub fn role_labels(roles: kechuang_platform::auth::Roles) -> String {
+    roles.iter().map(role_label).collect::<Vec<_>>().join("、")
+}
+
 pub fn role_label(role: Role) -> &'static str {
     match role {
         Role::Enterprise => "企业 enterprise",
@@ -137,7 +142,7 @@ pub fn page(title: &str, session: Option<&Session>, nav: Nav, body: Markup) -> M
                         }
                         div.who {
                             span #who { (s.caller.subject) }
-                            span.role #role data-role=(s.caller.role.as_str()) { (role_label(s.caller.role)) }
+                            span.role #role data-role=(s.caller.roles.to_string()) { (role_labels(s.caller.roles)) }
                             form method="post" action="/console/logout" {
                                 input type="hidden" name="csrf" value=(s.csrf);
                                 button.quiet #signout type="submit" { "退出 Sign out" }

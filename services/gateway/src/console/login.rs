@@ -107,7 +107,7 @@ pub async fn submit(
     };
     tracing::info!(
         subject = caller.subject,
-        role = caller.role.as_str(),
+        roles = %caller.roles,
         "console sign-in"
     );
     let mut response = (StatusCode::SEE_OTHER, [(LOCATION, "/console/queue")]).into_response();

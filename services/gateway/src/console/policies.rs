@@ -64,7 +64,7 @@ pub fn decision(session: &Session, p: &Policy) -> Markup {
     if p.status != PolicyStatus::Proposed as i32 {
         return html! {};
     }
-    if session.caller.role != Role::FinanceApprover {
+    if !session.caller.has(Role::FinanceApprover) {
         return html! { span.muted.readonly { "待审批人复核 waiting for an approver" } };
     }
     if same_person(&session.caller.subject, &p.proposed_by) {
@@ -86,7 +86,7 @@ pub fn decision(session: &Session, p: &Policy) -> Markup {
 
 /// The proposal form, for finance officers.
 pub fn propose_form(session: &Session) -> Markup {
-    if session.caller.role != Role::FinanceOfficer {
+    if !session.caller.has(Role::FinanceOfficer) {
         return html! {};
     }
     let request_id = format!(
@@ -309,11 +309,7 @@ mod tests {
     fn session(role: Role, subject: &str) -> Session {
         Session {
             token: "t".into(),
-            caller: Caller {
-                role,
-                subject: subject.into(),
-                enterprise_id: None,
-            },
+            caller: Caller::new(role, subject),
             csrf: "csrf-token".into(),
         }
     }

@@ -129,7 +129,7 @@ pub fn four_eyes(a: &spb::SubsidyApplication) -> Markup {
 pub fn actions(session: &Session, a: &spb::SubsidyApplication) -> Markup {
     let pending = a.status == ApplicationStatus::PendingReview as i32;
     let rejectable = pending || a.status == ApplicationStatus::Waitlisted as i32;
-    if session.caller.role != Role::FinanceApprover {
+    if !session.caller.has(Role::FinanceApprover) {
         return html! { span.muted.readonly { "只读 read-only" } };
     }
     let mine = a
@@ -362,11 +362,7 @@ mod tests {
     fn session(role: Role, subject: &str) -> Session {
         Session {
             token: "t".into(),
-            caller: Caller {
-                role,
-                subject: subject.into(),
-                enterprise_id: None,
-            },
+            caller: Caller::new(role, subject),
             csrf: "csrf-token".into(),
         }
     }

@@ -17,9 +17,13 @@ use tokio_util::sync::CancellationToken;
 /// A gateway of `settings` on a free port, with a session database of its own (its services
 /// need not run: these limits act before any call to them).
 async fn gateway(settings: Settings) -> (SocketAddr, Alone) {
+    let own = kechuang_platform::testing::isolated_settings();
     let settings = Settings {
         gateway_port: 0,
-        database_prefix: kechuang_platform::testing::isolated_settings().database_prefix,
+        database_prefix: own.database_prefix,
+        event_keys: own.event_keys,
+        token_jwks_file: own.token_jwks_file,
+        token_signing_key: own.token_signing_key,
         ..settings
     };
     let gateway = gateway::Gateway::build(settings.gateway())

@@ -3,8 +3,7 @@
 //! accepting each other's forms.
 
 use crate::support::{Stack, exchange, sign_in_across};
-use kechuang_platform::auth::Authenticator;
-use kechuang_platform::{Caller, GatewayConfig, Role, ServiceKind, Settings};
+use kechuang_platform::{GatewayConfig, Role, ServiceKind, Settings};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -113,14 +112,8 @@ async fn replicas_sharing_the_csrf_key_accept_each_others_forms() {
         ..kechuang_platform::testing::isolated_settings()
     };
     let shared = settings.gateway();
-    let token = Authenticator::new(&settings.jwt_secret).mint(
-        &Caller {
-            role: Role::FinanceApprover,
-            subject: "审批人·李".into(),
-            enterprise_id: None,
-        },
-        Duration::from_secs(600),
-    );
+    let token =
+        kechuang_platform::testing::token(&settings, Role::FinanceApprover, "审批人·李", None);
     let a = Running::start(shared.clone()).await;
     let b = Running::start(shared.clone()).await;
     let own = Running::start(GatewayConfig {

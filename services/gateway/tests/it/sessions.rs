@@ -6,8 +6,7 @@
 //! token's role itself.
 
 use crate::support::{Answer, exchange, sign_in};
-use kechuang_platform::auth::Authenticator;
-use kechuang_platform::{Caller, GatewayConfig, Role, Settings};
+use kechuang_platform::{GatewayConfig, Role, Settings};
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -42,12 +41,10 @@ impl Console {
     }
 
     fn token(&self, subject: &str, lifetime: Duration) -> String {
-        Authenticator::new(&self.settings.jwt_secret).mint(
-            &Caller {
-                role: Role::FinanceApprover,
-                subject: subject.into(),
-                enterprise_id: None,
-            },
+        self.settings.issuer().expect("the test issuer").mint_for(
+            Role::FinanceApprover,
+            subject,
+            None,
             lifetime,
         )
     }

@@ -24,7 +24,7 @@ use crate::Platform;
 use crate::demo::Clients;
 use crate::demo::data::{DataSet, Scale, generate};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use kechuang_platform::auth::{Authenticator, Caller, Role};
+use kechuang_platform::auth::Role;
 use kechuang_platform::testing::{authed, cleanup};
 use kechuang_platform::{ServiceKind, Settings, launcher, outbox};
 use kechuang_proto::demand as dpb;
@@ -147,11 +147,10 @@ pub fn command(args: BenchArgs) -> anyhow::Result<()> {
 /// Settings for the bench's own platform: the servers of `base`, everything else private.
 pub fn isolated(base: &Settings) -> Settings {
     let id = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
-    Settings {
+    kechuang_platform::testing::with_test_issuer(Settings {
         database_prefix: format!("kcb_{id}_"),
         stream_name: format!("KC_BENCH_{}", id.to_uppercase()),
         subject_prefix: format!("kcb{id}"),
-        jwt_secret: format!("bench-secret-{id}-of-at-least-32-characters"),
         event_keys: Some(
             kechuang_platform::testing::test_event_keys(&format!("bench-{id}"))
                 .display()
@@ -167,8 +166,10 @@ pub fn isolated(base: &Settings) -> Settings {
         // The bench's few callers write as fast as the platform allows: that is what it
         // measures, so the per-caller write rate (a guard against one runaway client) is off.
         writes_per_second: 0,
+        // Its own issuer, beside its event keys.
+        token_jwks_url: None,
         ..base.clone()
-    }
+    })
 }
 
 /// Runs the selected sections; the limits first, before the platform holds any connection.
@@ -266,7 +267,7 @@ async fn on_platform(
     let running = tokio::spawn(platform.run_until_stopped(shutdown.clone()));
     let ctx = Ctx {
         settings: settings.clone(),
-        auth: Authenticator::new(&settings.jwt_secret),
+        issuer: settings.issuer()?,
         clients,
         nats: js.client(),
         js,
@@ -319,7 +320,7 @@ pub(crate) struct Ctx {
     pub pools: Vec<sqlx::PgPool>,
     pub addresses: Vec<(ServiceKind, std::net::SocketAddr)>,
     pub clients: Clients,
-    pub auth: Authenticator,
+    pub issuer: kechuang_platform::auth::Issuer,
     pub nats: async_nats::Client,
     pub js: async_nats::jetstream::Context,
     pub progress: MultiProgress,
@@ -328,12 +329,10 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub fn token(&self, role: Role, subject: &str, enterprise: Option<&str>) -> String {
-        self.auth.mint(
-            &Caller {
-                role,
-                subject: subject.into(),
-                enterprise_id: enterprise.map(String::from),
-            },
+        self.issuer.mint_for(
+            role,
+            subject,
+            enterprise,
             kechuang_platform::auth::DEFAULT_MAX_LIFETIME,
         )
     }

@@ -1,6 +1,6 @@
 //! gRPC clients of the four services, and the tokens of the demo's people.
 
-use kechuang_platform::auth::{Authenticator, Caller, Role};
+use kechuang_platform::auth::{Issuer, Role};
 use kechuang_platform::{ServiceKind, Settings};
 use kechuang_proto::demand::demand_service_client::DemandServiceClient;
 use kechuang_proto::fund::fund_service_client::FundServiceClient;
@@ -49,7 +49,7 @@ impl Clients {
 
 /// Tokens for the demo's cast.
 pub struct Cast {
-    auth: Authenticator,
+    issuer: Issuer,
     pub manager: String,
     pub supplier: String,
     pub officer: String,
@@ -59,36 +59,34 @@ pub struct Cast {
 }
 
 impl Cast {
-    pub fn new(settings: &Settings) -> Self {
-        let auth = Authenticator::new(&settings.jwt_secret);
+    /// The cast's tokens, signed by the platform's token issuer (`KC_TOKEN_SIGNING_KEY`, or
+    /// the development issuer of `kechuang up`).
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let issuer = settings.issuer()?;
         let mint = |role, subject: &str| {
-            auth.mint(
-                &Caller {
-                    role,
-                    subject: subject.into(),
-                    enterprise_id: None,
-                },
+            issuer.mint_for(
+                role,
+                subject,
+                None,
                 kechuang_platform::auth::DEFAULT_MAX_LIFETIME,
             )
         };
-        Self {
+        Ok(Self {
             manager: mint(Role::TechManager, "技术经理人·周"),
             supplier: mint(Role::Supplier, "成果转化办·陈"),
             officer: mint(Role::FinanceOfficer, "财政专员·王"),
             approver_1: mint(Role::FinanceApprover, "审批人·李"),
             approver_2: mint(Role::FinanceApprover, "审批人·赵"),
             auditor: mint(Role::Auditor, "审计·孙"),
-            auth,
-        }
+            issuer,
+        })
     }
 
     pub fn enterprise(&self, credit_code: &str) -> String {
-        self.auth.mint(
-            &Caller {
-                role: Role::Enterprise,
-                subject: format!("财务·{credit_code}"),
-                enterprise_id: Some(credit_code.into()),
-            },
+        self.issuer.mint_for(
+            Role::Enterprise,
+            &format!("财务·{credit_code}"),
+            Some(credit_code),
             kechuang_platform::auth::DEFAULT_MAX_LIFETIME,
         )
     }

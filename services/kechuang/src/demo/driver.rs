@@ -138,7 +138,7 @@ pub async fn run(
     options: DemoOptions,
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let cast = Cast::new(settings);
+    let cast = Cast::new(settings)?;
     let DataSet {
         enterprises,
         demands,

@@ -53,7 +53,7 @@ pub struct MatchingApi {
 
 /// An enterprise sees its own demands only; readers see all.
 fn may_see(caller: &Caller, enterprise_id: &str) -> bool {
-    caller.is_enterprise(enterprise_id) || READERS.contains(&caller.role)
+    caller.is_enterprise(enterprise_id) || caller.has_any(READERS)
 }
 
 /// Another enterprise's demand answers exactly as an unknown one: its id tells nothing.
@@ -217,7 +217,7 @@ impl MatchingApi {
         // Lock order of every writer: the demand, then its pairings.
         let demand_id = store::get_pairing(&mut tx, &req.pairing_id, false)
             .await?
-            .filter(|p| caller.role != Role::Enterprise || caller.is_enterprise(&p.enterprise_id))
+            .filter(|p| caller.has(Role::Service) || caller.is_enterprise(&p.enterprise_id))
             .ok_or_else(|| pairing_not_found(&req.pairing_id))?
             .demand_id;
         let demand = store::lock_demand(&mut tx, &demand_id)
@@ -226,7 +226,7 @@ impl MatchingApi {
         let pairing = store::get_pairing(&mut tx, &req.pairing_id, true)
             .await?
             .ok_or_else(|| Error::internal("a pairing vanished"))?;
-        if caller.role == Role::Enterprise && !caller.is_enterprise(&pairing.enterprise_id) {
+        if !caller.has(Role::Service) && !caller.is_enterprise(&pairing.enterprise_id) {
             return Err(pairing_not_found(&req.pairing_id));
         }
         if pairing.status != PairingStatus::Accepted as i32 {
@@ -290,8 +290,9 @@ impl MatchingApi {
 
     async fn contract(&self, caller: Caller, req: GetContractRequest) -> Result<Contract, Error> {
         // An enterprise reads its own contracts (checked below); the platform's people all.
-        if caller.role != Role::Enterprise {
-            caller.require(PLATFORM_READERS)?;
+        let reads_all = caller.has_any(PLATFORM_READERS);
+        if !reads_all {
+            caller.require(&[Role::Enterprise])?;
         }
         if req.contract_id.is_empty() {
             return Err(Error::invalid("contract_id", "must not be empty"));
@@ -299,7 +300,7 @@ impl MatchingApi {
         let mut conn = self.pool.acquire().await?;
         let row = store::get_contract(&mut conn, &req.contract_id)
             .await?
-            .filter(|c| caller.role != Role::Enterprise || caller.is_enterprise(&c.enterprise_id))
+            .filter(|c| reads_all || caller.is_enterprise(&c.enterprise_id))
             .ok_or_else(|| {
                 Error::not_found(format!(
                     "contract {} not found",

@@ -90,7 +90,7 @@ impl Shared {
             tracing::debug!(
                 service = self.service,
                 subject = caller.subject,
-                role = caller.role.as_str(),
+                roles = %caller.roles,
                 "write rate limit"
             );
             exhausted(limiter.message(wait), wait)

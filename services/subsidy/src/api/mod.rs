@@ -20,5 +20,5 @@ pub(crate) const FINANCE_READERS: &[Role] = &[
 ];
 
 pub(crate) fn reads_everything(caller: &Caller) -> bool {
-    FINANCE_READERS.contains(&caller.role)
+    caller.has_any(FINANCE_READERS)
 }

@@ -200,11 +200,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn approver(name: &str) -> Caller {
-        Caller {
-            role: Role::FinanceApprover,
-            subject: name.into(),
-            enterprise_id: None,
-        }
+        Caller::new(Role::FinanceApprover, name)
     }
 
     fn review<'a>(status: Status, approvers: &'a [String], required: i32) -> Review<'a> {
@@ -258,11 +254,7 @@ mod tests {
                 Err(Error::PermissionDenied(_))
             ));
         }
-        let officer = Caller {
-            role: Role::FinanceOfficer,
-            subject: "o".into(),
-            enterprise_id: None,
-        };
+        let officer = Caller::new(Role::FinanceOfficer, "o");
         assert!(matches!(
             approve(&review(Status::PendingReview, &none, 1), &officer),
             Err(Error::PermissionDenied(_))

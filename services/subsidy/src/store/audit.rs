@@ -62,7 +62,7 @@ pub async fn by(
     append(
         conn,
         &caller.subject,
-        caller.role.as_str(),
+        &caller.roles.to_string(),
         action,
         target_id,
         details,

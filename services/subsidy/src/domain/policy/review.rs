@@ -113,11 +113,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn person(role: Role, name: &str) -> Caller {
-        Caller {
-            role,
-            subject: name.into(),
-            enterprise_id: None,
-        }
+        Caller::new(role, name)
     }
 
     fn proposed<'a>() -> Review<'a> {
