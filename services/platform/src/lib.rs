@@ -14,6 +14,7 @@ pub mod input;
 pub mod launcher;
 pub mod limits;
 pub mod locks;
+pub mod metrics;
 pub mod outbox;
 pub mod paging;
 pub mod runtime;

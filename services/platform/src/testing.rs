@@ -30,6 +30,8 @@ pub fn isolated_settings() -> Settings {
         subsidy_port: 0,
         fund_port: 0,
         gateway_port: 0,
+        metrics_port: 0,
+        metrics_sample_secs: 1,
         max_deliver: 3,
         redelivery_backoff_ms: 50,
         database_max_connections: 8,
