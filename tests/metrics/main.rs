@@ -130,6 +130,7 @@ async fn prometheus_scrapes_what_the_platform_did() {
         prometheus.value("sum(kc_dead_letters_total)").await,
         Some(1.0)
     );
+    dashboard_queries_answer(&prometheus).await;
     // The endpoint Prometheus scraped answers a plain GET too, in the text format.
     let (status, body) = prometheus::get(target, "/metrics")
         .await
@@ -147,6 +148,51 @@ async fn prometheus_scrapes_what_the_platform_did() {
         .await
         .expect("join")
         .expect("the endpoint stops cleanly");
+}
+
+/// Panels of the Grafana dashboard with nothing to show after this run: no gateway here, no
+/// redelivery, no failed disbursement.
+const QUIET_PANELS: [&str; 3] = [
+    "Gateway requests by route and status",
+    "Redeliveries",
+    "Failed disbursements (24 h)",
+];
+
+/// Every query of the provisioned dashboard (deploy/grafana) is PromQL this Prometheus
+/// accepts, and each panel but the quiet ones gets data (a rate needs a second scrape).
+async fn dashboard_queries_answer(prometheus: &Prometheus) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/grafana/dashboards/kechuang.json"
+    );
+    let text = std::fs::read_to_string(path).expect("the dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    for panel in panels.iter().filter(|p| p["type"] != "row") {
+        let title = panel["title"].as_str().expect("a title");
+        // `$service` is the dashboard's variable; All is `.*`.
+        let queries: Vec<String> = panel["targets"]
+            .as_array()
+            .expect("targets")
+            .iter()
+            .map(|t| t["expr"].as_str().expect("expr").replace("$service", ".*"))
+            .collect();
+        let answers = || async {
+            let mut series = 0;
+            for query in &queries {
+                series += prometheus.query(query).await.len();
+            }
+            series
+        };
+        if QUIET_PANELS.contains(&title) {
+            assert_eq!(answers().await, 0, "panel {title:?} has data");
+        } else {
+            wait_for(&format!("data in panel {title:?}"), || async {
+                (answers().await > 0).then_some(())
+            })
+            .await;
+        }
+    }
 }
 
 /// What a query's value must satisfy (a function, so that the expectations form one array).
