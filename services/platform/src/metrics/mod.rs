@@ -65,6 +65,11 @@ pub fn install() -> &'static PrometheusHandle {
     })
 }
 
+/// Whether this process records metrics (someone will serve them).
+pub fn installed() -> bool {
+    HANDLE.get().is_some()
+}
+
 /// The HELP line of a service's own gauge (a [`Probe`]'s), for services that record through
 /// the sampler only. A no-op before [`install`].
 pub fn describe_gauge(name: &'static str, help: &'static str) {

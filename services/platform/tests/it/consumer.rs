@@ -2,6 +2,7 @@ use crate::helpers::*;
 use async_nats::HeaderMap;
 use kechuang_platform::consumer::{Consumer, ConsumerSpec};
 use kechuang_platform::outbox::Relay;
+use kechuang_platform::testing::series_value;
 use prost::Message;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
