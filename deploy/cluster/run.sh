@@ -125,8 +125,10 @@ log "NATS cluster up: client ports ${CLIENT[*]}"
 SERVICES=(demand-intake matching subsidy fund-ledger)
 declare -A PORT_VAR=([demand-intake]=KC_DEMAND_PORT [matching]=KC_MATCHING_PORT [subsidy]=KC_SUBSIDY_PORT [fund-ledger]=KC_FUND_PORT)
 declare -A HEALTH=([demand-intake]=kechuang.demand.v1.DemandService [matching]=kechuang.matching.v1.MatchingService [subsidy]=kechuang.subsidy.v1.SubsidyService [fund-ledger]=kechuang.fund.v1.FundService)
-declare -A PORT
-for s in "${SERVICES[@]}"; do PORT[$s-a]=$(free_port); PORT[$s-b]=$(free_port); done
+declare -A PORT MPORT
+for s in "${SERVICES[@]}"; do
+  PORT[$s-a]=$(free_port); PORT[$s-b]=$(free_port); MPORT[$s-a]=$(free_port); MPORT[$s-b]=$(free_port)
+done
 # Event keys: each service gets a directory with its own private key and every public key.
 "$BIN/kechuang" event-keys "$RUN/keys/all" >"$RUN/event-keys.log" 2>&1 || fail "kechuang event-keys failed"
 for s in "${SERVICES[@]}"; do
@@ -137,7 +139,7 @@ done
 start_replica() { # service replica node
   local s=$1 r=$2 node=$3
   env KC_EVENT_KEYS="$RUN/keys/$s" KC_NATS_URL="nats://$s:$(password_of "$s")@127.0.0.1:${CLIENT[$node]}" \
-      KC_STREAM_REPLICAS=3 "${PORT_VAR[$s]}=${PORT[$s-$r]}" KC_LOG_FORMAT=json \
+      KC_STREAM_REPLICAS=3 "${PORT_VAR[$s]}=${PORT[$s-$r]}" KC_METRICS_PORT="${MPORT[$s-$r]}" KC_LOG_FORMAT=json \
       KC_DATABASE_MAX_CONNECTIONS=8 RUST_LOG=${RUST_LOG:-warn} \
       "$BIN/kechuang" serve "$s" >"$RUN/$s-$r.log" 2>&1 &
   PIDS[$s-$r]=$!
@@ -171,10 +173,23 @@ wait_serving() {
 ALL=(); for s in "${SERVICES[@]}"; do ALL+=("$s-a" "$s-b"); done
 wait_serving "${ALL[@]}" || fail "not every replica SERVING (logs in $RUN)"
 log "8 replicas SERVING"
+# Each replica's /metrics, with its consumers' lag read through its own NATS user's
+# permissions (CONSUMER.INFO of its own durables) and its outbox sampled.
+metrics_ok() { # replica
+  local s=${1%-?} body
+  body=$(curl -fsS "http://127.0.0.1:${MPORT[$1]}/metrics" 2>/dev/null) || return 1
+  grep -q "^kc_outbox_backlog{service=\"$s\"}" <<<"$body" &&
+    grep -q "^kc_consumer_pending_messages{service=\"$s\",consumer=\"$s-" <<<"$body"
+}
+for key in "${ALL[@]}"; do
+  for _ in $(seq 1 40); do metrics_ok "$key" && break; sleep 0.5; done
+  metrics_ok "$key" || fail "$key: no outbox or consumer gauges on :${MPORT[$key]}/metrics (see $RUN/$key.log)"
+done
+log "8 replicas serve /metrics with outbox and consumer gauges"
 
 # --- the gateway, in front of the a replicas --------------------------------------------
 GATEWAY_PORT=$(free_port)
-env KC_GATEWAY_PORT="$GATEWAY_PORT" KC_LOG_FORMAT=json RUST_LOG=${RUST_LOG:-warn} \
+env KC_GATEWAY_PORT="$GATEWAY_PORT" KC_METRICS_PORT=0 KC_LOG_FORMAT=json RUST_LOG=${RUST_LOG:-warn} \
     KC_DEMAND_URL="http://127.0.0.1:${PORT[demand-intake-a]}" \
     KC_MATCHING_URL="http://127.0.0.1:${PORT[matching-a]}" \
     KC_SUBSIDY_URL="http://127.0.0.1:${PORT[subsidy-a]}" \

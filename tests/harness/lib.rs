@@ -9,6 +9,7 @@ mod cluster;
 pub mod forger;
 pub mod journey;
 mod platform;
+pub mod prometheus;
 
 pub use api::Api;
 pub use cluster::{Applied, Cluster};

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod domain;
 pub mod events;
+pub mod gauges;
 pub mod ledger;
 pub mod store;
 
@@ -28,6 +29,8 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<ServiceRuntime> {
     ledger::seed_default_fund(&mut tx).await?;
     tx.commit().await?;
     runtime.consume("subsidy", "subsidy.*", Arc::new(events::SubsidyEvents));
+    gauges::describe();
+    runtime.sample(gauges::balances);
     let routes = Routes::new(FundServiceServer::with_interceptor(
         FundApi::new(runtime.pool.clone()),
         runtime.interceptor(),

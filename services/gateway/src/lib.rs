@@ -67,12 +67,46 @@ async fn fallback(uri: axum::http::Uri) -> Response {
     }
 }
 
+/// Logs every request (debug) and times it into [`kechuang_platform::metrics::HTTP_DURATION`]
+/// by route template (`/api/v1/demands/{id}`, never the path itself: the series stay bounded),
+/// method and status.
 async fn log_request(request: Request, next: Next) -> Response {
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let started = Instant::now();
     let response = next.run(request).await;
-    tracing::debug!(%method, path, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "http");
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    tracing::debug!(%method, path, status, elapsed_ms = elapsed.as_millis() as u64, "http");
+    metrics::histogram!(
+        kechuang_platform::metrics::HTTP_DURATION,
+        "service" => "gateway",
+        "route" => route,
+        "method" => method_label(&method),
+        "status" => status.to_string(),
+    )
+    .record(elapsed.as_secs_f64());
     response
+}
+
+/// The standard methods by name; any other (HTTP allows extension methods) is `other`.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+    ]
+    .iter()
+    .find(|m| *m == method)
+    .map_or("other", |m| m.as_str())
 }
 
 /// A bound, ready gateway; [`Gateway::run_until_stopped`] serves it.
@@ -172,11 +206,18 @@ pub fn serve(settings: kechuang_platform::Settings) -> anyhow::Result<()> {
             settings.log_format == "json",
         )?;
         let shutdown = kechuang_platform::launcher::shutdown_on_signal();
+        let metrics =
+            kechuang_platform::metrics::MetricsServer::bind(settings.metrics_listen()).await?;
+        println!("gateway metrics on {}", metrics.url());
         let gateway = Gateway::build(settings.gateway()).await?;
         println!(
             "gateway        console http://{}/console",
             gateway.local_addr()
         );
-        gateway.run_until_stopped(shutdown).await
+        tokio::try_join!(
+            gateway.run_until_stopped(shutdown.clone()),
+            metrics.run_until_stopped(shutdown)
+        )?;
+        Ok(())
     })
 }

@@ -3,6 +3,7 @@
 
 use kechuang::Platform;
 use kechuang::demo::{self, Clients, DemoOptions};
+use kechuang_platform::metrics::MetricsServer;
 use kechuang_platform::{ServiceKind, Settings, launcher, seal, telemetry};
 use std::net::SocketAddr;
 
@@ -38,6 +39,8 @@ pub fn run(demo_options: Option<DemoOptions>) -> anyhow::Result<()> {
                 "using development event keys; set KC_EVENT_KEYS in production"
             );
         }
+        // One endpoint for the whole process, bound first: every series says its `service`.
+        let metrics = MetricsServer::bind(settings.metrics_listen()).await?;
         let platform = Platform::start(&settings).await?;
         for (kind, addr) in platform.addresses() {
             println!("{:<14} listening on {addr}", kind.name());
@@ -47,6 +50,11 @@ pub fn run(demo_options: Option<DemoOptions>) -> anyhow::Result<()> {
             "{:<14} console http://{addr}/console  API http://{addr}/api/v1  OpenAPI http://{addr}/openapi.json",
             "gateway",
             addr = gateway.local_addr()
+        );
+        println!(
+            "{:<14} {} (every service's, labelled by service)",
+            "metrics",
+            metrics.url()
         );
         println!(
             "kechuang is up: stream {} ({}.>), databases {}*. Ctrl-C stops it.",
@@ -75,7 +83,8 @@ pub fn run(demo_options: Option<DemoOptions>) -> anyhow::Result<()> {
         }
         tokio::try_join!(
             platform.run_until_stopped(shutdown.clone()),
-            gateway.run_until_stopped(shutdown)
+            gateway.run_until_stopped(shutdown.clone()),
+            metrics.run_until_stopped(shutdown)
         )?;
         println!("kechuang stopped cleanly");
         Ok(())

@@ -20,6 +20,8 @@ fn isolated(cmd: &mut Command) -> String {
         .env("KC_SUBSIDY_PORT", "0")
         .env("KC_FUND_PORT", "0")
         .env("KC_GATEWAY_PORT", "0")
+        .env("KC_METRICS_PORT", "0")
+        .env("KC_METRICS_SAMPLE_SECS", "1")
         // `up`'s development event keys go to a scratch state directory.
         .env(
             "XDG_STATE_HOME",
@@ -117,6 +119,7 @@ async fn up_starts_every_service_and_stops_cleanly_on_ctrl_c() {
     });
     let mut addresses = Vec::new();
     let mut gateway = None;
+    let mut metrics = None;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let line = rx
@@ -130,6 +133,13 @@ async fn up_starts_every_service_and_stops_cleanly_on_ctrl_c() {
             gateway = url
                 .strip_prefix("http://")
                 .and_then(|u| u.strip_suffix("/console"))
+                .map(String::from);
+        }
+        if let Some(rest) = line.strip_prefix("metrics") {
+            let url = rest.split_whitespace().next().expect("the metrics URL");
+            metrics = url
+                .strip_prefix("http://")
+                .and_then(|u| u.strip_suffix("/metrics"))
                 .map(String::from);
         }
         if line.starts_with("kechuang is up") {
@@ -161,6 +171,33 @@ async fn up_starts_every_service_and_stops_cleanly_on_ctrl_c() {
             .status;
         assert_eq!(status, ServingStatus::Serving as i32, "{addr}");
     }
+    // One endpoint for the process: the health checks just made, timed per service, and each
+    // service's outbox sampled.
+    let metrics = metrics.expect("kechuang up prints the metrics URL");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = http_get(&metrics, "/metrics");
+        assert_eq!(status, 200);
+        let all_there = ["demand-intake", "matching", "subsidy", "fund-ledger"]
+            .iter()
+            .all(|service| {
+                body.contains(&format!("kc_outbox_backlog{{service=\"{service}\"}}"))
+                    && body.lines().any(|l| {
+                        l.starts_with("kc_rpc_duration_seconds_count{")
+                            && l.contains(&format!("service=\"{service}\""))
+                            && l.contains("method=\"grpc.health.v1.Health/Check\"")
+                            && l.contains("code=\"OK\"")
+                    })
+            });
+        if all_there {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/metrics lacks a series:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -184,7 +221,7 @@ async fn up_starts_every_service_and_stops_cleanly_on_ctrl_c() {
         rest.iter().any(|l| l == "kechuang stopped cleanly"),
         "{rest:?}"
     );
-    for addr in addresses.iter().chain([&gateway]) {
+    for addr in addresses.iter().chain([&gateway, &metrics]) {
         assert!(
             std::net::TcpStream::connect(addr).is_err(),
             "{addr} still listening"
@@ -195,6 +232,11 @@ async fn up_starts_every_service_and_stops_cleanly_on_ctrl_c() {
 
 /// The status of a plain HTTP/1.1 GET.
 fn http_status(addr: &str, path: &str) -> u16 {
+    http_get(addr, path).0
+}
+
+/// The status and body of a plain HTTP/1.1 GET.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     write!(
@@ -204,11 +246,13 @@ fn http_status(addr: &str, path: &str) -> u16 {
     .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
-    answer
+    let status = answer
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_string())
 }
 
 #[test]

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod domain;
 pub mod events;
+pub mod gauges;
 pub mod index;
 pub mod pushing;
 pub mod semantic;
@@ -129,6 +130,9 @@ pub async fn build_with(
             embedder,
         };
         runtime.spawn(move |shutdown| worker.run(shutdown));
+        // Only a replica with the model has a backlog to work off.
+        gauges::describe();
+        runtime.sample(gauges::embedding_backlog);
     }
     let handler = Arc::new(DemandEvents {
         shared: shared.clone(),

@@ -86,6 +86,16 @@ pub struct Settings {
     pub fund_url: Option<String>,
     /// OTLP/gRPC endpoint for traces; none means logs only.
     pub otlp_endpoint: Option<String>,
+    /// The port of the process's Prometheus endpoint, `http://<host>:<port>/metrics` (0: any
+    /// free port). One per process, not per service: `kechuang up` serves the four services
+    /// and the gateway on one endpoint, every series labelled with its `service`. 9464: the
+    /// port OpenTelemetry's Prometheus exporters use, clear of Prometheus's own 9090.
+    pub metrics_port: u16,
+    /// Seconds between two samples of the gauges that take a query (outbox backlog, consumer
+    /// lag, fund balances, embedding backlog). 5: a third of Prometheus's default scrape
+    /// interval, so a scrape sees values at most 5 s old, for a few index-only queries a
+    /// service every 5 s.
+    pub metrics_sample_secs: u64,
     /// `text` or `json`.
     pub log_format: String,
     /// Threads of the process's async runtime; unset: see [`crate::launcher::runtime`].
@@ -193,6 +203,8 @@ impl Default for Settings {
             subsidy_url: None,
             fund_url: None,
             otlp_endpoint: None,
+            metrics_port: 9464,
+            metrics_sample_secs: 5,
             log_format: "text".into(),
             worker_threads: None,
             pairings_per_demand: 5,
@@ -349,6 +361,11 @@ impl Settings {
         }
     }
 
+    /// Where the process serves its Prometheus metrics.
+    pub fn metrics_listen(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.metrics_port)
+    }
+
     /// The connection, request and write limits every server applies.
     pub fn limits(&self) -> Limits {
         let secs = |s: u64| Duration::from_secs(s.max(1));
@@ -467,6 +484,7 @@ impl Settings {
                 policy_cap_ceiling_fen: self.policy_cap_ceiling_fen,
             },
             limits: self.limits(),
+            metrics_sample_every: Duration::from_secs(self.metrics_sample_secs.max(1)),
         }
     }
 }
@@ -553,6 +571,8 @@ pub struct ServiceConfig {
     pub event_keys: Option<PathBuf>,
     pub tuning: Tuning,
     pub limits: Limits,
+    /// How often the service samples its queue gauges (see [`crate::metrics`]).
+    pub metrics_sample_every: Duration,
 }
 
 /// The tail of the gateway's database name: it keeps the console's sessions there.
@@ -658,7 +678,15 @@ mod tests {
             jail.set_env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317");
             jail.set_env("KC_GATEWAY_PORT", "9090");
             jail.set_env("KC_FUND_URL", "http://ledger.internal:50054");
+            jail.set_env("KC_METRICS_PORT", "9999");
+            jail.set_env("KC_METRICS_SAMPLE_SECS", "0");
             let s = Settings::from_env().map_err(|e| e.to_string())?;
+            assert_eq!(s.metrics_listen(), "127.0.0.1:9999".parse().unwrap());
+            assert_eq!(
+                s.service(ServiceKind::Matching).metrics_sample_every,
+                Duration::from_secs(1),
+                "at least a second between samples"
+            );
             let gateway = s.gateway();
             assert_eq!(gateway.listen.port(), 9090);
             assert_eq!(gateway.fund_url, "http://ledger.internal:50054");

@@ -214,7 +214,7 @@ impl<H: EventHandler> Consumer<H> {
                 let reason = format!("unauthentic event: {e}");
                 tracing::warn!(subject = %message.subject, %reason, "refusing an event");
                 return self
-                    .dead_letter(&message, sequence, delivered, &reason)
+                    .dead_letter(&message, sequence, delivered, "unauthentic", &reason)
                     .await;
             }
         };
@@ -248,11 +248,19 @@ impl<H: EventHandler> Consumer<H> {
         {
             telemetry::set_parent_from_traceparent(&span, tp.as_str());
         }
+        if delivered > 1 {
+            ::metrics::counter!(
+                crate::metrics::REDELIVERIES,
+                "service" => self.service.clone(),
+                "consumer" => self.spec.durable_name.clone(),
+            )
+            .increment(1);
+        }
         async {
             if delivered > self.bus.max_deliver {
                 let reason = format!("gave up after {delivered} deliveries without an outcome");
                 return self
-                    .dead_letter(&message, sequence, delivered, &reason)
+                    .dead_letter(&message, sequence, delivered, "exhausted", &reason)
                     .await;
             }
             match self.apply(&envelope).await {
@@ -272,7 +280,11 @@ impl<H: EventHandler> Consumer<H> {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "handler failed for good; dead-lettering");
-                    self.dead_letter(&message, sequence, delivered, &e.to_string())
+                    let kind = match e {
+                        HandlerError::Transient(_) => "exhausted",
+                        HandlerError::Permanent(_) => "permanent",
+                    };
+                    self.dead_letter(&message, sequence, delivered, kind, &e.to_string())
                         .await
                 }
             }
@@ -325,8 +337,17 @@ impl<H: EventHandler> Consumer<H> {
     }
 
     /// Copies the message to the service's dead-letter subject, then terminates it. If the
-    /// copy cannot be stored, the message is nak'ed instead: never dropped.
-    async fn dead_letter(&self, message: &Message, sequence: u64, delivered: i64, reason: &str) {
+    /// copy cannot be stored, the message is nak'ed instead: never dropped. `kind` labels the
+    /// dead-letter counter: `unauthentic`, `permanent` (the handler refused it) or `exhausted`
+    /// (no outcome within the allowed deliveries).
+    async fn dead_letter(
+        &self,
+        message: &Message,
+        sequence: u64,
+        delivered: i64,
+        kind: &'static str,
+        reason: &str,
+    ) {
         let subject = self.bus.dead_letter_subject(&self.service);
         // The original's signature and trace context go along, so that it can be replayed;
         // a failed replay says which dead letter it replayed.
@@ -359,6 +380,13 @@ impl<H: EventHandler> Consumer<H> {
         match stored {
             Ok(()) => {
                 tracing::error!(reason, "message dead-lettered");
+                ::metrics::counter!(
+                    crate::metrics::DEAD_LETTERS,
+                    "service" => self.service.clone(),
+                    "consumer" => self.spec.durable_name.clone(),
+                    "reason" => kind,
+                )
+                .increment(1);
                 let _ = message.ack_with(AckKind::Term).await;
             }
             Err(e) => {

@@ -1,7 +1,8 @@
-//! Starting services from a binary: settings from the environment, telemetry, a preflight
-//! that names what is missing, and shutdown on Ctrl-C or SIGTERM.
+//! Starting services from a binary: settings from the environment, telemetry, the metrics
+//! endpoint, a preflight that names what is missing, and shutdown on Ctrl-C or SIGTERM.
 
 use crate::config::{ServiceConfig, ServiceKind, Settings};
+use crate::metrics::MetricsServer;
 use crate::{bus, db, telemetry};
 use std::future::Future;
 use tokio_util::sync::CancellationToken;
@@ -120,7 +121,14 @@ where
         )?;
         preflight(&settings).await?;
         let shutdown = shutdown_on_signal();
-        serve(settings.service(kind), shutdown).await
+        // Bound before the service starts: what it records from its first moment is kept.
+        let metrics = MetricsServer::bind(settings.metrics_listen()).await?;
+        println!("{} metrics on {}", kind.name(), metrics.url());
+        tokio::try_join!(
+            serve(settings.service(kind), shutdown.clone()),
+            metrics.run_until_stopped(shutdown)
+        )?;
+        Ok(())
     })
 }
 

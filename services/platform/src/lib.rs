@@ -15,6 +15,7 @@ pub mod input;
 pub mod launcher;
 pub mod limits;
 pub mod locks;
+pub mod metrics;
 pub mod outbox;
 pub mod paging;
 pub mod runtime;

@@ -1,16 +1,20 @@
 //! What every service does to run: database and migrations, NATS and the stream, the outbox
-//! relay, its consumers, and a gRPC server with auth, health, reflection, a span per RPC and
-//! the limits of [`crate::limits`].
+//! relay, its consumers, and a gRPC server with auth, health, reflection, a span per RPC, the
+//! limits of [`crate::limits`] and metrics ([`crate::metrics`]: each call timed, the queues
+//! sampled).
 
 use crate::auth::{AuthInterceptor, Authenticator};
 use crate::config::{ServiceConfig, ServiceKind};
 use crate::consumer::{Consumer, ConsumerSpec, EventHandler};
 use crate::limits::grpc::LimitLayer;
 use crate::limits::{Admission, WriteLimiter};
+use crate::metrics::rpc::RpcMetricsLayer;
+use crate::metrics::sampler::{Probe, Sample, Sampler};
 use crate::outbox::{Handover, Relay};
 use crate::seal::EventKeys;
 use crate::{bus, db, telemetry};
 use async_nats::jetstream::Context as JetStream;
+use futures::FutureExt;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use std::net::SocketAddr;
@@ -48,6 +52,10 @@ pub struct ServiceRuntime {
     health_names: Vec<String>,
     /// Components reported under their own health names (see `report_component`).
     components: Vec<(String, bool)>,
+    /// The durable consumers started, whose lag the sampler reads.
+    durables: Vec<String>,
+    /// The service's own gauges (see `sample`).
+    probes: Vec<Probe>,
     background: CancellationToken,
     tasks: TaskTracker,
 }
@@ -92,6 +100,8 @@ impl ServiceRuntime {
             routes: None,
             health_names: Vec::new(),
             components: Vec::new(),
+            durables: Vec::new(),
+            probes: Vec::new(),
             background,
             tasks,
         })
@@ -109,7 +119,7 @@ impl ServiceRuntime {
 
     /// Starts a durable consumer. Its durable name is prefixed with the service's name.
     pub fn consume<H: EventHandler>(
-        &self,
+        &mut self,
         durable_suffix: &str,
         event_types: &str,
         handler: Arc<H>,
@@ -120,7 +130,7 @@ impl ServiceRuntime {
     /// As [`consume`](Self::consume), handling up to `parallelism` messages at a time: for
     /// independent events whose handlers take CPU time (the stream's order is not kept).
     pub fn consume_in_parallel<H: EventHandler>(
-        &self,
+        &mut self,
         durable_suffix: &str,
         event_types: &str,
         handler: Arc<H>,
@@ -131,6 +141,7 @@ impl ServiceRuntime {
             event_types,
         )
         .in_parallel(parallelism);
+        self.durables.push(spec.durable_name.clone());
         let consumer = Consumer::new(
             self.pool.clone(),
             self.jetstream.clone(),
@@ -149,6 +160,17 @@ impl ServiceRuntime {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         self.tasks.spawn(task(self.background.clone()));
+    }
+
+    /// Adds gauges of the service's own to those sampled every `metrics_sample_every` (see
+    /// [`crate::metrics::sampler`]): `probe` reads them from the service's database.
+    pub fn sample<F, Fut>(&mut self, probe: F)
+    where
+        F: Fn(PgPool) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Vec<Sample>, sqlx::Error>> + Send + 'static,
+    {
+        self.probes
+            .push(Arc::new(move |pool: PgPool| probe(pool).boxed()));
     }
 
     /// Sets the service's gRPC routes; `health_names` are reported `SERVING` while it runs.
@@ -200,6 +222,16 @@ impl ServiceRuntime {
         let reflection = reflection_of(&self.health_names).build_v1()?;
         let reflection_v1alpha = reflection_of(&self.health_names).build_v1alpha()?;
         let health_names = self.health_names.clone();
+        let sampler = Sampler {
+            service: name,
+            pool: self.pool.clone(),
+            jetstream: self.jetstream.clone(),
+            stream_name: self.config.bus.stream_name.clone(),
+            consumers: self.durables,
+            probes: self.probes,
+            every: self.config.metrics_sample_every,
+        };
+        self.tasks.spawn(sampler.run(self.background.clone()));
         let stop = shutdown.clone();
         let limits = &self.config.limits;
         let admission = Admission::new(name, limits.max_connections, limits.handshake_timeout);
@@ -210,6 +242,8 @@ impl ServiceRuntime {
             .http2_keepalive_interval(Some(limits.keepalive_interval))
             .http2_keepalive_timeout(Some(limits.keepalive_timeout))
             .max_concurrent_streams(limits.max_concurrent_streams)
+            // Outermost: calls the limits refuse are counted too.
+            .layer(RpcMetricsLayer::new(name))
             .layer(LimitLayer::new(
                 name,
                 limits.max_concurrent_requests,

@@ -29,6 +29,8 @@ pub fn isolated_settings() -> Settings {
         subsidy_port: 0,
         fund_port: 0,
         gateway_port: 0,
+        metrics_port: 0,
+        metrics_sample_secs: 1,
         max_deliver: 3,
         redelivery_backoff_ms: 50,
         database_max_connections: 8,
@@ -373,5 +375,43 @@ where
     while !check().await {
         assert!(start.elapsed() < limit, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The value of one series in a Prometheus text exposition: the line of metric `name` whose
+/// labels include every one of `labels` (in any order).
+pub fn series_value(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
+        let wanted = labels.iter().all(|(k, v)| {
+            let pair = format!("{k}=\"{v}\"");
+            rest.starts_with(&pair) || rest.contains(&format!(",{pair}"))
+        });
+        (metric == name && wanted).then(|| value.parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_series_is_found_by_name_and_labels() {
+        let exposition = "# TYPE kc_x counter\n\
+                          kc_x{service=\"a\",reason=\"p\"} 3\n\
+                          kc_x{service=\"b\",reason=\"p\"} 4\n\
+                          kc_x_total 5\n";
+        assert_eq!(
+            series_value(exposition, "kc_x", &[("service", "b")]),
+            Some(4.0)
+        );
+        assert_eq!(
+            series_value(exposition, "kc_x", &[("reason", "p"), ("service", "a")]),
+            Some(3.0)
+        );
+        assert_eq!(series_value(exposition, "kc_x_total", &[]), Some(5.0));
+        assert_eq!(series_value(exposition, "kc_x", &[("service", "c")]), None);
+        assert_eq!(series_value(exposition, "kc_x", &[("ervice", "a")]), None);
     }
 }

@@ -38,6 +38,7 @@ pub async fn build_with(
     gateway: Arc<dyn PayoutGateway>,
 ) -> anyhow::Result<ServiceRuntime> {
     let max_attempts = config.tuning.payout_max_attempts;
+    payout::describe_metrics();
     let limits = domain::policy::Limits::new(config.tuning.policy_cap_ceiling_fen);
     let mut runtime = ServiceRuntime::start(config, &MIGRATOR).await?;
     seed::hubei_policy(&runtime.pool, &limits).await?;

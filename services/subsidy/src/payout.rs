@@ -12,6 +12,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Payout attempts, by `result`: `paid`, `transient` (retried, or failed at the last
+/// attempt) or `refused` (the bank said no for good).
+pub const ATTEMPTS_METRIC: &str = "kc_payout_attempts_total";
+/// Disbursements declared failed (DISBURSEMENT_FAILED; the ledger then voids the reservation).
+pub const FAILURES_METRIC: &str = "kc_payout_failures_total";
+
+/// The HELP lines of the payout metrics (after the process's recorder is installed).
+pub fn describe_metrics() {
+    metrics::describe_counter!(ATTEMPTS_METRIC, "Payout attempts at the bank, by result");
+    metrics::describe_counter!(
+        FAILURES_METRIC,
+        "Disbursements that failed for good (refused, or out of attempts)"
+    );
+}
+
 /// One transfer to an enterprise's account.
 #[derive(Debug, Clone)]
 pub struct PayoutOrder {
@@ -152,6 +167,13 @@ async fn pay_one(
         amount_fen: p.amount_fen,
     };
     let outcome = gateway.pay(&order).await;
+    let result = match &outcome {
+        Ok(_) => "paid",
+        Err(PayoutError::Transient(_)) => "transient",
+        Err(PayoutError::Refused(_)) => "refused",
+    };
+    metrics::counter!(ATTEMPTS_METRIC, "service" => crate::PRODUCER, "result" => result)
+        .increment(1);
     let result = match outcome {
         Ok(reference) => settle(pool, p, Ok(reference)).await,
         Err(PayoutError::Transient(e)) if (p.attempts as u32) < max_attempts => {
@@ -239,5 +261,8 @@ async fn settle(
     )
     .await?;
     outbox::commit(tx).await?;
+    if outcome.is_err() {
+        metrics::counter!(FAILURES_METRIC, "service" => crate::PRODUCER).increment(1);
+    }
     Ok(())
 }

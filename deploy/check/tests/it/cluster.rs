@@ -1,6 +1,7 @@
 //! The clustered topology without Docker: `deploy/cluster/run.sh` starts three clustered
 //! nats-server processes with the repository's permissions, two `kechuang serve` replicas of
-//! every service and one gateway, checks health (the gateway's /healthz and /readyz too) and
+//! every service and one gateway, checks health (the gateway's /healthz and /readyz too), each
+//! replica's /metrics (its consumers' lag read under its own NATS permissions) and
 //! the stream at R3, SIGKILLs one NATS node and one replica of each service while `kechuang
 //! demo` drives 200 demands through them, and checks the rest carries on: every demand's events delivered once, the books balanced, the ledger reconciled.
 //! It exits non-zero on any failed check.
@@ -23,6 +24,10 @@ fn three_nats_nodes_and_two_replicas_per_service_survive_sigkills() {
         "deploy/cluster/run.sh failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("8 replicas SERVING"), "{stdout}");
+    assert!(
+        stdout.contains("8 replicas serve /metrics with outbox and consumer gauges"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("gateway /healthz and /readyz answer 200"),
         "{stdout}"

@@ -5,4 +5,5 @@
 mod cluster;
 mod healthcheck;
 mod manifests;
+mod metrics;
 mod permissions;

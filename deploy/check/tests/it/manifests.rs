@@ -35,13 +35,15 @@ const SERVICES: [(&str, u16, &str, &str); 4] = [
 
 /// The gateway's HTTP port (KC_GATEWAY_PORT's default in services/platform/src/config.rs).
 const GATEWAY_PORT: u16 = 8080;
+/// Every process's metrics port (KC_METRICS_PORT, the deployment's setting; see metrics.rs).
+pub const METRICS_PORT: u16 = 9464;
 
 /// Where the gateway finds a service: `KC_DEMAND_PORT` -> `KC_DEMAND_URL`.
 fn url_var(port_var: &str) -> String {
     port_var.replace("_PORT", "_URL")
 }
 
-fn strings(v: &Value) -> Vec<String> {
+pub(crate) fn strings(v: &Value) -> Vec<String> {
     v.as_sequence()
         .unwrap_or_else(|| panic!("not a sequence: {v:?}"))
         .iter()
@@ -72,11 +74,11 @@ fn interpolated_variables(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn read(path: &str) -> String {
+pub(crate) fn read(path: &str) -> String {
     std::fs::read_to_string(repo_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn yaml_documents(path: &str) -> Vec<Value> {
+pub(crate) fn yaml_documents(path: &str) -> Vec<Value> {
     let text = read(path);
     serde_yaml::Deserializer::from_str(&text)
         .map(|doc| {
@@ -134,7 +136,7 @@ fn nats_permission_names() -> (BTreeSet<String>, BTreeSet<String>) {
     (vars, users)
 }
 
-fn str_of(v: &Value) -> String {
+pub(crate) fn str_of(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
@@ -143,7 +145,7 @@ fn str_of(v: &Value) -> String {
     }
 }
 
-fn env_map(v: Option<&Value>) -> Vec<(String, String)> {
+pub(crate) fn env_map(v: Option<&Value>) -> Vec<(String, String)> {
     match v {
         Some(Value::Mapping(m)) => m
             .iter()
@@ -262,7 +264,7 @@ fn compose_names_only_existing_services_ports_variables_and_files() {
             .iter()
             .map(str_of)
             .collect();
-        assert_eq!(expose, [port.to_string()]);
+        assert_eq!(expose, [port.to_string(), METRICS_PORT.to_string()]);
         let check: Vec<String> = service["healthcheck"]["test"]
             .as_sequence()
             .expect("healthcheck")
@@ -329,7 +331,10 @@ fn compose_names_only_existing_services_ports_variables_and_files() {
             .find(|(k, _)| k == "KC_DATABASE_URL")
             .map(|(_, v)| v.clone())
     );
-    assert_eq!(strings(&gateway["expose"]), [GATEWAY_PORT.to_string()]);
+    assert_eq!(
+        strings(&gateway["expose"]),
+        [GATEWAY_PORT.to_string(), METRICS_PORT.to_string()]
+    );
     assert!(
         gateway.get("ports").is_none(),
         "two replicas cannot publish one host port"
@@ -427,7 +432,13 @@ fn compose_names_only_existing_services_ports_variables_and_files() {
             assert!(services.contains_key(dependency), "{}", str_of(dependency));
         }
     }
-    for required in ["postgres", "otel-collector", "jaeger"] {
+    for required in [
+        "postgres",
+        "otel-collector",
+        "jaeger",
+        "prometheus",
+        "grafana",
+    ] {
         assert!(services.contains_key(required), "{required}");
     }
     let collector = read("deploy/otel-collector.yaml");

@@ -2,6 +2,7 @@ use crate::helpers::*;
 use async_nats::HeaderMap;
 use kechuang_platform::consumer::{Consumer, ConsumerSpec};
 use kechuang_platform::outbox::Relay;
+use kechuang_platform::testing::series_value;
 use prost::Message;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -81,6 +82,8 @@ async fn an_event_delivered_three_times_takes_effect_once() {
 
 #[tokio::test]
 async fn a_failing_message_is_dead_lettered_with_its_error_and_the_rest_go_on() {
+    // Installed before the first delivery: the redeliveries and dead letters are counted.
+    let recorder = kechuang_platform::metrics::install();
     let (pool, db_name) = test_db().await;
     let bus_cfg = test_bus(NATS);
     let js = provisioned(&bus_cfg).await;
@@ -153,6 +156,23 @@ async fn a_failing_message_is_dead_lettered_with_its_error_and_the_rest_go_on() 
         || async { consumer_idle(&js, &bus_cfg.stream_name, "dlq-test").await },
     )
     .await;
+    // Counted as they happened: the transient failure delivered twice more, then given up;
+    // the permanent one dead-lettered at once. (Labels unique to this test.)
+    let exposition = recorder.render();
+    let ours = [("service", "svc"), ("consumer", "dlq-test")];
+    let count = |name: &str, reason: Option<&str>| {
+        let mut labels = ours.to_vec();
+        labels.extend(reason.map(|r| ("reason", r)));
+        series_value(&exposition, name, &labels)
+    };
+    assert_eq!(
+        count("kc_consumer_redeliveries_total", None),
+        Some(2.0),
+        "{exposition}"
+    );
+    assert_eq!(count("kc_dead_letters_total", Some("exhausted")), Some(1.0));
+    assert_eq!(count("kc_dead_letters_total", Some("permanent")), Some(1.0));
+    assert_eq!(count("kc_dead_letters_total", Some("unauthentic")), None);
     stop.cancel();
     relay.await.unwrap();
     task.await.unwrap();

@@ -1,6 +1,6 @@
 use crate::helpers::*;
 use futures::future::BoxFuture;
-use kechuang_platform::testing::{TestService, authed};
+use kechuang_platform::testing::{TestService, authed, series_value};
 use kechuang_platform::{NewEvent, ServiceKind};
 use kechuang_proto::common::ContractType;
 use kechuang_proto::events::{
@@ -93,6 +93,8 @@ impl PayoutGateway for ClosedBank {
 
 #[tokio::test]
 async fn a_refused_payout_fails_the_disbursement_so_the_ledger_can_void() {
+    // Counted from the first attempt on (only this test's bank refuses or fails).
+    let recorder = kechuang_platform::metrics::install();
     let svc = TestService::start(ServiceKind::Subsidy, |config| {
         subsidy::build_with(config, Arc::new(ClosedBank))
     })
@@ -107,6 +109,15 @@ async fn a_refused_payout_fails_the_disbursement_so_the_ledger_can_void() {
     assert!(
         matches!(event.payload, Some(Payload::SubsidyDisbursementFailed(f)) if f.amount_fen == 50_000 * YUAN)
     );
+    let exposition = recorder.render();
+    let refused = [("service", "subsidy"), ("result", "refused")];
+    assert_eq!(
+        series_value(&exposition, subsidy::payout::ATTEMPTS_METRIC, &refused),
+        Some(1.0),
+        "{exposition}"
+    );
+    let failures = series_value(&exposition, subsidy::payout::FAILURES_METRIC, &[]);
+    assert_eq!(failures, Some(1.0));
     svc.stop().await;
 }
 
