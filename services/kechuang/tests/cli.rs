@@ -120,13 +120,17 @@ async fn up_starts_every_service_and_stops_cleanly_on_ctrl_c() {
     let mut addresses = Vec::new();
     let mut gateway = None;
     let mut metrics = None;
+    let mut demand = None;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("kechuang up prints where it listens");
-        if let Some((_, addr)) = line.split_once("listening on ") {
+        if let Some((name, addr)) = line.split_once("listening on ") {
             addresses.push(addr.trim().to_string());
+            if name.trim() == "demand-intake" {
+                demand = Some(addr.trim().to_string());
+            }
         }
         if let Some(rest) = line.strip_prefix("gateway") {
             let url = rest.split_whitespace().nth(1).expect("the console's URL");
@@ -171,6 +175,36 @@ async fn up_starts_every_service_and_stops_cleanly_on_ctrl_c() {
             .status;
         assert_eq!(status, ServingStatus::Serving as i32, "{addr}");
     }
+    // Tokens of the development issuer (`kechuang token`, the same state directory) are
+    // verified through the key set `up` serves: a call with one is answered.
+    let demand_addr = demand.expect("kechuang up prints demand-intake's address");
+    let token = Command::new(BIN)
+        .env(
+            "XDG_STATE_HOME",
+            std::env::temp_dir().join(format!("kechuang-cli-{id}")),
+        )
+        .args(["token", "--role", "auditor", "--subject", "sun"])
+        .output()
+        .unwrap();
+    assert!(token.status.success(), "{token:?}");
+    let token = String::from_utf8(token.stdout).unwrap();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{demand_addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut demands =
+        kechuang_proto::demand::demand_service_client::DemandServiceClient::new(channel);
+    let mut request = tonic::Request::new(kechuang_proto::demand::ListDemandsRequest {
+        page_size: 1,
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", token.trim()).parse().unwrap(),
+    );
+    let listed = demands.list_demands(request).await;
+    assert!(listed.is_ok(), "{listed:?}");
     // One endpoint for the process: the health checks just made, timed per service, and each
     // service's outbox sampled.
     let metrics = metrics.expect("kechuang up prints the metrics URL");

@@ -9,4 +9,5 @@ mod handover;
 mod helpers;
 mod limits;
 mod outbox;
+mod token_keys;
 mod tracing_propagation;
