@@ -9,6 +9,7 @@ pub mod csrf;
 pub mod health;
 pub mod limits;
 pub mod money;
+pub mod pages;
 mod serve;
 pub mod sessions;
 pub mod stats;
@@ -46,6 +47,7 @@ pub struct AppState {
 pub fn router(state: AppState, request_limits: &Limits) -> Router {
     let limited = Router::new()
         .merge(api::router())
+        .merge(pages::router())
         .merge(console::router())
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
@@ -63,7 +65,7 @@ async fn fallback(uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
         api::not_found().await.into_response()
     } else {
-        console::not_found().await.into_response()
+        pages::not_found().await.into_response()
     }
 }
 
