@@ -10,6 +10,7 @@ pub mod health;
 pub mod limits;
 pub mod money;
 pub mod pages;
+pub mod portal;
 mod serve;
 pub mod sessions;
 pub mod stats;
@@ -49,6 +50,7 @@ pub fn router(state: AppState, request_limits: &Limits) -> Router {
         .merge(api::router())
         .merge(pages::router())
         .merge(console::router())
+        .merge(portal::router())
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

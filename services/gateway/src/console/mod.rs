@@ -7,11 +7,11 @@ mod application;
 mod audit;
 pub mod chart;
 mod fund;
-mod funnel;
+pub(crate) mod funnel;
 pub mod layout;
 mod policies;
 mod policy_form;
-mod queue;
+pub(crate) mod queue;
 
 use crate::AppState;
 use crate::pages::{NO_SCRIPT, harden};

@@ -23,7 +23,7 @@ th{background:#f0f4f8;font-weight:600;font-size:13px;color:#486581}td.num,th.num
 .ok{color:#0f7b3f}.bad{color:#c5221f}.warn{background:#fff4e5;border:1px solid #f0b429;color:#8d5b00;padding:10px 14px;border-radius:6px;margin-bottom:14px}
 .error{background:#fdecea;border:1px solid #e57373;color:#a31515;padding:10px 14px;border-radius:6px;margin-bottom:14px}
 .flash{background:#e3f9e5;border:1px solid #57ae5b;color:#0e5814;padding:10px 14px;border-radius:6px;margin-bottom:14px}
-.pill{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;background:#e4e7eb}.pill.pending_review{background:#fff3c4}.pill.disbursed{background:#c6f7e2}.pill.rejected,.pill.disbursement_failed,.pill.ineligible{background:#ffe3e3}.pill.waitlisted{background:#ffe8d9}.pill.superseded{background:#e4e7eb;color:#616e7c}
+.pill{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;background:#e4e7eb}.pill.pending_review{background:#fff3c4}.pill.disbursed{background:#c6f7e2}.pill.rejected,.pill.disbursement_failed,.pill.ineligible{background:#ffe3e3}.pill.waitlisted{background:#ffe8d9}.pill.superseded{background:#e4e7eb;color:#616e7c}.pill.submitted,.pill.proposed{background:#fff3c4}.pill.docking,.pill.accepted,.pill.contracted,.pill.completed{background:#c6f7e2}.pill.withdrawn,.pill.expired{background:#e4e7eb}
 button,input[type=submit]{font:inherit;padding:4px 12px;border-radius:4px;border:1px solid #16324f;background:#16324f;color:#fff;cursor:pointer}
 button.reject{background:#fff;color:#c5221f;border-color:#c5221f}button.quiet{background:transparent;border-color:#9fb3c8;color:#fff}
 input[type=text],textarea{font:inherit;padding:4px 6px;border:1px solid #bcccdc;border-radius:4px;width:100%}
@@ -32,6 +32,10 @@ form.inline{display:flex;gap:6px;align-items:center;margin:4px 0}form.inline inp
 ol.timeline{list-style:none;padding:0;margin:0;border-left:3px solid #9fb3c8}ol.timeline li{position:relative;padding:4px 0 12px 18px}
 ol.timeline li:before{content:"";position:absolute;left:-8px;top:9px;width:13px;height:13px;border-radius:50%;background:#fff;border:3px solid #24507a}
 ol.timeline li.done:before{background:#24507a}ol.timeline .when{color:#7b8794;font-size:12px;margin-right:8px}
+.field{margin:0 0 12px}.field label{display:block;font-weight:600;margin-bottom:3px}.field .why{color:#c5221f;font-size:13px;margin-top:3px}
+.field.invalid input,.field.invalid textarea,.field.invalid select{border-color:#c5221f;background:#fff8f8}
+select,input[type=date],input[type=datetime-local],input[type=number]{font:inherit;padding:4px 6px;border:1px solid #bcccdc;border-radius:4px}
+.cols{display:grid;grid-template-columns:1fr 1fr;gap:0 18px}ul.reasons{margin:4px 0;padding-left:18px}
 ul.steps{margin:4px 0;padding-left:18px;font-size:12px;color:#52606d}.four-eyes{font-size:13px}a{color:#1d5fa3}
 "#;
 
@@ -77,6 +81,39 @@ pub fn application_status(status: i32) -> (&'static str, &'static str) {
 pub fn status_pill(status: i32) -> Markup {
     let (class, label) = application_status(status);
     html! { span class={"pill " (class)} { (label) } }
+}
+
+/// A demand's status: its CSS class and its label.
+pub fn demand_status(status: i32) -> (&'static str, &'static str) {
+    use kechuang_proto::demand::DemandStatus as D;
+    match D::try_from(status).unwrap_or(D::Unspecified) {
+        D::Submitted => ("submitted", "待审核 submitted"),
+        D::Verified => ("verified", "已审核 verified"),
+        D::Rejected => ("rejected", "已驳回 rejected"),
+        D::Matching => ("matching", "已匹配 matching"),
+        D::Docking => ("docking", "对接中 docking"),
+        D::Contracted => ("contracted", "已签约 contracted"),
+        D::Completed => ("completed", "已完成 completed"),
+        D::Withdrawn => ("withdrawn", "已撤回 withdrawn"),
+        D::Unspecified => ("unspecified", "未知 unknown"),
+    }
+}
+
+pub fn demand_pill(status: i32) -> Markup {
+    let (class, label) = demand_status(status);
+    html! { span class={"pill " (class)} data-status=(class) { (label) } }
+}
+
+/// A pairing's status: its CSS class and its label.
+pub fn pairing_status(status: i32) -> (&'static str, &'static str) {
+    use kechuang_proto::matching::PairingStatus as P;
+    match P::try_from(status).unwrap_or(P::Unspecified) {
+        P::Proposed => ("proposed", "待答复 proposed"),
+        P::Accepted => ("accepted", "已采纳 accepted"),
+        P::Rejected => ("rejected", "已婉拒 declined"),
+        P::Expired => ("expired", "已过期 expired"),
+        P::Unspecified => ("unspecified", "未知 unknown"),
+    }
 }
 
 pub fn contract_type(t: i32) -> &'static str {

@@ -5,6 +5,7 @@
 //! technology managers) are built on it; the services decide what each caller may do.
 
 mod errors;
+pub mod forms;
 mod home;
 pub mod layout;
 mod login;
@@ -21,7 +22,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub use errors::{error_page, not_found, refused, service_error};
-pub use home::{home_for, require_role};
+pub use home::{home_for, require_role, see_other};
 use kechuang_platform::Caller;
 
 /// The session cookie's name over plain HTTP (development).
