@@ -6,6 +6,7 @@
 pub mod api;
 pub mod console;
 pub mod csrf;
+pub mod desk;
 pub mod health;
 pub mod limits;
 pub mod money;
@@ -51,6 +52,7 @@ pub fn router(state: AppState, request_limits: &Limits) -> Router {
         .merge(pages::router())
         .merge(console::router())
         .merge(portal::router())
+        .merge(desk::router())
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kechuang_platform::Role;
 use maud::Markup;
+pub use profile::chain_options;
 
 /// The console's policy (`pages::NO_SCRIPT`), plus one same-origin script and the event
 /// stream it reads; never inline script.
