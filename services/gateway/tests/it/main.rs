@@ -4,8 +4,10 @@
 mod api;
 mod browser;
 mod chromium;
+mod forms;
 mod limits;
 mod policies;
+mod portal;
 mod probes;
 mod schemathesis;
 mod sessions;
