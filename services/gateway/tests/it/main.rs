@@ -8,6 +8,7 @@ mod forms;
 mod limits;
 mod policies;
 mod portal;
+mod portal_browser;
 mod probes;
 mod schemathesis;
 mod sessions;
