@@ -21,7 +21,7 @@ impl Problems {
             let field = v.field.strip_suffix("_fen").unwrap_or(&v.field).to_string();
             out.entry(field)
                 .and_modify(|d: &mut String| {
-                    d.push_str("；");
+                    d.push('；');
                     d.push_str(&v.description)
                 })
                 .or_insert_with(|| v.description.clone());
@@ -77,20 +77,19 @@ pub fn end_of_day(text: &str) -> Option<DateTime<Utc>> {
     Some(at.to_utc())
 }
 
-/// A `<input type=datetime-local>` value in China time; empty means now.
-pub fn moment(text: Option<&str>) -> Result<DateTime<Utc>, ()> {
+/// A `<input type=datetime-local>` value in China time; empty means now, `None` unreadable.
+pub fn moment(text: Option<&str>) -> Option<DateTime<Utc>> {
     let t = text.unwrap_or("").trim();
     if t.is_empty() {
-        return Ok(Utc::now());
+        return Some(Utc::now());
     }
     let local = NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M"))
-        .map_err(|_| ())?;
+        .ok()?;
     cst()
         .from_local_datetime(&local)
         .single()
         .map(|at| at.to_utc())
-        .ok_or(())
 }
 
 /// A fresh idempotency key for a form (AIP-155): submitting the same form twice acts once.
@@ -131,7 +130,7 @@ mod tests {
         assert_eq!(d.to_rfc3339(), "2026-03-01T15:59:59+00:00");
         let m = moment(Some("2026-03-01T08:30")).unwrap();
         assert_eq!(m.to_rfc3339(), "2026-03-01T00:30:00+00:00");
-        assert!(moment(Some("yesterday")).is_err());
+        assert!(moment(Some("yesterday")).is_none());
         assert!((Utc::now() - moment(Some(" ")).unwrap()).num_seconds() < 5);
     }
 }

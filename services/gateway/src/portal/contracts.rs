@@ -118,7 +118,7 @@ impl SignForm {
             )
         })?;
         let signed_at = moment(self.signed_at.as_deref())
-            .map_err(|_| ApiError::invalid("signed_at", "请选择时间 choose a date and time"))?;
+            .ok_or_else(|| ApiError::invalid("signed_at", "请选择时间 choose a date and time"))?;
         Ok(mpb::SignContractRequest {
             request_id: self.request_id.clone(),
             pairing_id: pairing_id.to_string(),
@@ -227,7 +227,7 @@ pub async fn pay(
             )
         })?;
         let paid_at = moment(f.paid_at.as_deref())
-            .map_err(|_| ApiError::invalid("paid_at", "请选择时间 choose a date and time"))?;
+            .ok_or_else(|| ApiError::invalid("paid_at", "请选择时间 choose a date and time"))?;
         let request = spb::RecordPaymentRequest {
             contract_id: contract.clone(),
             amount_fen: amount,

@@ -43,12 +43,10 @@ async fn first_live_event(b: &Browser) -> (String, String) {
             );
             seen.extend_from_slice(&buf[..n]);
             let text = String::from_utf8_lossy(&seen);
-            if text.contains("event: pairing") && text.contains("\n\n") {
-                if let Some(data) = text.split("data: ").nth(1) {
-                    if data.contains('\n') {
-                        return text.to_string();
-                    }
-                }
+            // One whole event: its data line ends.
+            let data = text.split("data: ").nth(1);
+            if text.contains("event: pairing") && data.is_some_and(|d| d.contains('\n')) {
+                return text.to_string();
             }
         }
     };
