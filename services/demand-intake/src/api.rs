@@ -6,8 +6,8 @@ use kechuang_platform::auth::caller;
 use kechuang_proto::demand::demand_service_server::DemandService;
 use kechuang_proto::demand::{
     Demand, Enterprise, GetDemandRequest, GetEnterpriseRequest, ListDemandsRequest,
-    ListDemandsResponse, RegisterEnterpriseRequest, SubmitDemandRequest, VerifyDemandRequest,
-    WithdrawDemandRequest,
+    ListDemandsResponse, ListEnterprisesRequest, ListEnterprisesResponse,
+    RegisterEnterpriseRequest, SubmitDemandRequest, VerifyDemandRequest, WithdrawDemandRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -46,6 +46,19 @@ impl DemandService for DemandApi {
         let out = self
             .intake
             .get_enterprise(&caller, request.into_inner())
+            .await?;
+        Ok(Response::new(out))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_enterprises(
+        &self,
+        request: Request<ListEnterprisesRequest>,
+    ) -> Result<Response<ListEnterprisesResponse>, Status> {
+        let caller = caller(&request)?;
+        let out = self
+            .intake
+            .list_enterprises(&caller, request.into_inner())
             .await?;
         Ok(Response::new(out))
     }

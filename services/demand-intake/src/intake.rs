@@ -13,8 +13,8 @@ use kechuang_platform::vocabulary::is_industry_chain;
 use kechuang_platform::{Caller, NewEvent, outbox, paging};
 use kechuang_proto::demand::{
     Demand, DemandStatus, Enterprise, GetDemandRequest, GetEnterpriseRequest, ListDemandsRequest,
-    ListDemandsResponse, RegisterEnterpriseRequest, SubmitDemandRequest, VerifyDemandRequest,
-    WithdrawDemandRequest,
+    ListDemandsResponse, ListEnterprisesRequest, ListEnterprisesResponse,
+    RegisterEnterpriseRequest, SubmitDemandRequest, VerifyDemandRequest, WithdrawDemandRequest,
 };
 use kechuang_proto::events::envelope::Payload;
 use kechuang_proto::events::{
@@ -90,6 +90,14 @@ impl Intake {
             .filter(|e| access::sees(caller, &e.id))
             .map(|e| wire::enterprise(&e))
             .ok_or_else(|| access::hidden("enterprise", &req.enterprise_id))
+    }
+
+    pub async fn list_enterprises(
+        &self,
+        caller: &Caller,
+        req: ListEnterprisesRequest,
+    ) -> Result<ListEnterprisesResponse, Error> {
+        crate::enterprises::list(&self.pool, caller, req).await
     }
 
     pub async fn submit_demand(

@@ -14,7 +14,7 @@
 //!   | RPC | enterprise | tech_manager | auditor, finance_* | service |
 //!   |---|---|---|---|---|
 //!   | RegisterEnterprise | itself | yes | no | yes |
-//!   | GetEnterprise, GetDemand, ListDemands | its own | all | all | all |
+//!   | GetEnterprise, ListEnterprises, GetDemand, ListDemands | its own | all | all | all |
 //!   | SubmitDemand | its own | no | no | any enterprise |
 //!   | VerifyDemand | no | yes | no | yes |
 //!   | WithdrawDemand | its own | no | no | yes |
@@ -31,6 +31,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod enterprises;
 pub mod events;
 pub mod group_commit;
 pub mod intake;

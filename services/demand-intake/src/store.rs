@@ -16,6 +16,7 @@ pub struct EnterpriseRow {
     pub region_code: String,
     pub industry_chain: String,
     pub created_at: DateTime<Utc>,
+    pub registered_by: String,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -86,7 +87,7 @@ pub async fn insert_enterprise(
     sqlx::query_as(
         "INSERT INTO enterprises (id, name, credit_code, region_code, industry_chain, registered_by) \
          VALUES ($1, $2, $1, $3, $4, $5) \
-         RETURNING id, name, credit_code, region_code, industry_chain, created_at",
+         RETURNING id, name, credit_code, region_code, industry_chain, created_at, registered_by",
     )
     .bind(&e.credit_code)
     .bind(&e.name)
@@ -101,11 +102,37 @@ pub async fn insert_enterprise(
 
 pub async fn enterprise(conn: &mut PgConnection, id: &str) -> Result<Option<EnterpriseRow>, Error> {
     Ok(sqlx::query_as(
-        "SELECT id, name, credit_code, region_code, industry_chain, created_at \
+        "SELECT id, name, credit_code, region_code, industry_chain, created_at, registered_by \
          FROM enterprises WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(conn)
+    .await?)
+}
+
+/// Enterprises newest first, after the cursor `(created_at, id)`; only `registered_by`'s (as
+/// stored) and only `only`, when given.
+pub async fn list_enterprises(
+    conn: &mut PgConnection,
+    registered_by: Option<&str>,
+    only: Option<&str>,
+    after: Option<(DateTime<Utc>, String)>,
+    limit: i64,
+) -> Result<Vec<EnterpriseRow>, Error> {
+    let (after_time, after_id) = after.unzip();
+    Ok(sqlx::query_as(
+        "SELECT id, name, credit_code, region_code, industry_chain, created_at, registered_by \
+         FROM enterprises \
+         WHERE ($1::text IS NULL OR registered_by = $1) AND ($2::text IS NULL OR id = $2) \
+           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4)) \
+         ORDER BY created_at DESC, id DESC LIMIT $5",
+    )
+    .bind(registered_by)
+    .bind(only)
+    .bind(after_time)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
     .await?)
 }
 

@@ -16,6 +16,7 @@ pub fn enterprise(row: &EnterpriseRow) -> Enterprise {
         region_code: row.region_code.clone(),
         industry_chain: row.industry_chain.clone(),
         create_time: Some(timestamp(row.created_at)),
+        registered_by: row.registered_by.clone(),
     }
 }
 

@@ -6,9 +6,12 @@
 pub mod api;
 pub mod console;
 pub mod csrf;
+pub mod desk;
 pub mod health;
 pub mod limits;
 pub mod money;
+pub mod pages;
+pub mod portal;
 mod serve;
 pub mod sessions;
 pub mod stats;
@@ -46,7 +49,10 @@ pub struct AppState {
 pub fn router(state: AppState, request_limits: &Limits) -> Router {
     let limited = Router::new()
         .merge(api::router())
+        .merge(pages::router())
         .merge(console::router())
+        .merge(portal::router())
+        .merge(desk::router())
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -63,7 +69,7 @@ async fn fallback(uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
         api::not_found().await.into_response()
     } else {
-        console::not_found().await.into_response()
+        pages::not_found().await.into_response()
     }
 }
 

@@ -127,7 +127,7 @@ async fn key(state: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) -> Opt
         .and_then(kechuang_platform::auth::bearer_token);
     let caller = match bearer {
         Some(token) => state.auth.verify(token).ok(),
-        None => crate::console::session(state, headers)
+        None => crate::pages::session(state, headers)
             .await
             .ok()
             .flatten()

@@ -45,6 +45,28 @@ pub fn ratio(part: usize, whole: usize) -> Option<f64> {
     (whole > 0).then(|| part as f64 * 100.0 / whole as f64)
 }
 
+/// A decimal with at most two places, in hundredths: `"1,000.5"` → `100050`. Yuan → fen,
+/// percent → basis points.
+pub fn hundredths(text: &str) -> Option<i64> {
+    let t: String = text
+        .chars()
+        .filter(|c| !matches!(c, ',' | '，' | ' '))
+        .collect();
+    let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
+    if whole.is_empty()
+        || frac.len() > 2
+        || !(whole.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let cents: i64 = format!("{frac:0<2}").parse().ok()?;
+    whole
+        .parse::<i64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(cents)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -353,10 +353,14 @@ pub struct PairingRow {
     pub updated_at: DateTime<Utc>,
     /// When the enterprise accepted it; `None` unless ACCEPTED.
     pub accepted_at: Option<DateTime<Utc>>,
+    /// The contract signed on it, if any (at most one: `contracts_pairing_key`).
+    pub contract_id: Option<String>,
 }
 
+/// Every query naming these reads `pairings` unaliased: the contract's subquery refers to it.
 const PAIRING_COLUMNS: &str = "id, demand_id, achievement_id, enterprise_id, score, rank, reasons, \
-     status, note, version, created_at, updated_at, accepted_at";
+     status, note, version, created_at, updated_at, accepted_at, \
+     (SELECT c.id FROM contracts c WHERE c.pairing_id = pairings.id) AS contract_id";
 
 /// A proposed pairing; `None` when the demand already has one with this achievement.
 pub struct NewPairing<'a> {

@@ -37,6 +37,7 @@ pub fn pairing_proto(row: &PairingRow) -> Pairing {
         create_time: Some(timestamp(row.created_at)),
         update_time: Some(timestamp(row.updated_at)),
         accept_time: row.accepted_at.map(timestamp),
+        contract_id: row.contract_id.clone().unwrap_or_default(),
     }
 }
 

@@ -49,9 +49,14 @@ const READ_ALL: &[Role] = &[
     Role::Service,
 ];
 
+/// Whether the caller reads every enterprise's records.
+pub fn reads_all(caller: &Caller) -> bool {
+    caller.has_any(READ_ALL)
+}
+
 /// Whether the caller may see what belongs to `enterprise_id` (when it may read at all).
 pub fn sees(caller: &Caller, enterprise_id: &str) -> bool {
-    caller.has_any(READ_ALL) || caller.is_enterprise(enterprise_id)
+    reads_all(caller) || caller.is_enterprise(enterprise_id)
 }
 
 /// Whether the caller may change what belongs to `enterprise_id`: the enterprise itself, or
@@ -62,7 +67,7 @@ pub fn acts_for(caller: &Caller, enterprise_id: &str) -> bool {
 
 /// The enterprise a caller's listings are confined to: its own, unless it reads all.
 pub fn list_scope(caller: &Caller) -> Option<&str> {
-    if caller.has_any(READ_ALL) {
+    if reads_all(caller) {
         None
     } else {
         caller.enterprise_id.as_deref()

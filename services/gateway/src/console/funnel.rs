@@ -21,7 +21,10 @@ use maud::{Markup, html};
 const DEMAND_LIMIT: usize = 100_000;
 
 /// The facts of every demand the caller may list, and whether the scan stopped early.
-async fn demands(state: &AppState, token: &str) -> Result<(Vec<DemandFacts>, bool), ApiError> {
+pub(crate) async fn demands(
+    state: &AppState,
+    token: &str,
+) -> Result<(Vec<DemandFacts>, bool), ApiError> {
     let mut out = Vec::new();
     let mut page_token = String::new();
     loop {
@@ -48,11 +51,11 @@ async fn demands(state: &AppState, token: &str) -> Result<(Vec<DemandFacts>, boo
     }
 }
 
-fn rate(r: Option<f64>) -> String {
+pub(crate) fn rate(r: Option<f64>) -> String {
     r.map(|r| format!("{r:.1}%")).unwrap_or_else(|| "—".into())
 }
 
-fn funnel_bars(f: &Funnel) -> Markup {
+pub(crate) fn funnel_bars(f: &Funnel) -> Markup {
     let top = f.reached[0].max(1) as f64;
     html! {
         table #funnel {

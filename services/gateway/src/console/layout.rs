@@ -1,108 +1,12 @@
-//! The page shell (navigation, who is signed in, styles) and the labels people read.
+//! The console's navigation on the shared page shell ([`crate::pages::layout`]).
 
 use super::Session;
-use chrono::{DateTime, FixedOffset, Utc};
-use kechuang_platform::Role;
-use kechuang_proto::common::ContractType;
-use kechuang_proto::subsidy::ApplicationStatus as A;
-use maud::{DOCTYPE, Markup, PreEscaped, html};
-
-const CSS: &str = r#"
-*{box-sizing:border-box}body{margin:0;font:14px/1.5 "Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei","PingFang SC",system-ui,sans-serif;color:#1f2933;background:#f4f6f8}
-header{background:#16324f;color:#fff;padding:0 24px;display:flex;align-items:center;gap:24px;height:52px}
-header .brand{font-weight:700;font-size:16px;white-space:nowrap}header nav{display:flex;gap:4px;flex:1}
-header nav a{color:#cfe0f1;text-decoration:none;padding:6px 12px;border-radius:4px}header nav a.on,header nav a:hover{background:#24507a;color:#fff}
-header .who{display:flex;align-items:center;gap:10px;white-space:nowrap}header form{margin:0}
-.role{display:inline-block;padding:1px 8px;border-radius:10px;background:#f0b429;color:#16324f;font-size:12px;font-weight:600}
-main{padding:20px 24px;max-width:1280px;margin:0 auto}h1{font-size:20px;margin:4px 0 16px}h2{font-size:16px;margin:24px 0 8px}
-.card{background:#fff;border:1px solid #d9e2ec;border-radius:6px;padding:14px 16px;margin-bottom:14px}
-table{border-collapse:collapse;width:100%;background:#fff}th,td{border-bottom:1px solid #e4e7eb;padding:7px 8px;text-align:left;vertical-align:top}
-th{background:#f0f4f8;font-weight:600;font-size:13px;color:#486581}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.muted{color:#7b8794;font-size:12px}.mono{font-family:ui-monospace,Menlo,monospace;font-size:12px}
-dl.details{display:grid;grid-template-columns:auto 1fr;gap:0 10px;margin:0}dl.details dt{color:#52606d;font-size:12px}dl.details dd{margin:0}
-body>footer{padding:8px 24px 24px}
-.ok{color:#0f7b3f}.bad{color:#c5221f}.warn{background:#fff4e5;border:1px solid #f0b429;color:#8d5b00;padding:10px 14px;border-radius:6px;margin-bottom:14px}
-.error{background:#fdecea;border:1px solid #e57373;color:#a31515;padding:10px 14px;border-radius:6px;margin-bottom:14px}
-.flash{background:#e3f9e5;border:1px solid #57ae5b;color:#0e5814;padding:10px 14px;border-radius:6px;margin-bottom:14px}
-.pill{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;background:#e4e7eb}.pill.pending_review{background:#fff3c4}.pill.disbursed{background:#c6f7e2}.pill.rejected,.pill.disbursement_failed,.pill.ineligible{background:#ffe3e3}.pill.waitlisted{background:#ffe8d9}.pill.superseded{background:#e4e7eb;color:#616e7c}
-button,input[type=submit]{font:inherit;padding:4px 12px;border-radius:4px;border:1px solid #16324f;background:#16324f;color:#fff;cursor:pointer}
-button.reject{background:#fff;color:#c5221f;border-color:#c5221f}button.quiet{background:transparent;border-color:#9fb3c8;color:#fff}
-input[type=text],textarea{font:inherit;padding:4px 6px;border:1px solid #bcccdc;border-radius:4px;width:100%}
-form.inline{display:flex;gap:6px;align-items:center;margin:4px 0}form.inline input[type=text]{width:150px}
-.grid{display:grid;grid-template-columns:repeat(4,1fr);gap:14px}.stat .v{font-size:22px;font-weight:700;font-variant-numeric:tabular-nums}.stat .k{color:#486581}
-ol.timeline{list-style:none;padding:0;margin:0;border-left:3px solid #9fb3c8}ol.timeline li{position:relative;padding:4px 0 12px 18px}
-ol.timeline li:before{content:"";position:absolute;left:-8px;top:9px;width:13px;height:13px;border-radius:50%;background:#fff;border:3px solid #24507a}
-ol.timeline li.done:before{background:#24507a}ol.timeline .when{color:#7b8794;font-size:12px;margin-right:8px}
-ul.steps{margin:4px 0;padding-left:18px;font-size:12px;color:#52606d}.four-eyes{font-size:13px}a{color:#1d5fa3}
-"#;
-
-/// China time, as the finance office reads it.
-pub fn local(t: DateTime<Utc>) -> String {
-    let cst = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-    t.with_timezone(&cst)
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
-}
-
-pub fn local_opt(t: Option<DateTime<Utc>>) -> String {
-    t.map(local).unwrap_or_else(|| "—".into())
-}
-
-/// The zone every time on the console is shown in (Hubei's, China Standard Time).
-pub const ZONE: &str = "UTC+8";
-
-/// An enterprise by name, its credit code beneath; the code alone when the name is unknown.
-pub fn enterprise(names: &std::collections::HashMap<String, String>, id: &str) -> Markup {
-    html! {
-        @match names.get(id) {
-            Some(name) => { span.enterprise { (name) } br; span.mono.muted { (id) } }
-            None => { span.mono { (id) } }
-        }
-    }
-}
-
-/// Every role of a person, as [`role_label`]s.
-pub fn role_labels(roles: kechuang_platform::auth::Roles) -> String {
-    roles.iter().map(role_label).collect::<Vec<_>>().join("、")
-}
-
-pub fn role_label(role: Role) -> &'static str {
-    match role {
-        Role::Enterprise => "企业 enterprise",
-        Role::TechManager => "技术经理人 tech manager",
-        Role::Supplier => "高校院所 supplier",
-        Role::FinanceOfficer => "财政专员 finance officer",
-        Role::FinanceApprover => "审批人 approver",
-        Role::Auditor => "审计 auditor",
-        Role::Service => "系统 service",
-    }
-}
-
-/// The status's CSS class and its label.
-pub fn application_status(status: i32) -> (&'static str, &'static str) {
-    match A::try_from(status).unwrap_or(A::Unspecified) {
-        A::PendingReview => ("pending_review", "待审批 pending review"),
-        A::Approved => ("approved", "已批准 approved"),
-        A::Rejected => ("rejected", "已驳回 rejected"),
-        A::Ineligible => ("ineligible", "不符合 ineligible"),
-        A::FundsReserved => ("funds_reserved", "资金已预留 funds reserved"),
-        A::Waitlisted => ("waitlisted", "候补 waitlisted"),
-        A::Disbursed => ("disbursed", "已拨付 disbursed"),
-        A::DisbursementFailed => ("disbursement_failed", "拨付失败 failed"),
-        A::Unspecified => ("unspecified", "未知 unknown"),
-    }
-}
-
-pub fn status_pill(status: i32) -> Markup {
-    let (class, label) = application_status(status);
-    html! { span class={"pill " (class)} { (label) } }
-}
-
-pub fn contract_type(t: i32) -> &'static str {
-    kechuang_platform::vocabulary::contract_type_name(
-        ContractType::try_from(t).unwrap_or(ContractType::Unspecified),
-    )
-}
+use crate::pages::layout::{Link, shell};
+pub use crate::pages::layout::{
+    ZONE, application_status, contract_type, enterprise, local, local_opt, role_label, role_labels,
+    status_pill,
+};
+use maud::Markup;
 
 /// The navigation's pages.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -116,49 +20,17 @@ pub enum Nav {
 }
 
 pub fn page(title: &str, session: Option<&Session>, nav: Nav, body: Markup) -> Markup {
-    let link = |target: Nav, href: &str, label: &str| {
-        html! { a class=[(nav == target).then_some("on")] href=(href) { (label) } }
+    let link = |target: Nav, href, label| Link {
+        href,
+        label,
+        on: nav == target,
     };
-    html! {
-        (DOCTYPE)
-        html lang="zh-CN" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                @if let Some(s) = session { meta name="csrf-token" content=(s.csrf); }
-                title { (title) " · 科创供应链 金网控制台" }
-                style { (PreEscaped(CSS)) }
-            }
-            body {
-                header {
-                    div.brand { "科创供应链 · 金网控制台" }
-                    @if let Some(s) = session {
-                        nav {
-                            (link(Nav::Queue, "/console/queue", "审批队列 Queue"))
-                            (link(Nav::Policies, "/console/policies", "政策包 Policies"))
-                            (link(Nav::Fund, "/console/fund", "资金看板 Fund"))
-                            (link(Nav::Funnel, "/console/funnel", "供需漏斗 Funnel"))
-                            (link(Nav::Audit, "/console/audit", "审计 Audit"))
-                        }
-                        div.who {
-                            span #who { (s.caller.subject) }
-                            span.role #role data-role=(s.caller.roles.to_string()) { (role_labels(s.caller.roles)) }
-                            form method="post" action="/console/logout" {
-                                input type="hidden" name="csrf" value=(s.csrf);
-                                button.quiet #signout type="submit" { "退出 Sign out" }
-                            }
-                            form method="post" action="/console/logout/everywhere" {
-                                input type="hidden" name="csrf" value=(s.csrf);
-                                button.quiet #signout-everywhere type="submit" title="结束您在所有浏览器上的会话 End your sessions on every browser" { "全部退出 Everywhere" }
-                            }
-                        }
-                    } @else {
-                        nav {}
-                    }
-                }
-                main { (body) }
-                footer.muted { "时间均为北京时间 Times are China Standard Time (" (ZONE) ")" }
-            }
-        }
-    }
+    let links = [
+        link(Nav::Queue, "/console/queue", "审批队列 Queue"),
+        link(Nav::Policies, "/console/policies", "政策包 Policies"),
+        link(Nav::Fund, "/console/fund", "资金看板 Fund"),
+        link(Nav::Funnel, "/console/funnel", "供需漏斗 Funnel"),
+        link(Nav::Audit, "/console/audit", "审计 Audit"),
+    ];
+    shell(title, session, &links, body)
 }

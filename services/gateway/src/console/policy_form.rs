@@ -2,6 +2,7 @@
 //! time) turned into a `CreatePolicyRequest` in fen, basis points and timestamps. The
 //! subsidy service judges the policy; this only reads the form, naming each field it cannot.
 
+use crate::money::hundredths;
 use crate::status::{ApiError, FieldViolation};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use kechuang_proto::common::ContractType;
@@ -34,28 +35,6 @@ pub struct ProposeForm {
     pub valid_to: Option<String>,
     /// Days after a payment during which it may be claimed; empty: the service's default.
     pub claim_window_days: Option<String>,
-}
-
-/// A decimal with at most two places, in hundredths: `"1,000.5"` → `100050`. Yuan → fen,
-/// percent → basis points.
-pub fn hundredths(text: &str) -> Option<i64> {
-    let t: String = text
-        .chars()
-        .filter(|c| !matches!(c, ',' | '，' | ' '))
-        .collect();
-    let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
-    if whole.is_empty()
-        || frac.len() > 2
-        || !(whole.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let cents: i64 = format!("{frac:0<2}").parse().ok()?;
-    whole
-        .parse::<i64>()
-        .ok()?
-        .checked_mul(100)?
-        .checked_add(cents)
 }
 
 fn list(text: Option<&str>) -> Vec<String> {

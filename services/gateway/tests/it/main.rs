@@ -4,8 +4,11 @@
 mod api;
 mod browser;
 mod chromium;
+mod forms;
 mod limits;
 mod policies;
+mod portal;
+mod portal_browser;
 mod probes;
 mod schemathesis;
 mod sessions;

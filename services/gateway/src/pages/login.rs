@@ -3,7 +3,8 @@
 //! by a double-submit nonce (a cookie and a hidden field, HMAC-bound) so another site cannot
 //! sign a browser in.
 
-use super::layout::{Nav, page, role_label};
+use super::home::home_for;
+use super::layout::{role_label, shell};
 use super::{
     cookie, dropped_session_cookies, error_page, posted_session, session_cookie, session_secret,
 };
@@ -30,14 +31,20 @@ fn login_page(
     let body = html! {
         h1 { "登录 Sign in" }
         div.card style="max-width:720px" {
-            p { "粘贴您的访问令牌（" code { "kechuang token --role finance_approver --subject 姓名" } " 生成）。Paste your access token." }
+            p { "粘贴您的访问令牌（" code { "kechuang token --role 角色 --subject 姓名" } " 生成）。Paste your access token; you are sent to your role's pages." }
             @if let Some(p) = problem { div.error #error { (p) } }
             form method="post" action="/console/login" {
                 input type="hidden" name="csrf" value=(csrf);
+                label for="token" { "访问令牌 Access token" }
                 textarea #token name="token" rows="5" required placeholder="eyJhbGciOi..." {}
                 p { button #signin type="submit" { "登录 Sign in" } }
             }
-            p.muted { "角色 Roles: " (role_label(kechuang_platform::Role::FinanceApprover)) "、" (role_label(kechuang_platform::Role::FinanceOfficer)) "、" (role_label(kechuang_platform::Role::Auditor)) }
+            p.muted { "角色 Roles: "
+                @for (i, role) in kechuang_platform::Role::ALL.iter().filter(|r| **r != kechuang_platform::Role::Service).enumerate() {
+                    @if i > 0 { "、" }
+                    (role_label(*role)) " → " code { (home_for(kechuang_platform::auth::Roles::of(*role))) }
+                }
+            }
         }
     };
     (
@@ -46,7 +53,7 @@ fn login_page(
             SET_COOKIE,
             format!("{LOGIN_COOKIE}={nonce}; Path=/console/login; HttpOnly; SameSite=Strict"),
         )],
-        page("登录 Sign in", None, Nav::None, body),
+        shell("登录 Sign in", None, &[], body),
     )
         .into_response()
 }
@@ -108,9 +115,10 @@ pub async fn submit(
     tracing::info!(
         subject = caller.subject,
         roles = %caller.roles,
-        "console sign-in"
+        "sign-in"
     );
-    let mut response = (StatusCode::SEE_OTHER, [(LOCATION, "/console/queue")]).into_response();
+    let mut response =
+        (StatusCode::SEE_OTHER, [(LOCATION, home_for(caller.roles))]).into_response();
     append_cookie(&mut response, &session_cookie(&state, &headers, &secret));
     // The nonce has done its work.
     append_cookie(
@@ -154,7 +162,7 @@ pub async fn logout(
             "会话存储暂时无法访问，会话仍然有效，请重试。The session store does not answer; the session is still live: try again.",
         );
     }
-    tracing::info!(subject = session.caller.subject, "console sign-out");
+    tracing::info!(subject = session.caller.subject, "sign-out");
     signed_out()
 }
 
@@ -173,7 +181,7 @@ pub async fn logout_everywhere(
             tracing::info!(
                 subject = session.caller.subject,
                 ended,
-                "console sign-out everywhere"
+                "sign-out everywhere"
             );
             signed_out()
         }
