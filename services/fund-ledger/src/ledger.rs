@@ -164,21 +164,15 @@ pub async fn reserve(
     amount: Fen,
     cause: Option<&Envelope>,
 ) -> Result<Reserved, Error> {
+    let asked = Asked {
+        fund_id,
+        application_id,
+        amount,
+        cause,
+    };
     let Some(mut fund) = store::lock_fund(conn, fund_id).await? else {
         let reason = format!("fund {fund_id:?} does not exist");
-        let shortfall = amount.max(0);
-        reject(
-            conn,
-            fund_id,
-            None,
-            application_id,
-            amount,
-            shortfall,
-            reason.clone(),
-            cause,
-        )
-        .await?;
-        return Ok(Reserved::Rejected { shortfall, reason });
+        return reject(conn, &asked, None, amount.max(0), reason).await;
     };
     let prior = store::reservation(conn, application_id)
         .await?
@@ -209,38 +203,34 @@ pub async fn reserve(
             // other and no answer is right; the consumer dead-letters it for a person to see.
             Err(refusal) => return Err(Error::FailedPrecondition(refusal.to_string())),
         };
-    reject(
-        conn,
-        fund_id,
-        Some(&mut fund),
-        application_id,
-        amount,
-        shortfall,
-        reason.clone(),
-        cause,
-    )
-    .await?;
-    Ok(Reserved::Rejected { shortfall, reason })
+    reject(conn, &asked, Some(&mut fund), shortfall, reason).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One reservation asked for: of which fund, for which application, how much, on which event.
+struct Asked<'a> {
+    fund_id: &'a str,
+    application_id: &'a str,
+    amount: Fen,
+    cause: Option<&'a Envelope>,
+}
+
+/// Refuses `asked` (the fund, when it exists, steps its version): `kc.fund.reservation_rejected`
+/// with the shortfall and the reason, which is also the answer.
 async fn reject(
     conn: &mut PgConnection,
-    fund_id: &str,
+    asked: &Asked<'_>,
     fund: Option<&mut Fund>,
-    application_id: &str,
-    amount: Fen,
     shortfall: Fen,
     reason: String,
-    cause: Option<&Envelope>,
-) -> Result<(), Error> {
+) -> Result<Reserved, Error> {
+    let (fund_id, cause) = (asked.fund_id, asked.cause);
     let payload = Payload::FundReservationRejected(FundReservationRejected {
         fund_id: fund_id.to_string(),
-        application_id: application_id.to_string(),
-        amount_fen: amount,
+        application_id: asked.application_id.to_string(),
+        amount_fen: asked.amount,
         available_fen: fund.as_ref().map_or(0, |f| f.balances.available),
         shortfall_fen: shortfall,
-        reason,
+        reason: reason.clone(),
     });
     match fund {
         Some(fund) => {
@@ -256,7 +246,7 @@ async fn reject(
             outbox::append(conn, PRODUCER, event).await?;
         }
     }
-    Ok(())
+    Ok(Reserved::Rejected { shortfall, reason })
 }
 
 /// What a post or void came to.

@@ -90,6 +90,10 @@ pub fn check_region_code(code: &str) -> Result<(), String> {
 /// Hubei (湖北省) region codes start with 42.
 pub const HUBEI_PREFIX: &str = "42";
 
+/// The fund the ledger seeds at start (Hubei's technology-transfer subsidy fund), which the
+/// seeded policy, the console and the demo draw on unless told another.
+pub const DEFAULT_FUND_ID: &str = "fund-default";
+
 /// Hubei's prefecture-level divisions and Wuhan's districts (GB/T 2260), for showing a region
 /// code by its name.
 const HUBEI_REGION_NAMES: &[(&str, &str)] = &[

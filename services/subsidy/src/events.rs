@@ -111,14 +111,7 @@ async fn retry_waitlist(
             .into_iter()
             .map(|a| a.approver)
             .collect();
-        let payload = Payload::SubsidyApproved(SubsidyApproved {
-            application_id: app.id.clone(),
-            fund_id: fund_id.to_string(),
-            enterprise_id: app.enterprise_id.clone(),
-            contract_id: app.contract_id.clone(),
-            amount_fen: app.amount_fen,
-            approvers,
-        });
+        let payload = subsidy_approved(&app, fund_id, approvers);
         outbox::append(
             tx,
             crate::PRODUCER,
@@ -127,4 +120,21 @@ async fn retry_waitlist(
         .await?;
     }
     Ok(())
+}
+
+/// The event that asks the ledger to reserve an approved application's subsidy from
+/// `fund_id` (at approval, and again when a waitlisted one's fund is topped up).
+pub(crate) fn subsidy_approved(
+    app: &applications::Application,
+    fund_id: &str,
+    approvers: Vec<String>,
+) -> Payload {
+    Payload::SubsidyApproved(SubsidyApproved {
+        application_id: app.id.clone(),
+        fund_id: fund_id.to_string(),
+        enterprise_id: app.enterprise_id.clone(),
+        contract_id: app.contract_id.clone(),
+        amount_fen: app.amount_fen,
+        approvers,
+    })
 }

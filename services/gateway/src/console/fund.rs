@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 /// Applications read at most for one chart.
 const APPLICATION_LIMIT: usize = 100_000;
-const DEFAULT_FUND: &str = "fund-default";
+const DEFAULT_FUND: &str = kechuang_platform::vocabulary::DEFAULT_FUND_ID;
 
 #[derive(Deserialize, Default)]
 pub struct FundQuery {

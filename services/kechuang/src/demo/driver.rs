@@ -159,7 +159,7 @@ pub async fn run(
     let mut fund = clients.fund.clone();
     fund.top_up(authed(
         fpb::TopUpRequest {
-            fund_id: "fund-default".into(),
+            fund_id: kechuang_platform::vocabulary::DEFAULT_FUND_ID.into(),
             amount_fen: options.scale.fund_fen,
             reference: format!("DEMO-TOPUP-{seed}"),
         },

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use kechuang_platform::auth::caller;
 use kechuang_platform::input;
 use kechuang_platform::{Caller, Error, NewEvent, Role, Violations, outbox, paging};
-use kechuang_proto::events::{SubsidyApproved, SubsidyRejected, envelope::Payload};
+use kechuang_proto::events::{SubsidyRejected, envelope::Payload};
 use kechuang_proto::subsidy as pb;
 use kechuang_proto::subsidy::subsidy_service_server::SubsidyService;
 use sqlx::{PgConnection, PgPool};
@@ -83,14 +83,8 @@ async fn approve(
     .await?;
     if complete {
         apps::set_status(&mut tx, &app.id, Status::Approved, "").await?;
-        let payload = Payload::SubsidyApproved(SubsidyApproved {
-            application_id: app.id.clone(),
-            fund_id: app.fund_id.clone().unwrap_or_default(),
-            enterprise_id: app.enterprise_id.clone(),
-            contract_id: app.contract_id.clone(),
-            amount_fen: app.amount_fen,
-            approvers,
-        });
+        let fund_id = app.fund_id.clone().unwrap_or_default();
+        let payload = crate::events::subsidy_approved(&app, &fund_id, approvers);
         outbox::append(
             &mut tx,
             crate::PRODUCER,
