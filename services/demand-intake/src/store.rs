@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use kechuang_platform::error::{Error, ResultExt};
 use kechuang_platform::outbox;
 use sqlx::PgConnection;
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -174,26 +175,10 @@ impl Written {
     }
 }
 
-/// Writes a batch of submissions in ONE statement, which is its own transaction: for each,
-/// the demand (claiming its request id through the unique `(enterprise_id, request_id)`; its
-/// columns record the submission, the first line of its history) and its outbox row (see
-/// [`outbox::Staged`]), all only if the enterprise is registered. One round trip and one commit for the whole batch is what lets
-/// intake keep pace with the database's raw commit rate. Returns one answer per submission,
-/// in order. A request id claimed by a concurrent statement makes this one wait for it;
-/// every batch claims its ids in one order (by enterprise and request id), so two batches
-/// never wait for each other in a circle.
-pub async fn insert_submitted(
-    conn: &mut PgConnection,
-    batch: &[NewSubmission],
-) -> Result<Vec<Written>, Error> {
-    let first = match batch {
-        [] => return Err(Error::internal("an empty batch of submissions")),
-        [one] => return Ok(vec![insert_one_submitted(conn, one).await?]),
-        [first, ..] => first,
-    };
-    let column = |f: fn(&NewSubmission) -> String| batch.iter().map(f).collect::<Vec<_>>();
-    let notify = batch.iter().any(|s| s.event.notify);
-    let answers: Vec<(bool, bool)> = sqlx::query_as(
+/// [`insert_submitted`]'s statement: the demands, their outbox rows (the platform's
+/// [`outbox::staged_insert`]) and the relays' wake-up, in one round trip.
+static SUBMIT_BATCH: LazyLock<String> = LazyLock::new(|| {
+    format!(
         "WITH input AS ( \
             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
                 $6::int4[], $7::int8[], $8::int8[], $9::text[], $10::timestamptz[], $11::text[], \
@@ -216,59 +201,121 @@ pub async fn insert_submitted(
             ORDER BY i.enterprise_id, i.request_id, i.position \
             ON CONFLICT (enterprise_id, request_id) WHERE request_id IS NOT NULL DO NOTHING \
             RETURNING id \
-         ), o AS ( \
-            INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
-                aggregate_version, envelope, traceparent) \
-            SELECT i.event_id, $21, $22, i.id::text, $20, i.envelope, i.traceparent \
-            FROM d JOIN input i ON i.id = d.id ORDER BY i.position \
-         ), wake AS ( \
-            SELECT pg_notify('kc_outbox', '') FROM (SELECT 1 FROM d LIMIT 1) AS first_written WHERE $23 \
-         ) \
+         ), o AS ({}), wake AS ({}) \
          SELECT e.id IS NOT NULL, d.id IS NOT NULL \
          FROM input i LEFT JOIN enterprises e ON e.id = i.enterprise_id \
              LEFT JOIN d ON d.id = i.id LEFT JOIN wake ON true \
          ORDER BY i.position",
+        outbox::staged_insert(
+            "SELECT i.event_id, $21, $22, i.id::text, $20, i.envelope, i.traceparent \
+             FROM d JOIN input i ON i.id = d.id ORDER BY i.position"
+        ),
+        outbox::staged_wake("FROM (SELECT 1 FROM d LIMIT 1) AS first_written WHERE $23"),
     )
-    .bind(batch.iter().map(|s| s.row.id).collect::<Vec<_>>())
-    .bind(column(|s| s.row.enterprise_id.clone()))
-    .bind(column(|s| s.row.title.clone()))
-    .bind(column(|s| s.row.description.clone()))
-    .bind(column(|s| s.row.industry_chain.clone()))
-    .bind(batch.iter().map(|s| s.row.contract_type).collect::<Vec<_>>())
-    .bind(batch.iter().map(|s| s.row.budget_min_fen).collect::<Vec<_>>())
-    .bind(batch.iter().map(|s| s.row.budget_max_fen).collect::<Vec<_>>())
-    .bind(column(|s| s.row.region_code.clone()))
-    .bind(batch.iter().map(|s| s.row.deadline).collect::<Vec<_>>())
-    .bind(column(|s| s.row.correlation_id.clone()))
-    .bind(batch.iter().map(|s| s.row.created_at).collect::<Vec<_>>())
-    .bind(column(|s| s.row.submitted_by.clone()))
-    .bind(
-        batch
-            .iter()
-            .map(|s| s.request.as_ref().map(|k| k.request_id.clone()))
-            .collect::<Vec<_>>(),
+});
+
+/// [`insert_one_submitted`]'s statement.
+static SUBMIT_ONE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH e AS ( \
+            SELECT id FROM enterprises WHERE id = $2 \
+         ), d AS ( \
+            INSERT INTO demands (id, enterprise_id, title, description, industry_chain, \
+                contract_type, budget_min_fen, budget_max_fen, region_code, deadline, status, \
+                version, correlation_id, created_at, updated_at, request_id, \
+                request_fingerprint, submitted_by) \
+            SELECT $1, e.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, \
+                $17 \
+            FROM e \
+            ON CONFLICT (enterprise_id, request_id) WHERE request_id IS NOT NULL DO NOTHING \
+            RETURNING id \
+         ), o AS ({}), wake AS ({}) \
+         SELECT EXISTS (SELECT 1 FROM e), EXISTS (SELECT 1 FROM d LEFT JOIN wake ON true)",
+        outbox::staged_insert("SELECT $18, $19, $20, $21, $12, $22, $23 FROM d"),
+        outbox::staged_wake("FROM d WHERE $24"),
     )
-    .bind(
-        batch
-            .iter()
-            .map(|s| s.request.as_ref().map(|k| k.fingerprint.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(batch.iter().map(|s| s.event.event_id).collect::<Vec<_>>())
-    .bind(batch.iter().map(|s| s.event.encoded.clone()).collect::<Vec<_>>())
-    .bind(
-        batch
-            .iter()
-            .map(|s| s.event.traceparent.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(&first.row.status)
-    .bind(first.row.version)
-    .bind(&first.event.envelope.event_type)
-    .bind(&first.event.envelope.aggregate_type)
-    .bind(notify)
-    .fetch_all(conn)
-    .await?;
+});
+
+/// Writes a batch of submissions in ONE statement, which is its own transaction: for each,
+/// the demand (claiming its request id through the unique `(enterprise_id, request_id)`; its
+/// columns record the submission, the first line of its history) and its outbox row (see
+/// [`outbox::Staged`]), all only if the enterprise is registered. One round trip and one commit for the whole batch is what lets
+/// intake keep pace with the database's raw commit rate. Returns one answer per submission,
+/// in order. A request id claimed by a concurrent statement makes this one wait for it;
+/// every batch claims its ids in one order (by enterprise and request id), so two batches
+/// never wait for each other in a circle.
+pub async fn insert_submitted(
+    conn: &mut PgConnection,
+    batch: &[NewSubmission],
+) -> Result<Vec<Written>, Error> {
+    let first = match batch {
+        [] => return Err(Error::internal("an empty batch of submissions")),
+        [one] => return Ok(vec![insert_one_submitted(conn, one).await?]),
+        [first, ..] => first,
+    };
+    let column = |f: fn(&NewSubmission) -> String| batch.iter().map(f).collect::<Vec<_>>();
+    let notify = batch.iter().any(|s| s.event.notify);
+    let answers: Vec<(bool, bool)> = sqlx::query_as(SUBMIT_BATCH.as_str())
+        .bind(batch.iter().map(|s| s.row.id).collect::<Vec<_>>())
+        .bind(column(|s| s.row.enterprise_id.clone()))
+        .bind(column(|s| s.row.title.clone()))
+        .bind(column(|s| s.row.description.clone()))
+        .bind(column(|s| s.row.industry_chain.clone()))
+        .bind(
+            batch
+                .iter()
+                .map(|s| s.row.contract_type)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            batch
+                .iter()
+                .map(|s| s.row.budget_min_fen)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            batch
+                .iter()
+                .map(|s| s.row.budget_max_fen)
+                .collect::<Vec<_>>(),
+        )
+        .bind(column(|s| s.row.region_code.clone()))
+        .bind(batch.iter().map(|s| s.row.deadline).collect::<Vec<_>>())
+        .bind(column(|s| s.row.correlation_id.clone()))
+        .bind(batch.iter().map(|s| s.row.created_at).collect::<Vec<_>>())
+        .bind(column(|s| s.row.submitted_by.clone()))
+        .bind(
+            batch
+                .iter()
+                .map(|s| s.request.as_ref().map(|k| k.request_id.clone()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            batch
+                .iter()
+                .map(|s| s.request.as_ref().map(|k| k.fingerprint.clone()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(batch.iter().map(|s| s.event.event_id).collect::<Vec<_>>())
+        .bind(
+            batch
+                .iter()
+                .map(|s| s.event.encoded.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            batch
+                .iter()
+                .map(|s| s.event.traceparent.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(&first.row.status)
+        .bind(first.row.version)
+        .bind(&first.event.envelope.event_type)
+        .bind(&first.event.envelope.aggregate_type)
+        .bind(notify)
+        .fetch_all(conn)
+        .await?;
     if answers.len() != batch.len() {
         return Err(Error::internal(format!(
             "{} submissions written, {} answers",
@@ -289,54 +336,33 @@ async fn insert_one_submitted(
     conn: &mut PgConnection,
     s: &NewSubmission,
 ) -> Result<Written, Error> {
-    let (registered, written): (bool, bool) = sqlx::query_as(
-        "WITH e AS ( \
-            SELECT id FROM enterprises WHERE id = $2 \
-         ), d AS ( \
-            INSERT INTO demands (id, enterprise_id, title, description, industry_chain, \
-                contract_type, budget_min_fen, budget_max_fen, region_code, deadline, status, \
-                version, correlation_id, created_at, updated_at, request_id, \
-                request_fingerprint, submitted_by) \
-            SELECT $1, e.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, \
-                $17 \
-            FROM e \
-            ON CONFLICT (enterprise_id, request_id) WHERE request_id IS NOT NULL DO NOTHING \
-            RETURNING id \
-         ), o AS ( \
-            INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
-                aggregate_version, envelope, traceparent) \
-            SELECT $18, $19, $20, $21, $12, $22, $23 FROM d \
-         ), wake AS ( \
-            SELECT pg_notify('kc_outbox', '') FROM d WHERE $24 \
-         ) \
-         SELECT EXISTS (SELECT 1 FROM e), EXISTS (SELECT 1 FROM d LEFT JOIN wake ON true)",
-    )
-    .bind(s.row.id)
-    .bind(&s.row.enterprise_id)
-    .bind(&s.row.title)
-    .bind(&s.row.description)
-    .bind(&s.row.industry_chain)
-    .bind(s.row.contract_type)
-    .bind(s.row.budget_min_fen)
-    .bind(s.row.budget_max_fen)
-    .bind(&s.row.region_code)
-    .bind(s.row.deadline)
-    .bind(&s.row.status)
-    .bind(s.row.version)
-    .bind(&s.row.correlation_id)
-    .bind(s.row.created_at)
-    .bind(s.request.as_ref().map(|k| &k.request_id))
-    .bind(s.request.as_ref().map(|k| &k.fingerprint))
-    .bind(&s.row.submitted_by)
-    .bind(s.event.event_id)
-    .bind(&s.event.envelope.event_type)
-    .bind(&s.event.envelope.aggregate_type)
-    .bind(&s.event.envelope.aggregate_id)
-    .bind(&s.event.encoded)
-    .bind(&s.event.traceparent)
-    .bind(s.event.notify)
-    .fetch_one(conn)
-    .await?;
+    let (registered, written): (bool, bool) = sqlx::query_as(SUBMIT_ONE.as_str())
+        .bind(s.row.id)
+        .bind(&s.row.enterprise_id)
+        .bind(&s.row.title)
+        .bind(&s.row.description)
+        .bind(&s.row.industry_chain)
+        .bind(s.row.contract_type)
+        .bind(s.row.budget_min_fen)
+        .bind(s.row.budget_max_fen)
+        .bind(&s.row.region_code)
+        .bind(s.row.deadline)
+        .bind(&s.row.status)
+        .bind(s.row.version)
+        .bind(&s.row.correlation_id)
+        .bind(s.row.created_at)
+        .bind(s.request.as_ref().map(|k| &k.request_id))
+        .bind(s.request.as_ref().map(|k| &k.fingerprint))
+        .bind(&s.row.submitted_by)
+        .bind(s.event.event_id)
+        .bind(&s.event.envelope.event_type)
+        .bind(&s.event.envelope.aggregate_type)
+        .bind(&s.event.envelope.aggregate_id)
+        .bind(&s.event.encoded)
+        .bind(&s.event.traceparent)
+        .bind(s.event.notify)
+        .fetch_one(conn)
+        .await?;
     Ok(Written::from_statement(registered, written))
 }
 

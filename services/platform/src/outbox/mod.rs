@@ -131,10 +131,9 @@ pub async fn append_many(
 /// An event sealed for an outbox row that the caller inserts in its own statement, so that a
 /// create can write its row, its history and its event in one round trip. Only for an
 /// aggregate that this very statement creates: no other transaction can hold events of it, so
-/// the per-aggregate lock that [`append`] takes is not needed. The values go, in this order,
-/// into `INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id,
-/// aggregate_version, envelope, traceparent)`; when [`Staged::notify`] is set the statement
-/// also runs `pg_notify('kc_outbox', '')`. Once the statement has committed, hand the event to
+/// the per-aggregate lock that [`append`] takes is not needed. The statement writes them with
+/// [`staged_insert`] (values in [`STAGED_COLUMNS`]' order) and, when [`Staged::notify`] is
+/// set, wakes the other relays with [`staged_wake`]. Once the statement has committed, hand the event to
 /// the relay ([`Handover::committed`]), or at least [`ring`].
 pub struct Staged {
     pub envelope: Envelope,
@@ -142,6 +141,24 @@ pub struct Staged {
     pub encoded: Vec<u8>,
     pub traceparent: Option<String>,
     pub notify: bool,
+}
+
+/// The outbox's columns, in the order a [`Staged`] event's values go.
+pub const STAGED_COLUMNS: &str =
+    "event_id, event_type, aggregate_type, aggregate_id, aggregate_version, envelope, traceparent";
+
+/// The body of a data-modifying CTE that writes staged events: `rows` is a query yielding
+/// [`STAGED_COLUMNS`] in order (typically the rows the same statement just inserted, joined to
+/// their staged values). The outbox's shape stays the platform's to change.
+pub fn staged_insert(rows: &str) -> String {
+    format!("INSERT INTO outbox ({STAGED_COLUMNS}) {rows}")
+}
+
+/// The body of a CTE that wakes other processes' relays: `written` is the rest of a `SELECT`
+/// (`FROM ... WHERE ...`) that yields a row when events were written and the staged events'
+/// [`Staged::notify`] flag is set.
+pub fn staged_wake(written: &str) -> String {
+    format!("SELECT pg_notify('{CHANNEL}', '') {written}")
 }
 
 pub fn stage(producer: &str, event: NewEvent) -> Staged {
