@@ -4,7 +4,10 @@
 mod catalog;
 mod clients;
 pub mod data;
+mod deals;
 mod driver;
+mod finance;
+mod ground;
 mod policy;
 mod report;
 

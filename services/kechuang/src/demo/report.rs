@@ -1,7 +1,7 @@
 //! What the demo prints at the end: the funnel, the fund, the ledger's health.
 
 use super::clients::{Cast, Clients, authed};
-use super::driver::application_counts;
+use super::finance::application_counts;
 use kechuang_proto::demand as dpb;
 use kechuang_proto::fund as fpb;
 use kechuang_proto::subsidy as spb;
