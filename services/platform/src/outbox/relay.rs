@@ -202,74 +202,15 @@ impl Relay {
                 Pass::Drained if shutdown.is_cancelled() => return acked.remove(leader).await,
                 Pass::Drained => {
                     publish_failures = 0;
-                    // After a wake-up, the commit that rang may land a moment later: look
-                    // again after short pauses before settling into the long wait. Events
-                    // handed over meanwhile are published without putting that look off.
-                    let (pause, rechecking) = match RECHECKS.get(rechecks) {
-                        Some(pause) => (*pause, true),
-                        None => (self.poll_interval, false),
-                    };
-                    let look_again = Instant::now() + pause;
-                    loop {
-                        let bell = BELL.notified();
-                        tokio::pin!(bell);
-                        bell.as_mut().enable();
-                        if RINGS.load(Ordering::Acquire) != rings {
-                            // Rung during the pass: something may have committed since it read.
-                            rechecks = 0;
-                            sleep_or_cancel(LINGER, shutdown).await;
-                            break;
-                        }
-                        let mut until = look_again;
-                        if let Some(left) = acked.due_in() {
-                            if left.is_zero() {
-                                acked.remove(leader).await?;
-                            } else {
-                                until = until.min(Instant::now() + left);
-                            }
-                        }
-                        let wake = tokio::select! {
-                            _ = shutdown.cancelled() => Wake::Stop,
-                            notified = listener.recv() => { notified?; Wake::Rung }
-                            _ = bell => Wake::Rung,
-                            Some(events) = self.handed_over.recv() => Wake::HandedOver(events),
-                            _ = tokio::time::sleep_until(until) => Wake::Pause { rechecking },
-                        };
-                        match wake {
-                            Wake::Stop => break,
-                            Wake::Rung => {
-                                // Let the commits that follow this one land too: one pass
-                                // then publishes several events instead of one pass (and one
-                                // SELECT) each.
-                                rechecks = 0;
-                                sleep_or_cancel(LINGER, shutdown).await;
-                                break;
-                            }
-                            Wake::Pause { rechecking } => {
-                                rechecks = if rechecking {
-                                    rechecks + 1
-                                } else {
-                                    RECHECKS.len()
-                                };
-                                break;
-                            }
-                            Wake::HandedOver(mut events) => {
-                                // Gather what follows, so that one burst of publishes (and
-                                // of wake-ups) carries many events.
-                                sleep_or_cancel(GATHER, shutdown).await;
-                                while let Ok(more) = self.handed_over.try_recv() {
-                                    events.extend(more);
-                                }
-                                if !self.publish_handed_over(events, &mut acked).await {
-                                    // Their rows are read and retried with the rest.
-                                    break;
-                                }
-                                if acked.due() {
-                                    acked.remove(leader).await?;
-                                }
-                            }
-                        }
-                    }
+                    self.wait_for_work(
+                        leader,
+                        &mut listener,
+                        &mut acked,
+                        rings,
+                        &mut rechecks,
+                        shutdown,
+                    )
+                    .await?;
                 }
                 Pass::More => {
                     publish_failures = 0;
@@ -285,6 +226,88 @@ impl Relay {
                     let delay = backoff(publish_failures);
                     tracing::warn!(error = %e, retry_in = ?delay, "publishing outbox events failed");
                     sleep_or_cancel(delay, shutdown).await;
+                }
+            }
+        }
+    }
+
+    /// After a drained pass: waits for the next reason to read the outbox (a ring in this
+    /// process, a NOTIFY from another, a recheck pause, the poll interval, shutdown), while
+    /// publishing what is handed over and removing acked rows as they fall due.
+    async fn wait_for_work(
+        &mut self,
+        leader: &mut PoolConnection<Postgres>,
+        listener: &mut PgListener,
+        acked: &mut Acked,
+        rings: u64,
+        rechecks: &mut usize,
+        shutdown: &CancellationToken,
+    ) -> Result<(), sqlx::Error> {
+        // After a wake-up, the commit that rang may land a moment later: look
+        // again after short pauses before settling into the long wait. Events
+        // handed over meanwhile are published without putting that look off.
+        let (pause, rechecking) = match RECHECKS.get(*rechecks) {
+            Some(pause) => (*pause, true),
+            None => (self.poll_interval, false),
+        };
+        let look_again = Instant::now() + pause;
+        loop {
+            let bell = BELL.notified();
+            tokio::pin!(bell);
+            bell.as_mut().enable();
+            if RINGS.load(Ordering::Acquire) != rings {
+                // Rung during the pass: something may have committed since it read.
+                *rechecks = 0;
+                sleep_or_cancel(LINGER, shutdown).await;
+                return Ok(());
+            }
+            let mut until = look_again;
+            if let Some(left) = acked.due_in() {
+                if left.is_zero() {
+                    acked.remove(leader).await?;
+                } else {
+                    until = until.min(Instant::now() + left);
+                }
+            }
+            let wake = tokio::select! {
+                _ = shutdown.cancelled() => Wake::Stop,
+                notified = listener.recv() => { notified?; Wake::Rung }
+                _ = bell => Wake::Rung,
+                Some(events) = self.handed_over.recv() => Wake::HandedOver(events),
+                _ = tokio::time::sleep_until(until) => Wake::Pause { rechecking },
+            };
+            match wake {
+                Wake::Stop => return Ok(()),
+                Wake::Rung => {
+                    // Let the commits that follow this one land too: one pass
+                    // then publishes several events instead of one pass (and one
+                    // SELECT) each.
+                    *rechecks = 0;
+                    sleep_or_cancel(LINGER, shutdown).await;
+                    return Ok(());
+                }
+                Wake::Pause { rechecking } => {
+                    *rechecks = if rechecking {
+                        *rechecks + 1
+                    } else {
+                        RECHECKS.len()
+                    };
+                    return Ok(());
+                }
+                Wake::HandedOver(mut events) => {
+                    // Gather what follows, so that one burst of publishes (and
+                    // of wake-ups) carries many events.
+                    sleep_or_cancel(GATHER, shutdown).await;
+                    while let Ok(more) = self.handed_over.try_recv() {
+                        events.extend(more);
+                    }
+                    if !self.publish_handed_over(events, acked).await {
+                        // Their rows are read and retried with the rest.
+                        return Ok(());
+                    }
+                    if acked.due() {
+                        acked.remove(leader).await?;
+                    }
                 }
             }
         }
