@@ -2,6 +2,45 @@
 
 use crate::events::envelope::Payload;
 
+// Every event's name, once: the payloads' `event_type()` and the services' subscriptions
+// both use these, so a subscription cannot name an event that does not exist.
+pub const ENTERPRISE_REGISTERED: &str = "enterprise.registered";
+pub const DEMAND_SUBMITTED: &str = "demand.submitted";
+pub const DEMAND_VERIFIED: &str = "demand.verified";
+pub const DEMAND_REJECTED: &str = "demand.rejected";
+pub const DEMAND_WITHDRAWN: &str = "demand.withdrawn";
+pub const ACHIEVEMENT_REGISTERED: &str = "achievement.registered";
+pub const PAIRING_PROPOSED: &str = "pairing.proposed";
+pub const PAIRING_ACCEPTED: &str = "pairing.accepted";
+pub const PAIRING_REJECTED: &str = "pairing.rejected";
+pub const CONTRACT_SIGNED: &str = "contract.signed";
+pub const POLICY_CREATED: &str = "policy.created";
+pub const PAYMENT_RECORDED: &str = "payment.recorded";
+pub const SUBSIDY_APPROVED: &str = "subsidy.approved";
+pub const SUBSIDY_REJECTED: &str = "subsidy.rejected";
+pub const SUBSIDY_DISBURSED: &str = "subsidy.disbursed";
+pub const SUBSIDY_DISBURSEMENT_FAILED: &str = "subsidy.disbursement_failed";
+pub const FUND_CREATED: &str = "fund.created";
+pub const FUND_TOPPED_UP: &str = "fund.topped_up";
+pub const FUND_RESERVED: &str = "fund.reserved";
+pub const FUND_RESERVATION_REJECTED: &str = "fund.reservation_rejected";
+pub const FUND_POSTED: &str = "fund.posted";
+pub const FUND_VOIDED: &str = "fund.voided";
+pub const FUND_LOW_BALANCE: &str = "fund.low_balance";
+
+/// Every event of one aggregate, as a subscription filter (`fund.*`).
+pub mod every {
+    pub const ENTERPRISE: &str = "enterprise.*";
+    pub const DEMAND: &str = "demand.*";
+    pub const ACHIEVEMENT: &str = "achievement.*";
+    pub const PAIRING: &str = "pairing.*";
+    pub const CONTRACT: &str = "contract.*";
+    pub const POLICY: &str = "policy.*";
+    pub const PAYMENT: &str = "payment.*";
+    pub const SUBSIDY: &str = "subsidy.*";
+    pub const FUND: &str = "fund.*";
+}
+
 /// What the envelope's payload variant is called on the bus.
 pub trait EventType {
     /// `<aggregate>.<event>`, e.g. `demand.submitted`.
@@ -35,29 +74,29 @@ pub fn producer_of(aggregate: &str) -> &'static str {
 impl EventType for Payload {
     fn event_type(&self) -> &'static str {
         match self {
-            Payload::EnterpriseRegistered(_) => "enterprise.registered",
-            Payload::DemandSubmitted(_) => "demand.submitted",
-            Payload::DemandVerified(_) => "demand.verified",
-            Payload::DemandRejected(_) => "demand.rejected",
-            Payload::DemandWithdrawn(_) => "demand.withdrawn",
-            Payload::AchievementRegistered(_) => "achievement.registered",
-            Payload::PairingProposed(_) => "pairing.proposed",
-            Payload::PairingAccepted(_) => "pairing.accepted",
-            Payload::PairingRejected(_) => "pairing.rejected",
-            Payload::ContractSigned(_) => "contract.signed",
-            Payload::PolicyCreated(_) => "policy.created",
-            Payload::PaymentRecorded(_) => "payment.recorded",
-            Payload::SubsidyApproved(_) => "subsidy.approved",
-            Payload::SubsidyRejected(_) => "subsidy.rejected",
-            Payload::SubsidyDisbursed(_) => "subsidy.disbursed",
-            Payload::SubsidyDisbursementFailed(_) => "subsidy.disbursement_failed",
-            Payload::FundCreated(_) => "fund.created",
-            Payload::FundToppedUp(_) => "fund.topped_up",
-            Payload::FundReserved(_) => "fund.reserved",
-            Payload::FundReservationRejected(_) => "fund.reservation_rejected",
-            Payload::FundPosted(_) => "fund.posted",
-            Payload::FundVoided(_) => "fund.voided",
-            Payload::FundLowBalance(_) => "fund.low_balance",
+            Payload::EnterpriseRegistered(_) => ENTERPRISE_REGISTERED,
+            Payload::DemandSubmitted(_) => DEMAND_SUBMITTED,
+            Payload::DemandVerified(_) => DEMAND_VERIFIED,
+            Payload::DemandRejected(_) => DEMAND_REJECTED,
+            Payload::DemandWithdrawn(_) => DEMAND_WITHDRAWN,
+            Payload::AchievementRegistered(_) => ACHIEVEMENT_REGISTERED,
+            Payload::PairingProposed(_) => PAIRING_PROPOSED,
+            Payload::PairingAccepted(_) => PAIRING_ACCEPTED,
+            Payload::PairingRejected(_) => PAIRING_REJECTED,
+            Payload::ContractSigned(_) => CONTRACT_SIGNED,
+            Payload::PolicyCreated(_) => POLICY_CREATED,
+            Payload::PaymentRecorded(_) => PAYMENT_RECORDED,
+            Payload::SubsidyApproved(_) => SUBSIDY_APPROVED,
+            Payload::SubsidyRejected(_) => SUBSIDY_REJECTED,
+            Payload::SubsidyDisbursed(_) => SUBSIDY_DISBURSED,
+            Payload::SubsidyDisbursementFailed(_) => SUBSIDY_DISBURSEMENT_FAILED,
+            Payload::FundCreated(_) => FUND_CREATED,
+            Payload::FundToppedUp(_) => FUND_TOPPED_UP,
+            Payload::FundReserved(_) => FUND_RESERVED,
+            Payload::FundReservationRejected(_) => FUND_RESERVATION_REJECTED,
+            Payload::FundPosted(_) => FUND_POSTED,
+            Payload::FundVoided(_) => FUND_VOIDED,
+            Payload::FundLowBalance(_) => FUND_LOW_BALANCE,
         }
     }
 }
@@ -65,6 +104,24 @@ impl EventType for Payload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_aggregate_filter_names_an_aggregate_with_an_owner() {
+        for filter in [
+            every::ENTERPRISE,
+            every::DEMAND,
+            every::ACHIEVEMENT,
+            every::PAIRING,
+            every::CONTRACT,
+            every::POLICY,
+            every::PAYMENT,
+            every::SUBSIDY,
+            every::FUND,
+        ] {
+            let aggregate = filter.strip_suffix(".*").expect("a wildcard over one aggregate");
+            assert_ne!(producer_of(aggregate), "", "{filter}");
+        }
+    }
     use crate::events::{FundLowBalance, SubsidyDisbursementFailed};
 
     #[test]

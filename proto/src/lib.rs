@@ -17,5 +17,5 @@ pub use kechuang::matching::v1 as matching;
 pub use kechuang::subsidy::v1 as subsidy;
 
 pub mod codec;
-mod event_types;
+pub mod event_types;
 pub use event_types::{EventType, producer_of};

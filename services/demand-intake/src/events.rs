@@ -6,6 +6,7 @@
 use crate::domain::status::{self, Reaction, Stage};
 use crate::store::{self, Move};
 use kechuang_platform::{EventHandler, HandlerError};
+use kechuang_proto::event_types;
 use kechuang_proto::events::Envelope;
 use kechuang_proto::events::envelope::Payload;
 use sqlx::PgConnection;
@@ -13,9 +14,9 @@ use uuid::Uuid;
 
 /// The durable consumers (one filter subject each: NATS 2.9) and what they listen to.
 pub const SUBSCRIPTIONS: [(&str, &str); 3] = [
-    ("pairings", "pairing.*"),
-    ("contracts", "contract.signed"),
-    ("subsidies", "subsidy.disbursed"),
+    ("pairings", event_types::every::PAIRING),
+    ("contracts", event_types::CONTRACT_SIGNED),
+    ("subsidies", event_types::SUBSIDY_DISBURSED),
 ];
 
 /// Which demand an event is about, the stage it reports, and a note for the history.

@@ -28,7 +28,11 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<ServiceRuntime> {
     let mut tx = runtime.pool.begin().await?;
     ledger::seed_default_fund(&mut tx).await?;
     tx.commit().await?;
-    runtime.consume("subsidy", "subsidy.*", Arc::new(events::SubsidyEvents));
+    runtime.consume(
+        "subsidy",
+        kechuang_proto::event_types::every::SUBSIDY,
+        Arc::new(events::SubsidyEvents),
+    );
     gauges::describe();
     runtime.sample(gauges::balances);
     let routes = Routes::new(FundServiceServer::with_interceptor(

@@ -25,6 +25,7 @@ use engine::Engine;
 use events::DemandEvents;
 use kechuang_platform::config::EmbeddingTuning;
 use kechuang_platform::{ServiceConfig, ServiceRuntime};
+use kechuang_proto::event_types;
 use kechuang_proto::matching::catalog_service_server::CatalogServiceServer;
 use kechuang_proto::matching::matching_service_server::MatchingServiceServer;
 use sqlx::migrate::Migrator;
@@ -141,13 +142,13 @@ pub async fn build_with(
     // work: several at a time keep both the cores and the database busy.
     runtime.consume_in_parallel(
         "demand-verified",
-        "demand.verified",
+        event_types::DEMAND_VERIFIED,
         handler.clone(),
         VERIFIED_IN_PARALLEL,
     );
     for (suffix, subject) in [
-        ("demand-withdrawn", "demand.withdrawn"),
-        ("demand-rejected", "demand.rejected"),
+        ("demand-withdrawn", event_types::DEMAND_WITHDRAWN),
+        ("demand-rejected", event_types::DEMAND_REJECTED),
     ] {
         runtime.consume(suffix, subject, handler.clone());
     }

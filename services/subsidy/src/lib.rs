@@ -10,6 +10,7 @@ pub mod seed;
 pub mod store;
 
 use kechuang_platform::{ServiceConfig, ServiceRuntime};
+use kechuang_proto::event_types;
 use kechuang_proto::subsidy::policy_service_server::PolicyServiceServer;
 use kechuang_proto::subsidy::subsidy_service_server::SubsidyServiceServer;
 use payout::{PayoutGateway, SimulatedBank};
@@ -42,8 +43,16 @@ pub async fn build_with(
     let limits = domain::policy::Limits::new(config.tuning.policy_cap_ceiling_fen);
     let mut runtime = ServiceRuntime::start(config, &MIGRATOR).await?;
     seed::hubei_policy(&runtime.pool, &limits).await?;
-    runtime.consume("contracts", "contract.signed", Arc::new(events::Contracts));
-    runtime.consume("fund", "fund.*", Arc::new(events::FundAnswers));
+    runtime.consume(
+        "contracts",
+        event_types::CONTRACT_SIGNED,
+        Arc::new(events::Contracts),
+    );
+    runtime.consume(
+        "fund",
+        event_types::every::FUND,
+        Arc::new(events::FundAnswers),
+    );
     let pool = runtime.pool.clone();
     runtime.spawn(move |cancel| payout::run_worker(pool, gateway, max_attempts, cancel));
     let policies = api::PolicyApi::new(runtime.pool.clone(), limits);

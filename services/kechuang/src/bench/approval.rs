@@ -46,7 +46,10 @@ pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<
         .await?;
     let applications = applications(ctx, total).await?;
     ctx.settle("the applications' events").await?;
-    let subject = ctx.settings.bus().subject("fund.posted");
+    let subject = ctx
+        .settings
+        .bus()
+        .subject(kechuang_proto::event_types::FUND_POSTED);
     let approver = Arc::new(Approver {
         subsidy: SubsidyServiceClient::new(ctx.connect(ServiceKind::Subsidy).await?),
         token: ctx.token(Role::FinanceApprover, "bench-approver", None),
@@ -118,7 +121,11 @@ async fn applications(ctx: &Ctx, n: usize) -> anyhow::Result<Vec<String>> {
         let body = event.encode_to_vec();
         let headers = kechuang_platform::testing::sealed_headers(&matching, &body);
         ctx.js
-            .publish_with_headers(bus.subject("contract.signed"), headers, body.into())
+            .publish_with_headers(
+                bus.subject(kechuang_proto::event_types::CONTRACT_SIGNED),
+                headers,
+                body.into(),
+            )
             .await?
             .await?;
         pb.inc(1);

@@ -38,7 +38,10 @@ pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<
     rows.extend(super::embedding::measure(ctx).await?);
     let ids = submit(ctx, WARM + levels.len() * ops).await?;
     ctx.settle("the submitted demands' events").await?;
-    let subject = ctx.settings.bus().subject("pairing.proposed");
+    let subject = ctx
+        .settings
+        .bus()
+        .subject(kechuang_proto::event_types::PAIRING_PROPOSED);
     let verifier = Arc::new(Verifier {
         demand: DemandServiceClient::new(ctx.connect(ServiceKind::DemandIntake).await?),
         matching: MatchingServiceClient::new(ctx.connect(ServiceKind::Matching).await?),
