@@ -118,7 +118,9 @@ mod tests {
             every::SUBSIDY,
             every::FUND,
         ] {
-            let aggregate = filter.strip_suffix(".*").expect("a wildcard over one aggregate");
+            let aggregate = filter
+                .strip_suffix(".*")
+                .expect("a wildcard over one aggregate");
             assert_ne!(producer_of(aggregate), "", "{filter}");
         }
     }

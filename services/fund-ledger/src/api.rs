@@ -1,8 +1,8 @@
 //! `kechuang.fund.v1.FundService`: checks the caller and the input, then calls `ledger`.
 
-use crate::domain::{self, audit};
-use crate::ledger;
-use crate::store::{self, Fund, TransferRecord};
+use crate::domain::audit;
+use crate::store;
+use crate::{ledger, wire};
 use kechuang_platform::auth::{Role, caller};
 use kechuang_platform::error::{Error, Violations};
 use kechuang_platform::events::timestamp;
@@ -10,8 +10,7 @@ use kechuang_platform::input::{self, Text};
 use kechuang_platform::{idempotency, paging};
 use kechuang_proto::fund::{
     self as pb, CreateFundRequest, GetFundRequest, ListTransfersRequest, ListTransfersResponse,
-    ReconcileReport, ReconcileRequest, TopUpRequest, TransferKind, TransferStatus,
-    fund_service_server::FundService,
+    ReconcileReport, ReconcileRequest, TopUpRequest, fund_service_server::FundService,
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};
@@ -33,47 +32,6 @@ pub struct FundApi {
 impl FundApi {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
-    }
-}
-
-fn to_proto(f: &Fund) -> pb::Fund {
-    pb::Fund {
-        id: f.id.clone(),
-        name: f.name.clone(),
-        available_fen: f.balances.available,
-        reserved_fen: f.balances.reserved,
-        disbursed_fen: f.balances.disbursed,
-        total_fen: f.balances.total(),
-        low_balance_fen: f.low_balance_fen,
-        create_time: Some(timestamp(f.created_at)),
-    }
-}
-
-fn transfer_to_proto(t: &TransferRecord) -> pb::Transfer {
-    let kind = match domain::TransferKind::parse(&t.kind) {
-        Some(domain::TransferKind::TopUp) => TransferKind::TopUp,
-        Some(domain::TransferKind::Reserve) => TransferKind::Reserve,
-        Some(domain::TransferKind::Post) => TransferKind::Post,
-        Some(domain::TransferKind::Void) => TransferKind::Void,
-        None => TransferKind::Unspecified,
-    };
-    let status = match (kind, t.resolution.as_deref()) {
-        (TransferKind::Reserve, Some("post")) => TransferStatus::Posted,
-        (TransferKind::Reserve, Some("void")) => TransferStatus::Voided,
-        (TransferKind::Reserve, _) => TransferStatus::Pending,
-        _ => TransferStatus::Unspecified,
-    };
-    pb::Transfer {
-        id: t.id.to_string(),
-        fund_id: t.fund_id.clone(),
-        debit_account: t.debit_account.clone(),
-        credit_account: t.credit_account.clone(),
-        amount_fen: t.amount_fen,
-        kind: kind as i32,
-        pending_id: t.pending_id.map(|p| p.to_string()).unwrap_or_default(),
-        reference: t.reference.clone(),
-        status: status as i32,
-        create_time: Some(timestamp(t.created_at)),
     }
 }
 
@@ -112,7 +70,7 @@ impl FundService for FundApi {
                     .await
                     .map_err(Error::from)?
                     .ok_or_else(|| Error::internal("a recorded fund is missing"))?;
-                return Ok(Response::new(to_proto(&fund)));
+                return Ok(Response::new(wire::fund(&fund)));
             }
         }
         let id = format!("fund-{}", uuid::Uuid::now_v7().simple());
@@ -126,7 +84,7 @@ impl FundService for FundApi {
             .await
             .map_err(Error::from)?;
         tracing::info!(fund_id = %id, "fund created");
-        Ok(Response::new(to_proto(&fund)))
+        Ok(Response::new(wire::fund(&fund)))
     }
 
     #[tracing::instrument(skip_all, fields(fund_id))]
@@ -144,7 +102,7 @@ impl FundService for FundApi {
         kechuang_platform::outbox::commit(tx)
             .await
             .map_err(Error::from)?;
-        Ok(Response::new(to_proto(&fund)))
+        Ok(Response::new(wire::fund(&fund)))
     }
 
     async fn get_fund(
@@ -161,7 +119,7 @@ impl FundService for FundApi {
             .await
             .map_err(Error::from)?
             .ok_or_else(|| Error::not_found(format!("fund {} not found", r.fund_id)))?;
-        Ok(Response::new(to_proto(&fund)))
+        Ok(Response::new(wire::fund(&fund)))
     }
 
     async fn list_transfers(
@@ -202,7 +160,7 @@ impl FundService for FundApi {
             _ => String::new(),
         };
         Ok(Response::new(ListTransfersResponse {
-            transfers: rows.iter().map(transfer_to_proto).collect(),
+            transfers: rows.iter().map(wire::transfer).collect(),
             next_page_token,
         }))
     }

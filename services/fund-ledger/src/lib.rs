@@ -10,6 +10,7 @@ pub mod events;
 pub mod gauges;
 pub mod ledger;
 pub mod store;
+pub mod wire;
 
 use api::FundApi;
 use kechuang_platform::{ServiceConfig, ServiceRuntime};

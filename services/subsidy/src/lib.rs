@@ -8,6 +8,7 @@ pub mod events;
 pub mod payout;
 pub mod seed;
 pub mod store;
+pub mod wire;
 
 use kechuang_platform::{ServiceConfig, ServiceRuntime};
 use kechuang_proto::event_types;

@@ -1,7 +1,8 @@
-use super::{FINANCE_READERS, convert, reads_everything};
+use super::{FINANCE_READERS, reads_everything};
 use crate::domain::application::{self, Approval, Review, Status};
 use crate::store::applications::{self as apps, Application};
 use crate::store::audit;
+use crate::wire;
 use chrono::{DateTime, Utc};
 use kechuang_platform::auth::caller;
 use kechuang_platform::input;
@@ -35,7 +36,7 @@ pub(super) async fn load(
         return Err(Error::not_found(format!("application {id} not found")));
     };
     let approvals = apps::approvals(conn, std::slice::from_ref(&app.id)).await?;
-    Ok(convert::application(&app, &approvals))
+    Ok(wire::application(&app, &approvals))
 }
 
 fn review<'a>(app: &'a Application, approvers: &'a [String]) -> Review<'a> {
@@ -209,7 +210,7 @@ impl SubsidyService for SubsidyApi {
         Ok(Response::new(pb::ListApplicationsResponse {
             applications: page
                 .iter()
-                .map(|a| convert::application(a, &approvals))
+                .map(|a| wire::application(a, &approvals))
                 .collect(),
             next_page_token,
         }))

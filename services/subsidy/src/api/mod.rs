@@ -1,7 +1,7 @@
 //! The gRPC surface: thin handlers over the domain and the store.
 
 mod applications;
-mod convert;
+
 mod payments;
 mod policies;
 

@@ -1,7 +1,6 @@
 //! RecordPayment: a payment under a signed contract, judged under the policy in force that
 //! covers it, becomes an application, all in one transaction.
 
-use super::convert;
 use crate::domain::application::Status;
 use crate::domain::calculator::{self, Standing};
 use crate::domain::policy::{Choice, PaymentFacts, Policy, choose};
@@ -9,6 +8,7 @@ use crate::domain::timing::{self, CLOCK_SKEW};
 use crate::store::applications::{self as apps, Application, Payment};
 use crate::store::contracts::{self, Contract};
 use crate::store::policies;
+use crate::wire;
 use chrono::{DateTime, Datelike, FixedOffset, SubsecRound, Utc};
 use kechuang_platform::events::{from_timestamp, timestamp};
 use kechuang_platform::input::{self, Text};
@@ -162,7 +162,7 @@ pub(super) async fn record(
             && existing.amount_fen == r.amount_fen
             && existing.paid_at == paid_at;
         if same {
-            return Ok(convert::payment(&existing, &application_id));
+            return Ok(wire::payment(&existing, &application_id));
         }
         return Err(Error::invalid(
             "bank_reference",
@@ -220,5 +220,5 @@ pub(super) async fn record(
     )
     .await?;
     outbox::commit(tx).await?;
-    Ok(convert::payment(&payment, &app.id))
+    Ok(wire::payment(&payment, &app.id))
 }

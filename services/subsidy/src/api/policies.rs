@@ -1,7 +1,7 @@
-use super::convert;
 use crate::domain::policy::review::{self, Review};
 use crate::domain::policy::{self, Limits, Policy, PolicyDraft, PolicyStatus, Tier};
 use crate::store::{audit, policies};
+use crate::wire;
 use chrono::{DateTime, Utc};
 use kechuang_platform::auth::caller;
 use kechuang_platform::events::from_timestamp;
@@ -226,7 +226,7 @@ impl PolicyService for PolicyApi {
         let who = caller(&request)?;
         let id = format!("pol-{}", uuid::Uuid::now_v7().simple());
         let proposed = propose(&self.pool, &id, request.get_ref(), &who, &self.limits).await?;
-        Ok(Response::new(convert::policy(&proposed)))
+        Ok(Response::new(wire::policy(&proposed)))
     }
 
     async fn approve_policy(
@@ -237,7 +237,7 @@ impl PolicyService for PolicyApi {
         let r = request.get_ref();
         let note = Decision::Approve { note: &r.note };
         let decided = decide(&self.pool, &who, &r.policy_id, note).await?;
-        Ok(Response::new(convert::policy(&decided)))
+        Ok(Response::new(wire::policy(&decided)))
     }
 
     async fn reject_policy(
@@ -248,7 +248,7 @@ impl PolicyService for PolicyApi {
         let r = request.get_ref();
         let reason = Decision::Reject { reason: &r.reason };
         let decided = decide(&self.pool, &who, &r.policy_id, reason).await?;
-        Ok(Response::new(convert::policy(&decided)))
+        Ok(Response::new(wire::policy(&decided)))
     }
 
     async fn list_policies(
@@ -270,7 +270,7 @@ impl PolicyService for PolicyApi {
         let (page, next_page_token) =
             paging::finish(rows, limit, &query, |p| (p.created_at, p.id.clone()));
         Ok(Response::new(pb::ListPoliciesResponse {
-            policies: page.iter().map(convert::policy).collect(),
+            policies: page.iter().map(wire::policy).collect(),
             next_page_token,
         }))
     }

@@ -1,3 +1,5 @@
+//! Rows and domain values as the public API shows them: every conversion to protobuf here.
+
 use crate::domain::policy::Policy;
 use crate::store::applications::{Application, ApprovalRow, Payment};
 use kechuang_platform::events::timestamp;
