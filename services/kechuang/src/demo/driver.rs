@@ -201,6 +201,7 @@ pub async fn run(
                 transfer_modes: a.transfer_modes.iter().map(|m| *m as i32).collect(),
                 asking_price_fen: a.asking_price_fen,
                 region_code: a.region_code.into(),
+                validate_only: false,
             })
             .collect();
         let mut catalog = clients.catalog.clone();
