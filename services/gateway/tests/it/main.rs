@@ -12,4 +12,6 @@ mod portal_browser;
 mod probes;
 mod schemathesis;
 mod sessions;
+mod supplier;
+mod supplier_browser;
 mod support;
