@@ -12,9 +12,10 @@ use super::draft::Unreadable;
 use super::sheet::{self, COLUMNS, Row};
 use super::{Nav, posted, require, view};
 use crate::AppState;
-use crate::pages::Session;
+use crate::pages::{Session, error_page};
 use crate::status::ApiError;
 use crate::upstream::authed;
+use axum::extract::multipart::MultipartError;
 use axum::extract::{Multipart, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
@@ -141,16 +142,31 @@ pub async fn template() -> Response {
 }
 
 /// The CSRF token and the file, in whatever order the browser sent them.
-async fn fields(mut multipart: Multipart) -> Result<(Option<String>, Vec<u8>), String> {
+async fn fields(mut multipart: Multipart) -> Result<(Option<String>, Vec<u8>), MultipartError> {
     let (mut csrf, mut file) = (None, Vec::new());
-    while let Some(field) = multipart.next_field().await.map_err(|e| e.body_text())? {
+    while let Some(field) = multipart.next_field().await? {
         match field.name() {
             Some("csrf") => csrf = field.text().await.ok(),
-            Some("file") => file = field.bytes().await.map_err(|e| e.body_text())?.to_vec(),
+            Some("file") => file = field.bytes().await?.to_vec(),
             _ => {}
         }
     }
     Ok((csrf, file))
+}
+
+/// An upload that could not be read: too big (413), or not a multipart form (400).
+fn unreadable_upload(e: MultipartError) -> Response {
+    let status = e.status();
+    let why = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "文件超过 {} MB 上限：请拆分后上传。The file is over {} MB: split it.",
+            MAX_IMPORT_BYTES >> 20,
+            MAX_IMPORT_BYTES >> 20
+        )
+    } else {
+        format!("无法读取上传 unreadable upload: {}", e.body_text())
+    };
+    error_page(None, status, "文件未导入 Nothing imported", &why)
 }
 
 pub async fn upload(
@@ -160,13 +176,7 @@ pub async fn upload(
 ) -> Response {
     let (csrf, file) = match fields(multipart).await {
         Ok(f) => f,
-        Err(why) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("无法读取上传 unreadable upload: {why}"),
-            )
-                .into_response();
-        }
+        Err(e) => return unreadable_upload(e),
     };
     let session = match posted(&state, &headers, csrf.as_deref()).await {
         Ok(s) => s,

@@ -14,4 +14,5 @@ mod schemathesis;
 mod sessions;
 mod supplier;
 mod supplier_browser;
+mod supplier_import;
 mod support;
