@@ -37,10 +37,31 @@ pub async fn mine(
     session: &Session,
     page_token: String,
 ) -> Result<mpb::ListAchievementsResponse, ApiError> {
+    list(state, session, page_token, String::new()).await
+}
+
+/// The achievement `id` if `session`'s person registered it: matching lists only a
+/// supplier's own, so another's is `None`, as an unknown one.
+pub async fn my_achievement(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+) -> Result<Option<mpb::Achievement>, ApiError> {
+    let page = list(state, session, String::new(), id.to_string()).await?;
+    Ok(page.achievements.into_iter().next())
+}
+
+async fn list(
+    state: &AppState,
+    session: &Session,
+    page_token: String,
+    achievement_id: String,
+) -> Result<mpb::ListAchievementsResponse, ApiError> {
     let request = mpb::ListAchievementsRequest {
         page_size: 50,
         page_token,
         registered_by: String::new(),
+        achievement_id,
     };
     let mut catalog = state.upstream.catalog.clone();
     Ok(catalog

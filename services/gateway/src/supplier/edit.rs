@@ -1,11 +1,12 @@
 //! Editing an achievement (修改成果). The catalog never edits a registered achievement: the
 //! pairings, contracts and `kc.achievement.registered` event that name it stay true to what
 //! was offered. So an edit registers the new text as a new achievement and withdraws the old
-//! one ("由新版本取代 superseded"): checked first (`validate_only`), then the old one withdrawn
-//! (matching answers NOT_FOUND for another's, before anything is written), then the new one
-//! registered under the form's request id (a resubmitted form registers once).
+//! one ("由新版本取代 superseded"): only my own (matching lists only a supplier's own: another's
+//! is not found), checked first (`validate_only`, so a bad field withdraws nothing), then the
+//! old one withdrawn, then the new one registered under the form's request id (a resubmitted
+//! form registers once).
 
-use super::achievements::withdraw_one;
+use super::achievements::{my_achievement, withdraw_one};
 use super::draft::Draft;
 use super::form::{AchievementForm, render, unreadable};
 use super::{Nav, posted, require, view};
@@ -18,19 +19,7 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use kechuang_proto::matching as mpb;
 use maud::html;
-
-async fn get(state: &AppState, session: &Session, id: &str) -> Result<mpb::Achievement, ApiError> {
-    let request = mpb::GetAchievementRequest {
-        achievement_id: id.to_string(),
-    };
-    let mut catalog = state.upstream.catalog.clone();
-    Ok(catalog
-        .get_achievement(authed(request, &session.token)?)
-        .await?
-        .into_inner())
-}
 
 fn edit_page(session: &Session, id: &str, f: &AchievementForm, problems: &Problems) -> Response {
     let body = html! {
@@ -39,6 +28,16 @@ fn edit_page(session: &Session, id: &str, f: &AchievementForm, problems: &Proble
         (render(&session.csrf, &format!("/supplier/achievements/{id}/edit"), "保存 Save", f, problems))
     };
     view("修改成果 Edit", session, Nav::Mine, body)
+}
+
+/// Another's achievement answers exactly as an unknown one.
+fn not_yours(session: &Session) -> Response {
+    error_page(
+        Some(session),
+        StatusCode::NOT_FOUND,
+        "未找到 Not found",
+        "您登记的成果中没有这一项。None of your achievements has this id.",
+    )
 }
 
 fn already_withdrawn(session: &Session) -> Response {
@@ -59,9 +58,10 @@ pub async fn page(
         Ok(s) => s,
         Err(r) => return *r,
     };
-    match get(&state, &session, &id).await {
-        Ok(a) if a.withdraw_time.is_some() => already_withdrawn(&session),
-        Ok(a) => {
+    match my_achievement(&state, &session, &id).await {
+        Ok(None) => not_yours(&session),
+        Ok(Some(a)) if a.withdraw_time.is_some() => already_withdrawn(&session),
+        Ok(Some(a)) => {
             let f = AchievementForm {
                 request_id: request_id("achievement"),
                 ..AchievementForm::of(&Draft::of(&a))
@@ -82,9 +82,10 @@ pub async fn save(
         Ok(s) => s,
         Err(r) => return *r,
     };
-    match get(&state, &session, &id).await {
-        Ok(a) if a.withdraw_time.is_some() => return already_withdrawn(&session),
-        Ok(_) => {}
+    match my_achievement(&state, &session, &id).await {
+        Ok(None) => return not_yours(&session),
+        Ok(Some(a)) if a.withdraw_time.is_some() => return already_withdrawn(&session),
+        Ok(Some(_)) => {}
         Err(e) => return service_error(&session, e),
     }
     let draft = f.draft();

@@ -197,6 +197,13 @@ async fn a_supplier_registers_edits_withdraws_and_sees_matching_demands() {
     let mut edited = fields.clone();
     edited[1].1 = "ach-form-edit";
     edited[2].1 = "激光-电弧复合焊接工艺参数自适应调控（第二版）";
+    assert_eq!(
+        li.get(&format!("/supplier/achievements/{welding}/edit"))
+            .await
+            .status,
+        404,
+        "another's edit form"
+    );
     let refused = li
         .post(
             &format!("/supplier/achievements/{welding}/edit"),

@@ -37,11 +37,21 @@ impl CatalogApi {
         } else {
             Some(caller.subject.as_str())
         };
+        let only = Some(req.achievement_id.as_str()).filter(|a| !a.is_empty());
+        if let Some(problem) = only.and_then(|a| input::id_problem(a, crate::domain::MAX_ID_CHARS))
+        {
+            return Err(Error::invalid("achievement_id", problem));
+        }
         let limit = page_size(req.page_size)?;
-        let query = format!("achievements:{}", whose.unwrap_or("*"));
+        let query = format!(
+            "achievements:{}:{}",
+            whose.unwrap_or("*"),
+            req.achievement_id
+        );
         let before: String = decode_token(&query, &req.page_token)?.unwrap_or_default();
         let mut conn = self.pool.acquire().await?;
-        let mut rows = supplier::list_achievements(&mut conn, whose, &before, limit + 1).await?;
+        let mut rows =
+            supplier::list_achievements(&mut conn, whose, only, &before, limit + 1).await?;
         let next_page_token = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
             rows.last()

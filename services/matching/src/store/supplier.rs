@@ -7,19 +7,21 @@ use kechuang_proto::matching::PairingStatus;
 use sqlx::PgConnection;
 
 /// Achievements newest first, before the id `before` (empty: from the newest); only those
-/// `registered_by` registered when it is `Some`.
+/// `registered_by` registered when it is `Some`, only `only` when it is `Some`.
 pub async fn list_achievements(
     conn: &mut PgConnection,
     registered_by: Option<&str>,
+    only: Option<&str>,
     before: &str,
     limit: i64,
 ) -> Result<Vec<AchievementRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {ACHIEVEMENT_COLUMNS} FROM achievements \
-         WHERE ($1::TEXT IS NULL OR registered_by = $1) AND ($2 = '' OR id < $2) \
-         ORDER BY id DESC LIMIT $3"
+         WHERE ($1::TEXT IS NULL OR registered_by = $1) AND ($2::TEXT IS NULL OR id = $2) \
+         AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4"
     )))
     .bind(registered_by)
+    .bind(only)
     .bind(before)
     .bind(limit)
     .fetch_all(conn)

@@ -20,6 +20,7 @@ async fn mine(svc: &TestService, token: &str, page_token: &str) -> (Vec<String>,
                 page_size: 2,
                 page_token: page_token.into(),
                 registered_by: String::new(),
+                achievement_id: String::new(),
             },
             token,
         ))
@@ -72,6 +73,31 @@ async fn a_supplier_lists_their_own_achievements_and_the_demands_paired_with_the
     assert_eq!(
         mine(&svc, &other, "").await.0,
         std::slice::from_ref(&theirs)
+    );
+    // Asking for one by id answers it only to its owner.
+    let one = |token: String| {
+        let svc = &svc;
+        let id = welding_id.clone();
+        async move {
+            catalog(svc)
+                .await
+                .list_achievements(authed(
+                    ListAchievementsRequest {
+                        achievement_id: id,
+                        ..Default::default()
+                    },
+                    &token,
+                ))
+                .await
+                .unwrap()
+                .into_inner()
+                .achievements
+                .len()
+        }
+    };
+    assert_eq!(
+        (one(supplier(&svc)).await, one(other.clone()).await),
+        (1, 0)
     );
 
     // validate_only: a good record is answered without an id, a bad one with its fields, and
