@@ -86,11 +86,21 @@ pub async fn page(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let session = match require(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return *r,
-    };
-    let listed = mine(&state, &session, q.page_token.unwrap_or_default()).await;
+    match require(&state, &headers).await {
+        Ok(s) => render_list(&state, &s, q, None).await,
+        Err(r) => *r,
+    }
+}
+
+/// The list; `refusal` is a withdrawal the service refused: (achievement id, why), shown
+/// beside that achievement's reason field.
+async fn render_list(
+    state: &AppState,
+    session: &Session,
+    q: ListQuery,
+    refusal: Option<(&str, &str)>,
+) -> Response {
+    let listed = mine(state, session, q.page_token.unwrap_or_default()).await;
     let body = html! {
         h1 { "我的成果 My achievements" }
         @if let Some(f) = flash(q.done.as_deref()) { div.flash #flash { (f) } }
@@ -112,12 +122,14 @@ pub async fn page(
                                     } @else {
                                         a href={"/supplier/demands?achievement_id=" (a.id)} { "匹配需求 Demands" } " · "
                                         a href={"/supplier/achievements/" (a.id) "/edit"} { "修改 Edit" }
+                                        @let why = refusal.filter(|r| r.0 == a.id).map(|r| r.1);
                                         form.inline method="post" action={"/supplier/achievements/" (a.id) "/withdraw"} {
                                             input type="hidden" name="csrf" value=(session.csrf);
                                             label for={"reason-" (a.id)} { "撤回原因 Reason" }
-                                            input id={"reason-" (a.id)} type="text" name="reason" required;
+                                            input id={"reason-" (a.id)} type="text" name="reason" required aria-invalid=[why.map(|_| "true")] aria-describedby=[why.map(|_| format!("reason-{}-error", a.id))];
                                             button.reject type="submit" { "撤回 Withdraw" }
                                         }
+                                        @if let Some(why) = why { div.why id={"reason-" (a.id) "-error"} role="alert" { (why) } }
                                     }
                                 }
                             }
@@ -131,7 +143,7 @@ pub async fn page(
             }
         }
     };
-    view("我的成果 My achievements", &session, Nav::Mine, body)
+    view("我的成果 My achievements", session, Nav::Mine, body)
 }
 
 fn new_page(session: &Session, f: &AchievementForm, problems: &Problems) -> Response {
@@ -201,6 +213,16 @@ pub async fn withdraw(
     };
     match withdraw_one(&state, &session, &id, f.reason.trim()).await {
         Ok(_) => see_other("/supplier?done=withdrawn"),
+        Err(e) if e.status == StatusCode::BAD_REQUEST => {
+            let why = Problems::of(&e)
+                .get("reason")
+                .unwrap_or(&e.body.error)
+                .to_string();
+            let mut r =
+                render_list(&state, &session, ListQuery::default(), Some((&id, &why))).await;
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            r
+        }
         Err(e) => service_error(&session, e),
     }
 }

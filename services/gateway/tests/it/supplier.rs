@@ -228,9 +228,22 @@ async fn a_supplier_registers_edits_withdraws_and_sees_matching_demands() {
         "{old}"
     );
 
-    // Withdraw with a reason.
+    // Withdraw with a reason: none is refused beside the field.
     let csrf = chen.csrf("/supplier").await;
     let newest = crate::forms::attr_after(&mine, "data-achievement=\"").unwrap();
+    let no_reason = chen
+        .post(
+            &format!("/supplier/achievements/{newest}/withdraw"),
+            &[("csrf", &csrf), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(no_reason.status, 400, "{}", no_reason.body);
+    let row = around(&no_reason.body, &format!("data-achievement=\"{newest}\""));
+    assert!(
+        row.contains(&format!("id=\"reason-{newest}-error\""))
+            && row.contains("aria-invalid=\"true\""),
+        "{row}"
+    );
     let w = chen
         .post(
             &format!("/supplier/achievements/{newest}/withdraw"),
