@@ -40,11 +40,13 @@ enum Outcome {
     /// The file as a whole could not be read.
     Unreadable(String),
     /// Rows with problems: nothing was imported.
-    Refused {
-        rows: usize,
-        problems: Vec<Problem>,
+    Refused { rows: usize, problems: Vec<Problem> },
+    /// Imported; `late` lists rows refused while importing, after they passed the check
+    /// (another upload of the same rows raced this one): said, never hidden.
+    Imported {
+        summary: mpb::ImportSummary,
+        late: Vec<Problem>,
     },
-    Imported(mpb::ImportSummary),
 }
 
 fn form(csrf: &str) -> Markup {
@@ -98,11 +100,16 @@ fn render(session: &Session, outcome: Option<&Outcome>) -> Response {
                     tbody { @for p in problems { tr data-row=(p.row) data-field=(p.field) { td.num { (p.row) } td.mono { (p.field) } td { (p.why) } } } }
                 }
             }
-            Some(Outcome::Imported(s)) => {
+            Some(Outcome::Imported { summary: s, late }) => {
                 div.flash #imported data-imported=(s.imported_count) {
                     "已导入 " (s.imported_count) " 项成果" @if s.duplicate_count > 0 { "，" (s.duplicate_count) " 项此前已导入" } "。"
                     "Imported " (s.imported_count) " achievements" @if s.duplicate_count > 0 { " (" (s.duplicate_count) " were already imported)" } "."
                     " " a href="/supplier" { "查看我的成果 See my achievements" }
+                }
+                @if !late.is_empty() {
+                    div.warn #late-refusals { (late.len()) " 行在导入时被拒绝 rows were refused while importing:"
+                        ul { @for p in late { li { "行 row " (p.row) " · " (p.field) ": " (p.why) } } }
+                    }
                 }
             }
         }
@@ -222,12 +229,13 @@ async fn import(
             Err(bad) => problems.extend(unreadable(row.number, bad)),
         }
     }
-    let checked = stream(state, session, requests.clone()).await?;
-    problems.extend(checked.errors.iter().map(|e| Problem {
+    let at_row = |e: &mpb::ImportError| Problem {
         row: numbers.get(e.index as usize).copied().unwrap_or(0),
         field: e.field.clone(),
         why: e.reason.clone(),
-    }));
+    };
+    let checked = stream(state, session, requests.clone()).await?;
+    problems.extend(checked.errors.iter().map(at_row));
     if !problems.is_empty() {
         problems.sort_by_key(|p| p.row);
         return Ok(Outcome::Refused {
@@ -238,7 +246,9 @@ async fn import(
     for r in &mut requests {
         r.validate_only = false;
     }
-    Ok(Outcome::Imported(stream(state, session, requests).await?))
+    let summary = stream(state, session, requests).await?;
+    let late = summary.errors.iter().map(at_row).collect();
+    Ok(Outcome::Imported { summary, late })
 }
 
 async fn stream(
