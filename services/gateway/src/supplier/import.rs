@@ -41,8 +41,9 @@ enum Outcome {
     Unreadable(String),
     /// Rows with problems: nothing was imported.
     Refused { rows: usize, problems: Vec<Problem> },
-    /// Imported; `late` lists rows refused while importing, after they passed the check
-    /// (another upload of the same rows raced this one): said, never hidden.
+    /// Imported; `late` lists rows refused while importing after they passed the check (not
+    /// expected: the same rules judge both passes, and a racing upload of the same file
+    /// counts as duplicates; but if it happens, it is said, never hidden).
     Imported {
         summary: mpb::ImportSummary,
         late: Vec<Problem>,
