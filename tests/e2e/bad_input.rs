@@ -180,6 +180,7 @@ async fn catalog_and_matching(api: &Api) {
         transfer_modes: vec![TransferMode::License as i32],
         asking_price_fen: 50_000_000,
         region_code: "420100".into(),
+        validate_only: false,
     };
     let sign = mpb::SignContractRequest {
         request_id: "bad-input-c".into(),

@@ -50,6 +50,7 @@ pub fn achievement(
         ],
         asking_price_fen: price_yuan * YUAN,
         region_code: "420111".into(),
+        validate_only: false,
     }
 }
 

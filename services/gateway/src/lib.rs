@@ -16,6 +16,7 @@ mod serve;
 pub mod sessions;
 pub mod stats;
 pub mod status;
+pub mod supplier;
 pub mod upstream;
 
 use axum::Router;
@@ -53,6 +54,7 @@ pub fn router(state: AppState, request_limits: &Limits) -> Router {
         .merge(console::router())
         .merge(portal::router())
         .merge(desk::router())
+        .merge(supplier::router())
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -174,6 +174,7 @@ fn achievement(i: usize, rng: &mut Lcg) -> RegisterAchievementRequest {
             "420100"
         }
         .into(),
+        validate_only: false,
     }
 }
 

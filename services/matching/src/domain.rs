@@ -355,6 +355,7 @@ mod tests {
             ],
             asking_price_fen: 50_000_000,
             region_code: "420100".into(),
+            validate_only: false,
         }
     }
 

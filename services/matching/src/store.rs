@@ -7,6 +7,7 @@ use kechuang_proto::matching::PairingStatus;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 pub mod meanings;
+pub mod supplier;
 
 /// NOTIFY channel telling every replica what changed, once it is committed.
 pub const CHANNEL: &str = "kc_matching";
@@ -29,7 +30,7 @@ pub struct AchievementRow {
     pub withdrawn_reason: String,
 }
 
-const ACHIEVEMENT_COLUMNS: &str = "id, institution, title, abstract, keywords, industry_chain, trl, \
+pub const ACHIEVEMENT_COLUMNS: &str = "id, institution, title, abstract, keywords, industry_chain, trl, \
      transfer_modes, asking_price_fen, region_code, created_at, registered_by, withdrawn_at, \
      withdrawn_reason";
 
@@ -358,7 +359,7 @@ pub struct PairingRow {
 }
 
 /// Every query naming these reads `pairings` unaliased: the contract's subquery refers to it.
-const PAIRING_COLUMNS: &str = "id, demand_id, achievement_id, enterprise_id, score, rank, reasons, \
+pub const PAIRING_COLUMNS: &str = "id, demand_id, achievement_id, enterprise_id, score, rank, reasons, \
      status, note, version, created_at, updated_at, accepted_at, \
      (SELECT c.id FROM contracts c WHERE c.pairing_id = pairings.id) AS contract_id";
 

@@ -24,8 +24,10 @@ pub fn home_for(roles: Roles) -> &'static str {
         "/desk"
     } else if roles.has(Role::Enterprise) {
         "/portal"
+    } else if roles.has(Role::Supplier) {
+        "/supplier"
     } else {
-        // No pages yet: a page says what they may use instead.
+        // Services have no pages: a page says what they may use instead.
         "/welcome"
     }
 }
@@ -52,15 +54,7 @@ pub async fn welcome(State(state): State<AppState>, headers: HeaderMap) -> Respo
         h1 { "欢迎 Welcome" }
         div.card #welcome data-role=(session.caller.roles.to_string()) {
             p { "您以 " (role_labels(session.caller.roles)) " 身份登录。You are signed in as " (session.caller.roles) "." }
-            @match session.caller.has(Role::Supplier) {
-                true => {
-                    p { "高校院所的成果发布页面尚未开放：请通过 gRPC 接口 " code { "kechuang.matching.v1.CatalogService" } " 发布或批量导入成果。"
-                        "Achievement owners' pages are not open yet: publish or import achievements through the CatalogService gRPC API." }
-                }
-                _ => {
-                    p { "此角色没有网页：请使用 gRPC 接口或 " a href="/openapi.json" { "HTTP API" } "。This role has no pages: use the gRPC APIs or the HTTP API." }
-                }
-            }
+            p { "此角色没有网页：请使用 gRPC 接口或 " a href="/openapi.json" { "HTTP API" } "。This role has no pages: use the gRPC APIs or the HTTP API." }
         }
     };
     shell("欢迎 Welcome", Some(&session), &[], body).into_response()
@@ -113,7 +107,7 @@ mod tests {
         assert_eq!(one(Role::TechManager), "/desk");
         assert_eq!(one(Role::FinanceApprover), "/console/queue");
         assert_eq!(one(Role::Auditor), "/console/queue");
-        assert_eq!(one(Role::Supplier), "/welcome");
+        assert_eq!(one(Role::Supplier), "/supplier");
         assert_eq!(
             home_for(Roles::of(Role::Enterprise).with(Role::TechManager)),
             "/desk"

@@ -156,6 +156,7 @@ fn area(session: Option<&Session>) -> &'static str {
         Some("/console/queue") => "金网控制台 Console",
         Some("/portal") => "企业门户 Portal",
         Some("/desk") => "地网工作台 Desk",
+        Some("/supplier") => "成果发布 Supplier",
         _ => "科创供应链",
     }
 }

@@ -12,4 +12,7 @@ mod portal_browser;
 mod probes;
 mod schemathesis;
 mod sessions;
+mod supplier;
+mod supplier_browser;
+mod supplier_import;
 mod support;

@@ -390,11 +390,15 @@ async fn each_role_is_sent_to_its_pages() {
         &stack.token(Role::Supplier, "成果转化办·陈", None),
     )
     .await;
-    assert_eq!(home(&supplier).await, "/welcome");
-    let welcome = supplier.get("/welcome").await;
-    assert!(
-        welcome.body.contains("data-role=\"supplier\"") && welcome.body.contains("CatalogService")
-    );
+    assert_eq!(home(&supplier).await, "/supplier");
+    let service = Browser::sign_in(
+        stack.gateway,
+        &stack.token(Role::Service, "matching-bot", None),
+    )
+    .await;
+    assert_eq!(home(&service).await, "/welcome");
+    let welcome = service.get("/welcome").await;
+    assert!(welcome.body.contains("data-role=\"service\"") && welcome.body.contains("HTTP API"));
     assert_eq!(supplier.get("/portal").await.status, 403);
     let approver = Browser::sign_in(
         stack.gateway,

@@ -162,7 +162,14 @@ pub async fn sign_in_across(
         // Each role to its own pages (the portal and desk tests check which).
         let to = answer.header("location").unwrap_or_default();
         assert!(
-            ["/console/queue", "/portal", "/desk", "/welcome"].contains(&to),
+            [
+                "/console/queue",
+                "/portal",
+                "/desk",
+                "/supplier",
+                "/welcome"
+            ]
+            .contains(&to),
             "signed in, sent to {to}"
         );
     }
@@ -194,6 +201,17 @@ pub async fn exchange(
     headers: &[String],
     body: &str,
 ) -> Answer {
+    exchange_bytes(addr, method, path, headers, body.as_bytes()).await
+}
+
+/// As [`exchange`], with a body of bytes (a multipart upload of a binary file).
+pub async fn exchange_bytes(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &[u8],
+) -> Answer {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connect to the gateway");
@@ -206,8 +224,9 @@ pub async fn exchange(
         request.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw_request = request.into_bytes();
+    raw_request.extend_from_slice(body);
+    stream.write_all(&raw_request).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     let text = String::from_utf8_lossy(&raw);
@@ -296,6 +315,7 @@ pub async fn prepare(stack: &Stack, top_up_yuan: i64) {
                     transfer_modes: vec![TransferMode::Assignment as i32],
                     asking_price_fen: 800_000 * YUAN,
                     region_code: "420111".into(),
+                    validate_only: false,
                 },
                 &supplier,
             ))

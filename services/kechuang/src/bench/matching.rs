@@ -106,6 +106,7 @@ async fn import(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
                     transfer_modes: a.transfer_modes.iter().map(|m| *m as i32).collect(),
                     asking_price_fen: a.asking_price_fen,
                     region_code: a.region_code.into(),
+                    validate_only: false,
                 })
                 .collect()
         })

@@ -42,6 +42,7 @@ impl Demo<'_> {
                     transfer_modes: a.transfer_modes.iter().map(|m| *m as i32).collect(),
                     asking_price_fen: a.asking_price_fen,
                     region_code: a.region_code.into(),
+                    validate_only: false,
                 })
                 .collect();
             let mut catalog = clients.catalog.clone();

@@ -13,8 +13,9 @@ use kechuang_platform::{NewEvent, outbox};
 use kechuang_proto::events::{AchievementRegistered, envelope::Payload};
 use kechuang_proto::matching::catalog_service_server::CatalogService;
 use kechuang_proto::matching::{
-    Achievement, GetAchievementRequest, ImportError, ImportSummary, RegisterAchievementRequest,
-    WithdrawAchievementRequest,
+    Achievement, GetAchievementRequest, ImportError, ImportSummary, ListAchievementsRequest,
+    ListAchievementsResponse, ListMatchingDemandsRequest, ListMatchingDemandsResponse,
+    RegisterAchievementRequest, WithdrawAchievementRequest,
 };
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::HashMap;
@@ -161,6 +162,14 @@ impl CatalogApi {
         req: RegisterAchievementRequest,
     ) -> Result<Achievement, Error> {
         let achievement = domain::validate_achievement(&req).map_err(Error::InvalidArgument)?;
+        if req.validate_only {
+            // What it would register: no id, no time, nothing written.
+            return Ok(Achievement {
+                id: String::new(),
+                create_time: None,
+                ..achievement_proto(&store::supplier::unsaved(achievement, &caller.subject))
+            });
+        }
         let fingerprint = idempotency::fingerprint(&req);
         let mut tx = self.pool.begin().await?;
         if !req.request_id.is_empty()
@@ -345,6 +354,8 @@ impl CatalogService for CatalogApi {
                         }
                     }
                 }
+                // Checked and counted as received, never written.
+                Ok(_) if req.validate_only => {}
                 Ok(achievement) => batch.push(Pending {
                     index,
                     fingerprint: if req.request_id.is_empty() {
@@ -371,6 +382,26 @@ impl CatalogService for CatalogApi {
         let caller = caller(&request)?;
         Ok(Response::new(
             self.withdraw(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_achievements(
+        &self,
+        request: Request<ListAchievementsRequest>,
+    ) -> Result<Response<ListAchievementsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.list_mine(&caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_matching_demands(
+        &self,
+        request: Request<ListMatchingDemandsRequest>,
+    ) -> Result<Response<ListMatchingDemandsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(
+            self.matching_demands(&caller, request.into_inner()).await?,
         ))
     }
 

@@ -2,6 +2,7 @@
 
 mod catalog;
 mod matching;
+mod supplier;
 
 pub use catalog::CatalogApi;
 pub use matching::MatchingApi;

@@ -71,6 +71,7 @@ pub fn achievement(
         ],
         asking_price_fen: 30_000_000,
         region_code: "420100".into(),
+        validate_only: false,
     }
 }
 

@@ -8,4 +8,5 @@ mod pairings;
 mod reflection;
 mod semantic;
 mod signing;
+mod supplier;
 mod withdrawal;
