@@ -148,15 +148,7 @@ pub async fn outbox_written(pool: &PgPool, event_type: &str) -> i64 {
         .expect("the outbox tap")
 }
 
-/// A request with `authorization: Bearer <token>`.
-pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii token"),
-    );
-    request
-}
+pub use crate::auth::authed;
 
 /// One service, running for a test.
 pub struct TestService {

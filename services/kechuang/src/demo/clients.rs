@@ -92,12 +92,4 @@ impl Cast {
     }
 }
 
-/// A request with `authorization: Bearer <token>`.
-pub fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii token"),
-    );
-    request
-}
+pub use kechuang_platform::auth::authed;

@@ -385,6 +385,17 @@ impl tonic::service::Interceptor for AuthInterceptor {
     }
 }
 
+/// A client's request with `authorization: Bearer <token>` (the tools and the tests; a token
+/// this platform's issuer or an identity provider minted is base64url and dots, ASCII).
+pub fn authed<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("a JWT is ASCII"),
+    );
+    request
+}
+
 /// The authenticated caller of a request that went through [`AuthInterceptor`].
 pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
     request
