@@ -9,6 +9,7 @@ pub mod forms;
 mod home;
 pub mod layout;
 mod login;
+mod sso;
 
 use crate::AppState;
 use crate::sessions::SessionSecret;
@@ -41,6 +42,8 @@ pub fn router() -> Router<AppState> {
             .route("/", get(home::home))
             .route("/welcome", get(home::welcome))
             .route("/console/login", get(login::form).post(login::submit))
+            .route("/login/oidc", get(sso::start))
+            .route("/login/callback", get(sso::callback))
             .route("/console/logout", post(login::logout))
             .route("/console/logout/everywhere", post(login::logout_everywhere)),
         NO_SCRIPT,

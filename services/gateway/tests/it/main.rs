@@ -6,6 +6,7 @@ mod browser;
 mod chromium;
 mod forms;
 mod limits;
+mod oidc;
 mod policies;
 mod portal;
 mod portal_browser;
