@@ -45,6 +45,8 @@ pub struct AppState {
     pub writes: Option<Arc<kechuang_platform::limits::WriteLimiter<limits::WriteKey>>>,
     /// The OpenID Connect provider people sign in with; none: a pasted token (development).
     pub oidc: Option<Arc<oidc::Oidc>>,
+    /// `kechuang up`'s development issuer: its development sign-in (never beside `oidc`).
+    pub dev_issuer: Option<Arc<kechuang_platform::auth::Issuer>>,
 }
 
 /// The console and the API on one router, inside the request limits (see [`limits`]); the
@@ -161,6 +163,10 @@ impl Gateway {
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("gateway: {e}"))?
                 .map(Arc::new),
+            dev_issuer: config
+                .dev_issuer
+                .filter(|_| config.oidc.is_none())
+                .map(|d| d.0),
         };
         Ok(Self {
             listener,

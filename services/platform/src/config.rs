@@ -390,6 +390,7 @@ impl Settings {
                     .collect(),
                 provider_name: self.gateway_oidc_provider_name.clone(),
             }),
+            dev_issuer: None,
         }
     }
 
@@ -638,6 +639,19 @@ pub struct GatewayConfig {
     pub sessions: ConsoleSessions,
     /// The OpenID Connect provider people sign in with; none: a pasted token (development).
     pub oidc: Option<OidcClient>,
+    /// `kechuang up`'s development issuer, for its development sign-in (never set by
+    /// [`Settings::gateway`]: only `up` hands it over, and only while it is in charge).
+    pub dev_issuer: Option<DevIssuer>,
+}
+
+/// The development issuer the gateway may mint demo people's tokens with.
+#[derive(Clone)]
+pub struct DevIssuer(pub std::sync::Arc<crate::auth::Issuer>);
+
+impl std::fmt::Debug for DevIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DevIssuer(..)")
+    }
 }
 
 /// The gateway as a client of an OpenID Connect provider (see the `gateway_oidc_*` fields of

@@ -33,6 +33,7 @@ pub(super) fn login_page(state: &AppState, problem: Option<&str>, status: Status
             @if let Some(oidc) = &state.oidc {
                 p { a.button #sso href="/login/oidc" { "使用 " (oidc.config.provider_name) " 登录 Sign in with " (oidc.config.provider_name) } }
             } @else {
+            @if state.dev_issuer.is_some() { (super::dev_sign_in::people(&csrf)) }
             p.error { strong { "开发用 Development only: " } "没有配置身份提供方（KC_GATEWAY_OIDC_ISSUER），请粘贴访问令牌（" code { "kechuang token --role 角色 --subject 姓名" } " 生成）。No identity provider is configured; paste an access token. You are sent to your role's pages." }
             form method="post" action="/console/login" {
                 input type="hidden" name="csrf" value=(csrf);
@@ -89,20 +90,36 @@ pub async fn submit(
             StatusCode::FORBIDDEN,
         );
     }
-    let nonce = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if nonce.is_empty() || !state.csrf.verify(&format!("login:{nonce}"), &f.csrf) {
-        return login_page(
-            &state,
+    if let Err(page) = check_login_form(&state, &headers, &f.csrf) {
+        return *page;
+    }
+    sign_in_with(&state, &headers, f.token.trim()).await
+}
+
+/// Refuses a login form that does not carry the CSRF token of this browser's login nonce.
+pub(super) fn check_login_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<(), Box<Response>> {
+    let nonce = cookie(headers, LOGIN_COOKIE).unwrap_or_default();
+    if nonce.is_empty() || !state.csrf.verify(&format!("login:{nonce}"), csrf) {
+        return Err(Box::new(login_page(
+            state,
             Some("登录表单已过期，请重试。The form expired; try again."),
             StatusCode::FORBIDDEN,
-        );
+        )));
     }
-    let token = f.token.trim();
+    Ok(())
+}
+
+/// Verifies `token` and starts a session with it: to the person's pages.
+pub(super) async fn sign_in_with(state: &AppState, headers: &HeaderMap, token: &str) -> Response {
     let (caller, expires) = match state.auth.verify_with_expiry(token) {
         Ok(verified) => verified,
         Err(e) => {
             return login_page(
-                &state,
+                state,
                 Some(&format!("令牌无效 Invalid token: {e}")),
                 StatusCode::UNAUTHORIZED,
             );
@@ -127,7 +144,7 @@ pub async fn submit(
     );
     let mut response =
         (StatusCode::SEE_OTHER, [(LOCATION, home_for(caller.roles))]).into_response();
-    append_cookie(&mut response, &session_cookie(&state, &headers, &secret));
+    append_cookie(&mut response, &session_cookie(state, headers, &secret));
     // The nonce has done its work.
     append_cookie(
         &mut response,

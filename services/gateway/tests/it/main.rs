@@ -4,6 +4,7 @@
 mod api;
 mod browser;
 mod chromium;
+mod dev_sign_in;
 mod forms;
 mod limits;
 mod oidc;
