@@ -92,3 +92,18 @@ fn the_realm_issues_the_tokens_kechuang_verifies() {
         }
     }
 }
+
+/// Kubernetes: the gateway signs people in with the provider whose tokens the services trust.
+#[test]
+fn kubernetes_signs_people_in_with_the_trusted_provider() {
+    let common = crate::manifests::yaml_documents("deploy/k8s/common.yaml").remove(0);
+    let gateway = crate::manifests::yaml_documents("deploy/k8s/gateway.yaml").remove(0);
+    let issuer = str_of(&gateway["data"]["KC_GATEWAY_OIDC_ISSUER"]);
+    assert_eq!(issuer, str_of(&common["data"]["KC_TOKEN_ISSUER"]));
+    assert!(issuer.starts_with("https://"), "{issuer}");
+    let redirect = str_of(&gateway["data"]["KC_GATEWAY_OIDC_REDIRECT_URL"]);
+    assert!(
+        redirect.starts_with("https://") && redirect.ends_with("/login/callback"),
+        "{redirect}"
+    );
+}
