@@ -78,7 +78,7 @@ pub fn people(csrf: &str) -> Markup {
                 form method="post" action="/console/login/dev" style="display:inline-block;margin:0 .5em .5em 0" {
                     input type="hidden" name="csrf" value=(csrf);
                     input type="hidden" name="person" value=(i);
-                    button.quiet id={"dev-" (p.role.as_str())} type="submit" { (p.subject) " · " (role_label(p.role)) }
+                    button id={"dev-" (p.role.as_str())} type="submit" { (p.subject) " · " (role_label(p.role)) }
                 }
             }
         }

@@ -33,14 +33,14 @@ pub(super) fn login_page(state: &AppState, problem: Option<&str>, status: Status
             @if let Some(oidc) = &state.oidc {
                 p { a.button #sso href="/login/oidc" { "使用 " (oidc.config.provider_name) " 登录 Sign in with " (oidc.config.provider_name) } }
             } @else {
-            @if state.dev_issuer.is_some() { (super::dev_sign_in::people(&csrf)) }
-            p.error { strong { "开发用 Development only: " } "没有配置身份提供方（KC_GATEWAY_OIDC_ISSUER），请粘贴访问令牌（" code { "kechuang token --role 角色 --subject 姓名" } " 生成）。No identity provider is configured; paste an access token. You are sent to your role's pages." }
-            form method="post" action="/console/login" {
-                input type="hidden" name="csrf" value=(csrf);
-                label for="token" { "访问令牌 Access token" }
-                textarea #token name="token" rows="5" required placeholder="eyJhbGciOi..." {}
-                p { button #signin type="submit" { "登录 Sign in" } }
-            }
+                @if state.dev_issuer.is_some() { (super::dev_sign_in::people(&csrf)) }
+                p.error { strong { "开发用 Development only: " } "没有配置身份提供方（KC_GATEWAY_OIDC_ISSUER），请粘贴访问令牌（" code { "kechuang token --role 角色 --subject 姓名" } " 生成）。No identity provider is configured; paste an access token. You are sent to your role's pages." }
+                form method="post" action="/console/login" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="token" { "访问令牌 Access token" }
+                    textarea #token name="token" rows="5" required placeholder="eyJhbGciOi..." {}
+                    p { button #signin type="submit" { "登录 Sign in" } }
+                }
             }
             p.muted { "角色 Roles: "
                 @for (i, role) in kechuang_platform::Role::ALL.iter().filter(|r| **r != kechuang_platform::Role::Service).enumerate() {
