@@ -59,7 +59,6 @@ pub struct Callback {
     #[serde(default)]
     state: String,
     error: Option<String>,
-    error_description: Option<String>,
 }
 
 pub async fn callback(
@@ -71,11 +70,19 @@ pub async fn callback(
         return super::not_found().await.into_response();
     };
     if let Some(error) = q.error {
-        let why = q.error_description.unwrap_or(error);
+        // Only the error code, and only if it looks like one: the query is anyone's to write,
+        // and the login page must not become a place to print an attacker's words.
+        let code =
+            if error.len() <= 40 && error.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                error
+            } else {
+                "error".into()
+            };
+        tracing::info!(code, "the identity provider refused a sign-in");
         return refused(
             &state,
             StatusCode::FORBIDDEN,
-            &format!("身份提供方拒绝 The identity provider refused: {why}"),
+            &format!("身份提供方拒绝登录 The identity provider refused the sign-in ({code})."),
         );
     }
     let pending = cookie(&headers, PENDING_COOKIE).unwrap_or_default();

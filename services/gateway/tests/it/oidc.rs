@@ -229,6 +229,21 @@ async fn people_sign_in_through_a_real_openid_connect_provider() {
     assert_eq!(answer.status(), 403);
     assert!(session_cookie_of(&answer).is_none());
 
+    // The provider's refusal shows its error code and nothing else the query says.
+    let answer = browser
+        .get(format!(
+            "{gateway}/login/callback?error=access_denied&error_description=call%20400-EVIL"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 403);
+    let page = answer.text().await.unwrap();
+    assert!(
+        page.contains("(access_denied)") && !page.contains("EVIL"),
+        "{page}"
+    );
+
     // The callback starts a session, and sends the person to their role's pages.
     let answer = browser.get(&callback).send().await.unwrap();
     assert_eq!(answer.status(), 200);
