@@ -8,6 +8,7 @@ mod dev_sign_in;
 mod forms;
 mod limits;
 mod oidc;
+mod oidc_browser;
 mod policies;
 mod portal;
 mod portal_browser;

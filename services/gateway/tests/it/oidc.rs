@@ -144,63 +144,94 @@ fn session_cookie_of(response: &reqwest::Response) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A running provider and, in front of the services that trust it, a gateway that signs
+/// people in with it; the provider is reached as `provider_host` (`localhost` puts it on
+/// another site than the gateway's `127.0.0.1`, as a real provider is).
+pub struct WithProvider {
+    pub stack: Stack,
+    pub issuer: String,
+    pub gateway: String,
+    pub enterprise: String,
+    _provider: Provider,
+}
+
+impl WithProvider {
+    pub async fn start(provider_host: &str) -> Self {
+        let module = provider_module();
+        let (provider_port, gateway_port) = (free_port(), free_port());
+        let issuer = format!("http://{provider_host}:{provider_port}");
+        let gateway = format!("http://127.0.0.1:{gateway_port}");
+        let enterprise = credit_code("KCDL00001");
+        let people = json!({
+            "zhang.wei": {"roles": ["enterprise"], "enterprise_id": enterprise},
+            "li.na": {"roles": ["finance_approver"]},
+        });
+        let provider = Provider(
+            Command::new("node")
+                .arg(Path::new(TOOLS).join("oidc-provider.mjs"))
+                .env("OIDC_PROVIDER_MODULE", &module)
+                .env("HOST", provider_host)
+                .env("PORT", provider_port.to_string())
+                .env("REDIRECT_URI", format!("{gateway}/login/callback"))
+                .env("POST_LOGOUT_URI", format!("{gateway}/console/login"))
+                .env("PEOPLE", people.to_string())
+                .spawn()
+                .expect("node runs"),
+        );
+        let discovery = format!("{issuer}/.well-known/openid-configuration");
+        wait_for("the provider answers", || async {
+            reqwest::get(&discovery)
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        })
+        .await;
+
+        // The services trust the provider's tokens, and only those.
+        let mut settings = kechuang_e2e::settings();
+        settings.token_issuer = issuer.clone();
+        settings.token_audience = "kechuang".into();
+        settings.token_jwks_url = Some(format!("{issuer}/jwks"));
+        settings.token_jwks_file = None;
+        settings.token_roles_claim = "roles".into();
+        let dev_issuer = kechuang_platform::config::DevIssuer(std::sync::Arc::new(
+            settings.issuer().expect("the test issuer"),
+        ));
+        let stack = Stack::start_with_settings(settings, |g| {
+            // Handed over by mistake: the gateway still offers no development sign-in.
+            g.dev_issuer = Some(dev_issuer);
+            g.listen = SocketAddr::from(([127, 0, 0, 1], gateway_port));
+            g.oidc = Some(OidcClient {
+                issuer: issuer.clone(),
+                discovery_url: None,
+                client_id: "kechuang-gateway".into(),
+                client_secret: Some("test-only-secret".into()),
+                redirect_url: format!("{gateway}/login/callback"),
+                scopes: vec!["profile".into()],
+                provider_name: "测试身份提供方".into(),
+            });
+        })
+        .await;
+        Self {
+            stack,
+            issuer,
+            gateway,
+            enterprise,
+            _provider: provider,
+        }
+    }
+}
+
 #[tokio::test]
 async fn people_sign_in_through_a_real_openid_connect_provider() {
-    let module = provider_module();
-    let (provider_port, gateway_port) = (free_port(), free_port());
-    let issuer = format!("http://127.0.0.1:{provider_port}");
-    let gateway = format!("http://127.0.0.1:{gateway_port}");
-    let enterprise = credit_code("KCDL00001");
-    let people = json!({
-        "zhang.wei": {"roles": ["enterprise"], "enterprise_id": enterprise},
-        "li.na": {"roles": ["finance_approver"]},
-    });
-    let _provider = Provider(
-        Command::new("node")
-            .arg(Path::new(TOOLS).join("oidc-provider.mjs"))
-            .env("OIDC_PROVIDER_MODULE", &module)
-            .env("PORT", provider_port.to_string())
-            .env("REDIRECT_URI", format!("{gateway}/login/callback"))
-            .env("POST_LOGOUT_URI", format!("{gateway}/console/login"))
-            .env("PEOPLE", people.to_string())
-            .spawn()
-            .expect("node runs"),
-    );
-    let discovery = format!("{issuer}/.well-known/openid-configuration");
-    wait_for("the provider answers", || async {
-        reqwest::get(&discovery)
-            .await
-            .ok()
-            .filter(|r| r.status().is_success())
-            .map(|_| ())
-    })
-    .await;
-
-    // The services trust the provider's tokens, and only those.
-    let mut settings = kechuang_e2e::settings();
-    settings.token_issuer = issuer.clone();
-    settings.token_audience = "kechuang".into();
-    settings.token_jwks_url = Some(format!("{issuer}/jwks"));
-    settings.token_jwks_file = None;
-    settings.token_roles_claim = "roles".into();
-    let dev_issuer = kechuang_platform::config::DevIssuer(std::sync::Arc::new(
-        settings.issuer().expect("the test issuer"),
-    ));
-    let stack = Stack::start_with_settings(settings, |g| {
-        // Handed over by mistake: the gateway still offers no development sign-in.
-        g.dev_issuer = Some(dev_issuer);
-        g.listen = SocketAddr::from(([127, 0, 0, 1], gateway_port));
-        g.oidc = Some(OidcClient {
-            issuer: issuer.clone(),
-            discovery_url: None,
-            client_id: "kechuang-gateway".into(),
-            client_secret: Some("test-only-secret".into()),
-            redirect_url: format!("{gateway}/login/callback"),
-            scopes: vec!["profile".into()],
-            provider_name: "测试身份提供方".into(),
-        });
-    })
-    .await;
+    let WithProvider {
+        stack,
+        issuer,
+        gateway,
+        enterprise,
+        _provider,
+    } = WithProvider::start("127.0.0.1").await;
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let browser = a_browser(&jar);
 

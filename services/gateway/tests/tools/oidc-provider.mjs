@@ -3,7 +3,7 @@
 // provider to be: authorization code with PKCE, RS256, and JWT access tokens for the
 // audience `kechuang` carrying the person's roles (and an enterprise user's enterprise).
 //
-// Environment: OIDC_PROVIDER_MODULE (the package's entry file), PORT, REDIRECT_URI,
+// Environment: OIDC_PROVIDER_MODULE (the package's entry file), HOST, PORT, REDIRECT_URI,
 // POST_LOGOUT_URI, PEOPLE (JSON: login -> {roles, enterprise_id?}). Its development
 // interactions take any login and password: the test signs in as one of PEOPLE.
 import { generateKeyPairSync } from 'node:crypto';
@@ -12,7 +12,8 @@ import { pathToFileURL } from 'node:url';
 const { default: Provider } = await import(pathToFileURL(process.env.OIDC_PROVIDER_MODULE).href);
 
 const port = Number(process.env.PORT);
-const issuer = `http://127.0.0.1:${port}`;
+// The name browsers and the gateway reach it by (it listens on loopback either way).
+const issuer = `http://${process.env.HOST || '127.0.0.1'}:${port}`;
 const people = JSON.parse(process.env.PEOPLE);
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
