@@ -10,6 +10,7 @@ pub mod desk;
 pub mod health;
 pub mod limits;
 pub mod money;
+pub mod oidc;
 pub mod pages;
 pub mod portal;
 mod serve;
@@ -43,6 +44,10 @@ pub struct AppState {
     pub sessions: sessions::Sessions,
     /// The per-caller write rate (none: unlimited).
     pub writes: Option<Arc<kechuang_platform::limits::WriteLimiter<limits::WriteKey>>>,
+    /// The OpenID Connect provider people sign in with; none: a pasted token (development).
+    pub oidc: Option<Arc<oidc::Oidc>>,
+    /// `kechuang up`'s development issuer: its development sign-in (never beside `oidc`).
+    pub dev_issuer: Option<Arc<kechuang_platform::auth::Issuer>>,
 }
 
 /// The console and the API on one router, inside the request limits (see [`limits`]); the
@@ -153,6 +158,17 @@ impl Gateway {
             ),
             csrf,
             writes: limits::writes(&config.limits),
+            oidc: config
+                .oidc
+                .clone()
+                .map(oidc::Oidc::new)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("gateway: {e}"))?
+                .map(Arc::new),
+            dev_issuer: config
+                .dev_issuer
+                .filter(|_| config.oidc.is_none())
+                .map(|d| d.0),
         };
         Ok(Self {
             listener,

@@ -26,7 +26,9 @@ pub fn run(demo_options: Option<DemoOptions>) -> anyhow::Result<()> {
             std::process::exit(2);
         }
         let shutdown = launcher::shutdown_on_signal();
-        if let Some(jwks) = crate::dev_issuer::take_charge(&mut settings, shutdown.clone()).await? {
+        let dev_issuer_in_charge =
+            crate::dev_issuer::take_charge(&mut settings, shutdown.clone()).await?;
+        if let Some(jwks) = &dev_issuer_in_charge {
             tracing::warn!(
                 jwks,
                 key = %Settings::development_issuer_key().display(),
@@ -45,7 +47,16 @@ pub fn run(demo_options: Option<DemoOptions>) -> anyhow::Result<()> {
         for (kind, addr) in platform.addresses() {
             println!("{:<14} listening on {addr}", kind.name());
         }
-        let gateway = gateway::Gateway::build(platform.gateway_config(&settings)).await?;
+        let mut gateway_config = platform.gateway_config(&settings);
+        // The development sign-in (pick a demo person): only while the development issuer is
+        // in charge of tokens and no OpenID Connect provider signs people in.
+        if dev_issuer_in_charge.is_some() && gateway_config.oidc.is_none() {
+            gateway_config.dev_issuer = Some(kechuang_platform::config::DevIssuer(
+                std::sync::Arc::new(settings.issuer()?),
+            ));
+            tracing::warn!("the console offers a development sign-in (demo people); configure an identity provider in production");
+        }
+        let gateway = gateway::Gateway::build(gateway_config).await?;
         println!(
             "{:<14} console http://{addr}/console  API http://{addr}/api/v1  OpenAPI http://{addr}/openapi.json",
             "gateway",

@@ -79,6 +79,25 @@ pub struct Settings {
     /// say it came over TLS: set it when a TLS proxy in front of the gateway does not send
     /// `X-Forwarded-Proto: https`.
     pub gateway_secure_cookies: bool,
+    /// The OpenID Connect provider people sign in with (its issuer URL; the gateway reads
+    /// `/.well-known/openid-configuration` under it). Unset: no provider, and the login page
+    /// takes a pasted token instead (development).
+    pub gateway_oidc_issuer: Option<String>,
+    /// Where the gateway reads the provider's metadata (`/.well-known/openid-configuration`
+    /// under it) when it reaches the provider by another name than browsers do (inside
+    /// Docker: `http://keycloak:8080/realms/kechuang`); unset: the issuer URL.
+    pub gateway_oidc_discovery_url: Option<String>,
+    /// The gateway's client id at the provider.
+    pub gateway_oidc_client_id: String,
+    /// Its client secret; unset for a public client, which PKCE alone protects.
+    pub gateway_oidc_client_secret: Option<String>,
+    /// Where the provider sends the browser back: the gateway's `/login/callback` as the
+    /// browser reaches it, e.g. `https://kc.example.cn/login/callback`.
+    pub gateway_oidc_redirect_url: Option<String>,
+    /// Scopes asked for besides `openid`, space-separated.
+    pub gateway_oidc_scopes: String,
+    /// The provider's name on the login page's button.
+    pub gateway_oidc_provider_name: String,
     /// Where the gateway reaches each service; unset: `http://<host>:<port>` of that service.
     pub demand_url: Option<String>,
     pub matching_url: Option<String>,
@@ -198,6 +217,13 @@ impl Default for Settings {
             console_idle_minutes: 30,
             console_session_hours: 8,
             gateway_secure_cookies: false,
+            gateway_oidc_issuer: None,
+            gateway_oidc_discovery_url: None,
+            gateway_oidc_client_id: "kechuang-gateway".into(),
+            gateway_oidc_client_secret: None,
+            gateway_oidc_redirect_url: None,
+            gateway_oidc_scopes: "profile".into(),
+            gateway_oidc_provider_name: "统一身份认证 Single sign-on".into(),
             demand_url: None,
             matching_url: None,
             subsidy_url: None,
@@ -349,6 +375,22 @@ impl Settings {
                 absolute_timeout: Duration::from_secs(self.console_session_hours.max(1) * 3600),
                 secure_cookies: self.gateway_secure_cookies,
             },
+            oidc: self.gateway_oidc_issuer.clone().map(|issuer| OidcClient {
+                issuer,
+                discovery_url: self.gateway_oidc_discovery_url.clone(),
+                client_id: self.gateway_oidc_client_id.clone(),
+                client_secret: self.gateway_oidc_client_secret.clone(),
+                redirect_url: self.gateway_oidc_redirect_url.clone().unwrap_or_else(|| {
+                    format!("http://{}:{}/login/callback", self.host, self.gateway_port)
+                }),
+                scopes: self
+                    .gateway_oidc_scopes
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect(),
+                provider_name: self.gateway_oidc_provider_name.clone(),
+            }),
+            dev_issuer: None,
         }
     }
 
@@ -595,6 +637,34 @@ pub struct GatewayConfig {
     pub limits: Limits,
     pub database: DatabaseConfig,
     pub sessions: ConsoleSessions,
+    /// The OpenID Connect provider people sign in with; none: a pasted token (development).
+    pub oidc: Option<OidcClient>,
+    /// `kechuang up`'s development issuer, for its development sign-in (never set by
+    /// [`Settings::gateway`]: only `up` hands it over, and only while it is in charge).
+    pub dev_issuer: Option<DevIssuer>,
+}
+
+/// The development issuer the gateway may mint demo people's tokens with.
+#[derive(Clone)]
+pub struct DevIssuer(pub std::sync::Arc<crate::auth::Issuer>);
+
+impl std::fmt::Debug for DevIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DevIssuer(..)")
+    }
+}
+
+/// The gateway as a client of an OpenID Connect provider (see the `gateway_oidc_*` fields of
+/// [`Settings`]).
+#[derive(Debug, Clone)]
+pub struct OidcClient {
+    pub issuer: String,
+    pub discovery_url: Option<String>,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub redirect_url: String,
+    pub scopes: Vec<String>,
+    pub provider_name: String,
 }
 
 /// How long a console session lives, and how its cookie travels.

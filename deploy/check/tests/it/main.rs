@@ -4,6 +4,7 @@
 
 mod cluster;
 mod healthcheck;
+mod keycloak;
 mod manifests;
 mod metrics;
 mod permissions;

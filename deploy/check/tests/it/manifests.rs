@@ -306,15 +306,23 @@ fn compose_names_only_existing_services_ports_variables_and_files() {
         );
     }
     let services_env = env_map(compose["services"]["demand-intake"].get("environment"));
-    let jwks = services_env
-        .iter()
-        .find(|(k, _)| k == "KC_TOKEN_JWKS_FILE")
-        .map(|(_, v)| v.clone());
-    assert_eq!(
-        Some(value("KC_TOKEN_JWKS_FILE")),
-        jwks,
-        "one token key set for all"
-    );
+    for var in [
+        "KC_TOKEN_JWKS_URL",
+        "KC_TOKEN_ISSUER",
+        "KC_TOKEN_ROLES_CLAIM",
+    ] {
+        let theirs = services_env
+            .iter()
+            .find(|(k, _)| k == var)
+            .map(|(_, v)| v.clone());
+        assert_eq!(
+            Some(value(var)),
+            theirs,
+            "one identity provider for all: {var}"
+        );
+    }
+    // People sign in at the gateway with the provider whose tokens the services trust.
+    assert_eq!(value("KC_GATEWAY_OIDC_ISSUER"), value("KC_TOKEN_ISSUER"));
     assert!(
         value("KC_GATEWAY_CSRF_KEY").starts_with("${KC_GATEWAY_CSRF_KEY:?"),
         "the replicas must share a required CSRF key"
@@ -734,20 +742,16 @@ fn each_service_mounts_only_its_own_event_signing_key() {
     }
 }
 
-/// Tokens are signed by an issuer no service is: compose gives every service and the gateway
-/// the issuer's public key set alone (its private key stays in the volume's `issuer/`), and
-/// Kubernetes points them all at the identity provider's key set.
+/// Tokens are signed by an issuer no service is: compose points every service and the
+/// gateway at Keycloak's key set, and Kubernetes at the identity provider's.
 #[test]
 fn no_service_holds_a_token_signing_key() {
     let compose = yaml_documents("docker-compose.yml").remove(0);
     let script = strings(&compose["services"]["event-keys"]["command"]).join("\n");
-    assert!(script.contains("kechuang issuer-key issuer"), "{script}");
-    for line in script.lines().filter(|l| l.contains("cp issuer/")) {
-        assert!(
-            line.contains("cp issuer/jwks.json "),
-            "only the key set leaves issuer/: {line}"
-        );
-    }
+    assert!(
+        !script.contains("issuer"),
+        "no token issuer key is made: {script}"
+    );
     for service in [
         "demand-intake",
         "matching",
@@ -759,20 +763,22 @@ fn no_service_holds_a_token_signing_key() {
         let env = env_map(s.get("environment"));
         for (k, _) in &env {
             assert!(
-                k != "KC_TOKEN_SIGNING_KEY" && k != "KC_JWT_SECRET",
+                k != "KC_TOKEN_SIGNING_KEY" && k != "KC_JWT_SECRET" && k != "KC_TOKEN_JWKS_FILE",
                 "{service} gets {k}"
             );
         }
-        let mounts = s["volumes"].as_sequence().cloned().unwrap_or_default();
-        let keys = mounts
+        let jwks = env
             .iter()
-            .find(|m| m.is_mapping() && str_of(&m["source"]) == "event-keys")
-            .unwrap_or_else(|| panic!("{service} mounts its key directory"));
-        assert_eq!(str_of(&keys["volume"]["subpath"]), service);
+            .find(|(k, _)| k == "KC_TOKEN_JWKS_URL")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{service} lacks KC_TOKEN_JWKS_URL"));
         assert!(
-            script.contains("cp issuer/jwks.json $$s/")
-                || script.contains(&format!("cp issuer/jwks.json {service}/")),
-            "{service} gets the key set"
+            jwks.starts_with("http://keycloak:8080/realms/kechuang/"),
+            "{service}: {jwks}"
+        );
+        assert_eq!(
+            s["depends_on"]["keycloak"]["condition"], "service_healthy",
+            "{service} fetches the key set at start"
         );
     }
     let common = yaml_documents("deploy/k8s/common.yaml").remove(0);

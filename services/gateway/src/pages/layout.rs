@@ -28,6 +28,7 @@ body>footer{padding:8px 24px 24px}
 .pill{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;background:#e4e7eb}.pill.pending_review{background:#fff3c4}.pill.disbursed{background:#c6f7e2}.pill.rejected,.pill.disbursement_failed,.pill.ineligible{background:#ffe3e3}.pill.waitlisted{background:#ffe8d9}.pill.superseded{background:#e4e7eb;color:#616e7c}.pill.submitted,.pill.proposed{background:#fff3c4}.pill.docking,.pill.accepted,.pill.contracted,.pill.completed{background:#c6f7e2}.pill.withdrawn,.pill.expired{background:#e4e7eb}
 button,input[type=submit]{font:inherit;padding:4px 12px;border-radius:4px;border:1px solid #16324f;background:#16324f;color:#fff;cursor:pointer}
 button.reject{background:#fff;color:#c5221f;border-color:#c5221f}button.quiet{background:transparent;border-color:#9fb3c8;color:#fff}
+a.button{display:inline-block;padding:8px 16px;border-radius:4px;background:#16324f;color:#fff;text-decoration:none}
 input[type=text],textarea{font:inherit;padding:4px 6px;border:1px solid #bcccdc;border-radius:4px;width:100%}
 form.inline{display:flex;gap:6px;align-items:center;margin:4px 0}form.inline input[type=text]{width:150px}
 .grid{display:grid;grid-template-columns:repeat(4,1fr);gap:14px}.stat .v{font-size:22px;font-weight:700;font-variant-numeric:tabular-nums}.stat .k{color:#486581}

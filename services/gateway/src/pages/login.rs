@@ -21,23 +21,26 @@ use serde::Deserialize;
 
 const LOGIN_COOKIE: &str = "kc_login";
 
-fn login_page(
-    state: &AppState,
-    nonce: &str,
-    problem: Option<&str>,
-    status: StatusCode,
-) -> Response {
+/// The login page: the provider's button when one is configured, else (development) the
+/// pasted-token form.
+pub(super) fn login_page(state: &AppState, problem: Option<&str>, status: StatusCode) -> Response {
+    let nonce = fresh_nonce();
     let csrf = state.csrf.token(&format!("login:{nonce}"));
     let body = html! {
         h1 { "登录 Sign in" }
         div.card style="max-width:720px" {
-            p { "粘贴您的访问令牌（" code { "kechuang token --role 角色 --subject 姓名" } " 生成）。Paste your access token; you are sent to your role's pages." }
             @if let Some(p) = problem { div.error #error { (p) } }
-            form method="post" action="/console/login" {
-                input type="hidden" name="csrf" value=(csrf);
-                label for="token" { "访问令牌 Access token" }
-                textarea #token name="token" rows="5" required placeholder="eyJhbGciOi..." {}
-                p { button #signin type="submit" { "登录 Sign in" } }
+            @if let Some(oidc) = &state.oidc {
+                p { a.button #sso href="/login/oidc" { "使用 " (oidc.config.provider_name) " 登录 Sign in with " (oidc.config.provider_name) } }
+            } @else {
+                @if state.dev_issuer.is_some() { (super::dev_sign_in::people(&csrf)) }
+                p.error { strong { "开发用 Development only: " } "没有配置身份提供方（KC_GATEWAY_OIDC_ISSUER），请粘贴访问令牌（" code { "kechuang token --role 角色 --subject 姓名" } " 生成）。No identity provider is configured; paste an access token. You are sent to your role's pages." }
+                form method="post" action="/console/login" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label for="token" { "访问令牌 Access token" }
+                    textarea #token name="token" rows="5" required placeholder="eyJhbGciOi..." {}
+                    p { button #signin type="submit" { "登录 Sign in" } }
+                }
             }
             p.muted { "角色 Roles: "
                 @for (i, role) in kechuang_platform::Role::ALL.iter().filter(|r| **r != kechuang_platform::Role::Service).enumerate() {
@@ -63,7 +66,7 @@ fn fresh_nonce() -> String {
 }
 
 pub async fn form(State(state): State<AppState>) -> Response {
-    login_page(&state, &fresh_nonce(), None, StatusCode::OK)
+    login_page(&state, None, StatusCode::OK)
 }
 
 #[derive(Deserialize)]
@@ -79,22 +82,44 @@ pub async fn submit(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let nonce = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
-    if nonce.is_empty() || !state.csrf.verify(&format!("login:{nonce}"), &f.csrf) {
+    if state.oidc.is_some() {
+        // With a provider configured, only the provider signs people in.
         return login_page(
             &state,
-            &fresh_nonce(),
-            Some("登录表单已过期，请重试。The form expired; try again."),
+            Some("请使用身份提供方登录。Sign in with the identity provider."),
             StatusCode::FORBIDDEN,
         );
     }
-    let token = f.token.trim();
+    if let Err(page) = check_login_form(&state, &headers, &f.csrf) {
+        return *page;
+    }
+    sign_in_with(&state, &headers, f.token.trim()).await
+}
+
+/// Refuses a login form that does not carry the CSRF token of this browser's login nonce.
+pub(super) fn check_login_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<(), Box<Response>> {
+    let nonce = cookie(headers, LOGIN_COOKIE).unwrap_or_default();
+    if nonce.is_empty() || !state.csrf.verify(&format!("login:{nonce}"), csrf) {
+        return Err(Box::new(login_page(
+            state,
+            Some("登录表单已过期，请重试。The form expired; try again."),
+            StatusCode::FORBIDDEN,
+        )));
+    }
+    Ok(())
+}
+
+/// Verifies `token` and starts a session with it: to the person's pages.
+pub(super) async fn sign_in_with(state: &AppState, headers: &HeaderMap, token: &str) -> Response {
     let (caller, expires) = match state.auth.verify_with_expiry(token) {
         Ok(verified) => verified,
         Err(e) => {
             return login_page(
-                &state,
-                &fresh_nonce(),
+                state,
                 Some(&format!("令牌无效 Invalid token: {e}")),
                 StatusCode::UNAUTHORIZED,
             );
@@ -119,7 +144,7 @@ pub async fn submit(
     );
     let mut response =
         (StatusCode::SEE_OTHER, [(LOCATION, home_for(caller.roles))]).into_response();
-    append_cookie(&mut response, &session_cookie(&state, &headers, &secret));
+    append_cookie(&mut response, &session_cookie(state, headers, &secret));
     // The nonce has done its work.
     append_cookie(
         &mut response,
@@ -128,7 +153,7 @@ pub async fn submit(
     response
 }
 
-fn append_cookie(response: &mut Response, value: &str) {
+pub(super) fn append_cookie(response: &mut Response, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         response.headers_mut().append(SET_COOKIE, v);
     }
@@ -151,7 +176,7 @@ pub async fn logout(
         Err(r) => return *r,
     };
     let Some(secret) = session_secret(&headers) else {
-        return signed_out();
+        return signed_out(&state).await;
     };
     if let Err(e) = state.sessions.end(&secret).await {
         tracing::error!(error = %e, "console: cannot end a session");
@@ -163,7 +188,7 @@ pub async fn logout(
         );
     }
     tracing::info!(subject = session.caller.subject, "sign-out");
-    signed_out()
+    signed_out(&state).await
 }
 
 /// Ends every session of the signed-in person, on every browser (a lost laptop, a shared desk).
@@ -183,7 +208,7 @@ pub async fn logout_everywhere(
                 ended,
                 "sign-out everywhere"
             );
-            signed_out()
+            signed_out(&state).await
         }
         Err(e) => {
             tracing::error!(error = %e, "console: cannot end sessions");
@@ -197,9 +222,41 @@ pub async fn logout_everywhere(
     }
 }
 
-/// To the login page, both session cookies dropped.
-fn signed_out() -> Response {
-    let mut response = (StatusCode::SEE_OTHER, [(LOCATION, "/console/login")]).into_response();
+/// To the login page, both session cookies dropped; by way of the provider's end-session
+/// endpoint when it has one, so that its own session ends too (RP-initiated logout).
+async fn signed_out(state: &AppState) -> Response {
+    let provider = match &state.oidc {
+        Some(oidc) => {
+            let back = reqwest::Url::parse(&oidc.config.redirect_url)
+                .and_then(|u| u.join("/console/login"))
+                .map(String::from);
+            match back {
+                Ok(back) => oidc.end_session_url(&back).await,
+                Err(_) => None,
+            }
+        }
+        None => None,
+    };
+    let mut response = match provider {
+        // A page that moves on, not a redirect: a redirect after a form's POST to another
+        // site is refused by the pages' `form-action 'self'`.
+        Some(url) => {
+            let body = html! {
+                h1 { "已退出 Signed out" }
+                p { a #provider-logout href=(url) { "退出身份提供方 Sign out at the identity provider" } }
+            };
+            (
+                StatusCode::OK,
+                [(
+                    axum::http::HeaderName::from_static("refresh"),
+                    format!("0;url={url}"),
+                )],
+                shell("已退出 Signed out", None, &[], body),
+            )
+                .into_response()
+        }
+        None => (StatusCode::SEE_OTHER, [(LOCATION, "/console/login")]).into_response(),
+    };
     for c in dropped_session_cookies() {
         append_cookie(&mut response, &c);
     }

@@ -4,11 +4,13 @@
 //! (`/console`, finance office), the portal (`/portal`, enterprises) and the desk (`/desk`,
 //! technology managers) are built on it; the services decide what each caller may do.
 
+mod dev_sign_in;
 mod errors;
 pub mod forms;
 mod home;
 pub mod layout;
 mod login;
+mod sso;
 
 use crate::AppState;
 use crate::sessions::SessionSecret;
@@ -41,6 +43,9 @@ pub fn router() -> Router<AppState> {
             .route("/", get(home::home))
             .route("/welcome", get(home::welcome))
             .route("/console/login", get(login::form).post(login::submit))
+            .route("/console/login/dev", post(dev_sign_in::submit))
+            .route("/login/oidc", get(sso::start))
+            .route("/login/callback", get(sso::callback))
             .route("/console/logout", post(login::logout))
             .route("/console/logout/everywhere", post(login::logout_everywhere)),
         NO_SCRIPT,

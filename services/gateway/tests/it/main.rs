@@ -4,8 +4,11 @@
 mod api;
 mod browser;
 mod chromium;
+mod dev_sign_in;
 mod forms;
 mod limits;
+mod oidc;
+mod oidc_browser;
 mod policies;
 mod portal;
 mod portal_browser;

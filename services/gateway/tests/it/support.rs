@@ -32,7 +32,14 @@ impl Stack {
 
     /// As [`Stack::start`], with the gateway's configuration changed by `configure`.
     pub async fn start_with_gateway(configure: impl FnOnce(&mut GatewayConfig)) -> Self {
-        let mut settings = kechuang_e2e::settings();
+        Self::start_with_settings(kechuang_e2e::settings(), configure).await
+    }
+
+    /// As [`Stack::start_with_gateway`], the services started with `settings`.
+    pub async fn start_with_settings(
+        mut settings: kechuang_platform::Settings,
+        configure: impl FnOnce(&mut GatewayConfig),
+    ) -> Self {
         settings.payout_latency_ms = 0;
         let platform = TestPlatform::start_with(settings).await;
         let mut config = platform.settings.gateway();
