@@ -24,6 +24,10 @@ fn pinned() -> String {
 
 /// The pinned `oidc-provider`'s entry file, installed with npm when missing.
 fn provider_module() -> PathBuf {
+    // The tests of this binary run in parallel: one installs, the others wait for it (two npm
+    // installs into one prefix leave a broken one).
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
     let want = pinned();
     let package = Path::new(PREFIX).join("node_modules/oidc-provider");
     let installed = || {
