@@ -225,8 +225,17 @@ async fn a_service_can_only_create_and_pull_its_own_durables_with_their_own_filt
 async fn a_service_cannot_read_the_replies_addressed_to_another() -> anyhow::Result<()> {
     let server = NatsServer::start()?;
     let (subsidy, errors) = connect_as(&server, "subsidy").await?;
-    // Its own inbox works: a JetStream request gets its answer.
-    let own = jetstream_of(subsidy.clone()).query_account().await;
+    // Its own inbox works: a JetStream request gets its answer (once JetStream is up: the
+    // server listens a moment before its JetStream answers, longer on a busy machine).
+    let js = jetstream_of(subsidy.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let own = loop {
+        let answer = js.query_account().await;
+        if answer.is_ok() || std::time::Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
     assert!(own.is_ok(), "{:?}", own.err());
     // The ledger's inbox (publish acks, pulled messages) is not its to read.
     let _snoop = subsidy.subscribe("_INBOX_fund-ledger.>").await?;
