@@ -7,6 +7,7 @@
 
 use crate::chromium::Browser;
 use crate::support::*;
+use crate::webdriver::{exists, sign_in_with_token, submit_click, text};
 use fantoccini::{Client, Locator};
 use kechuang_e2e::authed;
 use kechuang_platform::{Role, ServiceKind};
@@ -15,45 +16,8 @@ use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
-
-/// Clicks what submits a form and waits for the next page to replace this one (WebDriver may
-/// return from the click before the navigation is done).
-async fn submit_click(c: &Client, css: &str) {
-    let old = c.find(Locator::Css("html")).await.unwrap();
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while old.tag_name().await.is_ok() {
-        assert!(Instant::now() < deadline, "{css}: no new page");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-async fn exists(c: &Client, css: &str) -> bool {
-    !c.find_all(Locator::Css(css)).await.unwrap().is_empty()
-}
-
 async fn sign_in(c: &Client, stack: &Stack, token: &str) {
-    c.goto(&stack.url("/console/login")).await.unwrap();
-    c.find(Locator::Css("#token"))
-        .await
-        .unwrap()
-        .send_keys(token)
-        .await
-        .unwrap();
-    submit_click(c, "#signin").await;
+    sign_in_with_token(c, &stack.url("/console/login"), token).await;
     assert!(
         c.current_url()
             .await

@@ -19,3 +19,4 @@ mod supplier;
 mod supplier_browser;
 mod supplier_import;
 mod support;
+mod webdriver;

@@ -6,6 +6,7 @@
 
 use crate::chromium::Browser;
 use crate::oidc::WithProvider;
+use crate::webdriver::text;
 use fantoccini::{Client, Locator};
 use std::time::{Duration, Instant};
 
@@ -28,15 +29,6 @@ async fn click(c: &Client, css: &str) {
         .click()
         .await
         .unwrap();
-}
-
-async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

@@ -5,31 +5,10 @@
 
 use crate::chromium::Browser;
 use crate::support::*;
+use crate::webdriver::{exists, fill, sign_in_with_token, submit_click, text};
 use fantoccini::{Client, Locator};
 use kechuang_platform::Role;
 use std::time::{Duration, Instant};
-
-async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
-
-async fn exists(c: &Client, css: &str) -> bool {
-    !c.find_all(Locator::Css(css)).await.unwrap().is_empty()
-}
-
-async fn fill(c: &Client, css: &str, value: &str) {
-    let input = c
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    input.clear().await.unwrap();
-    input.send_keys(value).await.unwrap();
-}
 
 async fn choose(c: &Client, css: &str, value: &str) {
     c.find(Locator::Css(css))
@@ -40,30 +19,12 @@ async fn choose(c: &Client, css: &str, value: &str) {
         .unwrap();
 }
 
-/// Clicks what submits a form and waits for the next page.
-async fn submit_click(c: &Client, css: &str) {
-    let old = c.find(Locator::Css("html")).await.unwrap();
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while old.tag_name().await.is_ok() {
-        assert!(Instant::now() < deadline, "{css}: no new page");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 async fn path(c: &Client) -> String {
     c.current_url().await.unwrap().path().to_string()
 }
 
 async fn sign_in(c: &Client, stack: &Stack, token: &str) {
-    c.goto(&stack.url("/console/login")).await.unwrap();
-    fill(c, "#token", token).await;
-    submit_click(c, "#signin").await;
+    sign_in_with_token(c, &stack.url("/console/login"), token).await;
 }
 
 #[tokio::test]

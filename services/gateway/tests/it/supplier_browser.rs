@@ -5,43 +5,10 @@
 use crate::chromium::Browser;
 use crate::supplier::{HEADER, verified_demand};
 use crate::support::*;
-use fantoccini::{Client, Locator};
+use crate::webdriver::{fill, submit_click, text};
+use fantoccini::Locator;
 use kechuang_platform::Role;
 use std::time::{Duration, Instant};
-
-async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
-}
-
-async fn fill(c: &Client, css: &str, value: &str) {
-    let input = c
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"));
-    input.clear().await.unwrap();
-    input.send_keys(value).await.unwrap();
-}
-
-/// Clicks what submits a form and waits for the next page.
-async fn submit_click(c: &Client, css: &str) {
-    let old = c.find(Locator::Css("html")).await.unwrap();
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while old.tag_name().await.is_ok() {
-        assert!(Instant::now() < deadline, "{css}: no new page");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 #[tokio::test]
 async fn a_supplier_registers_uploads_and_sees_a_matching_demand_in_the_browser() {

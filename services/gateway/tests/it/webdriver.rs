@@ -1,0 +1,52 @@
+//! The steps the browser tests take through WebDriver: read, type, submit and wait.
+
+use fantoccini::{Client, Locator};
+use std::time::{Duration, Instant};
+
+/// The text of the element `css` (panics naming it when absent).
+pub async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+pub async fn exists(c: &Client, css: &str) -> bool {
+    !c.find_all(Locator::Css(css)).await.unwrap().is_empty()
+}
+
+/// Types `value` into the input `css`, replacing what was there.
+pub async fn fill(c: &Client, css: &str, value: &str) {
+    let input = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    input.clear().await.unwrap();
+    input.send_keys(value).await.unwrap();
+}
+
+/// Clicks what submits a form and waits for the next page to replace this one (WebDriver may
+/// return from the click before the navigation is done).
+pub async fn submit_click(c: &Client, css: &str) {
+    let old = c.find(Locator::Css("html")).await.unwrap();
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while old.tag_name().await.is_ok() {
+        assert!(Instant::now() < deadline, "{css}: no new page");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Signs `token` in on the login page (the development paste form).
+pub async fn sign_in_with_token(c: &Client, login_url: &str, token: &str) {
+    c.goto(login_url).await.unwrap();
+    fill(c, "#token", token).await;
+    submit_click(c, "#signin").await;
+}
