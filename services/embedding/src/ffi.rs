@@ -47,14 +47,25 @@ fn symbol<T: Copy>(lib: &Library, name: &[u8]) -> Result<T, EmbeddingError> {
     })
 }
 
+/// Opens a library that stays mapped until the process exits, even once every `Library` for it
+/// is dropped. The OpenMP runtime must: threads that ran a parallel region (tokio's blocking
+/// threads) keep thread-local state whose destructors live in it, and they run when such a
+/// thread exits, possibly long after the last model was freed. Unmapping the runtime first
+/// made those destructors jump into nothing (a SIGSEGV seen when one test process loaded and
+/// dropped several models). The engine stays for the same reason, at the cost of a few MB.
+fn open_for_good(path: &std::path::Path) -> Result<Library, EmbeddingError> {
+    use libloading::os::unix::{Library as UnixLibrary, RTLD_NOW};
+    // SAFETY: the library was checked against a pinned sha256 sum; its initialisers are the
+    // OpenMP runtime's and the engine's (none that takes locks we hold).
+    unsafe { UnixLibrary::open(Some(path), RTLD_NOW | libc::RTLD_NODELETE) }
+        .map(Library::from)
+        .map_err(|e| EmbeddingError::Load(format!("{}: {e}", path.display())))
+}
+
 impl Engine {
     pub fn load(files: &ModelFiles) -> Result<Engine, EmbeddingError> {
-        // SAFETY: both libraries were checked against pinned sha256 sums; their initialisers
-        // are the OpenMP runtime's and the engine's (none that takes locks we hold).
-        let runtime = unsafe { Library::new(&files.runtime) }
-            .map_err(|e| EmbeddingError::Load(format!("{}: {e}", files.runtime.display())))?;
-        let engine = unsafe { Library::new(&files.engine) }
-            .map_err(|e| EmbeddingError::Load(format!("{}: {e}", files.engine.display())))?;
+        let runtime = open_for_good(&files.runtime)?;
+        let engine = open_for_good(&files.engine)?;
         let load: Load = symbol(&engine, b"e5_load\0")?;
         let dim: Dim = symbol(&engine, b"e5_dim\0")?;
         let free: Free = symbol(&engine, b"e5_free\0")?;
