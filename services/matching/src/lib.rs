@@ -7,6 +7,7 @@
 //! start and kept current by commit notifications (see `sync`), so replicas agree.
 
 pub mod api;
+pub mod deals;
 pub mod domain;
 pub mod events;
 pub mod gauges;
@@ -159,6 +160,7 @@ pub async fn build_with(
     let matching = MatchingApi {
         pool: runtime.pool.clone(),
         shared,
+        deals: deals::Deals::new(runtime.pool.clone()),
     };
     let routes = Routes::new(CatalogServiceServer::with_interceptor(
         catalog,
