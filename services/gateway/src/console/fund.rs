@@ -16,9 +16,11 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::Utc;
 use kechuang_proto::fund as fpb;
+use kechuang_proto::matching::Contract;
 use kechuang_proto::subsidy::{self as spb, ApplicationStatus};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 /// Applications read at most for one chart.
 const APPLICATION_LIMIT: usize = 100_000;
@@ -63,6 +65,101 @@ pub async fn applications(
     }
 }
 
+/// What the dashboard shows of one fund, each part read on its own (one failing read shows
+/// its error in place; the rest of the page still renders).
+struct Dashboard {
+    fund_id: String,
+    fund: Result<fpb::Fund, ApiError>,
+    reconcile: Result<fpb::ReconcileReport, ApiError>,
+    /// This fund's disbursed subsidies (newest first) and whether the listing stopped early.
+    disbursed: Result<(Vec<spb::SubsidyApplication>, bool), ApiError>,
+    /// This fund's waitlist, in the order of approval.
+    waitlisted: Result<Vec<spb::SubsidyApplication>, ApiError>,
+    contracts: HashMap<String, Contract>,
+    names: HashMap<String, String>,
+}
+
+impl Dashboard {
+    async fn read(state: &AppState, token: &str, fund_id: String) -> Dashboard {
+        let fund = async {
+            let request = authed(
+                fpb::GetFundRequest {
+                    fund_id: fund_id.clone(),
+                },
+                token,
+            )?;
+            Ok::<_, ApiError>(
+                state
+                    .upstream
+                    .fund
+                    .clone()
+                    .get_fund(request)
+                    .await?
+                    .into_inner(),
+            )
+        };
+        let reconcile = async {
+            let request = authed(
+                fpb::ReconcileRequest {
+                    fund_id: fund_id.clone(),
+                },
+                token,
+            )?;
+            Ok::<_, ApiError>(
+                state
+                    .upstream
+                    .fund
+                    .clone()
+                    .reconcile(request)
+                    .await?
+                    .into_inner(),
+            )
+        };
+        let (fund, reconcile, disbursed, waitlisted) = futures::join!(
+            fund,
+            reconcile,
+            applications(
+                state,
+                token,
+                ApplicationStatus::Disbursed,
+                APPLICATION_LIMIT
+            ),
+            applications(state, token, ApplicationStatus::Waitlisted, 1_000),
+        );
+        let of_fund = |apps: Vec<spb::SubsidyApplication>| -> Vec<spb::SubsidyApplication> {
+            apps.into_iter().filter(|a| a.fund_id == fund_id).collect()
+        };
+        let disbursed = disbursed.map(|(apps, truncated)| (of_fund(apps), truncated));
+        let waitlisted = waitlisted.map(|(apps, _)| of_fund(apps));
+        let mine: &[spb::SubsidyApplication] = disbursed.as_ref().map_or(&[], |(a, _)| a);
+        let waiting: &[spb::SubsidyApplication] = waitlisted.as_deref().unwrap_or(&[]);
+        let shown = mine
+            .iter()
+            .take(10)
+            .chain(waiting.iter().rev().take(50))
+            .map(|a| a.enterprise_id.as_str());
+        let (contracts, names) = futures::join!(
+            contracts(state, token, mine),
+            state.upstream.enterprise_names(token, shown)
+        );
+        Dashboard {
+            fund_id,
+            fund,
+            reconcile,
+            disbursed,
+            waitlisted,
+            contracts,
+            names,
+        }
+    }
+
+    fn chain_of(&self, a: &spb::SubsidyApplication) -> Option<&str> {
+        self.contracts
+            .get(&a.contract_id)
+            .map(|c| c.industry_chain.as_str())
+    }
+}
+
 pub async fn page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -76,91 +173,25 @@ pub async fn page(
         .fund
         .filter(|f| !f.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_FUND.to_string());
-    let token = session.token.as_str();
-    let fund = async {
-        let r = state
-            .upstream
-            .fund
-            .clone()
-            .get_fund(authed(
-                fpb::GetFundRequest {
-                    fund_id: fund_id.clone(),
-                },
-                token,
-            )?)
-            .await?;
-        Ok::<_, ApiError>(r.into_inner())
-    };
-    let reconcile = async {
-        let r = state
-            .upstream
-            .fund
-            .clone()
-            .reconcile(authed(
-                fpb::ReconcileRequest {
-                    fund_id: fund_id.clone(),
-                },
-                token,
-            )?)
-            .await?;
-        Ok::<_, ApiError>(r.into_inner())
-    };
-    let (fund, reconcile, disbursed, waitlisted) = futures::join!(
-        fund,
-        reconcile,
-        applications(
-            &state,
-            token,
-            ApplicationStatus::Disbursed,
-            APPLICATION_LIMIT
-        ),
-        applications(&state, token, ApplicationStatus::Waitlisted, 1_000),
-    );
-    // The chart's points: this fund's disbursed subsidies, with their contracts' chains.
-    let mine: Vec<spb::SubsidyApplication> = disbursed
-        .as_ref()
-        .map(|(apps, _)| {
-            apps.iter()
-                .filter(|a| a.fund_id == fund_id)
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let waiting: Vec<&spb::SubsidyApplication> = waitlisted
-        .as_ref()
-        .map(|(apps, _)| apps.iter().filter(|a| a.fund_id == fund_id).collect())
-        .unwrap_or_default();
-    let (contracts, names) = futures::join!(
-        contracts(&state, token, &mine),
-        state.upstream.enterprise_names(
-            token,
-            mine.iter()
-                .take(10)
-                .chain(waiting.iter().rev().take(50).copied())
-                .map(|a| a.enterprise_id.as_str())
-        )
-    );
-    let points: Vec<Disbursement> = mine
-        .iter()
-        .filter_map(|a| {
-            Some(Disbursement {
-                at: time(a.update_time)?,
-                industry_chain: contracts
-                    .get(&a.contract_id)
-                    .map(|c| c.industry_chain.clone())
-                    .unwrap_or_else(|| "未知 unknown".into()),
-                amount_fen: a.amount_fen,
-            })
-        })
-        .collect();
-    let s = series(&points);
+    let d = Dashboard::read(&state, session.token.as_str(), fund_id).await;
     let body = html! {
         h1 { "资金看板 Fund dashboard" }
         form.inline method="get" action="/console/fund" {
-            label { "基金 Fund " } input type="text" name="fund" value=(fund_id);
+            label { "基金 Fund " } input type="text" name="fund" value=(d.fund_id);
             button type="submit" { "查看 Show" }
         }
-        @match &fund {
+        (balances(&d.fund))
+        (reconciliation(&d.reconcile))
+        (disbursements(&d))
+        (waitlist(&d))
+        p.muted { "更新于 Updated " (local(Utc::now())) " " (ZONE) }
+    };
+    page_response(&session, "资金看板 Fund", Nav::Fund, body)
+}
+
+fn balances(fund: &Result<fpb::Fund, ApiError>) -> Markup {
+    html! {
+        @match fund {
             Err(e) => { (refused("无法读取基金 Cannot read the fund", e)) }
             Ok(f) => {
                 @if f.available_fen < f.low_balance_fen {
@@ -179,7 +210,12 @@ pub async fn page(
                 div.card { (chart::fund_bar(f.available_fen, f.reserved_fen, f.disbursed_fen)) }
             }
         }
-        @match &reconcile {
+    }
+}
+
+fn reconciliation(report: &Result<fpb::ReconcileReport, ApiError>) -> Markup {
+    html! {
+        @match report {
             Err(e) => { (refused("对账 Reconcile", e)) }
             Ok(r) if r.violations.is_empty() => {
                 p.ok #reconcile { "✔ 账本平衡 The ledger reconciles: " (r.checks.len()) " 项检查 checks, " (r.transfer_count) " 笔转账 transfers" }
@@ -188,57 +224,77 @@ pub async fn page(
                 div.error #reconcile { "账本异常 The ledger does not reconcile:" ul { @for v in &r.violations { li { (v) } } } }
             }
         }
-        @match &disbursed {
-            Err(e) => { (refused("无法读取拨付 Cannot list disbursements", e)) }
-            Ok((_, truncated)) => {
-                div.card {
-                    h2 { "拨付趋势 Disbursements over time" span.muted { " （" (mine.len()) " 笔 subsidies）" } }
-                    @if points.is_empty() { p.muted { "尚无拨付 Nothing disbursed yet" } } @else { (chart::disbursements_over_time(&s)) }
-                }
-                div.card {
-                    h2 { "按产业链 By industry chain" }
-                    @if points.is_empty() { p.muted { "—" } } @else { (chart::by_chain(&s.chain_totals())) }
-                    @if *truncated { p.muted { "只统计了最近的 " (APPLICATION_LIMIT) " 笔。Only the latest subsidies are charted." } }
-                }
-                div.card {
-                    h2 { "最近拨付 Latest disbursements" }
-                    table #latest {
-                        thead { tr { th { "时间 Time (" (ZONE) ")" } th { "申请 Application" } th { "企业 Enterprise" } th { "产业链 Chain" } th.num { "金额 Amount" } th { "银行流水 Payout" } } }
-                        tbody {
-                            @for a in mine.iter().take(10) {
-                                tr data-application=(a.id) {
-                                    td { (local_opt(time(a.update_time))) }
-                                    td { a href={"/console/applications/" (a.id)} { (a.id) } }
-                                    td { (enterprise(&names, &a.enterprise_id)) }
-                                    td { (contracts.get(&a.contract_id).map(|c| c.industry_chain.as_str()).unwrap_or("—")) }
-                                    td.num { (yuan(a.amount_fen)) }
-                                    td.mono { (a.payout_reference) }
-                                }
-                            }
+    }
+}
+
+/// The charts (over time, by industry chain) and the latest ten disbursements.
+fn disbursements(d: &Dashboard) -> Markup {
+    let (mine, truncated) = match &d.disbursed {
+        Err(e) => return refused("无法读取拨付 Cannot list disbursements", e),
+        Ok((mine, truncated)) => (mine, *truncated),
+    };
+    let points: Vec<Disbursement> = mine
+        .iter()
+        .filter_map(|a| {
+            Some(Disbursement {
+                at: time(a.update_time)?,
+                industry_chain: d.chain_of(a).unwrap_or("未知 unknown").to_string(),
+                amount_fen: a.amount_fen,
+            })
+        })
+        .collect();
+    let s = series(&points);
+    html! {
+        div.card {
+            h2 { "拨付趋势 Disbursements over time" span.muted { " （" (mine.len()) " 笔 subsidies）" } }
+            @if points.is_empty() { p.muted { "尚无拨付 Nothing disbursed yet" } } @else { (chart::disbursements_over_time(&s)) }
+        }
+        div.card {
+            h2 { "按产业链 By industry chain" }
+            @if points.is_empty() { p.muted { "—" } } @else { (chart::by_chain(&s.chain_totals())) }
+            @if truncated { p.muted { "只统计了最近的 " (APPLICATION_LIMIT) " 笔。Only the latest subsidies are charted." } }
+        }
+        div.card {
+            h2 { "最近拨付 Latest disbursements" }
+            table #latest {
+                thead { tr { th { "时间 Time (" (ZONE) ")" } th { "申请 Application" } th { "企业 Enterprise" } th { "产业链 Chain" } th.num { "金额 Amount" } th { "银行流水 Payout" } } }
+                tbody {
+                    @for a in mine.iter().take(10) {
+                        tr data-application=(a.id) {
+                            td { (local_opt(time(a.update_time))) }
+                            td { a href={"/console/applications/" (a.id)} { (a.id) } }
+                            td { (enterprise(&d.names, &a.enterprise_id)) }
+                            td { (d.chain_of(a).unwrap_or("—")) }
+                            td.num { (yuan(a.amount_fen)) }
+                            td.mono { (a.payout_reference) }
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// Approved subsidies waiting for money, the oldest 50 shown.
+fn waitlist(d: &Dashboard) -> Markup {
+    html! {
         div.card {
             h2 { "候补名单 Waitlist" span.muted { " 资金不足时按批准先后排队，注资后依次预留 first come, first served when the fund is topped up" } }
-            @match &waitlisted {
+            @match &d.waitlisted {
                 Err(e) => { (refused("候补 Waitlist", e)) }
-                Ok(_) => {
+                Ok(waiting) => {
                     @let sum: i64 = waiting.iter().map(|a| a.amount_fen).sum();
                     p #waitlist-total { (waiting.len()) " 笔 applications · " (yuan(sum)) }
                     table #waitlist {
                         thead { tr { th { "申请 Application" } th { "企业 Enterprise" } th.num { "金额 Amount" } th { "自 Since (" (ZONE) ")" } } }
                         tbody {
                             @for a in waiting.iter().rev().take(50) {
-                                tr { td { a href={"/console/applications/" (a.id)} { (a.id) } } td { (enterprise(&names, &a.enterprise_id)) } td.num { (yuan(a.amount_fen)) } td { (local_opt(time(a.update_time))) } }
+                                tr { td { a href={"/console/applications/" (a.id)} { (a.id) } } td { (enterprise(&d.names, &a.enterprise_id)) } td.num { (yuan(a.amount_fen)) } td { (local_opt(time(a.update_time))) } }
                             }
                         }
                     }
                 }
             }
         }
-        p.muted { "更新于 Updated " (local(Utc::now())) " " (ZONE) }
-    };
-    page_response(&session, "资金看板 Fund", Nav::Fund, body)
+    }
 }
