@@ -2,6 +2,7 @@
 //! every call carries the caller's own bearer token, and the service decides.
 
 use crate::status::ApiError;
+use futures::{StreamExt, stream};
 use kechuang_platform::GatewayConfig;
 use kechuang_proto::demand::GetEnterpriseRequest;
 use kechuang_proto::demand::demand_service_client::DemandServiceClient;
@@ -12,7 +13,8 @@ use kechuang_proto::matching::catalog_service_client::CatalogServiceClient;
 use kechuang_proto::matching::matching_service_client::MatchingServiceClient;
 use kechuang_proto::subsidy::policy_service_client::PolicyServiceClient;
 use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
-use std::collections::HashMap;
+use kechuang_proto::subsidy::{self as spb, Policy};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::metadata::MetadataValue;
@@ -175,6 +177,53 @@ impl Upstream {
             names.insert(id, name);
         }
         names
+    }
+}
+
+impl Upstream {
+    /// Every policy version (few: one per change of the rules), by id.
+    pub async fn policies(&self, token: &str) -> Result<HashMap<String, Policy>, ApiError> {
+        let mut out = HashMap::new();
+        let mut page_token = String::new();
+        for _ in 0..20 {
+            let page = self
+                .policy
+                .clone()
+                .list_policies(authed(
+                    spb::ListPoliciesRequest {
+                        page_size: 500,
+                        page_token,
+                        status: 0,
+                    },
+                    token,
+                )?)
+                .await?
+                .into_inner();
+            out.extend(page.policies.into_iter().map(|p| (p.id.clone(), p)));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        Ok(out)
+    }
+
+    /// The contracts of `applications`, by id (those the caller may not read are left out).
+    pub async fn contracts(
+        &self,
+        token: &str,
+        applications: &[spb::SubsidyApplication],
+    ) -> HashMap<String, Contract> {
+        let ids: BTreeSet<String> = applications.iter().map(|a| a.contract_id.clone()).collect();
+        let lookups = ids.into_iter().map(|id| {
+            let (upstream, token) = (self.clone(), token.to_string());
+            async move { upstream.contract(&token, &id).await.ok().map(|c| (id, c)) }
+        });
+        stream::iter(lookups)
+            .buffer_unordered(8)
+            .filter_map(futures::future::ready)
+            .collect()
+            .await
     }
 }
 

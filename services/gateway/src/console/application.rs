@@ -1,12 +1,14 @@
 //! One application (申请详情): its timeline from the contract and the payment to the
 //! disbursement, and the ledger transfers behind it.
 
+use super::layout::page_response;
 use super::layout::{Nav, ZONE, application_status, enterprise, local, local_opt, status_pill};
-use super::queue::{actions, contract_summary, four_eyes, page_response, policies, policy_summary};
+use super::queue::actions;
 use super::{refused, require_session, service_error};
 use crate::AppState;
 use crate::api::types::time;
 use crate::money::yuan;
+use crate::pages::summaries::{contract_summary, four_eyes, policy_summary};
 use crate::status::ApiError;
 use crate::upstream::authed;
 use axum::extract::{Path, State};
@@ -173,7 +175,7 @@ pub async fn page(
         .contract(&session.token, &a.contract_id)
         .await;
     let (policies, names) = futures::join!(
-        policies(&state, &session.token),
+        state.upstream.policies(&session.token),
         state
             .upstream
             .enterprise_names(&session.token, [a.enterprise_id.as_str()])

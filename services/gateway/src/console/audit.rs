@@ -1,10 +1,11 @@
 //! The audit trail (审计): every finance action, oldest first, and the hash chain's check.
 
+use super::layout::page_response;
 use super::layout::{Nav, ZONE, local, local_opt};
-use super::queue::{page_response, urlencode};
 use super::{refused, require_session};
 use crate::AppState;
 use crate::api::types::time;
+use crate::pages::layout::urlencode;
 use crate::status::ApiError;
 use crate::upstream::authed;
 use axum::extract::{Query, State};

@@ -2,8 +2,8 @@
 //! the waitlist, a low-balance warning and whether the ledger reconciles.
 
 use super::chart;
+use super::layout::page_response;
 use super::layout::{Nav, ZONE, enterprise, local, local_opt};
-use super::queue::{contracts, page_response};
 use super::{refused, require_session};
 use crate::AppState;
 use crate::api::types::time;
@@ -139,7 +139,7 @@ impl Dashboard {
             .chain(waiting.iter().rev().take(50))
             .map(|a| a.enterprise_id.as_str());
         let (contracts, names) = futures::join!(
-            contracts(state, token, mine),
+            state.upstream.contracts(token, mine),
             state.upstream.enterprise_names(token, shown)
         );
         Dashboard {

@@ -1,8 +1,7 @@
 //! The supply-chain funnel (供需漏斗): demands submitted → verified → matched → docking →
 //! contracted → completed, and the matching rate of each district (Hubei's are held to 80 %).
 
-use super::layout::{Nav, ZONE, local};
-use super::queue::page_response;
+use super::layout::{Nav, ZONE, local, page_response};
 use super::{refused, require_session};
 use crate::AppState;
 use crate::money::ratio;

@@ -6,6 +6,7 @@ pub use crate::pages::layout::{
     ZONE, application_status, contract_type, enterprise, local, local_opt, role_label, role_labels,
     status_pill,
 };
+use axum::response::{IntoResponse, Response};
 use maud::Markup;
 
 /// The navigation's pages.
@@ -33,4 +34,9 @@ pub fn page(title: &str, session: Option<&Session>, nav: Nav, body: Markup) -> M
         link(Nav::Audit, "/console/audit", "审计 Audit"),
     ];
     shell(title, session, &links, body)
+}
+
+/// A console page as the response.
+pub fn page_response(session: &Session, title: &str, nav: Nav, body: Markup) -> Response {
+    page(title, Some(session), nav, body).into_response()
 }

@@ -2,13 +2,15 @@
 //! finance approver who is another person puts it in force or rejects it. The page lists the
 //! proposals waiting, the versions in force and the history; the subsidy service decides.
 
+use super::layout::page_response;
 use super::layout::{Nav, local_opt};
 use super::policy_form::ProposeForm;
-use super::queue::{page_response, policy_summary, urlencode};
 use super::{DecisionForm, Session, posted_session, refused, require_session, service_error};
 use crate::AppState;
 use crate::api::types::time;
 use crate::money::yuan;
+use crate::pages::layout::urlencode;
+use crate::pages::summaries::policy_summary;
 use crate::status::ApiError;
 use crate::upstream::authed;
 use axum::Form;
@@ -157,7 +159,7 @@ pub async fn page(
         Ok(s) => s,
         Err(r) => return *r,
     };
-    let listed = super::queue::policies(&state, &session.token).await;
+    let listed = state.upstream.policies(&session.token).await;
     let body = match listed {
         Err(e) => refused("无法读取政策 Cannot list policies", &e),
         Ok(all) => {

@@ -1,10 +1,12 @@
 //! The approval queue (审批队列): pending applications with their contract, amounts, policy
 //! and computation, and the four-eyes state; approve or reject with a reason.
 
-use super::layout::{self, Nav, ZONE, contract_type, enterprise, local_opt, status_pill};
+use super::layout::{Nav, ZONE, enterprise, local_opt, page_response, status_pill};
 use super::{DecisionForm, Session, posted_session, refused, require_session, service_error};
 use crate::AppState;
-use crate::money::{percent_bps, yuan};
+use crate::money::yuan;
+use crate::pages::layout::urlencode;
+use crate::pages::summaries::{contract_summary, four_eyes, policy_summary};
 use crate::status::ApiError;
 use crate::upstream::authed;
 use axum::Form;
@@ -13,13 +15,10 @@ use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
-use futures::{StreamExt, stream};
 use kechuang_platform::Role;
-use kechuang_proto::matching::Contract;
-use kechuang_proto::subsidy::{self as spb, ApplicationStatus, Policy};
+use kechuang_proto::subsidy::{self as spb, ApplicationStatus};
 use maud::{Markup, html};
 use serde::Deserialize;
-use std::collections::{BTreeSet, HashMap};
 
 const PAGE_SIZE: i32 = 50;
 
@@ -29,100 +28,6 @@ pub struct QueueQuery {
     /// `approved` or `rejected` after an action, with the application's id.
     done: Option<String>,
     id: Option<String>,
-}
-
-/// Every policy version (few: one per change of the rules), by id.
-pub async fn policies(state: &AppState, token: &str) -> Result<HashMap<String, Policy>, ApiError> {
-    let mut out = HashMap::new();
-    let mut page_token = String::new();
-    for _ in 0..20 {
-        let page = state
-            .upstream
-            .policy
-            .clone()
-            .list_policies(authed(
-                spb::ListPoliciesRequest {
-                    page_size: 500,
-                    page_token,
-                    status: 0,
-                },
-                token,
-            )?)
-            .await?
-            .into_inner();
-        out.extend(page.policies.into_iter().map(|p| (p.id.clone(), p)));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
-    Ok(out)
-}
-
-/// The contracts of `applications`, by id (those the caller may not read are left out).
-pub async fn contracts(
-    state: &AppState,
-    token: &str,
-    applications: &[spb::SubsidyApplication],
-) -> HashMap<String, Contract> {
-    let ids: BTreeSet<String> = applications.iter().map(|a| a.contract_id.clone()).collect();
-    let lookups = ids.into_iter().map(|id| {
-        let (upstream, token) = (state.upstream.clone(), token.to_string());
-        async move { upstream.contract(&token, &id).await.ok().map(|c| (id, c)) }
-    });
-    stream::iter(lookups)
-        .buffer_unordered(8)
-        .filter_map(futures::future::ready)
-        .collect()
-        .await
-}
-
-pub fn policy_summary(policy: Option<&Policy>, policy_id: &str) -> Markup {
-    match policy {
-        Some(p) => html! {
-            div { (p.name) " " span.muted { "v" (p.version) } }
-            div.muted {
-                @for (i, t) in p.tiers.iter().enumerate() {
-                    @if i > 0 { "；" }
-                    "≥" (yuan(t.from_cumulative_fen)) " " (percent_bps(t.ratio_bps))
-                }
-                @if p.per_contract_cap_fen > 0 { "；每合同上限 " (yuan(p.per_contract_cap_fen)) }
-                @if p.per_enterprise_annual_cap_fen > 0 { "；每企业年上限 " (yuan(p.per_enterprise_annual_cap_fen)) }
-            }
-        },
-        None if policy_id.is_empty() => html! { span.muted { "—" } },
-        None => html! { span.mono { (policy_id) } },
-    }
-}
-
-pub fn contract_summary(contract: Option<&Contract>, contract_id: &str) -> Markup {
-    match contract {
-        Some(c) => html! {
-            div { (c.contract_no) " · " (contract_type(c.contract_type)) }
-            div.muted { (c.supplier) " · " (c.industry_chain) " · 合同额 " (yuan(c.amount_fen)) }
-        },
-        None => html! { span.mono { (contract_id) } },
-    }
-}
-
-/// Who approved, and how many more different approvers it needs.
-pub fn four_eyes(a: &spb::SubsidyApplication) -> Markup {
-    let have = a.approvals.len() as i32;
-    let need = a.required_approvals.max(1);
-    let missing = (need - have).max(0);
-    html! {
-        div.four-eyes data-approvals=(have) data-required=(need) {
-            strong { (have) " / " (need) } " 已批准 approved"
-            @for x in &a.approvals {
-                div { "✔ " (x.approver) " " span.muted { (local_opt(crate::api::types::time(x.approve_time))) } }
-            }
-            @if a.status == ApplicationStatus::PendingReview as i32 {
-                @if missing > 0 {
-                    div.bad.still { "还需 " (missing) " 位审批人 still needs " (missing) " more approver" @if missing > 1 { "s" } }
-                }
-            }
-        }
-    }
 }
 
 /// The approve and reject forms, only for a role that may approve and has not yet.
@@ -218,8 +123,10 @@ pub async fn page(
         Err(e) => refused("无法读取申请 Cannot list applications", &e),
         Ok(listing) => {
             let (policies, contracts, names) = futures::join!(
-                policies(&state, &session.token),
-                contracts(&state, &session.token, &listing.applications),
+                state.upstream.policies(&session.token),
+                state
+                    .upstream
+                    .contracts(&session.token, &listing.applications),
                 state.upstream.enterprise_names(
                     &session.token,
                     listing
@@ -269,10 +176,6 @@ pub async fn page(
         (body)
     };
     page_response(&session, "审批队列 Queue", Nav::Queue, body)
-}
-
-pub fn page_response(session: &Session, title: &str, nav: Nav, body: Markup) -> Response {
-    layout::page(title, Some(session), nav, body).into_response()
 }
 
 async fn decide(
@@ -340,18 +243,6 @@ pub async fn reject(
     Form(f): Form<DecisionForm>,
 ) -> Response {
     decide(state, headers, id, f, false).await
-}
-
-/// Percent-encodes everything but unreserved characters.
-pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

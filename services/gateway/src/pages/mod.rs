@@ -11,6 +11,7 @@ mod home;
 pub mod layout;
 mod login;
 mod sso;
+pub mod summaries;
 
 use crate::AppState;
 use crate::sessions::SessionSecret;

@@ -6,9 +6,9 @@
 use super::demand_form::contract_type_options;
 use super::{Enterprise, Nav, posted, require, view};
 use crate::AppState;
-use crate::console::queue::contract_summary;
 use crate::money::hundredths;
 use crate::pages::forms::{Problems, field, invalid, moment, request_id};
+use crate::pages::summaries::contract_summary;
 use crate::pages::{see_other, service_error};
 use crate::status::ApiError;
 use crate::upstream::authed;
@@ -246,7 +246,7 @@ pub async fn pay(
     match answer {
         Ok(p) => see_other(&format!(
             "/portal/subsidies?done=paid&id={}",
-            crate::console::queue::urlencode(&p.application_id)
+            crate::pages::layout::urlencode(&p.application_id)
         )),
         Err(err) if err.status == StatusCode::BAD_REQUEST => {
             let mut r = payment_page(&state, &e, &contract, &f, &Problems::of(&err)).await;

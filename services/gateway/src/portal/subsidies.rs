@@ -4,10 +4,10 @@
 use super::{Nav, require, view};
 use crate::AppState;
 use crate::api::types::time;
-use crate::console::queue::{contract_summary, contracts, four_eyes, policies, policy_summary};
 use crate::money::yuan;
 use crate::pages::layout::{application_status, local_opt, status_pill};
 use crate::pages::refused;
+use crate::pages::summaries::{contract_summary, four_eyes, policy_summary};
 use crate::status::ApiError;
 use crate::upstream::authed;
 use axum::extract::{Query, State};
@@ -54,8 +54,8 @@ pub async fn page(
         Err(err) => refused("无法读取补贴申请 Cannot list your applications", &err),
         Ok(listing) => {
             let (policies, contracts) = futures::join!(
-                policies(&state, token),
-                contracts(&state, token, &listing.applications)
+                state.upstream.policies(token),
+                state.upstream.contracts(token, &listing.applications)
             );
             // Policies are the finance office's to list; without them the id is shown.
             let policies = policies.unwrap_or_default();
