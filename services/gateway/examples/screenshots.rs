@@ -1,9 +1,10 @@
-//! The README's pictures of the console: a real platform loaded with a small demo (all its
-//! subsidies approved and paid), a few fresh applications waiting in the queue, and Chromium
-//! photographing the pages an approver sees.
+//! The README's pictures of every role's pages: a real platform loaded with a small demo (all
+//! its subsidies approved and paid), a few fresh applications waiting in the queue, one demand
+//! waiting for verification, and Chromium photographing what an approver, an auditor, an
+//! enterprise, a technology manager and a supplier see.
 //!
 //! ```sh
-//! cargo run -p gateway --example screenshots -- docs     # writes docs/console-*.png
+//! cargo run -p gateway --example screenshots -- docs     # writes docs/{console,portal,desk,supplier}-*.png
 //! ```
 
 #[path = "../tests/it/chromium.rs"]
@@ -15,9 +16,10 @@ mod support;
 use fantoccini::Locator;
 use kechuang::demo::{self, Clients, DemoOptions, data::Scale};
 use kechuang_platform::Role;
+use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
-use support::{Stack, enterprise_pays};
+use support::{Stack, credit_code, enterprise_pays};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -83,12 +85,12 @@ async fn main() -> anyhow::Result<()> {
     let browser = chromium::Browser::start().await;
     let w = &browser.client;
     w.set_window_size(1440, 1280).await?;
-    sign_in(w, &stack, &li).await?;
+    sign_in(w, &stack, &li, "/console/queue").await?;
     let approve = format!("tr[data-application='{}'] button[name='approve']", a.1[0]);
     w.find(Locator::Css(&approve)).await?.click().await?;
     sign_out(w).await?;
     let zhao = stack.token(Role::FinanceApprover, "审批人·赵", None);
-    sign_in(w, &stack, &zhao).await?;
+    sign_in(w, &stack, &zhao, "/console/queue").await?;
     for (name, path) in [
         ("console-queue.png", "/console/queue".to_string()),
         ("console-fund.png", "/console/fund".to_string()),
@@ -101,14 +103,119 @@ async fn main() -> anyhow::Result<()> {
     }
     // Demands are read by managers and auditors (demand-intake's rule), not by approvers.
     sign_out(w).await?;
-    sign_in(w, &stack, &auditor).await?;
+    sign_in(w, &stack, &auditor, "/console/queue").await?;
     shoot(w, &stack, &dir, "console-funnel.png", "/console/funnel").await?;
+    sign_out(w).await?;
+    enterprise_pages(w, &stack, &dir).await?;
+    desk_pages(w, &stack, &dir).await?;
+    supplier_pages(w, &stack, &dir).await?;
     browser.stop().await;
     stack.stop().await;
     Ok(())
 }
 
-async fn sign_in(w: &fantoccini::Client, stack: &Stack, token: &str) -> anyhow::Result<()> {
+/// The enterprise of the first fresh application: its profile, its demands (one more submitted
+/// now, for the desk), one demand's timeline with its pairings, its subsidies.
+async fn enterprise_pages(
+    w: &fantoccini::Client,
+    stack: &Stack,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let weld = credit_code("WELD00001");
+    let token = stack.token(Role::Enterprise, "财务·WELD00001", Some(&weld));
+    let deadline = (chrono::Utc::now() + chrono::Duration::days(60)).to_rfc3339();
+    let demand = json!({
+        "request_id": "demand-WELD00001-coating", "enterprise_id": weld,
+        "title": "焊装线涂胶工位需要视觉检测，漏涂断胶靠人工抽检",
+        "description": "涂胶轨迹长约3米，节拍60秒，希望在线识别断胶、漏涂并报警。",
+        "industry_chain": "高端装备", "contract_type": "development",
+        "budget_min_fen": 20_000_000, "budget_max_fen": 80_000_000,
+        "region_code": "420100", "deadline": deadline,
+    });
+    let (status, body) = stack
+        .http(
+            "POST",
+            "/api/v1/demands",
+            Some(&token),
+            Some(&demand.to_string()),
+        )
+        .await;
+    anyhow::ensure!(status == 200, "the demand for the desk: {body}");
+    sign_in(w, stack, &token, "/portal").await?;
+    shoot(w, stack, dir, "portal-profile.png", "/portal").await?;
+    shoot(w, stack, dir, "portal-demands.png", "/portal/demands").await?;
+    // The demand that was paired, contracted and paid: its timeline and pairings.
+    let first = w
+        .find(Locator::LinkText("汽车焊装线焊缝经常出现气孔，返修率高"))
+        .await?
+        .attr("href")
+        .await?
+        .unwrap_or_default();
+    shoot(w, stack, dir, "portal-demand.png", &first).await?;
+    shoot(w, stack, dir, "portal-subsidies.png", "/portal/subsidies").await?;
+    sign_out(w).await
+}
+
+/// A technology manager: the demands waiting for verification, the enterprises, the funnel.
+async fn desk_pages(
+    w: &fantoccini::Client,
+    stack: &Stack,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let zhou = stack.token(Role::TechManager, "技术经理人·周", None);
+    sign_in(w, stack, &zhou, "/desk").await?;
+    shoot(w, stack, dir, "desk-verify.png", "/desk").await?;
+    shoot(w, stack, dir, "desk-enterprises.png", "/desk/enterprises").await?;
+    shoot(w, stack, dir, "desk-funnel.png", "/desk/funnel").await?;
+    sign_out(w).await
+}
+
+/// A supplier registers one achievement through the form, then: its achievements, the import
+/// page, the open demands its achievements were paired with.
+async fn supplier_pages(
+    w: &fantoccini::Client,
+    stack: &Stack,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let wu = stack.token(Role::Supplier, "成果转化办·吴", None);
+    sign_in(w, stack, &wu, "/supplier").await?;
+    w.goto(&stack.url("/supplier/achievements")).await?;
+    for (field, value) in [
+        ("#title", "焊缝气孔在线视觉检测与工艺参数闭环调控"),
+        ("#institution", "华中科技大学"),
+        (
+            "#abstract",
+            "以线结构光与深度学习识别焊缝气孔、咬边，联动焊接电流与保护气流量闭环调整，降低返修率。",
+        ),
+        ("#keywords", "焊缝检测、气孔、机器视觉"),
+        ("#trl", "7"),
+        ("#asking_price", "800000"),
+        ("#region_code", "420111"),
+    ] {
+        w.find(Locator::Css(field)).await?.send_keys(value).await?;
+    }
+    w.find(Locator::Css("#industry_chain"))
+        .await?
+        .select_by_value("高端装备")
+        .await?;
+    w.find(Locator::Css("label[for=mode_license]"))
+        .await?
+        .click()
+        .await?;
+    w.find(Locator::Css("#save")).await?.click().await?;
+    w.find(Locator::Css("#flash")).await?;
+    shoot(w, stack, dir, "supplier-achievements.png", "/supplier").await?;
+    shoot(w, stack, dir, "supplier-import.png", "/supplier/import").await?;
+    shoot(w, stack, dir, "supplier-demands.png", "/supplier/demands").await?;
+    sign_out(w).await
+}
+
+async fn sign_in(
+    w: &fantoccini::Client,
+    stack: &Stack,
+    token: &str,
+    home: &str,
+) -> anyhow::Result<()> {
     w.goto(&stack.url("/console/login")).await?;
     w.find(Locator::Css("#token"))
         .await?
@@ -116,10 +223,10 @@ async fn sign_in(w: &fantoccini::Client, stack: &Stack, token: &str) -> anyhow::
         .await?;
     w.find(Locator::Css("#signin")).await?.click().await?;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !w.current_url().await?.path().ends_with("/console/queue") {
+    while w.current_url().await?.path() != home {
         anyhow::ensure!(
             std::time::Instant::now() < deadline,
-            "sign-in did not reach the queue"
+            "sign-in did not reach {home}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -145,7 +252,7 @@ async fn shoot(
 }
 
 async fn sign_out(w: &fantoccini::Client) -> anyhow::Result<()> {
-    w.find(Locator::Css("header form button"))
+    w.find(Locator::Css("header form[action='/console/logout'] button"))
         .await?
         .click()
         .await?;

@@ -11,7 +11,7 @@ use crate::pages::{error_page, refused};
 use crate::status::ApiError;
 use crate::upstream::authed;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use kechuang_platform::vocabulary::region_name;
 use kechuang_proto::demand as dpb;
@@ -80,6 +80,15 @@ pub async fn list(
         (body)
     };
     view("我的需求 My demands", &e.session, Nav::Demands, body)
+}
+
+/// Why a demand the sky net has not seen has no pairings.
+fn before_matching(status: i32) -> &'static str {
+    if status == dpb::DemandStatus::Rejected as i32 {
+        "需求已驳回，没有推荐。The demand was rejected: no pairings."
+    } else {
+        "技术经理人审核通过后，天网开始匹配。Pairings come once a technology manager has verified the demand."
+    }
 }
 
 /// Every status change, oldest first.
@@ -171,7 +180,12 @@ pub async fn page(
             "没有这条需求。No such demand.",
         );
     }
-    let pairings = pairings::of_demand(state, token, &d.id).await;
+    // The sky net learns of a demand when it is verified: before that (or when it was
+    // rejected) there is nothing to ask it, and just after it may not have heard yet.
+    let pairings = match dpb::DemandStatus::try_from(d.status) {
+        Ok(dpb::DemandStatus::Submitted | dpb::DemandStatus::Rejected) => None,
+        _ => Some(pairings::of_demand(state, token, &d.id).await),
+    };
     let body = html! {
         h1 { (d.title) }
         @if let Some(f) = flash(done) { (f) }
@@ -181,8 +195,12 @@ pub async fn page(
         (timeline(&d))
         h2 { "天网推荐 Pairings" }
         @match &pairings {
-            Err(err) => { (refused("无法读取配对 Cannot list pairings", err)) }
-            Ok(rows) => { (pairing_rows(&e.session, rows)) }
+            None => { p.muted #no-pairings { (before_matching(d.status)) } }
+            Some(Err(err)) if err.status == StatusCode::NOT_FOUND => {
+                p.muted #no-pairings { "天网正在匹配，推荐会出现在这里。The sky net is matching; pairings appear here." }
+            }
+            Some(Err(err)) => { (refused("无法读取配对 Cannot list pairings", err)) }
+            Some(Ok(rows)) => { (pairing_rows(&e.session, rows)) }
         }
     };
     view(&d.title, &e.session, Nav::Demands, body)

@@ -182,6 +182,14 @@ async fn an_enterprise_and_a_manager_work_through_their_pages() {
         page.body
     );
     assert!(page.body.contains("id=\"timeline\""));
+    // Not verified yet: the sky net has not heard of it, and the page says so (not an error).
+    assert!(
+        page.body.contains("id=\"no-pairings\"")
+            && page.body.contains("once a technology manager has verified")
+            && !page.body.contains("Cannot list pairings"),
+        "{}",
+        page.body
+    );
     assert!(
         ent.get("/portal/demands")
             .await
