@@ -161,15 +161,26 @@ pub struct WithProvider {
 
 impl WithProvider {
     pub async fn start(provider_host: &str) -> Self {
-        let module = provider_module();
-        let (provider_port, gateway_port) = (free_port(), free_port());
-        let issuer = format!("http://{provider_host}:{provider_port}");
-        let gateway = format!("http://127.0.0.1:{gateway_port}");
         let enterprise = credit_code("KCDL00001");
         let people = json!({
             "zhang.wei": {"roles": ["enterprise"], "enterprise_id": enterprise},
             "li.na": {"roles": ["finance_approver"]},
         });
+        Self::start_with_people(provider_host, &enterprise, people).await
+    }
+
+    /// As [`WithProvider::start`], the provider knowing `people` (login → the claims its
+    /// access tokens carry for them), `enterprise` the one a test's enterprise user acts for.
+    pub async fn start_with_people(
+        provider_host: &str,
+        enterprise: &str,
+        people: serde_json::Value,
+    ) -> Self {
+        let module = provider_module();
+        let (provider_port, gateway_port) = (free_port(), free_port());
+        let issuer = format!("http://{provider_host}:{provider_port}");
+        let gateway = format!("http://127.0.0.1:{gateway_port}");
+        let enterprise = enterprise.to_string();
         let provider = Provider(
             Command::new("node")
                 .arg(Path::new(TOOLS).join("oidc-provider.mjs"))
