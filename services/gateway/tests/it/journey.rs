@@ -12,7 +12,7 @@
 //! token signed with the old shared development secret (HS256), whatever it claims.
 
 use crate::chromium::Browser;
-use crate::oidc::WithProvider;
+use crate::oidc::{DEFAULT_ACCESS_TOKEN_TTL, WithProvider};
 use crate::support::*;
 use crate::webdriver::{choose, click, exists, fill, submit_click, text, wait_for, wait_for_path};
 use fantoccini::{Client, Locator};
@@ -25,39 +25,93 @@ use kechuang_proto::subsidy::{self as spb, subsidy_service_client::SubsidyServic
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-/// The people of the journey: the provider's logins, and the claims their tokens carry where
-/// kechuang reads them (`roles`, `enterprise_id`, `institution_id`).
+/// Someone who signs in: their login at the provider, the name it gives them, their pages.
+struct Person {
+    login: &'static str,
+    name: &'static str,
+    home: &'static str,
+}
+
+const SUPPLIER: Person = Person {
+    login: "chen.supplier",
+    name: "成果转化办·陈",
+    home: "/supplier",
+};
+const OFFICER: Person = Person {
+    login: "wang.officer",
+    name: "财政专员·王",
+    home: "/console/queue",
+};
+const ENTERPRISE: Person = Person {
+    login: "zheng.enterprise",
+    name: "企业财务·郑",
+    home: "/portal",
+};
+const MANAGER: Person = Person {
+    login: "zhou.manager",
+    name: "技术经理人·周",
+    home: "/desk",
+};
+const FIRST_APPROVER: Person = Person {
+    login: "li.approver",
+    name: "审批人·李",
+    home: "/console/queue",
+};
+const SECOND_APPROVER: Person = Person {
+    login: "zhao.approver",
+    name: "审批人·赵",
+    home: "/console/queue",
+};
+
+/// The provider's people: each one's name, and the claims their tokens carry where kechuang
+/// reads them (`roles`, `enterprise_id`, `institution_id`).
 fn people(enterprise: &str) -> serde_json::Value {
-    json!({
-        "chen.supplier": {"roles": ["supplier"], "institution_id": "华中科技大学"},
-        "wang.officer": {"roles": ["finance_officer"]},
-        "zheng.enterprise": {"roles": ["enterprise"], "enterprise_id": enterprise},
-        "zhou.manager": {"roles": ["tech_manager"]},
-        "li.approver": {"roles": ["finance_approver"]},
-        "zhao.approver": {"roles": ["finance_approver"]},
-    })
+    let person = |p: &Person, claims: serde_json::Value| {
+        let mut claims = claims;
+        claims["name"] = p.name.into();
+        (p.login.to_string(), claims)
+    };
+    serde_json::Value::Object(
+        [
+            person(
+                &SUPPLIER,
+                json!({"roles": ["supplier"], "institution_id": "华中科技大学"}),
+            ),
+            person(&OFFICER, json!({"roles": ["finance_officer"]})),
+            person(
+                &ENTERPRISE,
+                json!({"roles": ["enterprise"], "enterprise_id": enterprise}),
+            ),
+            person(&MANAGER, json!({"roles": ["tech_manager"]})),
+            person(&FIRST_APPROVER, json!({"roles": ["finance_approver"]})),
+            person(&SECOND_APPROVER, json!({"roles": ["finance_approver"]})),
+        ]
+        .into_iter()
+        .collect(),
+    )
 }
 
 async fn path(c: &Client) -> String {
     c.current_url().await.unwrap().path().to_string()
 }
 
-/// Signs `login` in as a person does: the login page's provider button, the provider's own
-/// login page (and its consent page, when it asks), back at the gateway on `home`.
-async fn sign_in_as(c: &Client, world: &WithProvider, login: &str, home: &str) {
+/// Signs `who` in as a person does: the login page's provider button, the provider's own
+/// login page (and its consent page, when it asks), back at the gateway on their pages, whose
+/// header names them as the provider does.
+async fn sign_in_as(c: &Client, world: &WithProvider, who: &Person) {
     c.goto(&format!("{}/console/login", world.gateway))
         .await
         .unwrap();
     click(c, "#sso").await;
     wait_for(c, "input[name=login]").await;
-    fill(c, "input[name=login]", login).await;
+    fill(c, "input[name=login]", who.login).await;
     fill(c, "input[name=password]", "demo-only").await;
     submit_click(c, "button[type=submit]").await;
     // The provider asks for consent to each new grant; a page at a time until the gateway's.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let url = c.current_url().await.unwrap();
-        if url.as_str().starts_with(&world.gateway) && url.path() == home {
+        if url.as_str().starts_with(&world.gateway) && url.path() == who.home {
             break;
         }
         if exists(c, "input[value=consent]").await {
@@ -66,13 +120,15 @@ async fn sign_in_as(c: &Client, world: &WithProvider, login: &str, home: &str) {
         }
         assert!(
             Instant::now() < deadline,
-            "{login}: at {url}, never at {home}"
+            "{}: at {url}, never at {}",
+            who.login,
+            who.home
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(
         text(c, "#who").await,
-        login,
+        who.name,
         "the header names who signed in"
     );
 }
@@ -120,14 +176,19 @@ async fn attr(c: &Client, css: &str, name: &str) -> Option<String> {
 #[tokio::test]
 async fn one_demand_from_portal_to_disbursed_subsidy_everyone_signed_in_through_the_provider() {
     let enterprise = credit_code("JRNY00001");
-    let world =
-        WithProvider::start_with_people("localhost", &enterprise, people(&enterprise)).await;
+    let world = WithProvider::start_with_people(
+        "localhost",
+        &enterprise,
+        people(&enterprise),
+        DEFAULT_ACCESS_TOKEN_TTL,
+    )
+    .await;
     let gateway = |path: &str| format!("{}{path}", world.gateway);
     let browser = Browser::start().await;
     let w = &browser.client;
 
     // The supplier publishes the achievement the demand will need.
-    sign_in_as(w, &world, "chen.supplier", "/supplier").await;
+    sign_in_as(w, &world, &SUPPLIER).await;
     assert_eq!(text(w, "#role").await, "高校院所 supplier");
     submit_click(w, "nav a[href='/supplier/achievements']").await;
     fill(w, "#title", "激光-电弧复合焊接工艺参数自适应调控").await;
@@ -150,7 +211,7 @@ async fn one_demand_from_portal_to_disbursed_subsidy_everyone_signed_in_through_
     sign_out(w).await;
 
     // The finance officer puts the treasury's allocation into the fund on the dashboard.
-    sign_in_as(w, &world, "wang.officer", "/console/queue").await;
+    sign_in_as(w, &world, &OFFICER).await;
     assert_eq!(text(w, "#role").await, "财政专员 finance officer");
     submit_click(w, "nav a[href='/console/fund']").await;
     fill(w, "#top-up-amount", "5000000").await;
@@ -164,7 +225,7 @@ async fn one_demand_from_portal_to_disbursed_subsidy_everyone_signed_in_through_
     sign_out(w).await;
 
     // The enterprise registers itself and submits its demand.
-    sign_in_as(w, &world, "zheng.enterprise", "/portal").await;
+    sign_in_as(w, &world, &ENTERPRISE).await;
     assert_eq!(text(w, "#role").await, "企业 enterprise");
     fill(w, "#name", "武汉郑氏汽车零部件有限公司").await;
     fill(w, "#region_code", "420100").await;
@@ -210,7 +271,7 @@ async fn one_demand_from_portal_to_disbursed_subsidy_everyone_signed_in_through_
     sign_out(w).await;
 
     // The technology manager verifies it at the desk.
-    sign_in_as(w, &world, "zhou.manager", "/desk").await;
+    sign_in_as(w, &world, &MANAGER).await;
     assert_eq!(text(w, "#role").await, "技术经理人 tech manager");
     let row = format!("tr[data-demand='{demand_id}']");
     assert!(
@@ -232,7 +293,7 @@ async fn one_demand_from_portal_to_disbursed_subsidy_everyone_signed_in_through_
     sign_out(w).await;
 
     // The enterprise: the sky net's pairing arrives (a reload shows it); it accepts it.
-    sign_in_as(w, &world, "zheng.enterprise", "/portal").await;
+    sign_in_as(w, &world, &ENTERPRISE).await;
     reload_until(w, &gateway(&demand_page), "a pairing", || async {
         exists(w, "tr[data-pairing]").await
     })
@@ -302,7 +363,7 @@ async fn one_demand_from_portal_to_disbursed_subsidy_everyone_signed_in_through_
 
     // Two approvers: 200,000 yuan is above the four-eyes threshold.
     let queued = format!("tr[data-application='{application}']");
-    sign_in_as(w, &world, "li.approver", "/console/queue").await;
+    sign_in_as(w, &world, &FIRST_APPROVER).await;
     assert_eq!(text(w, "#role").await, "审批人 approver");
     assert_eq!(
         attr(w, &format!("{queued} .four-eyes"), "data-required")
@@ -324,11 +385,11 @@ async fn one_demand_from_portal_to_disbursed_subsidy_everyone_signed_in_through_
     );
     sign_out(w).await;
 
-    sign_in_as(w, &world, "zhao.approver", "/console/queue").await;
+    sign_in_as(w, &world, &SECOND_APPROVER).await;
     assert!(
         text(w, &format!("{queued} .four-eyes"))
             .await
-            .contains("li.approver"),
+            .contains(FIRST_APPROVER.login),
         "the first approval, by whom"
     );
     submit_click(w, &format!("{queued} button[name='approve']")).await;
@@ -347,7 +408,7 @@ async fn one_demand_from_portal_to_disbursed_subsidy_everyone_signed_in_through_
     sign_out(w).await;
 
     // The enterprise sees its subsidy disbursed, and its demand completed.
-    sign_in_as(w, &world, "zheng.enterprise", "/portal").await;
+    sign_in_as(w, &world, &ENTERPRISE).await;
     submit_click(w, "nav a[href='/portal/subsidies']").await;
     reload_until(
         w,
