@@ -197,17 +197,20 @@ pub async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
 /// Renews the access token of the session `secret` names with its refresh token: the new
 /// token and who it names (the same person, or nothing changes).
 ///
-/// One renewal at a time: a provider that rotates refresh tokens takes a second use of a
-/// spent one as theft and revokes the grant, and a page's requests come together. The second
-/// finds the session renewed by the first.
+/// One renewal of a session at a time: a provider that rotates refresh tokens takes a second
+/// use of a spent one as theft and revokes the grant, and a page's requests come together.
+/// The second finds the session renewed by the first. (Sessions share a few locks, so a slow
+/// provider holds up the renewals of a stripe of sessions, not of everyone.)
 async fn renew(
     state: &AppState,
     secret: &SessionSecret,
     subject: &str,
 ) -> Option<(String, Caller)> {
-    static RENEWING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    static RENEWING: [tokio::sync::Mutex<()>; 64] =
+        [const { tokio::sync::Mutex::const_new(()) }; 64];
     let oidc = state.oidc.as_ref()?;
-    let _one_at_a_time = RENEWING.lock().await;
+    let stripe = usize::from(secret.id()[0]) % RENEWING.len();
+    let _one_at_a_time = RENEWING[stripe].lock().await;
     let latest = state.sessions.resume(secret).await.ok()??;
     if let Ok((caller, expires)) = state.auth.verify_with_expiry(&latest.token)
         && caller.subject == subject
