@@ -21,7 +21,7 @@ use openidconnect::core::{
 use openidconnect::{
     AccessTokenHash, AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret,
     CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    ProviderMetadata, RedirectUrl, Scope, TokenResponse,
+    ProviderMetadata, RedirectUrl, RefreshToken, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -87,6 +87,18 @@ pub enum Error {
 pub struct SignedIn {
     pub access_token: String,
     pub subject: String,
+    /// What the ID token calls the person (`name`, else `preferred_username`): the header
+    /// shows it rather than the subject, which providers often make an opaque id.
+    pub display_name: Option<String>,
+    /// For renewing the access token before it expires, if the provider issued one.
+    pub refresh_token: Option<String>,
+}
+
+/// The tokens of a renewal: a fresh access token, and a refresh token when the provider
+/// rotates them (the old one is then spent).
+pub struct Renewed {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
 }
 
 fn now() -> u64 {
@@ -266,9 +278,35 @@ impl Oidc {
                 ));
             }
         }
+        let display_name = claims
+            .name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str())
+            .or_else(|| claims.preferred_username().map(|u| u.as_str()))
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string);
         Ok(SignedIn {
             access_token: answer.access_token().secret().clone(),
             subject: claims.subject().to_string(),
+            display_name,
+            refresh_token: answer.refresh_token().map(|t| t.secret().clone()),
+        })
+    }
+
+    /// Exchanges `refresh_token` for a fresh access token (the refresh token grant). The
+    /// caller verifies the new token, as the services will, before the session uses it.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Renewed, Error> {
+        let client = self.client().await?;
+        let answer = client
+            .exchange_refresh_token(&RefreshToken::new(refresh_token.to_string()))
+            .map_err(|e| Error::Provider(e.to_string()))?
+            .request_async(&self.http)
+            .await
+            .map_err(|e| Error::Refused(describe(&e)))?;
+        Ok(Renewed {
+            access_token: answer.access_token().secret().clone(),
+            refresh_token: answer.refresh_token().map(|t| t.secret().clone()),
         })
     }
 

@@ -89,6 +89,34 @@ impl SessionSecret {
     }
 }
 
+/// What a sign-in through an identity provider brings besides the access token.
+#[derive(Default)]
+pub struct Particulars {
+    /// The name the provider gives the person (`name`, else `preferred_username`).
+    pub display_name: Option<String>,
+    /// The provider's refresh token, to renew the access token before it expires.
+    pub refresh_token: Option<String>,
+}
+
+/// A live session as [`Sessions::resume`] finds it.
+pub struct Resumed {
+    /// Who signed in (its token, if expired, no longer says).
+    pub subject: String,
+    /// Their access token, which may have expired if the session can renew it.
+    pub token: String,
+    pub display_name: Option<String>,
+    pub refresh_token: Option<String>,
+}
+
+/// What [`Sessions::resume`] reads of a live session, its tokens still sealed.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    subject: String,
+    sealed_token: Vec<u8>,
+    display_name: Option<String>,
+    sealed_refresh_token: Option<Vec<u8>>,
+}
+
 /// The console's sessions in the gateway's database.
 #[derive(Clone)]
 pub struct Sessions {
@@ -118,43 +146,91 @@ impl Sessions {
         token: &str,
         token_expires: u64,
     ) -> sqlx::Result<SessionSecret> {
+        self.begin_with(caller, token, token_expires, &Particulars::default())
+            .await
+    }
+
+    /// As [`Sessions::begin`], with what an identity provider said besides the token.
+    pub async fn begin_with(
+        &self,
+        caller: &Caller,
+        token: &str,
+        token_expires: u64,
+        particulars: &Particulars,
+    ) -> sqlx::Result<SessionSecret> {
         let secret = SessionSecret::generate();
         let absolute = Utc::now() + self.policy.absolute_timeout;
-        let token_end = DateTime::from_timestamp(token_expires as i64, 0).unwrap_or(absolute);
+        // A session that can renew its token lasts until its absolute timeout (idling out
+        // before, as any); one that cannot ends with its token.
+        let token_end = match particulars.refresh_token {
+            Some(_) => absolute,
+            None => DateTime::from_timestamp(token_expires as i64, 0).unwrap_or(absolute),
+        };
         sqlx::query(
-            "INSERT INTO console_sessions (id, subject, role, sealed_token, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO console_sessions
+                    (id, subject, role, sealed_token, expires_at, display_name, sealed_refresh_token)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(secret.id().as_slice())
         .bind(&caller.subject)
         .bind(caller.roles.to_string())
         .bind(secret.seal(token))
         .bind(absolute.min(token_end))
+        .bind(particulars.display_name.as_deref())
+        .bind(particulars.refresh_token.as_deref().map(|t| secret.seal(t)))
         .execute(&self.pool)
         .await?;
         Ok(secret)
     }
 
-    /// The token of the live session `secret` names, marking it used now; `None` when there is
-    /// no such session or it has ended, idled out or expired.
-    pub async fn resume(&self, secret: &SessionSecret) -> sqlx::Result<Option<String>> {
+    /// The live session `secret` names, marking it used now; `None` when there is no such
+    /// session or it has ended, idled out or expired.
+    pub async fn resume(&self, secret: &SessionSecret) -> sqlx::Result<Option<Resumed>> {
         let idle = secs(self.policy.idle_timeout);
         // One statement checks liveness and refreshes `last_seen_at` (at most every
         // TOUCH_EVERY): no window between the check and the touch for a sign-out to fall in.
-        let sealed: Option<Vec<u8>> = sqlx::query_scalar(
+        let row: Option<SessionRow> = sqlx::query_as(
             "UPDATE console_sessions
                 SET last_seen_at = CASE WHEN last_seen_at < now() - make_interval(secs => $3)
                                         THEN now() ELSE last_seen_at END
               WHERE id = $1 AND ended_at IS NULL AND expires_at > now()
                 AND last_seen_at > now() - make_interval(secs => $2)
-          RETURNING sealed_token",
+          RETURNING subject, sealed_token, display_name, sealed_refresh_token",
         )
         .bind(secret.id().as_slice())
         .bind(idle)
         .bind(secs(TOUCH_EVERY.min(self.policy.idle_timeout / 4)))
         .fetch_optional(&self.pool)
         .await?;
-        Ok(sealed.and_then(|s| secret.open(&s)))
+        Ok(row.and_then(|row| {
+            Some(Resumed {
+                subject: row.subject,
+                token: secret.open(&row.sealed_token)?,
+                display_name: row.display_name,
+                refresh_token: row.sealed_refresh_token.and_then(|r| secret.open(&r)),
+            })
+        }))
+    }
+
+    /// Puts a renewed access token (and the refresh token that came with it, when the
+    /// provider rotates them) into the live session `secret` names; whether it was live.
+    pub async fn renew(
+        &self,
+        secret: &SessionSecret,
+        token: &str,
+        refresh_token: Option<&str>,
+    ) -> sqlx::Result<bool> {
+        let renewed = sqlx::query(
+            "UPDATE console_sessions
+                SET sealed_token = $2, sealed_refresh_token = COALESCE($3, sealed_refresh_token)
+              WHERE id = $1 AND ended_at IS NULL AND expires_at > now()",
+        )
+        .bind(secret.id().as_slice())
+        .bind(secret.seal(token))
+        .bind(refresh_token.map(|t| secret.seal(t)))
+        .execute(&self.pool)
+        .await?;
+        Ok(renewed.rows_affected() == 1)
     }
 
     /// Ends the session `secret` names (signing out); whether it was live.

@@ -4,17 +4,21 @@
 use super::chart;
 use super::layout::page_response;
 use super::layout::{Nav, ZONE, enterprise, local, local_opt};
-use super::{refused, require_session};
+use super::{Session, posted_session, refused, require_session, service_error};
 use crate::AppState;
 use crate::api::types::time;
-use crate::money::yuan;
+use crate::money::{hundredths, yuan};
+use crate::pages::layout::urlencode;
+use crate::pages::see_other;
 use crate::stats::{Disbursement, series};
 use crate::status::ApiError;
 use crate::upstream::authed;
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::Utc;
+use kechuang_platform::Role;
 use kechuang_proto::fund as fpb;
 use kechuang_proto::matching::Contract;
 use kechuang_proto::subsidy::{self as spb, ApplicationStatus};
@@ -29,6 +33,20 @@ const DEFAULT_FUND: &str = kechuang_platform::vocabulary::DEFAULT_FUND_ID;
 #[derive(Deserialize, Default)]
 pub struct FundQuery {
     fund: Option<String>,
+    done: Option<String>,
+}
+
+/// Who may put money into a fund: the roles the fund ledger lets top up.
+const TOPPERS_UP: &[Role] = &[Role::FinanceOfficer, Role::FinanceApprover];
+
+/// The top-up form: the treasury's money arrives with a document number, which the ledger
+/// keeps unique so the same allocation cannot be booked twice.
+#[derive(Deserialize)]
+pub struct TopUpForm {
+    csrf: Option<String>,
+    fund: String,
+    amount: String,
+    reference: String,
 }
 
 /// Every application of `status` (newest first), up to `limit`; and whether it stopped early.
@@ -180,7 +198,10 @@ pub async fn page(
             label { "基金 Fund " } input type="text" name="fund" value=(d.fund_id);
             button type="submit" { "查看 Show" }
         }
-        (balances(&d.fund))
+        @if q.done.as_deref() == Some("topped-up") {
+            div.flash #flash data-done="topped-up" { "已注资，可用余额已增加。Topped up: the available balance grew." }
+        }
+        (balances(&session, &d.fund))
         (reconciliation(&d.reconcile))
         (disbursements(&d))
         (waitlist(&d))
@@ -189,7 +210,8 @@ pub async fn page(
     page_response(&session, "资金看板 Fund", Nav::Fund, body)
 }
 
-fn balances(fund: &Result<fpb::Fund, ApiError>) -> Markup {
+/// The balances, and the top-up form for the roles that may top up.
+fn balances(session: &Session, fund: &Result<fpb::Fund, ApiError>) -> Markup {
     html! {
         @match fund {
             Err(e) => { (refused("无法读取基金 Cannot read the fund", e)) }
@@ -208,6 +230,18 @@ fn balances(fund: &Result<fpb::Fund, ApiError>) -> Markup {
                     div.card.stat { div.k { "累计注资 Total" } div.v { (yuan(f.total_fen)) } }
                 }
                 div.card { (chart::fund_bar(f.available_fen, f.reserved_fen, f.disbursed_fen)) }
+                @if session.caller.has_any(TOPPERS_UP) {
+                    form.card #top-up method="post" action="/console/fund/top-up" {
+                        h2 { "注资 Top up" }
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        input type="hidden" name="fund" value=(f.id);
+                        label for="top-up-amount" { "金额（元）Amount (yuan)" }
+                        input #top-up-amount type="text" name="amount" inputmode="decimal" required aria-required="true";
+                        label for="top-up-reference" { "拨款文号 Reference (e.g. 财预〔2026〕8号, once only)" }
+                        input #top-up-reference type="text" name="reference" required aria-required="true" maxlength="200";
+                        button #top-up-submit type="submit" { "注资 Top up" }
+                    }
+                }
             }
         }
     }
@@ -296,5 +330,51 @@ fn waitlist(d: &Dashboard) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// Tops a fund up from the dashboard, then shows the dashboard again with the new balance.
+pub async fn top_up(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<TopUpForm>,
+) -> Response {
+    let session = match posted_session(&state, &headers, f.csrf.as_deref()).await {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let answer = async {
+        let amount_fen = hundredths(&f.amount).ok_or_else(|| {
+            ApiError::invalid(
+                "amount_fen",
+                "请填写金额（元）a yuan amount, at most two decimals",
+            )
+        })?;
+        let request = fpb::TopUpRequest {
+            fund_id: f.fund.trim().to_string(),
+            amount_fen,
+            reference: f.reference.trim().to_string(),
+        };
+        let mut fund = state.upstream.fund.clone();
+        Ok::<_, ApiError>(
+            fund.top_up(authed(request, &session.token)?)
+                .await?
+                .into_inner(),
+        )
+    }
+    .await;
+    match answer {
+        Ok(fund) => {
+            tracing::info!(
+                subject = session.caller.subject,
+                fund = fund.id,
+                "fund topped up"
+            );
+            see_other(&format!(
+                "/console/fund?fund={}&done=topped-up",
+                urlencode(&fund.id)
+            ))
+        }
+        Err(e) => service_error(&session, e),
     }
 }

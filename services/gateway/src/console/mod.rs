@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/policies/{id}/approve", post(policies::approve))
         .route("/console/policies/{id}/reject", post(policies::reject))
         .route("/console/fund", get(fund::page))
+        .route("/console/fund/top-up", post(fund::top_up))
         .route("/console/funnel", get(funnel::page))
         .route("/console/audit", get(audit::page));
     harden(pages, NO_SCRIPT)

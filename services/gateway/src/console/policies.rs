@@ -313,6 +313,7 @@ mod tests {
             token: "t".into(),
             caller: Caller::new(role, subject),
             csrf: "csrf-token".into(),
+            display_name: None,
         }
     }
 

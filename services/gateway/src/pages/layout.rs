@@ -197,7 +197,7 @@ pub fn shell_with_script(
                             }
                         }
                         div.who {
-                            span #who { (s.caller.subject) }
+                            span #who { (s.who()) }
                             span.role #role data-role=(s.caller.roles.to_string()) { (role_labels(s.caller.roles)) }
                             form method="post" action="/console/logout" {
                                 input type="hidden" name="csrf" value=(s.csrf);

@@ -73,6 +73,15 @@ pub struct Session {
     pub caller: Caller,
     /// The CSRF token the session's forms carry.
     pub csrf: String,
+    /// What the identity provider calls them, if it said.
+    pub display_name: Option<String>,
+}
+
+impl Session {
+    /// The person as the header names them: the provider's name for them, else the subject.
+    pub fn who(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.caller.subject)
+    }
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -133,14 +142,18 @@ pub fn dropped_session_cookies() -> [String; 2] {
     ]
 }
 
-/// The live session of the request's cookie (its token still valid), if any; an error page
-/// when the session store cannot be asked.
+/// An access token closer than this to its expiry is renewed with the session's refresh
+/// token (when the provider issued one): long enough for a page's calls to the services.
+const RENEW_BEFORE: u64 = 60;
+
+/// The live session of the request's cookie (its token valid, renewed when about to expire
+/// or expired), if any; an error page when the session store cannot be asked.
 pub async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, Response> {
     let Some(secret) = session_secret(headers) else {
         return Ok(None);
     };
-    let token = match state.sessions.resume(&secret).await {
-        Ok(Some(token)) => token,
+    let resumed = match state.sessions.resume(&secret).await {
+        Ok(Some(resumed)) => resumed,
         Ok(None) => return Ok(None),
         Err(e) => {
             tracing::error!(error = %e, "pages: the session store does not answer");
@@ -152,14 +165,100 @@ pub async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
             ));
         }
     };
-    let Ok(caller) = state.auth.verify(&token) else {
-        return Ok(None);
+    let verified = state
+        .auth
+        .verify_with_expiry(&resumed.token)
+        .ok()
+        .filter(|(c, _)| c.subject == resumed.subject);
+    let fresh = |expires: u64| expires >= kechuang_platform::auth::unix_now() + RENEW_BEFORE;
+    let (token, caller) = match verified {
+        Some((caller, expires)) if fresh(expires) || resumed.refresh_token.is_none() => {
+            (resumed.token, caller)
+        }
+        // About to expire, or expired: renewed, else the current one while it lasts.
+        Some((caller, _)) => renew(state, &secret, &resumed.subject)
+            .await
+            .unwrap_or((resumed.token, caller)),
+        None if resumed.refresh_token.is_some() => {
+            match renew(state, &secret, &resumed.subject).await {
+                Some(renewed) => renewed,
+                None => return Ok(None),
+            }
+        }
+        None => return Ok(None),
     };
     Ok(Some(Session {
         csrf: state.csrf.token(&session_binding(&secret)),
         token,
         caller,
+        display_name: resumed.display_name,
     }))
+}
+
+/// Renews the access token of the session `secret` names with its refresh token: the new
+/// token and who it names (the same person, or nothing changes).
+///
+/// One renewal of a session at a time: a provider that rotates refresh tokens takes a second
+/// use of a spent one as theft and revokes the grant, and a page's requests come together.
+/// The second finds the session renewed by the first. (Sessions share a few locks, so a slow
+/// provider holds up the renewals of a stripe of sessions, not of everyone.)
+async fn renew(
+    state: &AppState,
+    secret: &SessionSecret,
+    subject: &str,
+) -> Option<(String, Caller)> {
+    static RENEWING: [tokio::sync::Mutex<()>; 64] =
+        [const { tokio::sync::Mutex::const_new(()) }; 64];
+    let oidc = state.oidc.as_ref()?;
+    let stripe = usize::from(secret.id()[0]) % RENEWING.len();
+    let _one_at_a_time = RENEWING[stripe].lock().await;
+    let latest = state.sessions.resume(secret).await.ok()??;
+    if let Ok((caller, expires)) = state.auth.verify_with_expiry(&latest.token)
+        && caller.subject == subject
+        && expires >= kechuang_platform::auth::unix_now() + RENEW_BEFORE
+    {
+        return Some((latest.token, caller));
+    }
+    let renewed = match oidc.refresh(latest.refresh_token.as_deref()?).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, subject, "pages: the provider did not renew a session's token");
+            return None;
+        }
+    };
+    let caller = match state.auth.verify(&renewed.access_token) {
+        Ok(c) if c.subject == subject => c,
+        Ok(_) => {
+            tracing::warn!(
+                subject,
+                "pages: a renewed token names another person; not used"
+            );
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, subject, "pages: a renewed token is not accepted");
+            return None;
+        }
+    };
+    match state
+        .sessions
+        .renew(
+            secret,
+            &renewed.access_token,
+            renewed.refresh_token.as_deref(),
+        )
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(subject, "session renewed with the provider's refresh token");
+            Some((renewed.access_token, caller))
+        }
+        Ok(false) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "pages: cannot store a renewed token");
+            None
+        }
+    }
 }
 
 /// What a session's CSRF tokens are bound to: its id, never the secret itself.

@@ -9,6 +9,7 @@ use super::login::{append_cookie, login_page};
 use super::{came_over_tls, cookie, error_page, session_cookie};
 use crate::AppState;
 use crate::oidc::{Error, PENDING_FOR};
+use crate::sessions::Particulars;
 use axum::extract::{Query, State};
 use axum::http::header::{LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
@@ -118,9 +119,13 @@ pub async fn callback(
             );
         }
     };
+    let particulars = Particulars {
+        display_name: signed_in.display_name,
+        refresh_token: signed_in.refresh_token,
+    };
     let secret = match state
         .sessions
-        .begin(&caller, &signed_in.access_token, expires)
+        .begin_with(&caller, &signed_in.access_token, expires, &particulars)
         .await
     {
         Ok(secret) => secret,

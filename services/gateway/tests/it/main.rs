@@ -6,6 +6,8 @@ mod browser;
 mod chromium;
 mod dev_sign_in;
 mod forms;
+mod fund_top_up;
+mod journey;
 mod limits;
 mod oidc;
 mod oidc_browser;

@@ -10,7 +10,10 @@ use serde_json::json;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
+use std::time::Duration;
 
+/// How long the provider's access tokens last unless a test says otherwise.
+pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(600);
 const TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools");
 /// Where the test installs the provider (and .ci/run too).
 const PREFIX: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/oidc-provider");
@@ -161,15 +164,28 @@ pub struct WithProvider {
 
 impl WithProvider {
     pub async fn start(provider_host: &str) -> Self {
-        let module = provider_module();
-        let (provider_port, gateway_port) = (free_port(), free_port());
-        let issuer = format!("http://{provider_host}:{provider_port}");
-        let gateway = format!("http://127.0.0.1:{gateway_port}");
         let enterprise = credit_code("KCDL00001");
         let people = json!({
             "zhang.wei": {"roles": ["enterprise"], "enterprise_id": enterprise},
             "li.na": {"roles": ["finance_approver"]},
         });
+        Self::start_with_people(provider_host, &enterprise, people, DEFAULT_ACCESS_TOKEN_TTL).await
+    }
+
+    /// As [`WithProvider::start`], the provider knowing `people` (login → their `name` and
+    /// the claims their access tokens carry), `enterprise` the one a test's enterprise user
+    /// acts for, access tokens lasting `access_token_ttl`.
+    pub async fn start_with_people(
+        provider_host: &str,
+        enterprise: &str,
+        people: serde_json::Value,
+        access_token_ttl: Duration,
+    ) -> Self {
+        let module = provider_module();
+        let (provider_port, gateway_port) = (free_port(), free_port());
+        let issuer = format!("http://{provider_host}:{provider_port}");
+        let gateway = format!("http://127.0.0.1:{gateway_port}");
+        let enterprise = enterprise.to_string();
         let provider = Provider(
             Command::new("node")
                 .arg(Path::new(TOOLS).join("oidc-provider.mjs"))
@@ -179,6 +195,7 @@ impl WithProvider {
                 .env("REDIRECT_URI", format!("{gateway}/login/callback"))
                 .env("POST_LOGOUT_URI", format!("{gateway}/console/login"))
                 .env("PEOPLE", people.to_string())
+                .env("ACCESS_TOKEN_TTL", access_token_ttl.as_secs().to_string())
                 .spawn()
                 .expect("node runs"),
         );
@@ -398,4 +415,77 @@ fn cookie_in(jar: &reqwest::cookie::Jar, url: &str, name: &str) -> Option<String
         .split("; ")
         .find_map(|c| c.strip_prefix(&format!("{name}=")))
         .map(str::to_string)
+}
+
+/// The CSRF token of a page's forms.
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a form with a CSRF token")
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_header_names_the_person_and_a_session_outlives_its_access_token_by_refreshing() {
+    let enterprise = credit_code("KCRF00001");
+    let people = json!({
+        "u-7f3a9c": {"name": "企业财务·吴", "roles": ["enterprise"], "enterprise_id": enterprise},
+    });
+    // Access tokens as short-lived as a test can wait out; waits go past a token's expiry
+    // and the 5 s the services allow for clocks that differ, after which no service takes it.
+    let lifetime = Duration::from_secs(2);
+    let past_a_token = lifetime + Duration::from_secs(7);
+    let world = WithProvider::start_with_people("127.0.0.1", &enterprise, people, lifetime).await;
+    let gateway = world.gateway.clone();
+    let browser = a_browser(&std::sync::Arc::new(reqwest::cookie::Jar::default()));
+    let callback = at_provider(&browser, &gateway, "u-7f3a9c").await;
+    let signed_in = std::time::Instant::now();
+    let answer = browser.get(&callback).send().await.unwrap();
+    assert_eq!(answer.headers()["refresh"], "0;url=/portal");
+
+    // The header says who in the provider's words (`name`), not by the opaque subject.
+    let portal = |what: &'static str| {
+        let browser = browser.clone();
+        let url = format!("{gateway}/portal");
+        async move {
+            let answer = browser.get(&url).send().await.unwrap();
+            assert_eq!(answer.status(), 200, "{what}: still signed in");
+            answer.text().await.unwrap()
+        }
+    };
+    let page = portal("just signed in").await;
+    assert!(
+        page.contains("<span id=\"who\">企业财务·吴</span>"),
+        "{page}"
+    );
+    assert!(!page.contains("u-7f3a9c"), "the subject is not shown");
+
+    // Past the first access token's expiry (the session would have ended with it), the
+    // session goes on with one the refresh token fetched, which the services accept.
+    tokio::time::sleep_until((signed_in + past_a_token).into()).await;
+    let page = portal("after the first token expired").await;
+    assert!(page.contains("企业财务·吴"), "{page}");
+    let registered = browser
+        .post(format!("{gateway}/portal/enterprise"))
+        .form(&[
+            ("csrf", csrf_of(&page).as_str()),
+            ("name", "续期测试企业"),
+            ("region_code", "420100"),
+            (
+                "industry_chain",
+                kechuang_platform::vocabulary::INDUSTRY_CHAINS[0],
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 303, "{:?}", registered.text().await);
+
+    // Again, with the refresh token the provider rotated last time.
+    tokio::time::sleep(past_a_token).await;
+    let page = portal("after the second token expired").await;
+    assert!(page.contains("续期测试企业"), "{page}");
+
+    world.stack.stop().await;
 }

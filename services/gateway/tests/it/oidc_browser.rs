@@ -6,30 +6,8 @@
 
 use crate::chromium::Browser;
 use crate::oidc::WithProvider;
-use crate::webdriver::text;
-use fantoccini::{Client, Locator};
-use std::time::{Duration, Instant};
-
-async fn wait_for_path(c: &Client, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let url = c.current_url().await.unwrap();
-        if url.path() == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "at {url}, never at {want}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn click(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
+use crate::webdriver::{click, text, wait_for, wait_for_path};
+use fantoccini::Locator;
 
 #[tokio::test]
 async fn a_person_signs_in_and_out_with_the_provider_in_a_browser() {
@@ -85,16 +63,4 @@ async fn a_person_signs_in_and_out_with_the_provider_in_a_browser() {
 
     browser.stop().await;
     world.stack.stop().await;
-}
-
-async fn wait_for(c: &Client, css: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while c.find_all(Locator::Css(css)).await.unwrap().is_empty() {
-        let url = c.current_url().await.unwrap();
-        if Instant::now() > deadline {
-            let page = c.source().await.unwrap_or_default();
-            panic!("at {url}, no {css}: {page}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

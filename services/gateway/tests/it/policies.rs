@@ -5,7 +5,7 @@ use crate::support::{Answer, Stack, exchange, sign_in};
 use kechuang_platform::Role;
 
 /// Percent-encodes a form value.
-fn enc(s: &str) -> String {
+pub fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -29,7 +29,7 @@ async fn get(stack: &Stack, session: &str) -> Answer {
     answer
 }
 
-fn csrf(page: &Answer) -> String {
+pub fn csrf(page: &Answer) -> String {
     page.body
         .split("name=\"csrf\" value=\"")
         .nth(1)

@@ -5,19 +5,10 @@
 
 use crate::chromium::Browser;
 use crate::support::*;
-use crate::webdriver::{exists, fill, sign_in_with_token, submit_click, text};
+use crate::webdriver::{choose, exists, fill, sign_in_with_token, submit_click, text};
 use fantoccini::{Client, Locator};
 use kechuang_platform::Role;
 use std::time::{Duration, Instant};
-
-async fn choose(c: &Client, css: &str, value: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .select_by_value(value)
-        .await
-        .unwrap();
-}
 
 async fn path(c: &Client) -> String {
     c.current_url().await.unwrap().path().to_string()

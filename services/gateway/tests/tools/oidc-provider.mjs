@@ -4,8 +4,11 @@
 // audience `kechuang` carrying the person's roles (and an enterprise user's enterprise).
 //
 // Environment: OIDC_PROVIDER_MODULE (the package's entry file), HOST, PORT, REDIRECT_URI,
-// POST_LOGOUT_URI, PEOPLE (JSON: login -> {roles, enterprise_id?}). Its development
-// interactions take any login and password: the test signs in as one of PEOPLE.
+// POST_LOGOUT_URI, PEOPLE (JSON: login -> {name?, roles, enterprise_id?, institution_id?}:
+// the name goes into the ID token, as Keycloak's does, the rest into access tokens),
+// ACCESS_TOKEN_TTL (seconds, default 600). Its development interactions take any login and
+// password: the test signs in as one of PEOPLE. Refresh tokens are issued with every sign-in
+// (Keycloak's default; this provider's needs offline_access otherwise) and rotated on use.
 import { generateKeyPairSync } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
@@ -15,6 +18,7 @@ const port = Number(process.env.PORT);
 // The name browsers and the gateway reach it by (it listens on loopback either way).
 const issuer = `http://${process.env.HOST || '127.0.0.1'}:${port}`;
 const people = JSON.parse(process.env.PEOPLE);
+const accessTokenTTL = Number(process.env.ACCESS_TOKEN_TTL || 600);
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const key = { ...privateKey.export({ format: 'jwk' }), kid: 'test-rs256', use: 'sig', alg: 'RS256' };
@@ -25,7 +29,7 @@ const provider = new Provider(issuer, {
     client_secret: 'test-only-secret',
     redirect_uris: [process.env.REDIRECT_URI],
     post_logout_redirect_uris: [process.env.POST_LOGOUT_URI],
-    grant_types: ['authorization_code'],
+    grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
   }],
   jwks: { keys: [key] },
@@ -33,8 +37,12 @@ const provider = new Provider(issuer, {
   cookies: { keys: ['test-only-cookie-key'] },
   findAccount: async (ctx, id) => ({
     accountId: id,
-    claims: async () => ({ sub: id, name: id }),
+    claims: async () => ({ sub: id, name: people[id]?.name ?? id, preferred_username: id }),
   }),
+  // The profile claims in the ID token itself (not only at userinfo), as Keycloak does.
+  claims: { openid: ['sub'], profile: ['name', 'preferred_username'] },
+  conformIdTokenClaims: false,
+  issueRefreshToken: async () => true,
   features: {
     devInteractions: { enabled: true },
     rpInitiatedLogout: { enabled: true },
@@ -46,7 +54,7 @@ const provider = new Provider(issuer, {
       getResourceServerInfo: () => ({
         scope: 'profile',
         audience: 'kechuang',
-        accessTokenTTL: 600,
+        accessTokenTTL,
         accessTokenFormat: 'jwt',
         jwt: { sign: { alg: 'RS256' } },
       }),
@@ -54,7 +62,9 @@ const provider = new Provider(issuer, {
   },
   extraTokenClaims: async (ctx, token) => {
     const person = people[token.accountId];
-    return person ? { ...person } : {};
+    if (!person) return {};
+    const { name, ...claims } = person;
+    return claims;
   },
 });
 
