@@ -8,11 +8,11 @@
 use crate::{Api, YUAN, authed, wait_for};
 use kechuang_platform::Role;
 use kechuang_platform::events::timestamp;
-use kechuang_platform::vocabulary::credit_code_check_char;
 use kechuang_proto::common::TransferMode;
 use kechuang_proto::demand as dpb;
 use kechuang_proto::matching as mpb;
 use kechuang_proto::subsidy as spb;
+use kechuang_vocabulary::credit_code_check_char;
 
 mod fund;
 pub mod welding;

@@ -9,7 +9,6 @@ use crate::submission::{self, Submission};
 use crate::{PRODUCER, wire};
 use chrono::Utc;
 use kechuang_platform::error::{Error, Violations};
-use kechuang_platform::vocabulary::is_industry_chain;
 use kechuang_platform::{Caller, NewEvent, outbox, paging};
 use kechuang_proto::demand::{
     Demand, DemandStatus, Enterprise, GetDemandRequest, GetEnterpriseRequest, ListDemandsRequest,
@@ -20,6 +19,7 @@ use kechuang_proto::events::envelope::Payload;
 use kechuang_proto::events::{
     DemandRejected, DemandVerified, DemandWithdrawn, EnterpriseRegistered,
 };
+use kechuang_vocabulary::is_industry_chain;
 use sqlx::PgPool;
 use uuid::Uuid;
 

@@ -23,7 +23,7 @@ pub type Fen = i64;
 pub const MAX_AMOUNT_FEN: Fen = kechuang_platform::input::MAX_FEN;
 
 /// The id of the fund seeded at start, which the seeded subsidy policy draws on.
-pub use kechuang_platform::vocabulary::DEFAULT_FUND_ID;
+pub use kechuang_vocabulary::DEFAULT_FUND_ID;
 pub const DEFAULT_FUND_NAME: &str = "湖北省科技成果转化补贴专项资金";
 /// The default fund's alarm: available below 10,000,000 CNY.
 pub const DEFAULT_LOW_BALANCE_FEN: Fen = 1_000_000_000;

@@ -107,7 +107,7 @@ pub fn by_region(demands: &[DemandFacts]) -> Vec<RegionRate> {
         .into_iter()
         .map(|(region, ds)| {
             let funnel = funnel(ds);
-            let below_target = region.starts_with(kechuang_platform::vocabulary::HUBEI_PREFIX)
+            let below_target = region.starts_with(kechuang_vocabulary::HUBEI_PREFIX)
                 && funnel
                     .matching_rate()
                     .is_some_and(|r| r < HUBEI_MATCHING_TARGET);

@@ -11,7 +11,7 @@ pub struct AchievementDoc {
     pub title: String,
     pub abstract_text: String,
     pub keywords: Vec<String>,
-    /// One of `kechuang_platform::vocabulary::INDUSTRY_CHAINS`.
+    /// One of `kechuang_vocabulary::INDUSTRY_CHAINS`.
     pub industry_chain: String,
     /// Technology readiness level, 1–9.
     pub trl: i32,

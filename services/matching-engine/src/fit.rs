@@ -4,8 +4,8 @@
 //! `reasons` into sentences.
 
 use crate::docs::{AchievementDoc, DemandDoc};
-use kechuang_platform::vocabulary::HUBEI_PREFIX;
 use kechuang_proto::common::{ContractType, TransferMode};
+use kechuang_vocabulary::HUBEI_PREFIX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChainFit {
@@ -235,8 +235,8 @@ mod tests {
     #[test]
     fn related_chains_are_real_chain_names() {
         for (a, b) in RELATED_CHAINS {
-            assert!(kechuang_platform::vocabulary::is_industry_chain(a), "{a}");
-            assert!(kechuang_platform::vocabulary::is_industry_chain(b), "{b}");
+            assert!(kechuang_vocabulary::is_industry_chain(a), "{a}");
+            assert!(kechuang_vocabulary::is_industry_chain(b), "{b}");
         }
     }
 

@@ -7,7 +7,7 @@ use crate::fit::{
     ChainFit, ContractFit, PriceFit, RegionFit, StructuredFit, hubei_city, yuan_text,
 };
 use crate::relations::Expansion;
-use kechuang_platform::vocabulary::{contract_type_name, transfer_mode_name};
+use kechuang_vocabulary::{contract_type_name, transfer_mode_name};
 
 /// How many shared terms, linked symptoms, and methods per symptom the reasons list at most.
 const MAX_TERMS: usize = 6;

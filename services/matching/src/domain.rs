@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use kechuang_platform::error::{Error, FieldViolation, Violations};
 use kechuang_platform::events::from_timestamp;
 use kechuang_platform::input::{self, Text};
-use kechuang_platform::vocabulary::{INDUSTRY_CHAINS, check_region_code, is_industry_chain};
 use kechuang_proto::common::{ContractType, TransferMode};
 use kechuang_proto::matching::{
     PairingStatus, RegisterAchievementRequest, SignContractRequest, WithdrawAchievementRequest,
 };
+use kechuang_vocabulary::{INDUSTRY_CHAINS, check_region_code, is_industry_chain};
 
 pub const MAX_INSTITUTION_CHARS: usize = 100;
 pub const MAX_TITLE_CHARS: usize = 200;

@@ -21,7 +21,6 @@ pub mod paging;
 pub mod runtime;
 pub mod seal;
 pub mod telemetry;
-pub mod vocabulary;
 
 pub use auth::{Caller, Role};
 pub use config::{GatewayConfig, ServiceConfig, ServiceKind, Settings};

@@ -15,7 +15,7 @@ use kechuang_proto::subsidy::{CreatePolicyRequest, PolicyTier};
 use sqlx::PgPool;
 
 /// The fund the fund ledger seeds, empty until topped up.
-pub use kechuang_platform::vocabulary::DEFAULT_FUND_ID;
+pub use kechuang_vocabulary::DEFAULT_FUND_ID;
 pub const HUBEI_POLICY_ID: &str = "pol-hubei-tech-contract";
 /// The actor of the seed on the policy and in the audit trail.
 pub const SEED_ACTOR: &str = "seed";

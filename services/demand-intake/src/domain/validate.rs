@@ -4,11 +4,11 @@ use chrono::{DateTime, Duration, Utc};
 use kechuang_platform::error::{Error, Violations};
 use kechuang_platform::events::from_timestamp;
 use kechuang_platform::input::{self, Text};
-use kechuang_platform::vocabulary::{check_credit_code, check_region_code, is_industry_chain};
 use kechuang_proto::common::ContractType;
 use kechuang_proto::demand::{
     RegisterEnterpriseRequest, SubmitDemandRequest, VerifyDemandRequest, WithdrawDemandRequest,
 };
+use kechuang_vocabulary::{check_credit_code, check_region_code, is_industry_chain};
 
 pub const NAME: Text = Text {
     min: 2,
@@ -56,7 +56,7 @@ fn industry_chain(v: &mut Violations, value: &str) {
         format!(
             "{} is not in the catalog of industry chains ({})",
             input::quote(value),
-            kechuang_platform::vocabulary::INDUSTRY_CHAINS.join(", ")
+            kechuang_vocabulary::INDUSTRY_CHAINS.join(", ")
         )
     });
 }

@@ -2,7 +2,6 @@ use chrono::{Duration, Utc};
 use kechuang_platform::error::field_violations;
 use kechuang_platform::events::timestamp;
 use kechuang_platform::testing::{TestService, authed, eventually};
-use kechuang_platform::vocabulary::credit_code_check_char;
 use kechuang_platform::{Role, ServiceKind};
 use kechuang_proto::common::ContractType;
 use kechuang_proto::demand::demand_service_client::DemandServiceClient;
@@ -10,6 +9,7 @@ use kechuang_proto::demand::{
     Demand, DemandStatus, GetDemandRequest, RegisterEnterpriseRequest, SubmitDemandRequest,
     VerifyDemandRequest,
 };
+use kechuang_vocabulary::credit_code_check_char;
 use sqlx::PgPool;
 use tonic::transport::Channel;
 

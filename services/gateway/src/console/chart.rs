@@ -12,7 +12,7 @@ const PALETTE: [&str; 14] = [
 
 /// A stable colour per industry chain (the catalog's order), grey for anything else.
 pub fn chain_colour(chain: &str) -> &'static str {
-    kechuang_platform::vocabulary::INDUSTRY_CHAINS
+    kechuang_vocabulary::INDUSTRY_CHAINS
         .iter()
         .position(|c| *c == chain)
         .map(|i| PALETTE[i % PALETTE.len()])

@@ -28,7 +28,7 @@ use std::collections::HashMap;
 
 /// Applications read at most for one chart.
 const APPLICATION_LIMIT: usize = 100_000;
-const DEFAULT_FUND: &str = kechuang_platform::vocabulary::DEFAULT_FUND_ID;
+const DEFAULT_FUND: &str = kechuang_vocabulary::DEFAULT_FUND_ID;
 
 #[derive(Deserialize, Default)]
 pub struct FundQuery {

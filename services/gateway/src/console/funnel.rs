@@ -148,7 +148,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
                         tbody {
                             @for r in &regions {
                                 tr data-region=(r.region_code) {
-                                    td { (kechuang_platform::vocabulary::region_name(&r.region_code).unwrap_or("")) " " span.mono.muted { (r.region_code) } }
+                                    td { (kechuang_vocabulary::region_name(&r.region_code).unwrap_or("")) " " span.mono.muted { (r.region_code) } }
                                     td.num { (r.funnel.verified()) }
                                     td.num { (r.funnel.matched()) }
                                     td.num { (r.funnel.reached[4]) }

@@ -105,7 +105,7 @@ pub fn propose_form(session: &Session) -> Markup {
             input type="hidden" name="csrf" value=(session.csrf);
             input type="hidden" name="request_id" value=(request_id);
             p { label { "名称 Name（同名即新版本 same name: a new version）" input type="text" name="name" required; } }
-            p { label { "资金 Fund" input type="text" name="fund_id" value=(kechuang_platform::vocabulary::DEFAULT_FUND_ID) required; } }
+            p { label { "资金 Fund" input type="text" name="fund_id" value=(kechuang_vocabulary::DEFAULT_FUND_ID) required; } }
             p { label { "分档：每行“起点（元） 比例（%）” Tiers: one per line, “from (yuan) ratio (%)”"
                 textarea name="tiers" rows="3" required { "0 10" } } }
             p { label { "每合同上限（元）Per-contract cap (yuan)" input type="text" name="per_contract_cap_yuan" required; } }

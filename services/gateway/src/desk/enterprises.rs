@@ -14,8 +14,8 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use kechuang_platform::vocabulary::region_name;
 use kechuang_proto::demand as dpb;
+use kechuang_vocabulary::region_name;
 use maud::{Markup, html};
 use serde::Deserialize;
 

@@ -11,7 +11,7 @@ use crate::stats::{HUBEI_MATCHING_TARGET, funnel};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use kechuang_platform::vocabulary::{HUBEI_PREFIX, region_name};
+use kechuang_vocabulary::{HUBEI_PREFIX, region_name};
 use maud::html;
 use serde::Deserialize;
 use std::collections::HashMap;

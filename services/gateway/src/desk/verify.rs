@@ -15,8 +15,8 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use kechuang_platform::vocabulary::region_name;
 use kechuang_proto::demand::{self as dpb, DemandStatus};
+use kechuang_vocabulary::region_name;
 use maud::{Markup, html};
 use serde::Deserialize;
 

@@ -138,7 +138,7 @@ pub fn pairing_status(status: i32) -> (&'static str, &'static str) {
 }
 
 pub fn contract_type(t: i32) -> &'static str {
-    kechuang_platform::vocabulary::contract_type_name(
+    kechuang_vocabulary::contract_type_name(
         ContractType::try_from(t).unwrap_or(ContractType::Unspecified),
     )
 }

@@ -13,8 +13,8 @@ use crate::upstream::authed;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use kechuang_platform::vocabulary::region_name;
 use kechuang_proto::demand as dpb;
+use kechuang_vocabulary::region_name;
 use maud::{Markup, html};
 use serde::Deserialize;
 

@@ -12,8 +12,8 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use kechuang_platform::vocabulary::{INDUSTRY_CHAINS, region_name};
 use kechuang_proto::demand as dpb;
+use kechuang_vocabulary::{INDUSTRY_CHAINS, region_name};
 use maud::{Markup, html};
 use serde::Deserialize;
 

@@ -14,8 +14,8 @@ use crate::upstream::authed;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use kechuang_platform::vocabulary::region_name;
 use kechuang_proto::matching as mpb;
+use kechuang_vocabulary::region_name;
 use maud::html;
 use serde::Deserialize;
 

@@ -35,7 +35,7 @@ pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<
     let total = WARM + levels.len() * ops;
     let officer = ctx.token(Role::FinanceOfficer, "bench-officer", None);
     let top_up = TopUpRequest {
-        fund_id: kechuang_platform::vocabulary::DEFAULT_FUND_ID.into(),
+        fund_id: kechuang_vocabulary::DEFAULT_FUND_ID.into(),
         amount_fen: SUBSIDY_FEN * total as i64,
         reference: "BENCH-TOPUP".into(),
     };

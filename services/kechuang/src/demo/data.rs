@@ -2,8 +2,8 @@
 //! achievements, so two demo runs (and two machines) can be compared.
 
 use super::catalog::{CHAINS, COMPANY_WORDS, Chain, HUBEI_REGIONS, INSTITUTIONS};
-use kechuang_platform::vocabulary::credit_code_check_char;
 use kechuang_proto::common::{ContractType, TransferMode};
+use kechuang_vocabulary::credit_code_check_char;
 use rand::{Rng, SeedableRng, seq::IndexedRandom};
 use rand_chacha::ChaCha8Rng;
 
@@ -219,7 +219,7 @@ pub fn generate(scale: Scale, seed: u64) -> DataSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kechuang_platform::vocabulary::{check_credit_code, check_region_code, is_industry_chain};
+    use kechuang_vocabulary::{check_credit_code, check_region_code, is_industry_chain};
     use std::collections::HashSet;
 
     #[test]

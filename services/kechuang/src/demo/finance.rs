@@ -24,7 +24,7 @@ impl Demo<'_> {
         let mut fund = clients.fund.clone();
         fund.top_up(authed(
             fpb::TopUpRequest {
-                fund_id: kechuang_platform::vocabulary::DEFAULT_FUND_ID.into(),
+                fund_id: kechuang_vocabulary::DEFAULT_FUND_ID.into(),
                 amount_fen,
                 reference: format!("DEMO-TOPUP-{seed}"),
             },

@@ -75,7 +75,7 @@ pub async fn report(
     let fund = fund_client
         .get_fund(authed(
             fpb::GetFundRequest {
-                fund_id: kechuang_platform::vocabulary::DEFAULT_FUND_ID.into(),
+                fund_id: kechuang_vocabulary::DEFAULT_FUND_ID.into(),
             },
             &cast.auditor,
         ))

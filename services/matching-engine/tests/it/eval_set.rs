@@ -1,6 +1,6 @@
 //! The committed evaluation set is what the issue asks for, and internally consistent.
 
-use kechuang_platform::vocabulary::{INDUSTRY_CHAINS, check_region_code};
+use kechuang_vocabulary::{INDUSTRY_CHAINS, check_region_code};
 use matching_engine::eval::{EvalAchievement, EvalDemand, parse_jsonl};
 use std::collections::{BTreeSet, HashSet};
 

@@ -73,7 +73,7 @@ impl Policy {
             return Some(format!(
                 "{}：合同类型“{}”不在补贴范围内",
                 self.name,
-                kechuang_platform::vocabulary::contract_type_name(facts.contract_type)
+                kechuang_vocabulary::contract_type_name(facts.contract_type)
             ));
         }
         if !self.region_prefixes.is_empty() && self.matched_prefix(facts.region_code).is_none() {

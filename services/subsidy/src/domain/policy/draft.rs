@@ -7,8 +7,8 @@ use crate::domain::money::yuan;
 use chrono::{DateTime, Utc};
 use kechuang_platform::Violations;
 use kechuang_platform::input::{self, Text};
-use kechuang_platform::vocabulary::{INDUSTRY_CHAINS, is_industry_chain};
 use kechuang_proto::common::ContractType;
+use kechuang_vocabulary::{INDUSTRY_CHAINS, is_industry_chain};
 
 /// No amount in a policy is above this: 10^13 fen, 100 billion yuan. (The calculator works
 /// in fen × basis points, which stays far inside an `i64` below it.)

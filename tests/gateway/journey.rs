@@ -1,6 +1,6 @@
 //! Issue 21's "done when": one demand, end to end, in headless Chromium, every person signed
 //! in through the real OpenID Connect provider (panva's `oidc-provider`, see
-//! tests/tools/oidc-provider.mjs) with the roles, enterprise and institution its tokens carry,
+//! tests/gateway/tools/oidc-provider.mjs) with the roles, enterprise and institution its tokens carry,
 //! in front of the real services (gRPC, NATS, Postgres) that trust only the provider's keys.
 //!
 //! A supplier publishes the achievement in /supplier; a finance officer tops the fund up on the
@@ -494,7 +494,7 @@ async fn the_old_shared_secret_opens_nothing(world: &WithProvider) {
     );
     let mut fund = FundServiceClient::new(platform.channel(ServiceKind::FundLedger).await);
     let request = fpb::TopUpRequest {
-        fund_id: kechuang_platform::vocabulary::DEFAULT_FUND_ID.into(),
+        fund_id: kechuang_vocabulary::DEFAULT_FUND_ID.into(),
         amount_fen: 100,
         reference: "forged".into(),
     };

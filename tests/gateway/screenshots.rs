@@ -4,14 +4,17 @@
 //! enterprise, a technology manager and a supplier see.
 //!
 //! ```sh
-//! cargo run -p gateway --example screenshots -- docs     # writes docs/{console,portal,desk,supplier}-*.png
+//! cargo run -p kechuang-e2e --example screenshots -- docs     # writes docs/{console,portal,desk,supplier}-*.png
 //! ```
 
-#[path = "../tests/it/chromium.rs"]
+#[path = "chromium.rs"]
 mod chromium;
-#[path = "../tests/it/support.rs"]
+#[path = "support.rs"]
 #[allow(dead_code)]
 mod support;
+#[path = "webdriver.rs"]
+#[allow(dead_code)]
+mod webdriver;
 
 use fantoccini::Locator;
 use kechuang::demo::{self, Clients, DemoOptions, data::Scale};
@@ -87,7 +90,8 @@ async fn main() -> anyhow::Result<()> {
     w.set_window_size(1440, 1280).await?;
     sign_in(w, &stack, &li, "/console/queue").await?;
     let approve = format!("tr[data-application='{}'] button[name='approve']", a.1[0]);
-    w.find(Locator::Css(&approve)).await?.click().await?;
+    w.goto(&stack.url("/console/queue")).await?;
+    webdriver::submit_click(w, &approve).await;
     sign_out(w).await?;
     let zhao = stack.token(Role::FinanceApprover, "审批人·赵", None);
     sign_in(w, &stack, &zhao, "/console/queue").await?;
@@ -156,7 +160,8 @@ async fn enterprise_pages(
     sign_out(w).await
 }
 
-/// A technology manager: the demands waiting for verification, the enterprises, the funnel.
+/// A technology manager: the demands waiting for verification, the enterprises, the funnel;
+/// then verifies the waiting demand.
 async fn desk_pages(
     w: &fantoccini::Client,
     stack: &Stack,
@@ -167,11 +172,14 @@ async fn desk_pages(
     shoot(w, stack, dir, "desk-verify.png", "/desk").await?;
     shoot(w, stack, dir, "desk-enterprises.png", "/desk/enterprises").await?;
     shoot(w, stack, dir, "desk-funnel.png", "/desk/funnel").await?;
+    // Verified now, the coating demand is open for the supplier's new achievement below.
+    w.goto(&stack.url("/desk")).await?;
+    webdriver::submit_click(w, "button[name='verify']").await;
     sign_out(w).await
 }
 
-/// A supplier registers one achievement through the form, then: its achievements, the import
-/// page, the open demands its achievements were paired with.
+/// A supplier registers one achievement through the form (it fits the coating demand), then:
+/// its achievements, the import page, the open demands its achievements were paired with.
 async fn supplier_pages(
     w: &fantoccini::Client,
     stack: &Stack,
@@ -181,13 +189,13 @@ async fn supplier_pages(
     sign_in(w, stack, &wu, "/supplier").await?;
     w.goto(&stack.url("/supplier/achievements")).await?;
     for (field, value) in [
-        ("#title", "焊缝气孔在线视觉检测与工艺参数闭环调控"),
+        ("#title", "涂胶质量在线视觉检测系统"),
         ("#institution", "华中科技大学"),
         (
             "#abstract",
-            "以线结构光与深度学习识别焊缝气孔、咬边，联动焊接电流与保护气流量闭环调整，降低返修率。",
+            "基于3D线激光与深度学习，在线检测涂胶轨迹的断胶、漏涂与胶宽偏差并实时报警，适用于汽车焊装、总装涂胶工位，节拍60秒以内。",
         ),
-        ("#keywords", "焊缝检测、气孔、机器视觉"),
+        ("#keywords", "涂胶检测、断胶、漏涂、机器视觉"),
         ("#trl", "7"),
         ("#asking_price", "800000"),
         ("#region_code", "420111"),
@@ -202,10 +210,21 @@ async fn supplier_pages(
         .await?
         .click()
         .await?;
-    w.find(Locator::Css("#save")).await?.click().await?;
-    w.find(Locator::Css("#flash")).await?;
+    webdriver::submit_click(w, "#save").await;
+    webdriver::wait_for(w, "#flash").await;
     shoot(w, stack, dir, "supplier-achievements.png", "/supplier").await?;
     shoot(w, stack, dir, "supplier-import.png", "/supplier/import").await?;
+    // The sky net pushes a new achievement to the open demands it fits once it has read it:
+    // wait for the first pairing (or photograph the empty page after half a minute).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        w.goto(&stack.url("/supplier/demands")).await?;
+        let paired = w.find_all(Locator::Css(".match")).await?;
+        if !paired.is_empty() || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     shoot(w, stack, dir, "supplier-demands.png", "/supplier/demands").await?;
     sign_out(w).await
 }
@@ -216,24 +235,10 @@ async fn sign_in(
     token: &str,
     home: &str,
 ) -> anyhow::Result<()> {
-    w.goto(&stack.url("/console/login")).await?;
-    w.find(Locator::Css("#token"))
-        .await?
-        .send_keys(token)
-        .await?;
-    w.find(Locator::Css("#signin")).await?.click().await?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while w.current_url().await?.path() != home {
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "sign-in did not reach {home}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    println!(
-        "signed in as {}",
-        w.find(Locator::Css("#who")).await?.text().await?
-    );
+    webdriver::sign_in_with_token(w, &stack.url("/console/login"), token).await;
+    webdriver::wait_for_path(w, home).await;
+    webdriver::wait_for(w, "#who").await;
+    println!("signed in as {}", webdriver::text(w, "#who").await);
     Ok(())
 }
 
@@ -252,17 +257,7 @@ async fn shoot(
 }
 
 async fn sign_out(w: &fantoccini::Client) -> anyhow::Result<()> {
-    w.find(Locator::Css("header form[action='/console/logout'] button"))
-        .await?
-        .click()
-        .await?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !w.current_url().await?.path().ends_with("/console/login") {
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "sign-out did not reach the login page"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    webdriver::submit_click(w, "header form[action='/console/logout'] button").await;
+    webdriver::wait_for_path(w, "/console/login").await;
     Ok(())
 }

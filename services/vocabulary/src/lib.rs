@@ -1,5 +1,6 @@
-//! The platform's shared vocabulary: industry chains it ships, unified social credit codes
-//! (GB 32100-2015), administrative region codes, contract types.
+//! The domain's shared vocabulary, kept apart from the platform's plumbing (which knows no
+//! domain): the industry chains it ships, unified social credit codes (GB 32100-2015),
+//! administrative region codes, contract types, the default fund.
 
 use kechuang_proto::common::{ContractType, TransferMode};
 

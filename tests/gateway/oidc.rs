@@ -1,5 +1,5 @@
 //! Signing in through a real OpenID Connect provider: panva's `oidc-provider` from npm (see
-//! tests/tools/oidc-provider.mjs), run by node, which the services trust (its key set, issuer
+//! tests/gateway/tools/oidc-provider.mjs), run by node, which the services trust (its key set, issuer
 //! and audience) and the gateway signs people in with. An HTTP client plays the browser: it
 //! follows the redirects and posts the provider's login and consent forms.
 
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// How long the provider's access tokens last unless a test says otherwise.
 pub const DEFAULT_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(600);
-const TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools");
+const TOOLS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/gateway/tools");
 /// Where the test installs the provider (and .ci/run too).
 const PREFIX: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/oidc-provider");
 
@@ -325,10 +325,7 @@ async fn people_sign_in_through_a_real_openid_connect_provider() {
             ("csrf", csrf.as_str()),
             ("name", "统一身份测试企业"),
             ("region_code", "420100"),
-            (
-                "industry_chain",
-                kechuang_platform::vocabulary::INDUSTRY_CHAINS[0],
-            ),
+            ("industry_chain", kechuang_vocabulary::INDUSTRY_CHAINS[0]),
         ])
         .send()
         .await
@@ -472,10 +469,7 @@ async fn the_header_names_the_person_and_a_session_outlives_its_access_token_by_
             ("csrf", csrf_of(&page).as_str()),
             ("name", "续期测试企业"),
             ("region_code", "420100"),
-            (
-                "industry_chain",
-                kechuang_platform::vocabulary::INDUSTRY_CHAINS[0],
-            ),
+            ("industry_chain", kechuang_vocabulary::INDUSTRY_CHAINS[0]),
         ])
         .send()
         .await

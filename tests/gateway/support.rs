@@ -3,12 +3,12 @@
 
 pub use kechuang_e2e::wait_for;
 use kechuang_e2e::{TestPlatform, authed};
-use kechuang_platform::vocabulary::credit_code_check_char;
 use kechuang_platform::{GatewayConfig, Role, ServiceKind};
 use kechuang_proto::common::TransferMode;
 use kechuang_proto::demand::{self as dpb, demand_service_client::DemandServiceClient};
 use kechuang_proto::fund::{self as fpb, fund_service_client::FundServiceClient};
 use kechuang_proto::matching::{self as mpb, catalog_service_client::CatalogServiceClient};
+use kechuang_vocabulary::credit_code_check_char;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;

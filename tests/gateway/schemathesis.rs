@@ -9,7 +9,10 @@ use kechuang_platform::Role;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const REQUIREMENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/requirements.txt");
+const REQUIREMENTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/gateway/tools/requirements.txt"
+);
 /// The venv the test installs schemathesis into (and .ci/run too).
 const VENV: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/schemathesis-venv");
 

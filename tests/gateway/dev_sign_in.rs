@@ -1,7 +1,7 @@
 //! `kechuang up`'s development sign-in: with the development issuer handed to the gateway,
 //! the login page lists one demo person per role, marked development only, and one click
 //! signs that person in with a token the services accept; a form without the login page's
-//! CSRF token is refused. (Beside an OpenID Connect provider it is off: tests/it/oidc.rs.)
+//! CSRF token is refused. (Beside an OpenID Connect provider it is off: tests/gateway/oidc.rs.)
 
 use crate::oidc::a_browser;
 use crate::support::*;
