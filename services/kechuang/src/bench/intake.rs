@@ -31,18 +31,7 @@ impl Submissions {
             .iter()
             .map(|d| {
                 let e = &ctx.data.enterprises[d.enterprise];
-                let request = SubmitDemandRequest {
-                    request_id: String::new(),
-                    enterprise_id: e.credit_code.clone(),
-                    title: d.title.clone(),
-                    description: d.description.clone(),
-                    industry_chain: d.chain.into(),
-                    contract_type: d.contract_type as i32,
-                    budget_min_fen: d.budget_min_fen,
-                    budget_max_fen: d.budget_max_fen,
-                    region_code: d.region_code.clone(),
-                    deadline: Some(deadline),
-                };
+                let request = d.submission(e, String::new(), deadline);
                 let token = ctx.token(Role::Enterprise, "bench-cfo", Some(&e.credit_code));
                 (request, token)
             })

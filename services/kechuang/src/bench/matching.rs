@@ -95,19 +95,7 @@ async fn import(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
             chunk
                 .iter()
                 .enumerate()
-                .map(|(i, a)| RegisterAchievementRequest {
-                    request_id: format!("bench-ach-{}", c * IMPORT_CALL + i),
-                    institution: a.institution.into(),
-                    title: a.title.clone(),
-                    r#abstract: a.abstract_text.clone(),
-                    keywords: a.keywords.clone(),
-                    industry_chain: a.chain.into(),
-                    trl: a.trl,
-                    transfer_modes: a.transfer_modes.iter().map(|m| *m as i32).collect(),
-                    asking_price_fen: a.asking_price_fen,
-                    region_code: a.region_code.into(),
-                    validate_only: false,
-                })
+                .map(|(i, a)| a.registration(format!("bench-ach-{}", c * IMPORT_CALL + i)))
                 .collect()
         })
         .collect();

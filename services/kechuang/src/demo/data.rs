@@ -3,7 +3,10 @@
 
 use super::catalog::{CHAINS, COMPANY_WORDS, Chain, HUBEI_REGIONS, INSTITUTIONS};
 use kechuang_proto::common::{ContractType, TransferMode};
+use kechuang_proto::demand::SubmitDemandRequest;
+use kechuang_proto::matching::RegisterAchievementRequest;
 use kechuang_vocabulary::credit_code_check_char;
+use prost_types::Timestamp;
 use rand::{Rng, SeedableRng, seq::IndexedRandom};
 use rand_chacha::ChaCha8Rng;
 
@@ -85,6 +88,48 @@ pub struct AchievementSeed {
     pub transfer_modes: Vec<TransferMode>,
     pub asking_price_fen: i64,
     pub region_code: &'static str,
+}
+
+impl DemandSeed {
+    /// The demand as its enterprise submits it (the demo and the bench alike).
+    pub fn submission(
+        &self,
+        enterprise: &EnterpriseSeed,
+        request_id: String,
+        deadline: Timestamp,
+    ) -> SubmitDemandRequest {
+        SubmitDemandRequest {
+            request_id,
+            enterprise_id: enterprise.credit_code.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            industry_chain: self.chain.into(),
+            contract_type: self.contract_type as i32,
+            budget_min_fen: self.budget_min_fen,
+            budget_max_fen: self.budget_max_fen,
+            region_code: self.region_code.clone(),
+            deadline: Some(deadline),
+        }
+    }
+}
+
+impl AchievementSeed {
+    /// The achievement as its supplier registers it (the demo and the bench alike).
+    pub fn registration(&self, request_id: String) -> RegisterAchievementRequest {
+        RegisterAchievementRequest {
+            request_id,
+            institution: self.institution.into(),
+            title: self.title.clone(),
+            r#abstract: self.abstract_text.clone(),
+            keywords: self.keywords.clone(),
+            industry_chain: self.chain.into(),
+            trl: self.trl,
+            transfer_modes: self.transfer_modes.iter().map(|m| *m as i32).collect(),
+            asking_price_fen: self.asking_price_fen,
+            region_code: self.region_code.into(),
+            validate_only: false,
+        }
+    }
 }
 
 pub struct DataSet {

@@ -31,19 +31,7 @@ impl Demo<'_> {
             let records: Vec<mpb::RegisterAchievementRequest> = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, a)| mpb::RegisterAchievementRequest {
-                    request_id: format!("demo-{seed}-ach-{}", offset + i),
-                    institution: a.institution.into(),
-                    title: a.title.clone(),
-                    r#abstract: a.abstract_text.clone(),
-                    keywords: a.keywords.clone(),
-                    industry_chain: a.chain.into(),
-                    trl: a.trl,
-                    transfer_modes: a.transfer_modes.iter().map(|m| *m as i32).collect(),
-                    asking_price_fen: a.asking_price_fen,
-                    region_code: a.region_code.into(),
-                    validate_only: false,
-                })
+                .map(|(i, a)| a.registration(format!("demo-{seed}-ach-{}", offset + i)))
                 .collect();
             let mut catalog = clients.catalog.clone();
             let summary = catalog
@@ -123,18 +111,7 @@ impl Demo<'_> {
                 let mut c = clients.demand.clone();
                 let e = &enterprises[d.enterprise];
                 let token = cast.enterprise(&e.credit_code);
-                let r = dpb::SubmitDemandRequest {
-                    request_id: format!("demo-{seed}-dem-{i}"),
-                    enterprise_id: e.credit_code.clone(),
-                    title: d.title.clone(),
-                    description: d.description.clone(),
-                    industry_chain: d.chain.into(),
-                    contract_type: d.contract_type as i32,
-                    budget_min_fen: d.budget_min_fen,
-                    budget_max_fen: d.budget_max_fen,
-                    region_code: d.region_code.clone(),
-                    deadline: Some(deadline),
-                };
+                let r = d.submission(e, format!("demo-{seed}-dem-{i}"), deadline);
                 async move {
                     Ok(Some((
                         i,
