@@ -4,9 +4,11 @@ mod applications;
 
 mod payments;
 mod policies;
+mod registrations;
 
 pub use applications::SubsidyApi;
 pub use policies::{PolicyApi, propose as propose_policy};
+pub use registrations::RegistrationApi;
 pub(crate) use policies::{insert_proposal, terms as policy_terms};
 
 use kechuang_platform::{Caller, Role};
