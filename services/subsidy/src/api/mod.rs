@@ -8,8 +8,8 @@ mod registrations;
 
 pub use applications::SubsidyApi;
 pub use policies::{PolicyApi, propose as propose_policy};
-pub use registrations::RegistrationApi;
 pub(crate) use policies::{insert_proposal, terms as policy_terms};
+pub use registrations::RegistrationApi;
 
 use kechuang_platform::{Caller, Role};
 

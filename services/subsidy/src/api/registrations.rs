@@ -165,14 +165,10 @@ impl RegistrationService for RegistrationApi {
             limit + 1,
         )
         .await?;
-        let (page, next_page_token) = paging::finish(rows, limit, &query, |g| {
-            (g.deadline, g.contract_id.clone())
-        });
+        let (page, next_page_token) =
+            paging::finish(rows, limit, &query, |g| (g.deadline, g.contract_id.clone()));
         Ok(Response::new(pb::ListRegistrationsResponse {
-            registrations: page
-                .iter()
-                .map(|g| wire::registration(g, now))
-                .collect(),
+            registrations: page.iter().map(|g| wire::registration(g, now)).collect(),
             next_page_token,
         }))
     }

@@ -85,7 +85,10 @@ pub async fn open(
 }
 
 /// The registration, locked for this transaction: decisions on one contract are serialised.
-pub async fn lock(conn: &mut PgConnection, contract_id: &str) -> Result<Option<Registration>, Error> {
+pub async fn lock(
+    conn: &mut PgConnection,
+    contract_id: &str,
+) -> Result<Option<Registration>, Error> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE r.contract_id = $1 FOR UPDATE OF r"
     )))
