@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "kechuang/demand/v1/demand.proto",
     "kechuang/matching/v1/matching.proto",
     "kechuang/subsidy/v1/subsidy.proto",
+    "kechuang/subsidy/v1/registration.proto",
     "kechuang/fund/v1/fund.proto",
     "kechuang/events/v1/events.proto",
 ];

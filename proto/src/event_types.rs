@@ -27,6 +27,8 @@ pub const FUND_RESERVATION_REJECTED: &str = "fund.reservation_rejected";
 pub const FUND_POSTED: &str = "fund.posted";
 pub const FUND_VOIDED: &str = "fund.voided";
 pub const FUND_LOW_BALANCE: &str = "fund.low_balance";
+pub const REGISTRATION_CERTIFIED: &str = "registration.certified";
+pub const REGISTRATION_REFUSED: &str = "registration.refused";
 
 /// Every event of one aggregate, as a subscription filter (`fund.*`).
 pub mod every {
@@ -39,6 +41,7 @@ pub mod every {
     pub const PAYMENT: &str = "payment.*";
     pub const SUBSIDY: &str = "subsidy.*";
     pub const FUND: &str = "fund.*";
+    pub const REGISTRATION: &str = "registration.*";
 }
 
 /// What the envelope's payload variant is called on the bus.
@@ -65,7 +68,7 @@ pub fn producer_of(aggregate: &str) -> &'static str {
     match aggregate {
         "enterprise" | "demand" => "demand-intake",
         "achievement" | "pairing" | "contract" => "matching",
-        "policy" | "payment" | "subsidy" => "subsidy",
+        "policy" | "payment" | "subsidy" | "registration" => "subsidy",
         "fund" => "fund-ledger",
         _ => "",
     }
@@ -97,6 +100,8 @@ impl EventType for Payload {
             Payload::FundPosted(_) => FUND_POSTED,
             Payload::FundVoided(_) => FUND_VOIDED,
             Payload::FundLowBalance(_) => FUND_LOW_BALANCE,
+            Payload::RegistrationCertified(_) => REGISTRATION_CERTIFIED,
+            Payload::RegistrationRefused(_) => REGISTRATION_REFUSED,
         }
     }
 }
@@ -117,6 +122,7 @@ mod tests {
             every::PAYMENT,
             every::SUBSIDY,
             every::FUND,
+            every::REGISTRATION,
         ] {
             let aggregate = filter
                 .strip_suffix(".*")
@@ -142,6 +148,7 @@ mod tests {
             "subsidy"
         );
         assert_eq!(producer_of("demand"), "demand-intake");
+        assert_eq!(producer_of("registration"), "subsidy");
         assert_eq!(producer_of("bank"), "");
     }
 

@@ -4,5 +4,6 @@ mod bad_input;
 mod flow;
 mod forgery;
 mod platform;
+mod registration;
 mod replicas;
 mod saga;

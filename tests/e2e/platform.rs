@@ -27,6 +27,7 @@ async fn every_service_is_healthy_and_refuses_bad_tokens() {
             vec![
                 "kechuang.subsidy.v1.PolicyService",
                 "kechuang.subsidy.v1.SubsidyService",
+                "kechuang.subsidy.v1.RegistrationService",
             ],
         ),
         (

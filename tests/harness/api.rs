@@ -9,6 +9,7 @@ use kechuang_proto::fund::fund_service_client::FundServiceClient;
 use kechuang_proto::matching::catalog_service_client::CatalogServiceClient;
 use kechuang_proto::matching::matching_service_client::MatchingServiceClient;
 use kechuang_proto::subsidy::policy_service_client::PolicyServiceClient;
+use kechuang_proto::subsidy::registration_service_client::RegistrationServiceClient;
 use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -88,6 +89,10 @@ impl Api {
 
     pub fn policies(&self) -> PolicyServiceClient<Channel> {
         PolicyServiceClient::new(self.channel(ServiceKind::Subsidy))
+    }
+
+    pub fn registrations(&self) -> RegistrationServiceClient<Channel> {
+        RegistrationServiceClient::new(self.channel(ServiceKind::Subsidy))
     }
 
     pub fn fund(&self) -> FundServiceClient<Channel> {

@@ -137,6 +137,9 @@ pub struct Settings {
     pub payout_max_attempts: u32,
     /// The highest per-contract or annual cap a proposed policy may set, in fen (subsidy).
     pub policy_cap_ceiling_fen: i64,
+    /// Days after signing within which a contract may be certified or refused by a registrar
+    /// (subsidy); each contract's deadline is fixed when the contract is recorded.
+    pub registration_window_days: u32,
 
     // Limits (issue 20, item 6): what one caller or one flood of connections may take. Each
     // gRPC service applies its own (per listener: `kechuang up` runs four services and the
@@ -242,6 +245,7 @@ impl Default for Settings {
             payout_max_attempts: 5,
             // 1 billion yuan.
             policy_cap_ceiling_fen: 100_000_000_000,
+            registration_window_days: 30,
             max_connections: 4096,
             handshake_timeout_secs: 10,
             request_timeout_secs: 30,
@@ -524,6 +528,7 @@ impl Settings {
                 payout_failure_rate: self.payout_failure_rate.clamp(0.0, 1.0),
                 payout_max_attempts: self.payout_max_attempts.max(1),
                 policy_cap_ceiling_fen: self.policy_cap_ceiling_fen,
+                registration_window_days: self.registration_window_days.clamp(1, 3650),
             },
             limits: self.limits(),
             metrics_sample_every: Duration::from_secs(self.metrics_sample_secs.max(1)),
@@ -715,6 +720,7 @@ pub struct Tuning {
     pub payout_failure_rate: f64,
     pub payout_max_attempts: u32,
     pub policy_cap_ceiling_fen: i64,
+    pub registration_window_days: u32,
 }
 
 #[cfg(test)]

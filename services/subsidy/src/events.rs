@@ -1,15 +1,20 @@
 //! What the subsidy service does with other services' events.
 
 use crate::domain::application::reservation_mismatch;
-use crate::store::{applications, audit, contracts, payouts};
+use crate::domain::registration;
+use crate::store::{applications, audit, contracts, payouts, registrations};
 use kechuang_platform::consumer::{EventHandler, HandlerError};
 use kechuang_platform::events::from_timestamp;
 use kechuang_platform::{NewEvent, outbox};
 use kechuang_proto::events::{Envelope, SubsidyApproved, envelope::Payload};
 use sqlx::PgConnection;
 
-/// `kc.contract.signed`: registers the contract payments will be recorded against.
-pub struct Contracts;
+/// `kc.contract.signed`: records the contract payments will be recorded against, and opens
+/// its registration, which waits for a registrar until `registration_window_days` after the
+/// signing.
+pub struct Contracts {
+    pub registration_window_days: u32,
+}
 
 impl EventHandler for Contracts {
     async fn handle(&self, event: &Envelope, tx: &mut PgConnection) -> Result<(), HandlerError> {
@@ -27,6 +32,8 @@ impl EventHandler for Contracts {
             ));
         }
         contracts::register(tx, c, signed_at).await?;
+        let deadline = registration::deadline(signed_at, self.registration_window_days);
+        registrations::open(tx, &c.contract_id, deadline).await?;
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! Finance net (金网) and policy package (政策包): subsidy policies, payments under signed
-//! contracts, applications computed by policy, four-eyes approval, and the disbursement saga
-//! with the fund ledger.
+//! contracts, applications computed by policy, four-eyes approval, the disbursement saga
+//! with the fund ledger, and the registration of technology contracts.
 
 pub mod api;
 pub mod domain;
@@ -13,6 +13,7 @@ pub mod wire;
 use kechuang_platform::{ServiceConfig, ServiceRuntime};
 use kechuang_proto::event_types;
 use kechuang_proto::subsidy::policy_service_server::PolicyServiceServer;
+use kechuang_proto::subsidy::registration_service_server::RegistrationServiceServer;
 use kechuang_proto::subsidy::subsidy_service_server::SubsidyServiceServer;
 use payout::{PayoutGateway, SimulatedBank};
 use sqlx::migrate::Migrator;
@@ -40,6 +41,7 @@ pub async fn build_with(
     gateway: Arc<dyn PayoutGateway>,
 ) -> anyhow::Result<ServiceRuntime> {
     let max_attempts = config.tuning.payout_max_attempts;
+    let registration_window_days = config.tuning.registration_window_days;
     payout::describe_metrics();
     let limits = domain::policy::Limits::new(config.tuning.policy_cap_ceiling_fen);
     let mut runtime = ServiceRuntime::start(config, &MIGRATOR).await?;
@@ -47,7 +49,9 @@ pub async fn build_with(
     runtime.consume(
         "contracts",
         event_types::CONTRACT_SIGNED,
-        Arc::new(events::Contracts),
+        Arc::new(events::Contracts {
+            registration_window_days,
+        }),
     );
     runtime.consume(
         "fund",
@@ -58,6 +62,7 @@ pub async fn build_with(
     runtime.spawn(move |cancel| payout::run_worker(pool, gateway, max_attempts, cancel));
     let policies = api::PolicyApi::new(runtime.pool.clone(), limits);
     let subsidies = api::SubsidyApi::new(runtime.pool.clone());
+    let registrations = api::RegistrationApi::new(runtime.pool.clone());
     let routes = Routes::new(PolicyServiceServer::with_interceptor(
         policies,
         runtime.interceptor(),
@@ -65,12 +70,17 @@ pub async fn build_with(
     .add_service(SubsidyServiceServer::with_interceptor(
         subsidies,
         runtime.interceptor(),
+    ))
+    .add_service(RegistrationServiceServer::with_interceptor(
+        registrations,
+        runtime.interceptor(),
     ));
     runtime.set_routes(
         routes,
         &[
             <PolicyServiceServer<api::PolicyApi> as NamedService>::NAME,
             <SubsidyServiceServer<api::SubsidyApi> as NamedService>::NAME,
+            <RegistrationServiceServer<api::RegistrationApi> as NamedService>::NAME,
         ],
     );
     Ok(runtime)

@@ -2,6 +2,8 @@
 
 use crate::domain::policy::Policy;
 use crate::store::applications::{Application, ApprovalRow, Payment};
+use crate::store::registrations::Registration;
+use chrono::{DateTime, Utc};
 use kechuang_platform::events::timestamp;
 use kechuang_proto::subsidy as pb;
 
@@ -79,5 +81,30 @@ pub fn payment(p: &Payment, application_id: &str) -> pb::Payment {
         bank_reference: p.bank_reference.clone(),
         application_id: application_id.to_string(),
         create_time: Some(timestamp(p.created_at)),
+    }
+}
+
+/// A registration as the registrar sees it, its status as it stands at `now`.
+pub fn registration(r: &Registration, now: DateTime<Utc>) -> pb::Registration {
+    pb::Registration {
+        contract_id: r.contract_id.clone(),
+        status: crate::domain::registration::status(r.state(), r.deadline, now) as i32,
+        registration_no: r.registration_no.clone().unwrap_or_default(),
+        contract_type: r.contract_type.unwrap_or_default(),
+        certified_amount_fen: r.certified_amount_fen.unwrap_or_default(),
+        registrar: r.registrar.clone(),
+        note: r.note.clone(),
+        refusal_reason: r.refusal_reason.clone(),
+        create_time: Some(timestamp(r.created_at)),
+        decide_time: r.decided_at.map(timestamp),
+        deadline: Some(timestamp(r.deadline)),
+        contract_no: r.contract_no.clone(),
+        enterprise_id: r.enterprise_id.clone(),
+        supplier: r.supplier.clone(),
+        declared_contract_type: r.declared_contract_type,
+        contract_amount_fen: r.contract_amount_fen,
+        signed_at: Some(timestamp(r.signed_at)),
+        region_code: r.region_code.clone(),
+        industry_chain: r.industry_chain.clone(),
     }
 }

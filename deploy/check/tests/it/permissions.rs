@@ -136,6 +136,8 @@ async fn every_service_is_confined_to_its_own_aggregates() -> anyhow::Result<()>
                 "kc.policy.created",
                 "kc.payment.recorded",
                 "kc.subsidy.disbursed",
+                "kc.registration.certified",
+                "kc.registration.refused",
             ]
             .as_slice(),
         ),

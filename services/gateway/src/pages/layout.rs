@@ -80,6 +80,7 @@ pub fn role_label(role: Role) -> &'static str {
         Role::FinanceOfficer => "财政专员 finance officer",
         Role::FinanceApprover => "审批人 approver",
         Role::Auditor => "审计 auditor",
+        Role::Registrar => "登记员 registrar",
         Role::Service => "系统 service",
     }
 }

@@ -153,6 +153,14 @@ mod tests {
     }
 
     #[test]
+    fn a_registrar_is_read_from_its_claim_name() {
+        let claims = json!({"sub": "登记员·周", "roles": ["registrar"]});
+        let caller = ClaimNames::default().caller(&claims).unwrap();
+        assert!(caller.has(Role::Registrar) && !caller.has(Role::FinanceApprover));
+        assert_eq!(caller.roles.to_string(), "registrar");
+    }
+
+    #[test]
     fn issued_claims_read_back_to_the_same_caller() {
         for names in [
             ClaimNames::default(),

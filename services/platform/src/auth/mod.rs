@@ -32,18 +32,22 @@ pub enum Role {
     FinanceOfficer,
     FinanceApprover,
     Auditor,
+    /// A technology-contract registration body's staff (技术合同认定登记员): certifies a
+    /// signed contract as a technology contract, or refuses it.
+    Registrar,
     /// Another kechuang component acting on its own behalf (the demo driver, the gateway).
     Service,
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Enterprise,
         Role::TechManager,
         Role::Supplier,
         Role::FinanceOfficer,
         Role::FinanceApprover,
         Role::Auditor,
+        Role::Registrar,
         Role::Service,
     ];
 
@@ -55,11 +59,14 @@ impl Role {
             Role::FinanceOfficer => "finance_officer",
             Role::FinanceApprover => "finance_approver",
             Role::Auditor => "auditor",
+            Role::Registrar => "registrar",
             Role::Service => "service",
         }
     }
 
+    /// One bit of [`Roles`]' byte: eight roles at most, checked when compiled.
     fn bit(self) -> u8 {
+        const _: () = assert!(Role::ALL.len() <= 8);
         1 << (self as u8)
     }
 }

@@ -4,10 +4,12 @@ mod applications;
 
 mod payments;
 mod policies;
+mod registrations;
 
 pub use applications::SubsidyApi;
 pub use policies::{PolicyApi, propose as propose_policy};
 pub(crate) use policies::{insert_proposal, terms as policy_terms};
+pub use registrations::RegistrationApi;
 
 use kechuang_platform::{Caller, Role};
 

@@ -5,4 +5,5 @@ pub mod audit;
 pub mod calculator;
 pub mod money;
 pub mod policy;
+pub mod registration;
 pub mod timing;

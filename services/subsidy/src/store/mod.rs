@@ -6,3 +6,4 @@ pub mod audit;
 pub mod contracts;
 pub mod payouts;
 pub mod policies;
+pub mod registrations;

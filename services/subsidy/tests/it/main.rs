@@ -7,5 +7,6 @@ mod migrations;
 mod payments;
 mod policies;
 mod policy_review;
+mod registration;
 mod saga;
 mod timing;

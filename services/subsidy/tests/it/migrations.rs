@@ -56,3 +56,34 @@ async fn policies_created_alone_go_back_to_proposed_and_the_seed_stays_in_force(
     pool.close().await;
     cleanup(&settings).await;
 }
+
+/// 0005: a contract recorded before registration existed waits for it too, its deadline 30
+/// days after its signing.
+#[tokio::test]
+async fn contracts_recorded_before_registration_wait_for_it() {
+    let settings = isolated_settings();
+    let cfg = settings.service(ServiceKind::Subsidy).database;
+    let before = Migrator::with_migrations(MIGRATOR.migrations[..4].to_vec());
+    let pool = db::connect(&cfg, &before).await.unwrap();
+    sqlx::query(
+        "INSERT INTO contracts (id, demand_id, pairing_id, enterprise_id, supplier, contract_no, \
+            contract_type, amount_fen, signed_at, region_code, industry_chain) \
+         VALUES ('c-old', 'd-1', 'p-1', 'e-1', '华中科技大学', 'HT-1', 2, 100000, \
+            '2026-01-01T00:00:00Z', '420100', '高端装备')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let pool = db::connect(&cfg, &MIGRATOR).await.unwrap();
+    let (status, deadline): (String, chrono::DateTime<chrono::Utc>) =
+        sqlx::query_as("SELECT status, deadline FROM registrations WHERE contract_id = 'c-old'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "WAITING");
+    assert_eq!(deadline.to_rfc3339(), "2026-01-31T00:00:00+00:00");
+    pool.close().await;
+    cleanup(&settings).await;
+}

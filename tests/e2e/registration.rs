@@ -1,0 +1,98 @@
+//! Registration through the whole platform: a contract signed through matching waits at the
+//! registration body (subsidy, from kc.contract.signed); a registrar certifies it, and the
+//! certification is on the bus, signed by the subsidy service.
+
+use kechuang_e2e::forger::Forger;
+use kechuang_e2e::journey::welding::{self, CONTRACT_FEN};
+use kechuang_e2e::{TestPlatform, authed, wait_for};
+use kechuang_platform::Role;
+use kechuang_proto::common::ContractType;
+use kechuang_proto::events::envelope::Payload;
+use kechuang_proto::subsidy::{
+    CertifyContractRequest, ListRegistrationsRequest, RegistrationStatus,
+};
+
+#[tokio::test]
+async fn a_contract_signed_through_matching_is_certified_by_a_registrar() {
+    let platform = TestPlatform::start().await;
+    let api = platform.api();
+    welding::publish_catalog(&api).await;
+    let contracted = welding::to_contract(&api, "REG000001").await;
+    let contract_id = contracted.contract_id.clone();
+    let registrar = api.token(Role::Registrar, "登记员·周", None);
+
+    let waiting = wait_for("the contract to wait for registration", || {
+        let (api, token, id) = (&api, registrar.clone(), contract_id.clone());
+        async move {
+            let list = api
+                .registrations()
+                .list_registrations(authed(
+                    ListRegistrationsRequest {
+                        page_size: 100,
+                        page_token: String::new(),
+                        status: RegistrationStatus::Waiting as i32,
+                    },
+                    &token,
+                ))
+                .await
+                .expect("a registrar lists")
+                .into_inner();
+            list.registrations.into_iter().find(|r| r.contract_id == id)
+        }
+    })
+    .await;
+    assert_eq!(waiting.contract_no, "鄂技合字2026-REG000001");
+    assert_eq!(waiting.enterprise_id, contracted.journey.enterprise_id);
+    assert_eq!(waiting.contract_amount_fen, CONTRACT_FEN);
+    assert_eq!(
+        waiting.declared_contract_type,
+        ContractType::Transfer as i32
+    );
+
+    // 60 % of the contract is technical; the rest is equipment.
+    let technical_fen = CONTRACT_FEN / 10 * 6;
+    let certified = api
+        .registrations()
+        .certify_contract(authed(
+            CertifyContractRequest {
+                contract_id: contract_id.clone(),
+                registration_no: "2026420100000001".into(),
+                contract_type: ContractType::Transfer as i32,
+                certified_amount_fen: technical_fen,
+                note: "扣除焊接设备费".into(),
+            },
+            &registrar,
+        ))
+        .await
+        .expect("the registrar certifies")
+        .into_inner();
+    assert_eq!(certified.status, RegistrationStatus::Certified as i32);
+    assert_eq!(certified.registrar, "登记员·周");
+
+    let forger = Forger::connect(&platform.settings).await;
+    let event = wait_for("kc.registration.certified on the bus", || {
+        let (forger, id) = (&forger, contract_id.clone());
+        async move {
+            forger
+                .genuine("registration.certified")
+                .await
+                .into_iter()
+                .find(|e| e.aggregate_id == id)
+        }
+    })
+    .await;
+    assert_eq!(event.producer, "subsidy");
+    let Some(Payload::RegistrationCertified(e)) = event.payload else {
+        panic!("{event:?}")
+    };
+    assert_eq!(
+        (
+            e.registration_no.as_str(),
+            e.certified_amount_fen,
+            e.registrar.as_str()
+        ),
+        ("2026420100000001", technical_fen, "登记员·周")
+    );
+    assert_eq!(e.enterprise_id, contracted.journey.enterprise_id);
+    platform.stop().await;
+}
