@@ -2,9 +2,7 @@
 //! to DISBURSED or DISBURSEMENT_FAILED.
 
 use crate::store::{applications, audit, contracts, payouts};
-use futures::StreamExt;
 use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
 use kechuang_platform::{Error, NewEvent, outbox};
 use kechuang_proto::events::{SubsidyDisbursed, SubsidyDisbursementFailed, envelope::Payload};
 use sqlx::PgPool;
@@ -12,6 +10,7 @@ use sqlx::postgres::PgListener;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Payout attempts, by `result`: `paid`, `transient` (retried, or failed at the last
@@ -117,7 +116,7 @@ impl PayoutGateway for SimulatedBank {
 /// after another they capped the saga at a few hundred payouts a second, however fast the
 /// bank; side by side their commits share the database's log flushes. Claims skip locked
 /// rows, so no payout is driven twice.
-pub const PAYOUTS_IN_FLIGHT: usize = 32;
+pub const PAYOUTS_IN_FLIGHT: usize = 8;
 
 /// Drives owed payouts until `shutdown`, up to [`PAYOUTS_IN_FLIGHT`] at a time. Several
 /// replicas share the work through leases. The payouts in hand are finished first.
@@ -135,13 +134,18 @@ pub async fn run_worker(
         Err(_) => None,
     };
     while !shutdown.is_cancelled() {
-        let mut in_hand = FuturesUnordered::new();
+        // Tasks, not futures polled by this loop: a payout holds a connection through its
+        // settlement, and one left unpolled while the loop waits for a connection to claim
+        // the next would hold it for good.
+        let mut in_hand = JoinSet::new();
         loop {
             while in_hand.len() < PAYOUTS_IN_FLIGHT && !shutdown.is_cancelled() {
                 match payouts::claim(&pool, 30).await {
                     Ok(Some(p)) => {
-                        let (pool, gateway) = (&pool, gateway.as_ref());
-                        in_hand.push(async move { pay_one(pool, gateway, &p, max_attempts).await });
+                        let (pool, gateway) = (pool.clone(), gateway.clone());
+                        in_hand.spawn(async move {
+                            pay_one(&pool, gateway.as_ref(), &p, max_attempts).await
+                        });
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -151,11 +155,11 @@ pub async fn run_worker(
                 }
             }
             // One payout done makes room for the next claim; none in hand: all is paid.
-            if in_hand.next().await.is_none() || shutdown.is_cancelled() {
+            if in_hand.join_next().await.is_none() || shutdown.is_cancelled() {
                 break;
             }
         }
-        while in_hand.next().await.is_some() {}
+        while in_hand.join_next().await.is_some() {}
         if shutdown.is_cancelled() {
             return;
         }
