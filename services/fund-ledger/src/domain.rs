@@ -326,6 +326,7 @@ pub fn initially_alerted(threshold: Fen) -> bool {
 }
 
 pub mod audit;
+pub mod batch;
 
 #[cfg(test)]
 mod tests;

@@ -11,17 +11,118 @@
 //! from where it can be replayed), by which time the reservation has normally been written.
 //! We chose retrying over parking it in a table: the subsidy service only disburses after
 //! `kc.fund.reserved`, so an early post is a reordering of redeliveries, and short-lived.
+//!
+//! The consumer hands these three to the fund's group commit ([`GroupCommit`]): the record
+//! that the event was processed is written in the batch's transaction, beside its effect,
+//! instead of in a transaction of its own. The consumer takes several messages at a time
+//! ([`PARALLELISM`]) so that batches can form.
 
+use crate::domain::batch::Ask;
 use crate::domain::{Refusal, TransferKind};
-use crate::ledger::{self, Resolved};
-use kechuang_platform::consumer::{EventHandler, HandlerError};
+use crate::group_commit::GroupCommit;
+use crate::ledger::{self, Answer, Request, Reserved, Resolved};
+use kechuang_platform::consumer::{Applied, EventHandler, HandlerError, Processed, apply_alone};
 use kechuang_proto::events::{Envelope, envelope::Payload};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
+
+/// Messages the ledger's consumer handles at a time: what can wait in one fund's batch. The
+/// events are independent of each other (a post that overtakes its reservation is retried).
+pub const PARALLELISM: usize = 128;
 
 /// Handles `subsidy.*`; the subsidy events the ledger has no part in are acknowledged.
-pub struct SubsidyEvents;
+pub struct SubsidyEvents {
+    funds: GroupCommit,
+}
+
+impl SubsidyEvents {
+    pub fn new(funds: GroupCommit) -> Self {
+        Self { funds }
+    }
+
+    /// Reservations, posts and voids go through the fund's group commit, the event recorded
+    /// as processed in the batch's transaction.
+    async fn batched(
+        &self,
+        pool: &PgPool,
+        consumer: &str,
+        event: &Envelope,
+        ask: Ask,
+        fund_id: Option<&str>,
+    ) -> Result<Applied, HandlerError> {
+        require_application(ask.application_id())?;
+        let application_id = ask.application_id().to_string();
+        let fund_id = match fund_id {
+            Some(fund_id) => fund_id.to_string(),
+            None => {
+                let mut conn = pool.acquire().await?;
+                match ledger::fund_of(&mut conn, &ask).await? {
+                    Some(fund_id) => fund_id,
+                    None => {
+                        return resolution(
+                            &application_id,
+                            Resolved::Refused(Refusal::NoReservation),
+                        )
+                        .map(|()| Applied::Now);
+                    }
+                }
+            }
+        };
+        let request = Request {
+            ask,
+            cause: Some(event.clone()),
+            processed: Some(Processed::of(consumer, event)?),
+        };
+        match self.funds.submit(&fund_id, request).await? {
+            Answer::AlreadyProcessed => Ok(Applied::AlreadyProcessed),
+            Answer::Reserved(outcome) => {
+                reservation(&application_id, &outcome);
+                Ok(Applied::Now)
+            }
+            Answer::Resolved(outcome) => {
+                resolution(&application_id, outcome).map(|()| Applied::Now)
+            }
+        }
+    }
+}
 
 impl EventHandler for SubsidyEvents {
+    async fn apply(
+        &self,
+        pool: &PgPool,
+        consumer: &str,
+        event: &Envelope,
+    ) -> Result<Applied, HandlerError> {
+        let amount = |fen: i64| (fen != 0).then_some(fen);
+        let (ask, fund_id) = match &event.payload {
+            Some(Payload::SubsidyApproved(a)) => (
+                Ask::Reserve {
+                    application_id: a.application_id.clone(),
+                    amount: a.amount_fen,
+                },
+                Some(a.fund_id.as_str()),
+            ),
+            Some(Payload::SubsidyDisbursed(d)) => (
+                Ask::Post {
+                    application_id: d.application_id.clone(),
+                    amount: amount(d.amount_fen),
+                },
+                None,
+            ),
+            Some(Payload::SubsidyDisbursementFailed(f)) => (
+                Ask::Void {
+                    application_id: f.application_id.clone(),
+                    amount: amount(f.amount_fen),
+                },
+                None,
+            ),
+            // Nothing for the ledger: recorded and acknowledged the usual way.
+            _ => return apply_alone(self, pool, consumer, event).await,
+        };
+        self.batched(pool, consumer, event, ask, fund_id).await
+    }
+
+    /// One event in the caller's transaction, unbatched: what `apply` does, minus the group
+    /// commit.
     async fn handle(&self, event: &Envelope, tx: &mut PgConnection) -> Result<(), HandlerError> {
         match &event.payload {
             Some(Payload::SubsidyApproved(a)) => {
@@ -29,7 +130,7 @@ impl EventHandler for SubsidyEvents {
                 let outcome =
                     ledger::reserve(tx, &a.fund_id, &a.application_id, a.amount_fen, Some(event))
                         .await?;
-                tracing::info!(application_id = %a.application_id, ?outcome, "reservation");
+                reservation(&a.application_id, &outcome);
                 Ok(())
             }
             Some(Payload::SubsidyDisbursed(d)) => {
@@ -70,6 +171,10 @@ fn require_application(application_id: &str) -> Result<(), HandlerError> {
         ));
     }
     Ok(())
+}
+
+fn reservation(application_id: &str, outcome: &Reserved) {
+    tracing::info!(application_id, ?outcome, "reservation");
 }
 
 fn resolution(application_id: &str, outcome: Resolved) -> Result<(), HandlerError> {

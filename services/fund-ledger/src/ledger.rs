@@ -1,19 +1,24 @@
-//! The ledger's operations, each one transaction's worth of work: lock the fund, ask
-//! `domain` what to write, write it with `store`, and append the events it causes to the
-//! outbox in the same transaction. Used by the RPCs (`api`), the event handlers (`events`),
-//! the seed, the tests and the benchmark.
+//! The ledger's operations, in the caller's transaction: lock the fund, ask `domain` what to
+//! write, write it with `store`, and append the events it causes to the outbox in the same
+//! transaction. Reservations, posts and voids go in batches ([`apply_batch`]; `reserve` and
+//! `resolve` are batches of one). Used by the RPCs (`api`), the event handlers (`events`
+//! through `group_commit`), the seed, the tests and the benchmark.
 
+use crate::domain::batch::Ask;
 use crate::domain::{self, Decision, Fen, Refusal, TransferKind};
 use crate::store::{self, Fund};
 use kechuang_platform::error::{Error, ResultExt};
 use kechuang_platform::events::NewEvent;
 use kechuang_platform::outbox;
 use kechuang_proto::events::{
-    Envelope, FundCreated, FundLowBalance, FundPosted, FundReservationRejected, FundReserved,
-    FundToppedUp, FundVoided, envelope::Payload,
+    Envelope, FundCreated, FundLowBalance, FundToppedUp, envelope::Payload,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+mod batch;
+
+pub use batch::{Answer, Request, apply_batch};
 
 pub const PRODUCER: &str = "fund-ledger";
 
@@ -155,100 +160,6 @@ pub enum Reserved {
     Rejected { shortfall: Fen, reason: String },
 }
 
-/// Reserves `amount` of `fund_id` for an application: a pending transfer available→reserved
-/// with an id derived from the application id, all of it or nothing.
-pub async fn reserve(
-    conn: &mut PgConnection,
-    fund_id: &str,
-    application_id: &str,
-    amount: Fen,
-    cause: Option<&Envelope>,
-) -> Result<Reserved, Error> {
-    let asked = Asked {
-        fund_id,
-        application_id,
-        amount,
-        cause,
-    };
-    let Some(mut fund) = store::lock_fund(conn, fund_id).await? else {
-        let reason = format!("fund {fund_id:?} does not exist");
-        return reject(conn, &asked, None, amount.max(0), reason).await;
-    };
-    let prior = store::reservation(conn, application_id)
-        .await?
-        .map(|(_, r)| r);
-    let balances = fund.balances;
-    let (shortfall, reason) =
-        match domain::reserve(&balances, prior.as_ref(), application_id, amount) {
-            Ok(Decision::AlreadyDone) => return Ok(Reserved::AlreadyReserved),
-            Ok(Decision::Write(transfer)) => {
-                let event = Payload::FundReserved(FundReserved {
-                    fund_id: fund_id.to_string(),
-                    application_id: application_id.to_string(),
-                    transfer_id: transfer.id.to_string(),
-                    amount_fen: amount,
-                    available_fen: balances.available - amount,
-                });
-                write(conn, &mut fund, &transfer, event, cause).await?;
-                return Ok(Reserved::Reserved {
-                    transfer_id: transfer.id,
-                    available: fund.balances.available,
-                });
-            }
-            Err(Refusal::Shortfall { shortfall, .. }) => {
-                (shortfall, "available is short of the amount".to_string())
-            }
-            Err(refusal @ Refusal::BadAmount) => (0, refusal.to_string()),
-            // Another amount for an application already reserved: the events contradict each
-            // other and no answer is right; the consumer dead-letters it for a person to see.
-            Err(refusal) => return Err(Error::FailedPrecondition(refusal.to_string())),
-        };
-    reject(conn, &asked, Some(&mut fund), shortfall, reason).await
-}
-
-/// One reservation asked for: of which fund, for which application, how much, on which event.
-struct Asked<'a> {
-    fund_id: &'a str,
-    application_id: &'a str,
-    amount: Fen,
-    cause: Option<&'a Envelope>,
-}
-
-/// Refuses `asked` (the fund, when it exists, steps its version): `kc.fund.reservation_rejected`
-/// with the shortfall and the reason, which is also the answer.
-async fn reject(
-    conn: &mut PgConnection,
-    asked: &Asked<'_>,
-    fund: Option<&mut Fund>,
-    shortfall: Fen,
-    reason: String,
-) -> Result<Reserved, Error> {
-    let (fund_id, cause) = (asked.fund_id, asked.cause);
-    let payload = Payload::FundReservationRejected(FundReservationRejected {
-        fund_id: fund_id.to_string(),
-        application_id: asked.application_id.to_string(),
-        amount_fen: asked.amount,
-        available_fen: fund.as_ref().map_or(0, |f| f.balances.available),
-        shortfall_fen: shortfall,
-        reason: reason.clone(),
-    });
-    match fund {
-        Some(fund) => {
-            emit(conn, fund, payload, cause).await?;
-            store::save_fund_state(conn, &fund.id, fund.version, fund.low_balance_alerted).await?;
-        }
-        None => {
-            // No such fund, hence no version to step.
-            let mut event = NewEvent::new(fund_id, 0, payload);
-            if let Some(cause) = cause {
-                event = event.caused_by(cause);
-            }
-            outbox::append(conn, PRODUCER, event).await?;
-        }
-    }
-    Ok(Reserved::Rejected { shortfall, reason })
-}
-
 /// What a post or void came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolved {
@@ -260,7 +171,27 @@ pub enum Resolved {
     Refused(Refusal),
 }
 
+/// Reserves `amount` of `fund_id` for an application: a pending transfer available→reserved
+/// with an id derived from the application id, all of it or nothing. A batch of one.
+pub async fn reserve(
+    conn: &mut PgConnection,
+    fund_id: &str,
+    application_id: &str,
+    amount: Fen,
+    cause: Option<&Envelope>,
+) -> Result<Reserved, Error> {
+    let ask = Ask::Reserve {
+        application_id: application_id.to_string(),
+        amount,
+    };
+    match apply_one(conn, fund_id, ask, cause).await? {
+        Answer::Reserved(reserved) => Ok(reserved),
+        other => Err(Error::internal(format!("a reservation answered {other:?}"))),
+    }
+}
+
 /// Posts (reserved→disbursed) or voids (reserved→available) an application's reservation.
+/// A batch of one, on the fund that holds the reservation.
 pub async fn resolve(
     conn: &mut PgConnection,
     kind: TransferKind,
@@ -268,49 +199,53 @@ pub async fn resolve(
     amount: Option<Fen>,
     cause: Option<&Envelope>,
 ) -> Result<Resolved, Error> {
-    let Some((fund_id, _)) = store::reservation(conn, application_id).await? else {
-        return Ok(Resolved::Refused(Refusal::NoReservation));
-    };
-    let mut fund = store::lock_fund(conn, &fund_id)
-        .await?
-        .ok_or_else(|| Error::internal(format!("fund {fund_id} of a reservation is missing")))?;
-    // Read again under the fund's lock: a concurrent resolution may just have committed.
-    let reservation = store::reservation(conn, application_id)
-        .await?
-        .map(|(_, r)| r);
-    let decision = match kind {
-        TransferKind::Post => domain::post(reservation.as_ref(), amount),
-        TransferKind::Void => domain::void(reservation.as_ref(), amount),
+    let application_id = application_id.to_string();
+    let ask = match kind {
+        TransferKind::Post => Ask::Post {
+            application_id,
+            amount,
+        },
+        TransferKind::Void => Ask::Void {
+            application_id,
+            amount,
+        },
         other => return Err(Error::internal(format!("{other:?} resolves nothing"))),
     };
-    let transfer = match decision {
-        Ok(Decision::Write(t)) => t,
-        Ok(Decision::AlreadyDone) => return Ok(Resolved::AlreadyDone),
-        Err(refusal) => return Ok(Resolved::Refused(refusal)),
+    let Some(fund_id) = fund_of(conn, &ask).await? else {
+        return Ok(Resolved::Refused(Refusal::NoReservation));
     };
-    let pending_id = transfer
-        .pending_id
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    let event = if kind == TransferKind::Post {
-        Payload::FundPosted(FundPosted {
-            fund_id: fund_id.clone(),
-            application_id: application_id.to_string(),
-            transfer_id: transfer.id.to_string(),
-            pending_id,
-            amount_fen: transfer.amount,
-        })
-    } else {
-        Payload::FundVoided(FundVoided {
-            fund_id: fund_id.clone(),
-            application_id: application_id.to_string(),
-            transfer_id: transfer.id.to_string(),
-            pending_id,
-            amount_fen: transfer.amount,
-        })
+    match apply_one(conn, &fund_id, ask, cause).await? {
+        Answer::Resolved(resolved) => Ok(resolved),
+        other => Err(Error::internal(format!("a resolution answered {other:?}"))),
+    }
+}
+
+/// The fund a request is about: the one named for a reservation, the one holding the
+/// reservation for a post or void (`None` while the ledger has no reservation to resolve).
+pub async fn fund_of(conn: &mut PgConnection, ask: &Ask) -> Result<Option<String>, Error> {
+    match ask {
+        Ask::Reserve { .. } => Err(Error::internal("a reservation names its fund")),
+        Ask::Post { application_id, .. } | Ask::Void { application_id, .. } => {
+            Ok(store::reservation(conn, application_id)
+                .await?
+                .map(|(fund_id, _)| fund_id))
+        }
+    }
+}
+
+async fn apply_one(
+    conn: &mut PgConnection,
+    fund_id: &str,
+    ask: Ask,
+    cause: Option<&Envelope>,
+) -> Result<Answer, Error> {
+    let request = Request {
+        ask,
+        cause: cause.cloned(),
+        processed: None,
     };
-    write(conn, &mut fund, &transfer, event, cause).await?;
-    Ok(Resolved::Written {
-        transfer_id: transfer.id,
-    })
+    apply_batch(conn, fund_id, std::slice::from_ref(&request))
+        .await?
+        .pop()
+        .ok_or_else(|| Error::internal("a batch of one answered nothing"))?
 }

@@ -166,6 +166,91 @@ pub async fn write_transfer(
     Ok(())
 }
 
+/// Writes `transfers` in the order given (their `seq` follows it) and moves each amount
+/// between its two accounts, all in one statement: a batch's transfers in one round trip. The
+/// accounts are checked once, as the batch leaves them; the batch was decided step by step
+/// against the running balance, so no step in between overdrew either.
+pub async fn write_transfers(
+    conn: &mut PgConnection,
+    fund_id: &str,
+    transfers: &[Transfer],
+) -> Result<(), sqlx::Error> {
+    if transfers.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = transfers.iter().map(|t| t.id).collect();
+    let accounts = |side: fn((AccountKind, AccountKind)) -> AccountKind| -> Vec<String> {
+        transfers
+            .iter()
+            .map(|t| side(t.kind.accounts()).account_id(fund_id))
+            .collect()
+    };
+    let amounts: Vec<i64> = transfers.iter().map(|t| t.amount).collect();
+    let kinds: Vec<&str> = transfers.iter().map(|t| t.kind.as_str()).collect();
+    let pending: Vec<Option<Uuid>> = transfers.iter().map(|t| t.pending_id).collect();
+    let references: Vec<&str> = transfers.iter().map(|t| t.reference.as_str()).collect();
+    sqlx::query(
+        "WITH t AS ( \
+             INSERT INTO transfers (id, fund_id, debit_account, credit_account, amount_fen, kind, pending_id, reference) \
+             SELECT id, $2, debit, credit, amount, kind, pending, reference \
+             FROM unnest($1::uuid[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::uuid[], $8::text[]) \
+                  WITH ORDINALITY AS x(id, debit, credit, amount, kind, pending, reference, position) \
+             ORDER BY position \
+             RETURNING debit_account, credit_account, amount_fen), \
+         moves AS ( \
+             SELECT debit_account AS account, amount_fen AS debit, 0::BIGINT AS credit FROM t \
+             UNION ALL SELECT credit_account, 0, amount_fen FROM t) \
+         UPDATE accounts a SET debits_fen = a.debits_fen + m.debit, credits_fen = a.credits_fen + m.credit \
+         FROM (SELECT account, sum(debit)::BIGINT AS debit, sum(credit)::BIGINT AS credit \
+               FROM moves GROUP BY account) m \
+         WHERE a.id = m.account",
+    )
+    .bind(&ids)
+    .bind(fund_id)
+    .bind(accounts(|(debit, _)| debit))
+    .bind(accounts(|(_, credit)| credit))
+    .bind(&amounts)
+    .bind(&kinds)
+    .bind(&pending)
+    .bind(&references)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The reservations of `application_ids` the ledger holds, with their funds.
+pub async fn reservations(
+    conn: &mut PgConnection,
+    application_ids: &[&str],
+) -> Result<Vec<(String, Reservation)>, sqlx::Error> {
+    let ids: Vec<Uuid> = application_ids
+        .iter()
+        .map(|a| transfer_id(TransferKind::Reserve, a))
+        .collect();
+    let rows: Vec<(String, Uuid, i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT p.fund_id, p.id, p.amount_fen, p.reference, r.kind FROM transfers p \
+         LEFT JOIN transfers r ON r.pending_id = p.id \
+         WHERE p.id = ANY($1) AND p.kind = 'reserve'",
+    )
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(fund_id, id, amount, application_id, resolution)| {
+            (
+                fund_id,
+                Reservation {
+                    id,
+                    application_id,
+                    amount,
+                    resolution: resolution.as_deref().and_then(TransferKind::parse),
+                },
+            )
+        })
+        .collect())
+}
+
 /// An application's reservation and its fund, if the ledger has one.
 pub async fn reservation(
     conn: &mut PgConnection,

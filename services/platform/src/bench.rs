@@ -146,6 +146,47 @@ pub async fn postgres_insert_commit(
     concurrency: usize,
     operations: usize,
 ) -> anyhow::Result<Figures> {
+    postgres_statement_commit(
+        server_url,
+        concurrency,
+        operations,
+        "postgres INSERT+COMMIT (limit)",
+        "CREATE TABLE rows (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        "INSERT INTO rows (payload) VALUES ('row ' || $1)",
+    )
+    .await
+}
+
+/// The limit of one hot row: an UPDATE + COMMIT of the same single row per second, every
+/// client on that row. Its row lock makes the updates one commit after another, as a fund's
+/// lock does its movements; what a fund does per second beside it says what batching bought.
+pub async fn postgres_update_commit(
+    server_url: &str,
+    concurrency: usize,
+    operations: usize,
+) -> anyhow::Result<Figures> {
+    postgres_statement_commit(
+        server_url,
+        concurrency,
+        operations,
+        "postgres UPDATE+COMMIT, one row (limit)",
+        "CREATE TABLE hot (id INT PRIMARY KEY, n BIGINT NOT NULL, last TEXT); INSERT INTO hot VALUES (1, 0, NULL)",
+        "UPDATE hot SET n = n + 1, last = $1 WHERE id = 1",
+    )
+    .await
+}
+
+/// `operations` runs of `statement` (bound to the operation's number as text), each one
+/// committed by Postgres itself, by `concurrency` clients, in a scratch database that
+/// `setup` prepares and that is dropped afterwards.
+async fn postgres_statement_commit(
+    server_url: &str,
+    concurrency: usize,
+    operations: usize,
+    label: &str,
+    setup: &'static str,
+    statement: &'static str,
+) -> anyhow::Result<Figures> {
     use sqlx::{Connection, PgConnection};
     let name = format!(
         "kc_bench_{}",
@@ -162,32 +203,25 @@ pub async fn postgres_insert_commit(
     for _ in 0..concurrency.max(1) {
         connections.push(PgConnection::connect(&url).await?);
     }
-    sqlx::query("CREATE TABLE rows (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, payload TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())")
-        .execute(&mut connections[0])
-        .await?;
+    sqlx::raw_sql(setup).execute(&mut connections[0]).await?;
     // At most `concurrency` operations are in flight, so one is always free.
     let free = Arc::new(std::sync::Mutex::new(connections));
     let bank = free.clone();
-    let figures = drive(
-        "postgres INSERT+COMMIT (limit)",
-        concurrency,
-        operations,
-        move |i| {
-            let bank = bank.clone();
-            async move {
-                let mut conn = bank
-                    .lock()
-                    .expect("no operation panics holding the lock")
-                    .pop()
-                    .ok_or_else(|| sqlx::Error::PoolTimedOut)?;
-                let result = insert_commit(&mut conn, i).await;
-                bank.lock()
-                    .expect("no operation panics holding the lock")
-                    .push(conn);
-                result
-            }
-        },
-    )
+    let figures = drive(label, concurrency, operations, move |i| {
+        let bank = bank.clone();
+        async move {
+            let mut conn = bank
+                .lock()
+                .expect("no operation panics holding the lock")
+                .pop()
+                .ok_or_else(|| sqlx::Error::PoolTimedOut)?;
+            let result = autocommit(&mut conn, statement, i).await;
+            bank.lock()
+                .expect("no operation panics holding the lock")
+                .push(conn);
+            result
+        }
+    })
     .await;
     let connections = std::mem::take(&mut *free.lock().expect("the run is over"));
     for conn in connections {
@@ -201,12 +235,16 @@ pub async fn postgres_insert_commit(
     Ok(figures)
 }
 
-/// One operation of the limit: a single-row INSERT that Postgres commits itself (autocommit).
+/// One operation of a limit: a single statement that Postgres commits itself (autocommit).
 /// One round trip: the fastest way a client can have one row written and committed, where
 /// an explicit BEGIN / INSERT / COMMIT takes three (and measured 40 % slower at one client).
-async fn insert_commit(conn: &mut sqlx::PgConnection, i: usize) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO rows (payload) VALUES ($1)")
-        .bind(format!("row {i}"))
+async fn autocommit(
+    conn: &mut sqlx::PgConnection,
+    statement: &'static str,
+    i: usize,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(statement)
+        .bind(i.to_string())
         .execute(conn)
         .await
         .map(|_| ())

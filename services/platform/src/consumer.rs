@@ -2,7 +2,8 @@
 //!
 //! Per message: check that the producer entitled to its type signed it ([`crate::seal`]), open a transaction, record the event id in
 //! `processed_events` (a redelivery finds it there and is a no-op), run the handler in that
-//! transaction, commit, and only then ack. A transient failure is nak'ed with a growing delay;
+//! transaction, commit, and only then ack. (A handler may commit several messages' effects in
+//! one transaction instead, each with its record: [`EventHandler::apply`].) A transient failure is nak'ed with a growing delay;
 //! a permanent one, or the last allowed delivery, copies the message to
 //! `<prefix>.dlq.<service>` with its error and terminates it, and the consumer goes on.
 //! An operator replays it from there ([`crate::dead_letters`]) to this consumer alone.
@@ -68,6 +69,124 @@ pub trait EventHandler: Send + Sync + 'static {
         event: &Envelope,
         tx: &mut PgConnection,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Applies `event` once for `consumer`: its effect and the record that it was processed
+    /// commit together, or neither does. The default is one transaction per event (record it
+    /// in `processed_events`, [`handle`](Self::handle), commit). A handler that commits the
+    /// effects of several events in one transaction (a group commit) overrides this, and then
+    /// records each event with [`record_processed`] in the transaction of its effect, after
+    /// asking [`already_processed`] under the same lock that orders its effects.
+    fn apply(
+        &self,
+        pool: &PgPool,
+        consumer: &str,
+        event: &Envelope,
+    ) -> impl Future<Output = Result<Applied, HandlerError>> + Send {
+        apply_alone(self, pool, consumer, event)
+    }
+}
+
+/// The default [`EventHandler::apply`]: one transaction for the event, which records it in
+/// `processed_events` (a redelivery finds it there and is a no-op), runs the handler, commits.
+pub async fn apply_alone<H: EventHandler + ?Sized>(
+    handler: &H,
+    pool: &PgPool,
+    consumer: &str,
+    event: &Envelope,
+) -> Result<Applied, HandlerError> {
+    let processed = Processed::of(consumer, event)?;
+    let mut tx = pool.begin().await?;
+    if !record_processed(&mut tx, std::slice::from_ref(&processed)).await? {
+        tx.rollback().await?;
+        return Ok(Applied::AlreadyProcessed);
+    }
+    handler.handle(event, &mut tx).await?;
+    tx.commit().await?;
+    // Whatever the handler appended to the outbox is committed now: publish it at once.
+    crate::outbox::ring();
+    Ok(Applied::Now)
+}
+
+/// What applying an event came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Its effect is committed now.
+    Now,
+    /// A redelivery: it was processed before, nothing done.
+    AlreadyProcessed,
+}
+
+/// The record that `consumer` processed an event: a row of `processed_events`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Processed {
+    pub consumer: String,
+    pub event_id: Uuid,
+    pub event_type: String,
+}
+
+impl Processed {
+    pub fn of(consumer: &str, event: &Envelope) -> Result<Self, HandlerError> {
+        let event_id = Uuid::parse_str(&event.event_id)
+            .map_err(|e| HandlerError::Permanent(format!("event id {:?}: {e}", event.event_id)))?;
+        Ok(Self {
+            consumer: consumer.to_string(),
+            event_id,
+            event_type: event.event_type.clone(),
+        })
+    }
+}
+
+/// Which of `records` are in `processed_events` already (committed, or written earlier in
+/// this transaction).
+pub async fn already_processed(
+    conn: &mut PgConnection,
+    records: &[Processed],
+) -> Result<std::collections::HashSet<Processed>, sqlx::Error> {
+    if records.is_empty() {
+        return Ok(Default::default());
+    }
+    let consumers: Vec<&str> = records.iter().map(|r| r.consumer.as_str()).collect();
+    let ids: Vec<Uuid> = records.iter().map(|r| r.event_id).collect();
+    let found: Vec<(String, Uuid)> = sqlx::query_as(
+        "SELECT p.consumer, p.event_id FROM processed_events p \
+         JOIN unnest($1::text[], $2::uuid[]) AS r(consumer, event_id) \
+           ON p.consumer = r.consumer AND p.event_id = r.event_id",
+    )
+    .bind(&consumers)
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(records
+        .iter()
+        .filter(|r| found.contains(&(r.consumer.clone(), r.event_id)))
+        .cloned()
+        .collect())
+}
+
+/// Records `records` as processed, in one statement; false if any of them already was (for
+/// one record: it is a redelivery). The others are recorded all the same: a caller that
+/// expected none to be there rolls back.
+pub async fn record_processed(
+    conn: &mut PgConnection,
+    records: &[Processed],
+) -> Result<bool, sqlx::Error> {
+    if records.is_empty() {
+        return Ok(true);
+    }
+    let consumers: Vec<&str> = records.iter().map(|r| r.consumer.as_str()).collect();
+    let ids: Vec<Uuid> = records.iter().map(|r| r.event_id).collect();
+    let types: Vec<&str> = records.iter().map(|r| r.event_type.as_str()).collect();
+    let inserted = sqlx::query(
+        "INSERT INTO processed_events (consumer, event_id, event_type) \
+         SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(&consumers)
+    .bind(&ids)
+    .bind(&types)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == records.len() as u64)
 }
 
 /// A durable consumer over the event types matching `event_types` (a NATS pattern under the
@@ -106,11 +225,6 @@ pub struct Consumer<H> {
     spec: ConsumerSpec,
     handler: Arc<H>,
     keys: Arc<EventKeys>,
-}
-
-enum Outcome {
-    Applied,
-    AlreadyProcessed,
 }
 
 impl<H: EventHandler> Consumer<H> {
@@ -265,7 +379,7 @@ impl<H: EventHandler> Consumer<H> {
             }
             match self.apply(&envelope).await {
                 Ok(outcome) => {
-                    if matches!(outcome, Outcome::AlreadyProcessed) {
+                    if outcome == Applied::AlreadyProcessed {
                         tracing::debug!("already processed; acknowledging the redelivery");
                     }
                     if let Err(e) = message.double_ack().await {
@@ -293,39 +407,22 @@ impl<H: EventHandler> Consumer<H> {
         .await
     }
 
-    async fn apply(&self, envelope: &Envelope) -> Result<Outcome, HandlerError> {
-        let event_id = Uuid::parse_str(&envelope.event_id).map_err(|e| {
-            HandlerError::Permanent(format!("event id {:?}: {e}", envelope.event_id))
-        })?;
-        let mut tx = self.pool.begin().await?;
-        let first_time = sqlx::query(
-            "INSERT INTO processed_events (consumer, event_id, event_type) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&self.spec.durable_name)
-        .bind(event_id)
-        .bind(&envelope.event_type)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !first_time {
-            tx.rollback().await?;
-            return Ok(Outcome::AlreadyProcessed);
+    async fn apply(&self, envelope: &Envelope) -> Result<Applied, HandlerError> {
+        let applied = self
+            .handler
+            .apply(&self.pool, &self.spec.durable_name, envelope)
+            .await?;
+        if applied == Applied::Now {
+            // Which process applied which event, for operators and the replica tests
+            // (`RUST_LOG=kechuang::applied=debug`).
+            tracing::debug!(
+                target: APPLIED_TARGET,
+                consumer = %self.spec.durable_name,
+                event_id = %envelope.event_id,
+                "event applied"
+            );
         }
-        self.handler.handle(envelope, &mut tx).await?;
-        tx.commit().await?;
-        // Whatever the handler appended to the outbox is committed now: publish it at once.
-        crate::outbox::ring();
-        // Which process applied which event, for operators and the replica tests
-        // (`RUST_LOG=kechuang::applied=debug`).
-        tracing::debug!(
-            target: APPLIED_TARGET,
-            consumer = %self.spec.durable_name,
-            event_id = %envelope.event_id,
-            "event applied"
-        );
-        Ok(Outcome::Applied)
+        Ok(applied)
     }
 
     fn redelivery_delay(&self, delivered: i64) -> Duration {

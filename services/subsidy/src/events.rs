@@ -38,6 +38,11 @@ impl EventHandler for Contracts {
     }
 }
 
+/// The ledger's answers handled at a time. A reservation and a rejection of one application
+/// are ordered by its row lock and its status; top-ups re-ask for the waitlist, which the
+/// ledger answers once per application whatever the number of asks.
+pub const FUND_ANSWERS_PARALLELISM: usize = 8;
+
 /// `kc.fund.*`: the ledger's answers to our reservation requests, and top-ups that let the
 /// waitlist go on.
 pub struct FundAnswers;

@@ -53,10 +53,13 @@ pub async fn build_with(
             registration_window_days,
         }),
     );
-    runtime.consume(
+    // The ledger's answers are about one application each (its row lock orders them), so
+    // several at a time: one after another, this hop capped the saga's throughput.
+    runtime.consume_in_parallel(
         "fund",
         event_types::every::FUND,
         Arc::new(events::FundAnswers),
+        events::FUND_ANSWERS_PARALLELISM,
     );
     let pool = runtime.pool.clone();
     runtime.spawn(move |cancel| payout::run_worker(pool, gateway, max_attempts, cancel));

@@ -1,17 +1,20 @@
 //! `kechuang bench`: on this machine and in one run, what the platform does beside the limits
 //! it is measured against. It starts its own platform in this process (its own databases and
 //! stream, dropped afterwards) and measures
-//! - limits: Postgres single-row INSERT+COMMIT and JetStream publish-with-ack per second;
+//! - limits: Postgres single-row INSERT+COMMIT, UPDATE+COMMIT of one hot row and JetStream
+//!   publish-with-ack per second;
 //! - intake: SubmitDemand over gRPC, per second and p50/p99;
 //! - matching: ImportAchievements into a catalog of N, then VerifyDemand until the demand's
 //!   `kc.pairing.proposed` events are on NATS;
-//! - approval: ApproveApplication until its `kc.fund.posted` is on NATS (simulated bank at
-//!   zero latency),
+//! - approval: a reservation and its post on one hot fund, straight into the ledger; then
+//!   ApproveApplication until its `kc.fund.posted` is on NATS (simulated bank at zero
+//!   latency), and the ledger reconciled afterwards,
 //!
 //! each at several concurrencies, and prints every figure beside its limit and target.
 
 mod approval;
 mod embedding;
+mod hot_fund;
 mod intake;
 mod limits;
 mod matching;
@@ -300,7 +303,10 @@ async fn on_platform(
             ctx.settle("matching's events").await?;
         }
         if sections.contains(&Section::Approval) {
+            rows.extend(hot_fund::measure(&ctx, &options.concurrency, sizes.approval).await?);
+            ctx.settle("the hot fund's events").await?;
             rows.extend(approval::measure(&ctx, &options.concurrency, sizes.approval).await?);
+            ctx.reconcile().await?;
         }
         anyhow::Ok(rows)
     };
@@ -385,6 +391,22 @@ impl Ctx {
             pb.inc(1);
         }
         pb.finish_and_clear();
+        Ok(())
+    }
+
+    /// Runs the ledger's Reconcile over every fund: a bench that moved money wrongly fails.
+    pub async fn reconcile(&self) -> anyhow::Result<()> {
+        let mut conn = self.pool(ServiceKind::FundLedger).acquire().await?;
+        let report = fund_ledger::api::reconcile(&mut conn, None).await?;
+        anyhow::ensure!(
+            report.violations.is_empty(),
+            "the ledger does not reconcile after the bench: {:?}",
+            report.violations
+        );
+        eprintln!(
+            "reconcile after the bench: clean ({} transfers)",
+            report.transfer_count
+        );
         Ok(())
     }
 

@@ -45,6 +45,9 @@ impl Section {
 pub enum Limit {
     /// Single-row INSERT + COMMIT per second.
     PostgresInsertCommit,
+    /// UPDATE + COMMIT of one and the same row per second: a hot row's lock, one commit
+    /// after another.
+    PostgresUpdateCommit,
     /// JetStream publish-with-ack per second.
     JetstreamPublishAck,
     /// Achievements the embedding model embeds per second, called directly on the same
@@ -56,6 +59,7 @@ impl Limit {
     fn short(self) -> &'static str {
         match self {
             Limit::PostgresInsertCommit => "PG",
+            Limit::PostgresUpdateCommit => "PGrow",
             Limit::JetstreamPublishAck => "JS",
             Limit::EmbeddingModel => "E5",
         }
@@ -320,7 +324,7 @@ impl Report {
         )
     }
 
-    const LEGEND: &'static str = "PG@n: Postgres single-row INSERT+COMMIT per second with n connections; JS@n: JetStream publish-with-ack per second with n in flight (both measured in this run). conc: concurrent clients; each event row times one call until its events are seen on NATS.";
+    const LEGEND: &'static str = "PG@n: Postgres single-row INSERT+COMMIT per second with n connections; PGrow@n: Postgres UPDATE+COMMIT of one and the same row per second with n connections; JS@n: JetStream publish-with-ack per second with n in flight (both measured in this run). conc: concurrent clients; each event row times one call until its events are seen on NATS.";
 
     /// A fixed-width table for the terminal.
     pub fn table(&self) -> String {
