@@ -12,6 +12,7 @@
 
 use crate::ledger::{self, Answer, Request};
 use kechuang_platform::error::Error;
+use kechuang_platform::metrics::BATCH_SIZE;
 use kechuang_platform::outbox;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -99,13 +100,11 @@ async fn run(pool: PgPool, fund_id: String, mut requests: mpsc::UnboundedReceive
                 Err(_) => break,
             }
         }
-        metrics::histogram!(BATCH_SIZE_METRIC).record(batch.len() as f64);
+        metrics::histogram!(BATCH_SIZE, "service" => crate::ledger::PRODUCER)
+            .record(batch.len() as f64);
         commit(&pool, &fund_id, batch).await;
     }
 }
-
-/// Requests per committed batch, to see whether batches form.
-pub const BATCH_SIZE_METRIC: &str = "kc_fund_batch_size";
 
 /// Applies `batch` in one transaction and answers each request; if the transaction fails,
 /// applies each request alone.

@@ -40,6 +40,12 @@ pub const REDELIVERIES: &str = "kc_consumer_redeliveries_total";
 pub const DEAD_LETTERS: &str = "kc_dead_letters_total";
 /// HTTP requests to the gateway: a histogram by `route`, `method` and `status`.
 pub const HTTP_DURATION: &str = "kc_http_request_duration_seconds";
+/// Requests applied per group-committed transaction (a fund's ledger batch), by `service`:
+/// 1 when quiet, more when busy.
+pub const BATCH_SIZE: &str = "kc_batch_size";
+
+/// Buckets of [`BATCH_SIZE`]: powers of two up to the largest batch a service forms.
+const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// Buckets of every `_seconds` histogram: 1 ms (a read served from memory) to 30 s (the
 /// default request timeout); a watch that outlives it lands in `+Inf`.
@@ -54,6 +60,8 @@ pub fn install() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
+            .expect("the buckets are not empty")
+            .set_buckets_for_metric(Matcher::Full(BATCH_SIZE.into()), &BATCH_BUCKETS)
             .expect("the buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
@@ -100,6 +108,10 @@ fn describe() {
     );
     describe_counter!(REDELIVERIES, "Deliveries of a message after its first");
     describe_counter!(DEAD_LETTERS, "Messages dead-lettered, by reason");
+    describe_histogram!(
+        BATCH_SIZE,
+        "Requests applied per group-committed transaction"
+    );
     describe_histogram!(
         HTTP_DURATION,
         Unit::Seconds,
