@@ -42,7 +42,11 @@ async fn a_quick_bench_reports_every_figure_beside_its_limit_and_cleans_up() {
         }
     }
     let limits = rows(&report, "limits");
-    for limit in ["postgres_insert_commit", "jetstream_publish_ack"] {
+    for limit in [
+        "postgres_insert_commit",
+        "postgres_update_commit",
+        "jetstream_publish_ack",
+    ] {
         let levels: Vec<u64> = limits
             .iter()
             .filter(|r| r["limit"] == limit)
@@ -99,17 +103,26 @@ async fn a_quick_bench_reports_every_figure_beside_its_limit_and_cleans_up() {
         "{}",
         matching[2]
     );
-    for row in matching[3..].iter().chain(&rows(&report, "approval")) {
+    let approval = rows(&report, "approval");
+    let (ledger, saga): (Vec<&Value>, Vec<&Value>) = approval
+        .iter()
+        .partition(|r| r["measure"] == "reserve + post, one fund");
+    for row in matching[3..].iter().chain(&saga) {
         assert_eq!(row["operations"], 64, "{row}");
         let target = &row["target"];
         assert!(number(&target["value"]) > 0.0, "{row}");
     }
     assert_eq!(matching[3]["target"]["goal"], "p99 < 250 ms");
-    assert_eq!(rows(&report, "approval").len(), 3);
-    assert_eq!(
-        rows(&report, "approval")[0]["target"]["goal"],
-        "p99 < 200 ms"
-    );
+    assert_eq!(saga.len(), 3, "{approval:?}");
+    assert_eq!(saga[0]["target"]["goal"], "p99 < 200 ms");
+    // The ledger alone on one fund, beside one hot row's UPDATE+COMMIT at the same level.
+    assert_eq!(ledger.len(), 3, "{approval:?}");
+    for row in &ledger {
+        assert_eq!(row["vs_limit"]["limit"], "postgres_update_commit", "{row}");
+        assert_eq!(row["vs_limit"]["concurrency"], row["concurrency"]);
+        assert!(number(&row["vs_limit"]["ratio"]) > 0.0, "{row}");
+        assert!(row["target"].is_null(), "{row}");
+    }
     assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
     assert!(!report["machine"]["nats"].as_str().unwrap().is_empty());
 

@@ -54,7 +54,7 @@ pub async fn build_with(
         }),
     );
     // The ledger's answers are about one application each (its row lock orders them), so
-    // several at a time: one after another, this hop capped the saga's throughput.
+    // several may be handled at a time without disturbing each other's order.
     runtime.consume_in_parallel(
         "fund",
         event_types::every::FUND,

@@ -112,10 +112,10 @@ impl PayoutGateway for SimulatedBank {
     }
 }
 
-/// Payouts one worker drives at a time. Each is a claim and a settlement, two commits: one
-/// after another they capped the saga at a few hundred payouts a second, however fast the
-/// bank; side by side their commits share the database's log flushes. Claims skip locked
-/// rows, so no payout is driven twice.
+/// Payouts one worker drives at a time. Each is a claim and a settlement, two commits, and a
+/// bank call between them: side by side, a slow bank holds up only one of them, and their
+/// commits can share the database's log flushes (how much that changes the saga's rate is not
+/// measured yet: docs/benchmarks.md). Claims skip locked rows, so no payout is driven twice.
 pub const PAYOUTS_IN_FLIGHT: usize = 8;
 
 /// Drives owed payouts until `shutdown`, up to [`PAYOUTS_IN_FLIGHT`] at a time. Several
