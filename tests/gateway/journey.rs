@@ -13,6 +13,7 @@
 
 use crate::chromium::Browser;
 use crate::oidc::{DEFAULT_ACCESS_TOKEN_TTL, WithProvider};
+use crate::portal_browser::{WELD_DEMAND, submit_weld_demand};
 use crate::support::*;
 use crate::webdriver::{choose, click, exists, fill, submit_click, text, wait_for, wait_for_path};
 use fantoccini::{Client, Locator};
@@ -237,24 +238,8 @@ async fn one_demand_from_portal_to_disbursed_subsidy_everyone_signed_in_through_
         "the token's enterprise"
     );
     submit_click(w, "nav a[href='/portal/demands/new']").await;
-    let title = "焊装线焊缝经常出现气孔，返修率高";
-    fill(w, "#title", title).await;
-    fill(
-        w,
-        "#description",
-        "焊缝气孔多、返修率高，希望引进激光焊接工艺参数自适应调控技术。",
-    )
-    .await;
-    choose(w, "#industry_chain", "高端装备").await;
-    fill(w, "#budget_min", "100000").await;
-    fill(w, "#budget_max", "3000000").await;
-    fill(w, "#region_code", "420100").await;
-    // A date input takes the digits in the browser's locale order.
-    let deadline = (chrono::Utc::now() + chrono::Duration::days(60))
-        .format("%m%d%Y")
-        .to_string();
-    fill(w, "#deadline", &deadline).await;
-    submit_click(w, "#submit-demand").await;
+    let title = WELD_DEMAND;
+    submit_weld_demand(w).await;
     assert!(
         text(w, "#flash").await.contains("Submitted"),
         "{}",

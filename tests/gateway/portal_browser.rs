@@ -14,6 +14,30 @@ async fn path(c: &Client) -> String {
     c.current_url().await.unwrap().path().to_string()
 }
 
+/// The title of the demand the browser tests submit.
+pub const WELD_DEMAND: &str = "焊装线焊缝经常出现气孔，返修率高";
+
+/// Fills the portal's demand form (open on `w`) with the welding demand and submits it.
+pub async fn submit_weld_demand(w: &Client) {
+    fill(w, "#title", WELD_DEMAND).await;
+    fill(
+        w,
+        "#description",
+        "焊缝气孔多、返修率高，希望引进激光焊接工艺参数自适应调控技术。",
+    )
+    .await;
+    choose(w, "#industry_chain", "高端装备").await;
+    fill(w, "#budget_min", "100000").await;
+    fill(w, "#budget_max", "3000000").await;
+    fill(w, "#region_code", "420100").await;
+    // A date input takes the digits in the browser's locale order.
+    let deadline = (chrono::Utc::now() + chrono::Duration::days(60))
+        .format("%m%d%Y")
+        .to_string();
+    fill(w, "#deadline", &deadline).await;
+    submit_click(w, "#submit-demand").await;
+}
+
 async fn sign_in(c: &Client, stack: &Stack, token: &str) {
     sign_in_with_token(c, &stack.url("/console/login"), token).await;
 }
@@ -41,23 +65,7 @@ async fn an_enterprise_goes_from_demand_to_subsidy_in_the_browser() {
     submit_click(w, "#register-submit").await;
     assert!(text(w, "#enterprise-name").await.contains("郑氏"));
     w.goto(&stack.url("/portal/demands/new")).await.unwrap();
-    let title = "焊装线焊缝经常出现气孔，返修率高";
-    fill(w, "#title", title).await;
-    fill(
-        w,
-        "#description",
-        "焊缝气孔多、返修率高，希望引进激光焊接工艺参数自适应调控技术。",
-    )
-    .await;
-    choose(w, "#industry_chain", "高端装备").await;
-    fill(w, "#budget_min", "100000").await;
-    fill(w, "#budget_max", "3000000").await;
-    fill(w, "#region_code", "420100").await;
-    let deadline = (chrono::Utc::now() + chrono::Duration::days(60))
-        .format("%m%d%Y")
-        .to_string();
-    fill(w, "#deadline", &deadline).await;
-    submit_click(w, "#submit-demand").await;
+    submit_weld_demand(w).await;
     assert!(
         text(w, "#flash").await.contains("Submitted"),
         "{}",
