@@ -109,26 +109,26 @@ async fn run(pool: PgPool, fund_id: String, mut requests: mpsc::UnboundedReceive
 /// Applies `batch` in one transaction and answers each request; if the transaction fails,
 /// applies each request alone.
 async fn commit(pool: &PgPool, fund_id: &str, batch: Vec<Pending>) {
-    let requests: Vec<Request> = batch.iter().map(|p| p.request.clone()).collect();
+    let (requests, answers): (Vec<Request>, Vec<_>) =
+        batch.into_iter().map(|p| (p.request, p.answer)).unzip();
     match in_one_transaction(pool, fund_id, &requests).await {
-        Ok(answers) => {
-            for (pending, answer) in batch.into_iter().zip(answers) {
+        Ok(outcomes) => {
+            for (answer, outcome) in answers.into_iter().zip(outcomes) {
                 // A caller that stopped waiting finds the outcome on its retry.
-                let _ = pending.answer.send(answer);
+                let _ = answer.send(outcome);
             }
         }
-        Err(e) if batch.len() == 1 => {
-            let _ = batch.into_iter().next().map(|p| p.answer.send(Err(e)));
+        Err(e) if requests.len() == 1 => {
+            let _ = answers.into_iter().next().map(|a| a.send(Err(e)));
         }
         Err(e) => {
-            tracing::warn!(fund_id, size = batch.len(), error = %e, "batch failed; applying its requests one by one");
-            for pending in batch {
-                let answer =
-                    in_one_transaction(pool, fund_id, std::slice::from_ref(&pending.request))
-                        .await
-                        .and_then(|mut a| a.pop().ok_or_else(|| Error::internal("no answer")))
-                        .and_then(|a| a);
-                let _ = pending.answer.send(answer);
+            tracing::warn!(fund_id, size = requests.len(), error = %e, "batch failed; applying its requests one by one");
+            for (request, answer) in requests.iter().zip(answers) {
+                let outcome = in_one_transaction(pool, fund_id, std::slice::from_ref(request))
+                    .await
+                    .and_then(|mut a| a.pop().ok_or_else(|| Error::internal("no answer")))
+                    .and_then(|a| a);
+                let _ = answer.send(outcome);
             }
         }
     }
