@@ -239,7 +239,7 @@ pub async fn exchange_bytes(
         assert!(closed_early(&e), "writing the request: {e}");
     }
     let mut raw = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
+    let mut chunk = vec![0u8; 16 * 1024];
     loop {
         match stream.read(&mut chunk).await {
             Ok(0) => break,
