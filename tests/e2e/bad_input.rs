@@ -351,6 +351,7 @@ async fn policy(api: &Api) {
         valid_to: Some(timestamp(now + chrono::Duration::days(365))),
         four_eyes_threshold_fen: 10_000_000,
         claim_window_days: 365,
+        subsidise_unregistered: false,
     };
     for (label, bad) in bad_strings() {
         for field in ["name", "fund_id"] {

@@ -32,6 +32,9 @@ pub struct ErrorBody {
 pub struct ApiError {
     pub status: StatusCode,
     pub body: ErrorBody,
+    /// Whole seconds for `Retry-After`: a service at its write rate says in its
+    /// `google.rpc.RetryInfo` when to come back, and an HTTP client should hear it too.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -43,6 +46,7 @@ impl ApiError {
                 code: code_name(code).into(),
                 field_violations: Vec::new(),
             },
+            retry_after: None,
         }
     }
 
@@ -135,6 +139,10 @@ impl From<tonic::Status> for ApiError {
                     .collect()
             })
             .unwrap_or_default();
+        // Rounded up, at least a second: "0" would invite an immediate retry.
+        let retry_after = kechuang_platform::limits::retry_delay(&status)
+            .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+            .map(|s| s.max(1));
         Self {
             status: http,
             body: ErrorBody {
@@ -142,13 +150,20 @@ impl From<tonic::Status> for ApiError {
                 code: code_name(code).into(),
                 field_violations,
             },
+            retry_after,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body)).into_response()
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -175,6 +190,26 @@ mod tests {
         ] {
             assert_eq!(http_status(code).as_u16(), http, "{code:?}");
         }
+    }
+
+    #[test]
+    fn a_services_retry_delay_becomes_retry_after_in_whole_seconds() {
+        let mut details = ErrorDetails::new();
+        details.set_retry_info(Some(std::time::Duration::from_millis(2300)));
+        let status =
+            tonic::Status::with_error_details(Code::ResourceExhausted, "write rate", details);
+        let response = ApiError::from(status).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[axum::http::header::RETRY_AFTER], "3");
+
+        let mut details = ErrorDetails::new();
+        details.set_retry_info(Some(std::time::Duration::from_millis(10)));
+        let status = tonic::Status::with_error_details(Code::ResourceExhausted, "soon", details);
+        assert_eq!(ApiError::from(status).retry_after, Some(1));
+
+        let bare = tonic::Status::resource_exhausted("in flight");
+        let response = ApiError::from(bare).into_response();
+        assert!(response.headers().get(axum::http::header::RETRY_AFTER).is_none());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod domain;
 pub mod events;
+pub mod judging;
 pub mod payout;
 pub mod seed;
 pub mod store;
@@ -63,6 +64,8 @@ pub async fn build_with(
     );
     let pool = runtime.pool.clone();
     runtime.spawn(move |cancel| payout::run_worker(pool, gateway, max_attempts, cancel));
+    let pool = runtime.pool.clone();
+    runtime.spawn(move |cancel| judging::run_sweep(pool, cancel));
     let policies = api::PolicyApi::new(runtime.pool.clone(), limits);
     let subsidies = api::SubsidyApi::new(runtime.pool.clone());
     let registrations = api::RegistrationApi::new(runtime.pool.clone());

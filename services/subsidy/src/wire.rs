@@ -39,6 +39,7 @@ pub fn policy(p: &Policy) -> pb::Policy {
         superseded_by: p.superseded_by.clone(),
         superseded_at: p.superseded_at.map(timestamp),
         claim_window_days: p.claim_window_days,
+        subsidise_unregistered: p.subsidise_unregistered,
     }
 }
 
@@ -68,6 +69,7 @@ pub fn application(a: &Application, approvals: &[ApprovalRow]) -> pb::SubsidyApp
         update_time: Some(timestamp(a.updated_at)),
         payout_reference: a.payout_reference.clone(),
         payment_amount_fen: a.payment_amount_fen,
+        eligible_base_fen: a.eligible_base_fen,
     }
 }
 

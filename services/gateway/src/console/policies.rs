@@ -57,6 +57,11 @@ fn terms(p: &Policy) -> Markup {
             @if !p.industry_chains.is_empty() { "；产业链 " (p.industry_chains.join("、")) }
             "；生效 from " (local_opt(time(p.valid_from)))
             "；申领期 claim within " (p.claim_window_days) " 天 days"
+            @if p.subsidise_unregistered {
+                "；亦补贴未登记合同（按实付全额）also unregistered contracts, on the whole payment"
+            } @else {
+                "；仅补贴已登记合同（按认定技术交易额）registered contracts only, on the certified amount"
+            }
         }
     }
 }
@@ -120,6 +125,8 @@ pub fn propose_form(session: &Session) -> Markup {
             p { label { "生效日 Valid from (YYYY-MM-DD)" input type="text" name="valid_from" required; } }
             p { label { "失效日 Valid to（可空 optional）" input type="text" name="valid_to"; } }
             p { label { "申领期（天）Claim window (days)：支付后多少天内可申领 a payment may be claimed this long after it was made" input type="text" name="claim_window_days" value="365"; } }
+            p { (check("subsidise_unregistered", "亦补贴未登记的技术合同（按实付全额）Also subsidise contracts not registered, on the whole payment", false))
+                span.muted { " 不勾选：只补贴经技术合同认定登记的合同，以认定的技术交易额为上限（按比例）。Unticked: registered contracts only, up to the certified technical amount (pro rata)." } }
             button name="propose" type="submit" { "提交复核 Propose" }
             span.muted { " 提交后为“待复核”，须另一位审批人批准才生效。A proposal is in force only once another person approves it." }
         }

@@ -35,6 +35,8 @@ pub struct ProposeForm {
     pub valid_to: Option<String>,
     /// Days after a payment during which it may be claimed; empty: the service's default.
     pub claim_window_days: Option<String>,
+    /// A checkbox: present when the policy also subsidises unregistered contracts.
+    pub subsidise_unregistered: Option<String>,
 }
 
 fn list(text: Option<&str>) -> Vec<String> {
@@ -175,6 +177,7 @@ impl ProposeForm {
             valid_to,
             four_eyes_threshold_fen,
             claim_window_days,
+            subsidise_unregistered: self.subsidise_unregistered.is_some(),
         })
     }
 }
@@ -245,6 +248,12 @@ mod tests {
             ..filled()
         };
         assert_eq!(unset.request().unwrap().claim_window_days, 0, "the default");
+        assert!(!r.subsidise_unregistered, "registration is required unless ticked");
+        let ticked = ProposeForm {
+            subsidise_unregistered: Some("on".into()),
+            ..filled()
+        };
+        assert!(ticked.request().unwrap().subsidise_unregistered);
     }
 
     #[test]

@@ -2,12 +2,12 @@
 //! covers it, becomes an application, all in one transaction.
 
 use crate::domain::application::Status;
-use crate::domain::calculator::{self, Standing};
-use crate::domain::policy::{Choice, PaymentFacts, Policy, choose};
+use crate::domain::eligibility::{self, ContractFacts, PaymentCase};
 use crate::domain::timing::{self, CLOCK_SKEW};
+use crate::judging;
 use crate::store::applications::{self as apps, Application, Payment};
-use crate::store::contracts::{self, Contract};
-use crate::store::policies;
+use crate::store::contracts;
+use crate::store::{policies, registrations};
 use crate::wire;
 use chrono::{DateTime, Datelike, FixedOffset, SubsecRound, Utc};
 use kechuang_platform::events::{from_timestamp, timestamp};
@@ -72,6 +72,7 @@ fn application(payment: &Payment, year: i32, who: &Caller) -> Application {
         policy_id: None,
         fund_id: None,
         payment_amount_fen: payment.amount_fen,
+        eligible_base_fen: 0,
         amount_fen: 0,
         entitled_exact: 0,
         paid_year: year,
@@ -86,47 +87,6 @@ fn application(payment: &Payment, year: i32, who: &Caller) -> Application {
         updated_at: payment.created_at,
         version: 1,
     }
-}
-
-/// Judges the payment under the policies in force: the application's amount, status and
-/// computation. A payment older than the chosen policy's claim window is refused.
-fn judge(
-    app: &mut Application,
-    paid_at: DateTime<Utc>,
-    in_force: &[Policy],
-    contract: &Contract,
-    standing: Standing,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    let facts = PaymentFacts {
-        paid_at,
-        contract_type: ContractType::try_from(contract.contract_type)
-            .unwrap_or(ContractType::Unspecified),
-        region_code: &contract.region_code,
-        industry_chain: &contract.industry_chain,
-    };
-    match choose(in_force, &facts) {
-        Choice::Applies(policy) => {
-            timing::check_claim_window(paid_at, now, policy)?;
-            let grant = calculator::compute(policy, standing, app.payment_amount_fen);
-            app.policy_id = Some(policy.id.clone());
-            app.fund_id = Some(policy.fund_id.clone());
-            app.computation = grant.steps;
-            if grant.amount_fen > 0 {
-                app.amount_fen = grant.amount_fen;
-                app.entitled_exact = grant.entitled_exact;
-                app.status = Status::PendingReview.as_str().into();
-                app.required_approvals = policy.required_approvals(grant.amount_fen);
-            } else {
-                app.status_reason = "按政策核定的补贴为零（已达上限或金额过小）".into();
-            }
-        }
-        Choice::Ineligible(reasons) => {
-            app.status_reason = reasons.join("；");
-            app.computation = reasons;
-        }
-    }
-    Ok(())
 }
 
 /// Records the payment and its application, or refuses it having written nothing.
@@ -199,8 +159,26 @@ pub(super) async fn record(
         bank_reference: reference.to_string(),
         created_at: now,
     };
+    let registration = registrations::get(&mut tx, &contract.id)
+        .await?
+        .ok_or_else(|| Error::internal(format!("contract {} has no registration", contract.id)))?
+        .for_eligibility(now);
+    let case = PaymentCase {
+        payment_fen: r.amount_fen,
+        paid_at,
+        claimed_at: now,
+        paid_before_fen: contract.paid_fen,
+        contract: ContractFacts {
+            amount_fen: contract.amount_fen,
+            declared_type: ContractType::try_from(contract.contract_type)
+                .unwrap_or(ContractType::Unspecified),
+            region_code: &contract.region_code,
+            industry_chain: &contract.industry_chain,
+        },
+        registration: &registration,
+    };
     let mut app = application(&payment, year, who);
-    judge(&mut app, paid_at, &in_force, &contract, standing, now)?;
+    judging::apply(&mut app, eligibility::judge(&in_force, &case, standing)?);
     apps::insert_payment(&mut tx, &payment, &who.subject).await?;
     apps::insert(&mut tx, &app).await?;
     contracts::add_paid(&mut tx, &contract.id, r.amount_fen).await?;

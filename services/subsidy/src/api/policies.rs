@@ -46,6 +46,7 @@ pub fn draft(r: &pb::CreatePolicyRequest) -> PolicyDraft {
         valid_to: r.valid_to.as_ref().and_then(from_timestamp),
         four_eyes_threshold_fen: r.four_eyes_threshold_fen,
         claim_window_days: policy::claim_window_or_default(r.claim_window_days),
+        subsidise_unregistered: r.subsidise_unregistered,
     }
 }
 
@@ -112,6 +113,7 @@ pub(crate) fn terms(p: &Policy) -> serde_json::Value {
         "per_enterprise_annual_cap_fen": p.per_enterprise_annual_cap_fen,
         "region_prefixes": p.region_prefixes, "four_eyes_threshold_fen": p.four_eyes_threshold_fen,
         "claim_window_days": p.claim_window_days, "status": p.status.as_str(),
+        "subsidise_unregistered": p.subsidise_unregistered,
     })
 }
 

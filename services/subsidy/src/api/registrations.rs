@@ -3,6 +3,7 @@
 
 use super::reads_everything;
 use crate::domain::registration::{self, Outcome, REGISTRARS};
+use crate::judging;
 use crate::store::audit;
 use crate::store::registrations::{self as regs, Registration};
 use crate::wire;
@@ -52,6 +53,9 @@ async fn certify(
         return Ok(wire::registration(&reg, now));
     }
     regs::certify(&mut tx, &reg.contract_id, &c, &who.subject, now).await?;
+    // Before the audit entry: the audit chain's lock is always taken last.
+    let decided = locked(&mut tx, &reg.contract_id).await?;
+    let judged = judging::awaiting(&mut tx, &decided, now).await?;
     audit::by(
         &mut tx,
         who,
@@ -64,6 +68,7 @@ async fn certify(
             "certified_amount_fen": c.certified_amount_fen,
             "contract_amount_fen": reg.contract_amount_fen,
             "note": c.note,
+            "applications_judged": judged,
         }),
     )
     .await?;
@@ -95,12 +100,18 @@ async fn refuse(
         return Ok(wire::registration(&reg, now));
     }
     regs::refuse(&mut tx, &reg.contract_id, &reason, &who.subject, now).await?;
+    let decided = locked(&mut tx, &reg.contract_id).await?;
+    let judged = judging::awaiting(&mut tx, &decided, now).await?;
     audit::by(
         &mut tx,
         who,
         "registration.refused",
         &reg.contract_id,
-        serde_json::json!({ "reason": reason, "contract_amount_fen": reg.contract_amount_fen }),
+        serde_json::json!({
+            "reason": reason,
+            "contract_amount_fen": reg.contract_amount_fen,
+            "applications_judged": judged,
+        }),
     )
     .await?;
     let payload = Payload::RegistrationRefused(RegistrationRefused {

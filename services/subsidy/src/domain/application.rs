@@ -15,10 +15,12 @@ pub enum Status {
     Waitlisted,
     Disbursed,
     DisbursementFailed,
+    /// Judged once its contract's registration is decided (see `eligibility`).
+    AwaitingRegistration,
 }
 
 impl Status {
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
         Status::PendingReview,
         Status::Approved,
         Status::Rejected,
@@ -27,6 +29,7 @@ impl Status {
         Status::Waitlisted,
         Status::Disbursed,
         Status::DisbursementFailed,
+        Status::AwaitingRegistration,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Status {
             Status::Waitlisted => "WAITLISTED",
             Status::Disbursed => "DISBURSED",
             Status::DisbursementFailed => "DISBURSEMENT_FAILED",
+            Status::AwaitingRegistration => "AWAITING_REGISTRATION",
         }
     }
 
@@ -56,6 +60,7 @@ impl Status {
             Status::Waitlisted => ApplicationStatus::Waitlisted,
             Status::Disbursed => ApplicationStatus::Disbursed,
             Status::DisbursementFailed => ApplicationStatus::DisbursementFailed,
+            Status::AwaitingRegistration => ApplicationStatus::AwaitingRegistration,
         }
     }
 
@@ -166,9 +171,12 @@ pub fn reject(review: &Review<'_>, caller: &Caller, reason: &str) -> Result<(), 
     caller.require(&[Role::FinanceApprover])?;
     check_reason(reason)?;
     not_own(review, caller)?;
-    if !matches!(review.status, Status::PendingReview | Status::Waitlisted) {
+    if !matches!(
+        review.status,
+        Status::PendingReview | Status::Waitlisted | Status::AwaitingRegistration
+    ) {
         return Err(Error::FailedPrecondition(format!(
-            "the application is {}; only PENDING_REVIEW or WAITLISTED can be rejected",
+            "the application is {}; only PENDING_REVIEW, WAITLISTED or AWAITING_REGISTRATION can be rejected",
             review.status.as_str()
         )));
     }

@@ -72,7 +72,7 @@ pub fn compute(policy: &Policy, standing: Standing, payment_fen: i64) -> Grant {
     let after = before.saturating_add(payment_fen);
     let entitled_exact = tiered_exact(tiers, after) - tiered_exact(tiers, before);
     steps.push(format!(
-        "本次实付 {}；企业本年度此前累计实付 {}，累计至 {}；按档应补 {}",
+        "本次计补基数 {}；企业本年度此前累计基数 {}，累计至 {}；按档应补 {}",
         yuan(payment_fen),
         yuan(before),
         yuan(after),

@@ -41,6 +41,9 @@ pub struct Policy {
     pub four_eyes_threshold_fen: i64,
     /// A payment older than this many days when it is recorded is not claimed.
     pub claim_window_days: i32,
+    /// Whether payments under contracts not (yet) registered count too, on their whole amount;
+    /// false: only certified contracts, up to the certified technical amount.
+    pub subsidise_unregistered: bool,
     /// The proposer.
     pub created_by: String,
     pub created_at: DateTime<Utc>,
@@ -200,6 +203,7 @@ pub(crate) mod tests {
             valid_to: None,
             four_eyes_threshold_fen: 10_000_000,
             claim_window_days: 365,
+            subsidise_unregistered: false,
             created_by: "seed".into(),
             created_at: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
             status: PolicyStatus::InForce,

@@ -73,6 +73,8 @@ pub struct Application {
     pub policy_id: Option<String>,
     pub fund_id: Option<String>,
     pub payment_amount_fen: i64,
+    /// The part of the payment the subsidy is computed on.
+    pub eligible_base_fen: i64,
     pub amount_fen: i64,
     pub entitled_exact: i64,
     pub paid_year: i32,
@@ -95,15 +97,15 @@ impl Application {
 }
 
 const COLUMNS: &str = "id, payment_id, contract_id, enterprise_id, policy_id, fund_id, payment_amount_fen, \
-    amount_fen, entitled_exact, paid_year, status, status_reason, computation, required_approvals, \
+    eligible_base_fen, amount_fen, entitled_exact, paid_year, status, status_reason, computation, required_approvals, \
     recorded_by, approved_at, payout_reference, created_at, updated_at, version";
 
 pub async fn insert(conn: &mut PgConnection, a: &Application) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO applications (id, payment_id, contract_id, enterprise_id, policy_id, fund_id, \
          payment_amount_fen, amount_fen, entitled_exact, paid_year, status, status_reason, computation, \
-         required_approvals, recorded_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
+         required_approvals, recorded_by, created_at, updated_at, eligible_base_fen) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)",
     )
     .bind(&a.id)
     .bind(&a.payment_id)
@@ -121,6 +123,7 @@ pub async fn insert(conn: &mut PgConnection, a: &Application) -> Result<(), Erro
     .bind(a.required_approvals)
     .bind(&a.recorded_by)
     .bind(a.created_at)
+    .bind(a.eligible_base_fen)
     .execute(conn)
     .await?;
     Ok(())
@@ -218,7 +221,7 @@ pub async fn standing(
 ) -> Result<Standing, Error> {
     let (paid_year, granted_year, contract_exact, contract_granted): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT \
-           COALESCE(SUM(payment_amount_fen) FILTER (WHERE paid_year = $2), 0)::BIGINT, \
+           COALESCE(SUM(eligible_base_fen) FILTER (WHERE paid_year = $2), 0)::BIGINT, \
            COALESCE(SUM(amount_fen) FILTER (WHERE paid_year = $2), 0)::BIGINT, \
            COALESCE(SUM(entitled_exact) FILTER (WHERE contract_id = $3), 0)::BIGINT, \
            COALESCE(SUM(amount_fen) FILTER (WHERE contract_id = $3), 0)::BIGINT \
@@ -269,6 +272,91 @@ pub async fn waitlisted(conn: &mut PgConnection, fund_id: &str) -> Result<Vec<Ap
          ORDER BY approved_at, id FOR UPDATE"
     )))
     .bind(fund_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// An application waiting for its contract's registration, with its payment's date.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Awaiting {
+    #[sqlx(flatten)]
+    pub application: Application,
+    pub paid_at: DateTime<Utc>,
+}
+
+/// The contract's applications waiting for its registration, locked, in the order their
+/// payments were recorded (the order the pro-rata shares are taken in).
+pub async fn awaiting_registration(
+    conn: &mut PgConnection,
+    contract_id: &str,
+) -> Result<Vec<Awaiting>, Error> {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("a.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {columns}, p.paid_at FROM applications a JOIN payments p ON p.id = a.payment_id \
+         WHERE a.contract_id = $1 AND a.status = 'AWAITING_REGISTRATION' \
+         ORDER BY a.created_at, a.id FOR UPDATE OF a"
+    )))
+    .bind(contract_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// What the contract's payments recorded before `application` (by the order they were
+/// recorded in) add up to.
+pub async fn paid_before(conn: &mut PgConnection, application: &Application) -> Result<i64, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT COALESCE(SUM(payment_amount_fen), 0)::BIGINT FROM applications \
+         WHERE contract_id = $1 AND (created_at, id) < ($2, $3)",
+    )
+    .bind(&application.contract_id)
+    .bind(application.created_at)
+    .bind(&application.id)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Writes the judgement of an application that waited for its registration.
+pub async fn judged(conn: &mut PgConnection, a: &Application) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE applications SET status = $2, status_reason = $3, policy_id = $4, fund_id = $5, \
+         eligible_base_fen = $6, amount_fen = $7, entitled_exact = $8, required_approvals = $9, \
+         computation = $10, updated_at = now(), version = version + 1 \
+         WHERE id = $1 AND status = 'AWAITING_REGISTRATION'",
+    )
+    .bind(&a.id)
+    .bind(&a.status)
+    .bind(&a.status_reason)
+    .bind(&a.policy_id)
+    .bind(&a.fund_id)
+    .bind(a.eligible_base_fen)
+    .bind(a.amount_fen)
+    .bind(a.entitled_exact)
+    .bind(a.required_approvals)
+    .bind(&a.computation)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Contracts with applications still waiting although their registration window has closed
+/// undecided, at most `limit`.
+pub async fn contracts_past_registration(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<String>, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT a.contract_id FROM applications a \
+         JOIN registrations r ON r.contract_id = a.contract_id \
+         WHERE a.status = 'AWAITING_REGISTRATION' AND r.status = 'WAITING' AND r.deadline < $1 \
+         LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
     .fetch_all(conn)
     .await?)
 }

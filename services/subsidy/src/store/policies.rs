@@ -21,6 +21,7 @@ struct PolicyRow {
     valid_to: Option<DateTime<Utc>>,
     four_eyes_threshold_fen: i64,
     claim_window_days: i32,
+    subsidise_unregistered: bool,
     created_by: String,
     created_at: DateTime<Utc>,
     status: String,
@@ -56,6 +57,7 @@ impl TryFrom<PolicyRow> for Policy {
             valid_to: r.valid_to,
             four_eyes_threshold_fen: r.four_eyes_threshold_fen,
             claim_window_days: r.claim_window_days,
+            subsidise_unregistered: r.subsidise_unregistered,
             created_by: r.created_by,
             created_at: r.created_at,
             status,
@@ -70,7 +72,8 @@ impl TryFrom<PolicyRow> for Policy {
 
 const COLUMNS: &str = "id, name, version, fund_id, tiers, per_contract_cap_fen, \
     per_enterprise_annual_cap_fen, contract_types, region_prefixes, industry_chains, valid_from, \
-    valid_to, four_eyes_threshold_fen, claim_window_days, created_by, created_at, status, \
+    valid_to, four_eyes_threshold_fen, claim_window_days, subsidise_unregistered, created_by, \
+    created_at, status, \
     decided_by, decided_at, decision_note, superseded_by, superseded_at";
 
 fn policies(rows: Vec<PolicyRow>) -> Result<Vec<Policy>, Error> {
@@ -100,8 +103,9 @@ pub async fn insert(
     let row: PolicyRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO policies (id, name, version, fund_id, tiers, per_contract_cap_fen, \
          per_enterprise_annual_cap_fen, contract_types, region_prefixes, industry_chains, \
-         valid_from, valid_to, four_eyes_threshold_fen, created_by, claim_window_days, status) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'PROPOSED') \
+         valid_from, valid_to, four_eyes_threshold_fen, created_by, claim_window_days, \
+         subsidise_unregistered, status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'PROPOSED') \
          RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -119,6 +123,7 @@ pub async fn insert(
     .bind(draft.four_eyes_threshold_fen)
     .bind(proposed_by)
     .bind(draft.claim_window_days)
+    .bind(draft.subsidise_unregistered)
     .fetch_one(&mut *conn)
     .await?;
     row.try_into()

@@ -1,6 +1,7 @@
 //! Registrations: one per recorded contract, read together with the contract a registrar
 //! decides on.
 
+use crate::domain::eligibility;
 use crate::domain::registration::{Certification, Standing, State};
 use chrono::{DateTime, Utc};
 use kechuang_platform::error::ResultExt;
@@ -37,6 +38,26 @@ pub struct Registration {
 impl Registration {
     pub fn state(&self) -> State {
         State::parse(&self.status).unwrap_or(State::Waiting)
+    }
+
+    /// What a payment under the contract is judged against at `now`.
+    pub fn for_eligibility(&self, now: DateTime<Utc>) -> eligibility::Registration {
+        match self.state() {
+            State::Certified => eligibility::Registration::Certified {
+                contract_type: self
+                    .contract_type
+                    .and_then(|t| ContractType::try_from(t).ok())
+                    .unwrap_or(ContractType::Unspecified),
+                certified_amount_fen: self.certified_amount_fen.unwrap_or(0),
+            },
+            State::Refused => eligibility::Registration::Refused {
+                reason: self.refusal_reason.clone(),
+            },
+            State::Waiting if now > self.deadline => eligibility::Registration::Expired,
+            State::Waiting => eligibility::Registration::Waiting {
+                deadline: self.deadline,
+            },
+        }
     }
 
     /// What the rules look at.
@@ -91,6 +112,19 @@ pub async fn lock(
 ) -> Result<Option<Registration>, Error> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE r.contract_id = $1 FOR UPDATE OF r"
+    )))
+    .bind(contract_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The registration as it stands (not locked).
+pub async fn get(
+    conn: &mut PgConnection,
+    contract_id: &str,
+) -> Result<Option<Registration>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE r.contract_id = $1"
     )))
     .bind(contract_id)
     .fetch_optional(conn)

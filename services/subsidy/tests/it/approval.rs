@@ -175,12 +175,22 @@ async fn every_finance_action_is_in_a_hash_chain_that_detects_tampering() {
         .unwrap()
         .into_inner();
     assert!(report.intact, "{report:?}");
-    assert_eq!(report.entry_count, 2, "the seeded policy and the approval");
+    assert_eq!(
+        report.entry_count, 3,
+        "the seeded policy, the contract's registration and the approval"
+    );
     let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log ORDER BY sequence")
         .fetch_all(&svc.pool)
         .await
         .unwrap();
-    assert_eq!(actions, ["policy.seeded", "application.approved"]);
+    assert_eq!(
+        actions,
+        [
+            "policy.seeded",
+            "registration.certified",
+            "application.approved"
+        ]
+    );
 
     // The table refuses edits...
     let edit = sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE sequence = 2")

@@ -4,10 +4,12 @@ use kechuang_platform::{NewEvent, Role, ServiceKind};
 use kechuang_proto::common::ContractType;
 use kechuang_proto::events::{ContractSigned, envelope::Payload};
 use kechuang_proto::subsidy::policy_service_client::PolicyServiceClient;
+use kechuang_proto::subsidy::registration_service_client::RegistrationServiceClient;
 use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
 use kechuang_proto::subsidy::{
-    ApprovePolicyRequest, CreatePolicyRequest, GetApplicationRequest, Payment, Policy, PolicyTier,
-    RecordPaymentRequest, SubsidyApplication,
+    ApprovePolicyRequest, CertifyContractRequest, CreatePolicyRequest, GetApplicationRequest,
+    Payment, Policy, PolicyTier, RecordPaymentRequest, RefuseRegistrationRequest, Registration,
+    SubsidyApplication,
 };
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -22,7 +24,9 @@ pub async fn client(svc: &TestService) -> SubsidyServiceClient<Channel> {
     SubsidyServiceClient::new(svc.channel().await)
 }
 
-/// Signs a contract (30 days ago) through the bus and waits until the service has registered it.
+/// Signs a contract (10 days ago) through the bus, waits until the service has recorded it, and
+/// has a registrar certify it at its whole amount and declared type (so its payments are
+/// judged on their whole amount, as before registration existed).
 pub async fn sign(
     svc: &TestService,
     enterprise: &str,
@@ -30,11 +34,72 @@ pub async fn sign(
     t: ContractType,
     amount_fen: i64,
 ) -> String {
-    let signed_at = chrono::Utc::now() - chrono::Duration::days(30);
+    let id = sign_unregistered(svc, enterprise, region, t, amount_fen).await;
+    certify(svc, &id, t, amount_fen).await.unwrap();
+    id
+}
+
+/// [`sign`] without the registrar: the contract waits for its registration.
+pub async fn sign_unregistered(
+    svc: &TestService,
+    enterprise: &str,
+    region: &str,
+    t: ContractType,
+    amount_fen: i64,
+) -> String {
+    let signed_at = chrono::Utc::now() - chrono::Duration::days(10);
     sign_at(svc, enterprise, region, t, amount_fen, signed_at).await
 }
 
-/// [`sign`], signed at `signed_at`.
+pub async fn registrations(svc: &TestService) -> RegistrationServiceClient<Channel> {
+    RegistrationServiceClient::new(svc.channel().await)
+}
+
+/// A registrar certifies the contract at `certified_fen` of technical amount.
+pub async fn certify(
+    svc: &TestService,
+    contract_id: &str,
+    t: ContractType,
+    certified_fen: i64,
+) -> Result<Registration, tonic::Status> {
+    let token = svc.token(Role::Registrar, "registrar-wang", None);
+    registrations(svc)
+        .await
+        .certify_contract(authed(
+            CertifyContractRequest {
+                contract_id: contract_id.into(),
+                registration_no: format!("REG-{}", uuid::Uuid::new_v4().simple()),
+                contract_type: t as i32,
+                certified_amount_fen: certified_fen,
+                note: String::new(),
+            },
+            &token,
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// A registrar refuses the contract's registration.
+pub async fn refuse(
+    svc: &TestService,
+    contract_id: &str,
+    reason: &str,
+) -> Result<Registration, tonic::Status> {
+    let token = svc.token(Role::Registrar, "registrar-wang", None);
+    registrations(svc)
+        .await
+        .refuse_registration(authed(
+            RefuseRegistrationRequest {
+                contract_id: contract_id.into(),
+                reason: reason.into(),
+            },
+            &token,
+        ))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// [`sign`], signed at `signed_at`, not registered.
 pub async fn sign_at(
     svc: &TestService,
     enterprise: &str,

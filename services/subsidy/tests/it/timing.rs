@@ -11,6 +11,37 @@ use kechuang_proto::common::ContractType;
 use kechuang_proto::subsidy::ApplicationStatus;
 use tonic::Code;
 
+/// The service with a ten-year registration window: these tests sign contracts years ago and
+/// are about the time rules, so their contracts are certified (at their whole amount) first.
+async fn start_long_window() -> TestService {
+    let mut settings = kechuang_platform::testing::isolated_settings();
+    settings.registration_window_days = 3650;
+    TestService::start_with(settings, kechuang_platform::ServiceKind::Subsidy, subsidy::build)
+        .await
+}
+
+/// [`sign_at`], certified at its whole amount.
+async fn signed_and_certified(
+    svc: &TestService,
+    enterprise: &str,
+    amount_fen: i64,
+    signed_at: DateTime<Utc>,
+) -> String {
+    let id = sign_at(
+        svc,
+        enterprise,
+        "420100",
+        ContractType::Transfer,
+        amount_fen,
+        signed_at,
+    )
+    .await;
+    certify(svc, &id, ContractType::Transfer, amount_fen)
+        .await
+        .unwrap();
+    id
+}
+
 /// A payment of `contract` at `paid_at`, refused naming paid_at.
 async fn refused(svc: &TestService, enterprise: &str, contract: &str, paid_at: DateTime<Utc>) {
     let mut request = payment(
@@ -65,31 +96,15 @@ async fn payments(svc: &TestService) -> i64 {
 
 #[tokio::test]
 async fn payments_before_signing_in_the_future_or_past_the_claim_window_are_refused() {
-    let svc = start().await;
+    let svc = start_long_window().await;
     let now = Utc::now();
     let signed_at = now - Duration::days(30);
-    let recent = sign_at(
-        &svc,
-        "e-1",
-        "420100",
-        ContractType::Transfer,
-        1_000_000 * YUAN,
-        signed_at,
-    )
-    .await;
+    let recent = signed_and_certified(&svc, "e-1", 1_000_000 * YUAN, signed_at).await;
     refused(&svc, "e-1", &recent, signed_at - Duration::seconds(1)).await;
     refused(&svc, "e-1", &recent, signed_at - Duration::days(365)).await;
     refused(&svc, "e-1", &recent, now + Duration::minutes(30)).await;
     // An old contract: a payment made under it 400 days ago is past the seeded 365-day window.
-    let old = sign_at(
-        &svc,
-        "e-1",
-        "420100",
-        ContractType::Transfer,
-        1_000_000 * YUAN,
-        now - Duration::days(800),
-    )
-    .await;
+    let old = signed_and_certified(&svc, "e-1", 1_000_000 * YUAN, now - Duration::days(800)).await;
     refused(&svc, "e-1", &old, now - Duration::days(400)).await;
     assert_eq!(payments(&svc).await, 0, "nothing written");
 
@@ -172,20 +187,13 @@ async fn the_policy_in_force_sets_the_claim_window() {
 /// refused now; what is pending stays within one year's cap.
 #[tokio::test]
 async fn backdated_payments_cannot_draw_past_years_caps() {
-    let svc = start().await;
+    let svc = start_long_window().await;
     let now = Utc::now();
     let mut contracts = Vec::new();
     for _ in 0..3 {
         contracts.push(
-            sign_at(
-                &svc,
-                "e-7",
-                "420100",
-                ContractType::Transfer,
-                10_000_000 * YUAN,
-                now - Duration::days(3 * 365),
-            )
-            .await,
+            signed_and_certified(&svc, "e-7", 10_000_000 * YUAN, now - Duration::days(3 * 365))
+                .await,
         );
     }
     refused(

@@ -134,10 +134,12 @@ pub enum ApplicationStatus {
     Waitlisted,
     Disbursed,
     DisbursementFailed,
+    /// Its contract is not registered yet; judged when the registrar decides.
+    AwaitingRegistration,
 }
 
 impl ApplicationStatus {
-    const ALL: [(ApplicationStatus, spb::ApplicationStatus); 8] = [
+    const ALL: [(ApplicationStatus, spb::ApplicationStatus); 9] = [
         (
             ApplicationStatus::PendingReview,
             spb::ApplicationStatus::PendingReview,
@@ -169,6 +171,10 @@ impl ApplicationStatus {
         (
             ApplicationStatus::DisbursementFailed,
             spb::ApplicationStatus::DisbursementFailed,
+        ),
+        (
+            ApplicationStatus::AwaitingRegistration,
+            spb::ApplicationStatus::AwaitingRegistration,
         ),
     ];
 

@@ -78,6 +78,9 @@ pub struct Application {
     pub amount_fen: i64,
     /// The payment it refunds part of, in fen.
     pub payment_amount_fen: i64,
+    /// The part of the payment the subsidy is computed on, in fen: for a registered contract
+    /// the payment's pro-rata share of the certified technical amount.
+    pub eligible_base_fen: i64,
     pub status: Option<ApplicationStatus>,
     pub approvals: Vec<Approval>,
     /// How many different approvers it needs (four eyes above the policy's threshold).
@@ -103,6 +106,7 @@ impl From<spb::SubsidyApplication> for Application {
             policy_id: a.policy_id,
             amount_fen: a.amount_fen,
             payment_amount_fen: a.payment_amount_fen,
+            eligible_base_fen: a.eligible_base_fen,
             status: ApplicationStatus::from_proto(a.status),
             approvals: a
                 .approvals

@@ -73,6 +73,8 @@ pub struct PolicyDraft {
     pub four_eyes_threshold_fen: i64,
     /// Days after a payment during which it may be claimed (see [`claim_window_or_default`]).
     pub claim_window_days: i32,
+    /// See [`super::Policy::subsidise_unregistered`].
+    pub subsidise_unregistered: bool,
 }
 
 fn check_tiers(v: &mut Violations, tiers: &[Tier]) {
@@ -228,6 +230,7 @@ mod tests {
             valid_to: None,
             four_eyes_threshold_fen: 10_000_000,
             claim_window_days: DEFAULT_CLAIM_WINDOW_DAYS,
+            subsidise_unregistered: false,
         }
     }
 
@@ -255,6 +258,7 @@ mod tests {
             valid_to: Some(Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap()),
             four_eyes_threshold_fen: -5,
             claim_window_days: 3651,
+            subsidise_unregistered: false,
         };
         let found = fields(&draft, &Limits::default());
         for f in [
