@@ -2,14 +2,17 @@
 //! registration body (subsidy, from kc.contract.signed); a registrar certifies it, and the
 //! certification is on the bus, signed by the subsidy service.
 
+use crate::saga::signed_contract;
 use kechuang_e2e::forger::Forger;
 use kechuang_e2e::journey::welding::{self, CONTRACT_FEN};
-use kechuang_e2e::{TestPlatform, authed, wait_for};
+use kechuang_e2e::journey::{audit_once_settled, top_up};
+use kechuang_e2e::{TestPlatform, YUAN, authed, wait_for};
 use kechuang_platform::Role;
 use kechuang_proto::common::ContractType;
 use kechuang_proto::events::envelope::Payload;
 use kechuang_proto::subsidy::{
-    CertifyContractRequest, ListRegistrationsRequest, RegistrationStatus,
+    ApplicationStatus, CertifyContractRequest, ListRegistrationsRequest, RefuseRegistrationRequest,
+    RegistrationStatus,
 };
 
 #[tokio::test]
@@ -94,5 +97,86 @@ async fn a_contract_signed_through_matching_is_certified_by_a_registrar() {
         ("2026420100000001", technical_fen, "登记员·周")
     );
     assert_eq!(e.enterprise_id, contracted.journey.enterprise_id);
+    platform.stop().await;
+}
+
+/// Issue 24's done-when: a contract of 10,000,000 yuan certified at 6,000,000 of technical
+/// amount, paid in full before its registration, waits; once certified it is subsidised on
+/// 6,000,000 (600,000 yuan at 10 %), approved by two people, paid out, and the ledger
+/// reconciles. A refused contract on the same platform leaves its payment ineligible with the
+/// registrar's reason.
+#[tokio::test]
+async fn the_subsidy_follows_the_certified_technical_amount() {
+    let platform = TestPlatform::start().await;
+    let api = platform.api();
+    top_up(&api, 2_000_000 * YUAN, "财预〔2026〕24号").await;
+    let (journey, contract) = signed_contract(&api, "CERT00001", 10_000_000 * YUAN).await;
+    let payment = journey
+        .pay(&contract.id, 10_000_000 * YUAN, "BOC-CERT-0001")
+        .await;
+    let waiting = journey
+        .application_in(
+            &payment.application_id,
+            ApplicationStatus::AwaitingRegistration,
+        )
+        .await;
+    assert!(
+        waiting.status_reason.contains("等待技术合同认定登记"),
+        "{}",
+        waiting.status_reason
+    );
+    journey
+        .certify(&contract.id, ContractType::License, 6_000_000 * YUAN)
+        .await;
+    let judged = journey
+        .application_in(&payment.application_id, ApplicationStatus::PendingReview)
+        .await;
+    assert_eq!(judged.eligible_base_fen, 6_000_000 * YUAN);
+    assert_eq!(judged.amount_fen, 600_000 * YUAN, "10 % of 6,000,000 yuan");
+    assert_eq!(judged.required_approvals, 2);
+    let li = api.token(Role::FinanceApprover, "李处长", None);
+    let zhao = api.token(Role::FinanceApprover, "赵科长", None);
+    journey.approve(&judged.id, &li).await;
+    journey.approve(&judged.id, &zhao).await;
+    journey
+        .application_in(&judged.id, ApplicationStatus::Disbursed)
+        .await;
+    let (fund, violations) = audit_once_settled(&api, |f| f.disbursed_fen == 600_000 * YUAN).await;
+    assert!(violations.is_empty(), "{violations:?}");
+    assert_eq!(fund.available_fen, 1_400_000 * YUAN);
+
+    // Another enterprise's contract, refused: its payment is ineligible, with the reason.
+    let (refused_journey, refused) = signed_contract(&api, "CERT00002", 1_000_000 * YUAN).await;
+    let registrar = api.token(Role::Registrar, "登记员·周", None);
+    wait_for("the contract to reach the registrar", || {
+        let (api, registrar, id) = (&api, registrar.clone(), refused.id.clone());
+        async move {
+            api.registrations()
+                .refuse_registration(authed(
+                    RefuseRegistrationRequest {
+                        contract_id: id,
+                        reason: "合同标的为设备采购，不属于技术合同".into(),
+                    },
+                    &registrar,
+                ))
+                .await
+                .ok()
+        }
+    })
+    .await;
+    let payment = refused_journey
+        .pay(&refused.id, 1_000_000 * YUAN, "BOC-CERT-0002")
+        .await;
+    let ineligible = refused_journey
+        .application_in(&payment.application_id, ApplicationStatus::Ineligible)
+        .await;
+    assert_eq!(ineligible.amount_fen, 0);
+    assert!(
+        ineligible
+            .status_reason
+            .contains("合同标的为设备采购，不属于技术合同"),
+        "{}",
+        ineligible.status_reason
+    );
     platform.stop().await;
 }

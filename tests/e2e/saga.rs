@@ -9,9 +9,26 @@ use kechuang_proto::demand as dpb;
 use kechuang_proto::matching as mpb;
 use kechuang_proto::subsidy::ApplicationStatus;
 
-/// Drives one demand to a signed contract and a recorded, approved payment of `paid_fen`;
-/// returns the enterprise's journey and the application id.
+/// Drives one demand to a signed contract and a recorded, approved payment of `paid_fen`
+/// (the contract certified whole); returns the enterprise's journey and the application id.
 pub(crate) async fn approved_application(api: &Api, paid_fen: i64) -> (Journey<'_>, String) {
+    let (journey, contract) = signed_contract(api, "KHGA00001", paid_fen).await;
+    journey
+        .certify(&contract.id, ContractType::License, paid_fen)
+        .await;
+    let payment = journey.pay(&contract.id, paid_fen, "CCB-SAGA-0001").await;
+    let approver = api.token(Role::FinanceApprover, "审批人", None);
+    journey.approve(&payment.application_id, &approver).await;
+    (journey, payment.application_id)
+}
+
+/// Drives one demand of the enterprise `seed` (9 characters) to a licence contract of
+/// `amount_fen`, signed through matching; the catalog entry is published on first use.
+pub(crate) async fn signed_contract<'a>(
+    api: &'a Api,
+    seed: &str,
+    amount_fen: i64,
+) -> (Journey<'a>, mpb::Contract) {
     publish(
         api,
         vec![mpb::RegisterAchievementRequest {
@@ -29,13 +46,13 @@ pub(crate) async fn approved_application(api: &Api, paid_fen: i64) -> (Journey<'
         }],
     )
     .await;
-    let journey = Journey::new(api, "KHGA00001");
+    let journey = Journey::new(api, seed);
     journey.register("武汉云端数据有限公司", "节能环保").await;
     let deadline =
         kechuang_platform::events::timestamp(chrono::Utc::now() + chrono::Duration::days(60));
     let demand = journey
         .submit_verified(dpb::SubmitDemandRequest {
-            request_id: "saga-demand".into(),
+            request_id: format!("saga-demand-{seed}"),
             enterprise_id: String::new(),
             title: "数据中心机房空调电费太高".into(),
             description: "我公司数据中心机房空调电费太高，PUE 长期在 1.8 以上，希望引进节能技术。"
@@ -52,18 +69,15 @@ pub(crate) async fn approved_application(api: &Api, paid_fen: i64) -> (Journey<'
     journey.accept(&best.id).await;
     let contract = journey
         .sign(mpb::SignContractRequest {
-            request_id: "saga-contract".into(),
+            request_id: format!("saga-contract-{seed}"),
             pairing_id: best.id,
-            contract_no: "鄂技许2026-0042".into(),
+            contract_no: format!("鄂技许2026-{seed}"),
             contract_type: ContractType::License as i32,
-            amount_fen: paid_fen,
+            amount_fen,
             signed_at: None,
         })
         .await;
-    let payment = journey.pay(&contract.id, paid_fen, "CCB-SAGA-0001").await;
-    let approver = api.token(Role::FinanceApprover, "审批人", None);
-    journey.approve(&payment.application_id, &approver).await;
-    (journey, payment.application_id)
+    (journey, contract)
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use crate::support::*;
 use crate::webdriver::{choose, exists, fill, sign_in_with_token, submit_click, text};
 use fantoccini::{Client, Locator};
 use kechuang_platform::Role;
+use kechuang_proto::common::ContractType;
 use std::time::{Duration, Instant};
 
 async fn path(c: &Client) -> String {
@@ -164,8 +165,23 @@ async fn an_enterprise_goes_from_demand_to_subsidy_in_the_browser() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
-    // The subsidy application, with its computation.
+    // The subsidy application waits for the contract's registration, and says so.
     assert!(text(w, "#flash").await.contains("Payment recorded"));
+    let waiting = text(w, "#applications tbody tr").await;
+    assert!(
+        waiting.contains("待合同登记") && waiting.contains("等待技术合同认定登记"),
+        "{waiting}"
+    );
+    // A registrar certifies the whole contract as technical; the application is judged.
+    let contract_id = waiting_contract(&stack, "鄂技合字2026-B001").await;
+    certify_whole(
+        &stack,
+        &contract_id,
+        ContractType::Transfer,
+        2_000_000 * 100,
+    )
+    .await;
+    w.refresh().await.unwrap();
     let app = text(w, "#applications tbody tr").await;
     assert!(
         app.contains("2,000,000.00 元") && app.contains("鄂技合字2026-B001"),

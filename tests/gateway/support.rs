@@ -4,10 +4,13 @@
 pub use kechuang_e2e::wait_for;
 use kechuang_e2e::{TestPlatform, authed};
 use kechuang_platform::{GatewayConfig, Role, ServiceKind};
-use kechuang_proto::common::TransferMode;
+use kechuang_proto::common::{ContractType, TransferMode};
 use kechuang_proto::demand::{self as dpb, demand_service_client::DemandServiceClient};
 use kechuang_proto::fund::{self as fpb, fund_service_client::FundServiceClient};
 use kechuang_proto::matching::{self as mpb, catalog_service_client::CatalogServiceClient};
+use kechuang_proto::subsidy::{
+    self as spb, registration_service_client::RegistrationServiceClient,
+};
 use kechuang_vocabulary::credit_code_check_char;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -428,6 +431,7 @@ pub async fn enterprise_pays(
     })
     .await;
     let contract_id = contract["id"].as_str().unwrap().to_string();
+    certify_whole(stack, &contract_id, ContractType::Transfer, total * YUAN).await;
     let mut applications = Vec::new();
     for (k, amount) in payments.iter().enumerate() {
         let paid_at = chrono::Utc::now().to_rfc3339();
@@ -441,6 +445,66 @@ pub async fn enterprise_pays(
         applications.push(payment["application_id"].as_str().unwrap().to_string());
     }
     (token, applications)
+}
+
+/// A registrar certifies the contract (over gRPC) as `contract_type`, all of `amount_fen`
+/// technical, once the finance net has heard of it: its payments are judged at once.
+pub async fn certify_whole(
+    stack: &Stack,
+    contract_id: &str,
+    contract_type: ContractType,
+    amount_fen: i64,
+) {
+    let registrar = stack.token(Role::Registrar, "登记员·吴", None);
+    let registrations =
+        RegistrationServiceClient::new(stack.platform.channel(ServiceKind::Subsidy).await);
+    let request = spb::CertifyContractRequest {
+        contract_id: contract_id.into(),
+        registration_no: format!("REG-{contract_id}"),
+        contract_type: contract_type as i32,
+        certified_amount_fen: amount_fen,
+        note: String::new(),
+    };
+    wait_for("the contract to reach the registrar", || {
+        let (mut registrations, request) = (registrations.clone(), request.clone());
+        let registrar = registrar.clone();
+        async move {
+            registrations
+                .certify_contract(authed(request, &registrar))
+                .await
+                .ok()
+        }
+    })
+    .await;
+}
+
+/// The id of the contract numbered `contract_no`, once it waits for registration.
+pub async fn waiting_contract(stack: &Stack, contract_no: &str) -> String {
+    let registrar = stack.token(Role::Registrar, "登记员·吴", None);
+    let registrations =
+        RegistrationServiceClient::new(stack.platform.channel(ServiceKind::Subsidy).await);
+    wait_for("the contract to wait for registration", || {
+        let (mut registrations, registrar) = (registrations.clone(), registrar.clone());
+        async move {
+            let list = registrations
+                .list_registrations(authed(
+                    spb::ListRegistrationsRequest {
+                        page_size: 100,
+                        page_token: String::new(),
+                        status: spb::RegistrationStatus::Waiting as i32,
+                    },
+                    &registrar,
+                ))
+                .await
+                .ok()?
+                .into_inner();
+            list.registrations
+                .into_iter()
+                .find(|r| r.contract_no == contract_no)
+                .map(|r| r.contract_id)
+        }
+    })
+    .await
 }
 
 /// Whether `e` is the peer closing a connection it stopped reading.

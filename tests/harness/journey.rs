@@ -8,7 +8,7 @@
 use crate::{Api, YUAN, authed, wait_for};
 use kechuang_platform::Role;
 use kechuang_platform::events::timestamp;
-use kechuang_proto::common::TransferMode;
+use kechuang_proto::common::{ContractType, TransferMode};
 use kechuang_proto::demand as dpb;
 use kechuang_proto::matching as mpb;
 use kechuang_proto::subsidy as spb;
@@ -271,6 +271,37 @@ impl<'a> Journey<'a> {
                     .api
                     .subsidy()
                     .record_payment(authed(request, &self.enterprise))
+                    .await;
+                answer.ok().map(|r| r.into_inner())
+            }
+        })
+        .await
+    }
+
+    /// A registrar certifies the contract (技术合同认定登记) as `contract_type` with
+    /// `certified_fen` of technical amount; retried until the contract has reached the
+    /// finance net.
+    pub async fn certify(
+        &self,
+        contract_id: &str,
+        contract_type: ContractType,
+        certified_fen: i64,
+    ) -> spb::Registration {
+        let registrar = self.api.token(Role::Registrar, "吴登记员", None);
+        let request = spb::CertifyContractRequest {
+            contract_id: contract_id.into(),
+            registration_no: format!("REG-{contract_id}"),
+            contract_type: contract_type as i32,
+            certified_amount_fen: certified_fen,
+            note: String::new(),
+        };
+        wait_for("the contract to reach the registrar", || {
+            let (request, registrar) = (request.clone(), registrar.clone());
+            async move {
+                let answer = self
+                    .api
+                    .registrations()
+                    .certify_contract(authed(request, &registrar))
                     .await;
                 answer.ok().map(|r| r.into_inner())
             }

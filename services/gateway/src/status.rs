@@ -209,7 +209,12 @@ mod tests {
 
         let bare = tonic::Status::resource_exhausted("in flight");
         let response = ApiError::from(bare).into_response();
-        assert!(response.headers().get(axum::http::header::RETRY_AFTER).is_none());
+        assert!(
+            response
+                .headers()
+                .get(axum::http::header::RETRY_AFTER)
+                .is_none()
+        );
     }
 
     #[test]

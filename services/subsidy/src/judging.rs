@@ -18,7 +18,10 @@ use tokio_util::sync::CancellationToken;
 pub fn apply(app: &mut Application, d: Decision) {
     app.status = d.status.as_str().into();
     app.status_reason = d.reason;
-    (app.policy_id, app.fund_id) = d.policy.map(|(p, f)| (Some(p), Some(f))).unwrap_or_default();
+    (app.policy_id, app.fund_id) = d
+        .policy
+        .map(|(p, f)| (Some(p), Some(f)))
+        .unwrap_or_default();
     app.eligible_base_fen = d.eligible_base_fen;
     app.amount_fen = d.amount_fen;
     app.entitled_exact = d.entitled_exact;
@@ -121,7 +124,10 @@ pub async fn run_sweep(pool: PgPool, cancel: CancellationToken) {
     loop {
         match sweep_lapsed_registrations(&pool, Utc::now()).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(judged = n, "applications judged after their registration window closed"),
+            Ok(n) => tracing::info!(
+                judged = n,
+                "applications judged after their registration window closed"
+            ),
             Err(e) => tracing::warn!(error = %e, "registration sweep failed; retrying"),
         }
         tokio::select! {

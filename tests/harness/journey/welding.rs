@@ -125,9 +125,10 @@ pub async fn to_contract<'a>(api: &'a Api, seed: &str) -> Contracted<'a> {
     }
 }
 
-/// The enterprise pays in two instalments, each making an application; one approver
-/// approves the small one, two different approvers the large one; both are disbursed and the
-/// demand is COMPLETED. Returns the application ids.
+/// The enterprise pays in two instalments, each making an application: the first before the
+/// registrar certifies the contract (it waits for the registration, then is judged), the
+/// second after. One approver approves the small one, two different approvers the large one;
+/// both are disbursed and the demand is COMPLETED. Returns the application ids.
 pub async fn to_subsidy(contracted: &Contracted<'_>) -> Vec<String> {
     let journey = &contracted.journey;
     let seed = &journey.seed;
@@ -137,6 +138,23 @@ pub async fn to_subsidy(contracted: &Contracted<'_>) -> Vec<String> {
         let payment = journey
             .pay(&contracted.contract_id, amount, &reference)
             .await;
+        if k == 0 {
+            let waiting = journey.application(&payment.application_id).await;
+            assert_eq!(
+                waiting.status,
+                spb::ApplicationStatus::AwaitingRegistration as i32,
+                "before registration: {}",
+                waiting.status_reason
+            );
+            // The whole contract is technical (a transfer of the process itself).
+            journey
+                .certify(
+                    &contracted.contract_id,
+                    ContractType::Transfer,
+                    CONTRACT_FEN,
+                )
+                .await;
+        }
         application_ids.push(payment.application_id);
     }
     let small = journey.application(&application_ids[0]).await;

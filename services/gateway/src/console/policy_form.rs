@@ -248,7 +248,10 @@ mod tests {
             ..filled()
         };
         assert_eq!(unset.request().unwrap().claim_window_days, 0, "the default");
-        assert!(!r.subsidise_unregistered, "registration is required unless ticked");
+        assert!(
+            !r.subsidise_unregistered,
+            "registration is required unless ticked"
+        );
         let ticked = ProposeForm {
             subsidise_unregistered: Some("on".into()),
             ..filled()

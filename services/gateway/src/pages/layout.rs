@@ -96,10 +96,7 @@ pub fn application_status(status: i32) -> (&'static str, &'static str) {
         A::Waitlisted => ("waitlisted", "候补 waitlisted"),
         A::Disbursed => ("disbursed", "已拨付 disbursed"),
         A::DisbursementFailed => ("disbursement_failed", "拨付失败 failed"),
-        A::AwaitingRegistration => (
-            "awaiting_registration",
-            "待合同登记 awaiting registration",
-        ),
+        A::AwaitingRegistration => ("awaiting_registration", "待合同登记 awaiting registration"),
         A::Unspecified => ("unspecified", "未知 unknown"),
     }
 }

@@ -18,7 +18,9 @@ use kechuang_proto::common::ContractType;
 use kechuang_proto::events::{ContractSigned, envelope::Payload};
 use kechuang_proto::fund::TopUpRequest;
 use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
-use kechuang_proto::subsidy::{ApproveApplicationRequest, RecordPaymentRequest};
+use kechuang_proto::subsidy::{
+    ApproveApplicationRequest, CertifyContractRequest, RecordPaymentRequest,
+};
 use prost::Message;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,6 +132,48 @@ async fn applications(ctx: &Ctx, n: usize) -> anyhow::Result<Vec<String>> {
             .await?;
         pb.inc(1);
     }
+    pb.finish_and_clear();
+    // The registrar certifies each contract whole, so its payment is judged at once (the
+    // seeded policy subsidises registered contracts only).
+    let pb = ctx.bar(n, "contracts certified");
+    let registrations = ctx.clients.registrations.clone();
+    futures::stream::iter(contracts.iter().cloned().enumerate())
+        .map(|(i, (_, contract_id))| {
+            // One registrar each: the write rate is per caller.
+            let token = ctx.token(Role::Registrar, &format!("bench-registrar-{i}"), None);
+            let request = CertifyContractRequest {
+                contract_id,
+                registration_no: format!("BENCH-REG-{i:06}"),
+                contract_type: ContractType::Transfer as i32,
+                certified_amount_fen: 2 * PAID_FEN,
+                note: String::new(),
+            };
+            let (registrations, pb) = (registrations.clone(), pb.clone());
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(120);
+                loop {
+                    match registrations
+                        .clone()
+                        .certify_contract(authed(request.clone(), &token))
+                        .await
+                    {
+                        Ok(_) => {
+                            pb.inc(1);
+                            return anyhow::Ok(());
+                        }
+                        Err(s)
+                            if s.code() == tonic::Code::NotFound && Instant::now() < deadline =>
+                        {
+                            tokio::time::sleep(Duration::from_millis(20)).await
+                        }
+                        Err(s) => return Err(s.into()),
+                    }
+                }
+            }
+        })
+        .buffered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
     pb.finish_and_clear();
     let pb = ctx.bar(n, "payments recorded");
     let paid_at = timestamp(chrono::Utc::now() - chrono::Duration::hours(1));

@@ -7,6 +7,7 @@ use kechuang_proto::fund::fund_service_client::FundServiceClient;
 use kechuang_proto::matching::catalog_service_client::CatalogServiceClient;
 use kechuang_proto::matching::matching_service_client::MatchingServiceClient;
 use kechuang_proto::subsidy::policy_service_client::PolicyServiceClient;
+use kechuang_proto::subsidy::registration_service_client::RegistrationServiceClient;
 use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,6 +20,7 @@ pub struct Clients {
     pub matching: MatchingServiceClient<Channel>,
     pub subsidy: SubsidyServiceClient<Channel>,
     pub policy: PolicyServiceClient<Channel>,
+    pub registrations: RegistrationServiceClient<Channel>,
     pub fund: FundServiceClient<Channel>,
 }
 
@@ -41,7 +43,8 @@ impl Clients {
             catalog: CatalogServiceClient::new(matching.clone()),
             matching: MatchingServiceClient::new(matching).max_decoding_message_size(64 << 20),
             subsidy: SubsidyServiceClient::new(subsidy.clone()).max_decoding_message_size(64 << 20),
-            policy: PolicyServiceClient::new(subsidy),
+            policy: PolicyServiceClient::new(subsidy.clone()),
+            registrations: RegistrationServiceClient::new(subsidy),
             fund: FundServiceClient::new(channel(addr(ServiceKind::FundLedger)).await?),
         })
     }
@@ -56,6 +59,7 @@ pub struct Cast {
     pub approver_1: String,
     pub approver_2: String,
     pub auditor: String,
+    pub registrar: String,
 }
 
 impl Cast {
@@ -78,6 +82,7 @@ impl Cast {
             approver_1: mint(Role::FinanceApprover, "审批人·李"),
             approver_2: mint(Role::FinanceApprover, "审批人·赵"),
             auditor: mint(Role::Auditor, "审计·孙"),
+            registrar: mint(Role::Registrar, "登记员·吴"),
             issuer,
         })
     }

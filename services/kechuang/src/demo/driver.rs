@@ -190,6 +190,11 @@ pub async fn run(
     let matched = demo.receive_pairings(verified).await;
     let accepted = demo.answer_pairings(&matched).await;
     let signed = demo.sign_contracts(accepted).await;
+    let (certified, refused) = demo.register_contracts(&signed).await;
+    println!(
+        "registration: {certified} contracts certified, {refused} refused, {} left waiting",
+        signed.len() - certified - refused
+    );
     let applications = demo.record_payments(signed).await;
     let ids: Vec<String> = applications.into_iter().flatten().collect();
     demo.review_applications(&ids).await;

@@ -9,6 +9,7 @@ mod driver;
 mod finance;
 mod ground;
 mod policy;
+mod registration;
 mod report;
 
 pub use clients::Clients;

@@ -187,7 +187,9 @@ pub fn judge(
                 Some(policy),
                 format!(
                     "等待技术合同认定登记（登记截止 {}）：本政策只补贴已登记的合同，登记后按认定的技术交易额核定",
-                    deadline.with_timezone(&CHINA).format("%Y-%m-%d %H:%M UTC+8")
+                    deadline
+                        .with_timezone(&CHINA)
+                        .format("%Y-%m-%d %H:%M UTC+8")
                 ),
             ));
         }
@@ -272,7 +274,11 @@ mod tests {
         assert_eq!(d.status, Status::PendingReview);
         assert_eq!(d.eligible_base_fen, 6_000_000 * YUAN);
         assert_eq!(d.amount_fen, 600_000 * YUAN);
-        assert!(d.steps[0].contains("认定技术交易额 6,000,000.00 元"), "{:?}", d.steps);
+        assert!(
+            d.steps[0].contains("认定技术交易额 6,000,000.00 元"),
+            "{:?}",
+            d.steps
+        );
     }
 
     #[test]
@@ -309,7 +315,10 @@ mod tests {
         assert_eq!(d.status, Status::AwaitingRegistration);
         assert_eq!((d.amount_fen, d.eligible_base_fen), (0, 0));
         assert!(d.reason.contains("2026-07-01 12:00 UTC+8"), "{}", d.reason);
-        assert_eq!(d.policy.as_ref().map(|p| p.0.as_str()), Some(policy.id.as_str()));
+        assert_eq!(
+            d.policy.as_ref().map(|p| p.0.as_str()),
+            Some(policy.id.as_str())
+        );
     }
 
     #[test]

@@ -25,7 +25,10 @@ async fn ten_million_certified_at_six_paid_in_full_is_subsidised_on_six() {
     )
     .await;
     let (_, waiting) = pay(&svc, "e-full", &contract, 10_000_000 * YUAN).await;
-    assert_eq!(waiting.status, ApplicationStatus::AwaitingRegistration as i32);
+    assert_eq!(
+        waiting.status,
+        ApplicationStatus::AwaitingRegistration as i32
+    );
     assert_eq!((waiting.amount_fen, waiting.eligible_base_fen), (0, 0));
     assert!(
         waiting.status_reason.contains("等待技术合同认定登记"),
@@ -46,19 +49,21 @@ async fn ten_million_certified_at_six_paid_in_full_is_subsidised_on_six() {
         .unwrap_err();
     assert_eq!(approve.code(), Code::FailedPrecondition, "{approve:?}");
 
-    certify(
-        &svc,
-        &contract,
-        ContractType::Development,
-        6_000_000 * YUAN,
-    )
-    .await
-    .unwrap();
+    certify(&svc, &contract, ContractType::Development, 6_000_000 * YUAN)
+        .await
+        .unwrap();
     let judged = application(&svc, &waiting.id).await;
     assert_eq!(judged.status, ApplicationStatus::PendingReview as i32);
     assert_eq!(judged.eligible_base_fen, 6_000_000 * YUAN);
-    assert_eq!(judged.amount_fen, 600_000 * YUAN, "10 % of the certified 6,000,000");
-    assert_eq!(judged.required_approvals, 2, "above 100,000 yuan: four eyes");
+    assert_eq!(
+        judged.amount_fen,
+        600_000 * YUAN,
+        "10 % of the certified 6,000,000"
+    );
+    assert_eq!(
+        judged.required_approvals, 2,
+        "above 100,000 yuan: four eyes"
+    );
     assert!(
         judged.computation[0].contains("认定技术交易额 6,000,000.00 元"),
         "{:?}",
@@ -104,7 +109,10 @@ async fn a_refused_registration_leaves_its_payments_ineligible_with_the_reason()
     )
     .await;
     let (_, before) = pay(&svc, "e-refused", &contract, 300_000 * YUAN).await;
-    assert_eq!(before.status, ApplicationStatus::AwaitingRegistration as i32);
+    assert_eq!(
+        before.status,
+        ApplicationStatus::AwaitingRegistration as i32
+    );
     refuse(&svc, &contract, "主要为设备采购，不属于技术合同")
         .await
         .unwrap();
@@ -133,7 +141,10 @@ async fn a_window_that_closes_undecided_leaves_the_waiting_payments_ineligible()
     )
     .await;
     let (_, waiting) = pay(&svc, "e-lapsed", &contract, 100_000 * YUAN).await;
-    assert_eq!(waiting.status, ApplicationStatus::AwaitingRegistration as i32);
+    assert_eq!(
+        waiting.status,
+        ApplicationStatus::AwaitingRegistration as i32
+    );
     // The sweep before the deadline leaves it waiting.
     let now = chrono::Utc::now();
     subsidy::judging::sweep_lapsed_registrations(&svc.pool, now)
@@ -156,7 +167,11 @@ async fn a_window_that_closes_undecided_leaves_the_waiting_payments_ineligible()
     assert_eq!(judged, 1);
     let lapsed = application(&svc, &waiting.id).await;
     assert_eq!(lapsed.status, ApplicationStatus::Ineligible as i32);
-    assert!(lapsed.status_reason.contains("登记期限"), "{}", lapsed.status_reason);
+    assert!(
+        lapsed.status_reason.contains("登记期限"),
+        "{}",
+        lapsed.status_reason
+    );
     // A payment after the window is ineligible at once, and a second sweep finds nothing.
     let (_, late) = pay(&svc, "e-lapsed", &contract, 100_000 * YUAN).await;
     assert_eq!(late.status, ApplicationStatus::Ineligible as i32);
@@ -279,5 +294,9 @@ async fn payments_racing_the_certification_are_each_judged_once() {
         paid += p.amount_fen;
         bases += app.eligible_base_fen;
     }
-    assert_eq!(bases, paid * 7 / 10, "70 % of {paid} fen, rounded down once");
+    assert_eq!(
+        bases,
+        paid * 7 / 10,
+        "70 % of {paid} fen, rounded down once"
+    );
 }

@@ -16,8 +16,12 @@ use tonic::Code;
 async fn start_long_window() -> TestService {
     let mut settings = kechuang_platform::testing::isolated_settings();
     settings.registration_window_days = 3650;
-    TestService::start_with(settings, kechuang_platform::ServiceKind::Subsidy, subsidy::build)
-        .await
+    TestService::start_with(
+        settings,
+        kechuang_platform::ServiceKind::Subsidy,
+        subsidy::build,
+    )
+    .await
 }
 
 /// [`sign_at`], certified at its whole amount.
@@ -192,8 +196,13 @@ async fn backdated_payments_cannot_draw_past_years_caps() {
     let mut contracts = Vec::new();
     for _ in 0..3 {
         contracts.push(
-            signed_and_certified(&svc, "e-7", 10_000_000 * YUAN, now - Duration::days(3 * 365))
-                .await,
+            signed_and_certified(
+                &svc,
+                "e-7",
+                10_000_000 * YUAN,
+                now - Duration::days(3 * 365),
+            )
+            .await,
         );
     }
     refused(
