@@ -406,12 +406,18 @@ pub async fn enterprise_pays(
             "POST",
             &format!("/api/v1/pairings/{pairing_id}/respond"),
             t,
-            Some(r#"{"accept":true}"#),
+            Some(r#"{"accept":true,"broker":" 经纪人·刘 "}"#),
         )
         .await;
     assert_eq!(
         (status, p["status"].as_str()),
         (200, Some("accepted")),
+        "{p}"
+    );
+    // The broker named is the deal's facilitator, on the pairing and then on its contract.
+    assert_eq!(
+        (p["facilitator"].as_str(), p["facilitator_role"].as_str()),
+        (Some("经纪人·刘"), Some("broker")),
         "{p}"
     );
     // Signed now, after the acceptance; paid after the signing (time is evidence).
@@ -427,6 +433,7 @@ pub async fn enterprise_pays(
         (status == 200).then_some(c)
     })
     .await;
+    assert_eq!(contract["facilitator"].as_str(), Some("经纪人·刘"), "{contract}");
     let contract_id = contract["id"].as_str().unwrap().to_string();
     let mut applications = Vec::new();
     for (k, amount) in payments.iter().enumerate() {
