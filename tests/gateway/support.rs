@@ -433,7 +433,11 @@ pub async fn enterprise_pays(
         (status == 200).then_some(c)
     })
     .await;
-    assert_eq!(contract["facilitator"].as_str(), Some("经纪人·刘"), "{contract}");
+    assert_eq!(
+        contract["facilitator"].as_str(),
+        Some("经纪人·刘"),
+        "{contract}"
+    );
     let contract_id = contract["id"].as_str().unwrap().to_string();
     let mut applications = Vec::new();
     for (k, amount) in payments.iter().enumerate() {
