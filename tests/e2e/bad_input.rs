@@ -234,6 +234,7 @@ async fn catalog_and_matching(api: &Api) {
             pairing_id: "p-unknown".into(),
             accept: false,
             note: bad.clone(),
+            broker: String::new(),
         };
         let answer = api
             .matching()
@@ -242,6 +243,21 @@ async fn catalog_and_matching(api: &Api) {
         refused(
             &format!("RespondToPairing.note with {label}"),
             "note",
+            answer,
+        );
+        let respond = mpb::RespondToPairingRequest {
+            pairing_id: "p-unknown".into(),
+            accept: true,
+            note: String::new(),
+            broker: bad.clone(),
+        };
+        let answer = api
+            .matching()
+            .respond_to_pairing(authed(respond, &enterprise))
+            .await;
+        refused(
+            &format!("RespondToPairing.broker with {label}"),
+            "broker",
             answer,
         );
     }

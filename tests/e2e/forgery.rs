@@ -108,6 +108,8 @@ async fn forged_and_replayed_events_move_no_money_and_change_no_status() {
             region_code: "420100".into(),
             industry_chain: "节能环保".into(),
             supplier_region_code: "420100".into(),
+            facilitator: "forged-broker".into(),
+            facilitator_role: "broker".into(),
         });
         forger
             .publish(

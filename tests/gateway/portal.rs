@@ -263,11 +263,35 @@ async fn an_enterprise_and_a_manager_work_through_their_pages() {
     );
     assert!(events.contains(&pairing), "{events}");
 
-    // Accept, sign (a bad amount first), pay, and see the application.
+    // Accept naming a broker (oneself is refused, the matching service saying why), sign (a
+    // bad amount first), pay, and see the application.
+    assert!(
+        page.body.contains(&format!(
+            "id=\"broker-{pairing}\" type=\"text\" name=\"broker\""
+        )),
+        "the accept form asks for a broker: {}",
+        page.body
+    );
+    let oneself = ent
+        .post(
+            &format!("/portal/pairings/{pairing}/respond"),
+            &[
+                ("csrf", &csrf),
+                ("answer", "accept"),
+                ("broker", " 财务·钱 "),
+            ],
+        )
+        .await;
+    assert_eq!(oneself.status, 400, "{}", oneself.body);
+    assert!(oneself.body.contains("[broker: "), "{}", oneself.body);
     let accepted = ent
         .post(
             &format!("/portal/pairings/{pairing}/respond"),
-            &[("csrf", &csrf), ("answer", "accept")],
+            &[
+                ("csrf", &csrf),
+                ("answer", "accept"),
+                ("broker", "经纪人·刘"),
+            ],
         )
         .await;
     assert_eq!(accepted.status, 303, "{}", accepted.body);
@@ -275,6 +299,13 @@ async fn an_enterprise_and_a_manager_work_through_their_pages() {
     assert!(
         page.body
             .contains(&format!("/portal/pairings/{pairing}/contract")),
+        "{}",
+        page.body
+    );
+    // The one accepted pairing shows its broker as the facilitator.
+    assert!(
+        page.body
+            .contains("data-facilitator=\"经纪人·刘\" data-facilitator-role=\"broker\""),
         "{}",
         page.body
     );

@@ -409,12 +409,18 @@ pub async fn enterprise_pays(
             "POST",
             &format!("/api/v1/pairings/{pairing_id}/respond"),
             t,
-            Some(r#"{"accept":true}"#),
+            Some(r#"{"accept":true,"broker":" 经纪人·刘 "}"#),
         )
         .await;
     assert_eq!(
         (status, p["status"].as_str()),
         (200, Some("accepted")),
+        "{p}"
+    );
+    // The broker named is the deal's facilitator, on the pairing and then on its contract.
+    assert_eq!(
+        (p["facilitator"].as_str(), p["facilitator_role"].as_str()),
+        (Some("经纪人·刘"), Some("broker")),
         "{p}"
     );
     // Signed now, after the acceptance; paid after the signing (time is evidence).
@@ -430,6 +436,11 @@ pub async fn enterprise_pays(
         (status == 200).then_some(c)
     })
     .await;
+    assert_eq!(
+        contract["facilitator"].as_str(),
+        Some("经纪人·刘"),
+        "{contract}"
+    );
     let contract_id = contract["id"].as_str().unwrap().to_string();
     certify_whole(stack, &contract_id, ContractType::Transfer, total * YUAN).await;
     let mut applications = Vec::new();

@@ -226,6 +226,7 @@ impl<'a> Journey<'a> {
                     pairing_id: pairing_id.into(),
                     accept: true,
                     note: String::new(),
+                    broker: String::new(),
                 },
                 &self.enterprise,
             ))

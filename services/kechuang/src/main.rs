@@ -74,7 +74,7 @@ enum Command {
     /// Print a token for the given role, signed by the development issuer of `kechuang up`
     /// (or the key in KC_TOKEN_SIGNING_KEY).
     Token {
-        /// enterprise, tech_manager, supplier, finance_officer, finance_approver, auditor, registrar, service
+        /// enterprise, tech_manager, supplier, finance_officer, finance_approver, auditor, registrar, broker, service
         #[arg(long)]
         role: Role,
         /// The enterprise an enterprise user acts for.

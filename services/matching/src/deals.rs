@@ -1,9 +1,11 @@
-//! The deals' operations: an enterprise answers a pairing, signs a contract on an accepted
-//! one, reads it back. Each authorises, validates, then runs one transaction whose state change
+//! The deals' operations: an enterprise answers a pairing (an acceptance records who
+//! facilitated the deal: the broker it names, else the technology manager who verified the
+//! demand), signs a contract on an accepted one (the contract and kc.contract.signed carry
+//! that facilitator), reads it back. Each authorises, validates, then runs one transaction whose state change
 //! and event commit together (transactional outbox); the gRPC handlers only translate.
 
 use crate::PRODUCER;
-use crate::domain::{self, DemandState, Response as Answer};
+use crate::domain::{self, DemandState, Facilitator, Response as Answer};
 use crate::store::{self, ContractParties, ContractRow, PairingRow};
 use crate::wire::contract_signed;
 use chrono::Utc;
@@ -56,6 +58,7 @@ impl Deals {
         Text::paragraphs(MAX_NOTE_CHARS)
             .optional()
             .check(&mut v, "note", &req.note);
+        let broker = domain::check_broker(&mut v, &caller.subject, req.accept, &req.broker);
         v.into_result()?;
         let mut tx = self.pool.begin().await?;
         let pairing = store::get_pairing(&mut tx, &req.pairing_id, true)
@@ -73,11 +76,35 @@ impl Deals {
             }
         }
         let row = match domain::respond(status, req.accept)? {
-            Answer::Unchanged => pairing,
+            Answer::Unchanged => {
+                if req.accept {
+                    domain::check_repeated_acceptance(
+                        &pairing.recorded_facilitator(),
+                        broker.as_deref(),
+                    )?;
+                }
+                pairing
+            }
             Answer::Moved(to) => {
+                let facilitator = if to == PairingStatus::Accepted {
+                    // The demand is not locked: its verifier is written once, when verified.
+                    let verified_by = store::get_demand(&mut tx, &pairing.demand_id)
+                        .await?
+                        .map(|d| d.verified_by)
+                        .unwrap_or_default();
+                    Facilitator::of(broker.as_deref(), &verified_by)
+                } else {
+                    Facilitator::default()
+                };
                 store::record_outcome(&mut tx, &pairing, to == PairingStatus::Accepted).await?;
-                let row =
-                    store::set_pairing_status(&mut tx, &pairing.id, to, req.note.trim()).await?;
+                let row = store::set_pairing_status(
+                    &mut tx,
+                    &pairing.id,
+                    to,
+                    req.note.trim(),
+                    &facilitator,
+                )
+                .await?;
                 outbox::append(&mut tx, PRODUCER, response_event(&row, to)).await?;
                 row
             }
@@ -216,6 +243,8 @@ fn response_event(row: &PairingRow, to: PairingStatus) -> NewEvent {
             demand_id: row.demand_id.clone(),
             enterprise_id: row.enterprise_id.clone(),
             achievement_id: row.achievement_id.clone(),
+            facilitator: row.facilitator.clone(),
+            facilitator_role: row.facilitator_role.clone(),
         })
     } else {
         Payload::PairingRejected(PairingRejected {

@@ -2,6 +2,7 @@
 //! moves, and when a later achievement earns a place among a demand's pairings.
 
 use chrono::{DateTime, Utc};
+use kechuang_platform::auth::{Role, same_person};
 use kechuang_platform::error::{Error, FieldViolation, Violations};
 use kechuang_platform::events::from_timestamp;
 use kechuang_platform::input::{self, Text};
@@ -259,6 +260,96 @@ pub enum Response {
     Unchanged,
 }
 
+/// The longest broker subject `RespondToPairing` takes (token subjects are user names or UUIDs).
+pub const MAX_SUBJECT_CHARS: usize = 200;
+
+/// Who facilitated a deal: the person the subsidy service rewards once the deal's contract is
+/// registered and paid. Recorded on a pairing when it is accepted, copied onto its contract.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Facilitator {
+    /// A token subject, as the token (or the enterprise naming a broker, trimmed) spelled it;
+    /// empty when nobody is known.
+    pub subject: String,
+    /// `broker` or `tech_manager` (the platform's role names); empty when `subject` is.
+    pub role: &'static str,
+}
+
+impl Facilitator {
+    /// The deal's facilitator: the broker the enterprise named, else the technology manager
+    /// who verified the demand (`verified_by` of kc.demand.verified), else nobody.
+    pub fn of(broker: Option<&str>, verified_by: &str) -> Self {
+        let (subject, role) = match broker {
+            Some(b) => (b.trim(), Role::Broker),
+            None => (verified_by.trim(), Role::TechManager),
+        };
+        if subject.is_empty() {
+            return Self::default();
+        }
+        Self {
+            subject: subject.to_string(),
+            role: role.as_str(),
+        }
+    }
+}
+
+/// Checks `RespondToPairingRequest.broker` (recording what is wrong under `broker`) and returns
+/// the broker named, trimmed, if any. A broker is named only on an acceptance, and never the
+/// caller.
+///
+/// Why only the caller: matching keeps no directory of people. A token names one person (its
+/// subject) and their enterprise; nothing here lists who else works for an enterprise or who
+/// holds the broker role, so "not one of the enterprise's own people" and "really a broker"
+/// cannot be checked by this service. What it can refuse is the enterprise user naming
+/// themselves (subjects compared as four eyes compares them: trimmed, case-folded); the
+/// reward's payer checks the rest against what it knows before paying.
+pub fn check_broker(
+    v: &mut Violations,
+    caller_subject: &str,
+    accept: bool,
+    broker: &str,
+) -> Option<String> {
+    if let Some(problem) = Text::line(MAX_SUBJECT_CHARS).optional().problem(broker) {
+        v.add("broker", problem);
+        return None;
+    }
+    let broker = broker.trim();
+    if broker.is_empty() {
+        return None;
+    }
+    if !accept {
+        v.add(
+            "broker",
+            "is named only when accepting a pairing (accept is false)",
+        );
+        return None;
+    }
+    if same_person(caller_subject, broker) {
+        v.add(
+            "broker",
+            "must not be yourself: the broker is another person, who brokered the deal",
+        );
+        return None;
+    }
+    Some(broker.to_string())
+}
+
+/// A repeated acceptance is answered with the pairing as it is, unless it names a broker other
+/// than the one recorded then: the facilitator of an accepted pairing is not changed.
+pub fn check_repeated_acceptance(
+    recorded: &Facilitator,
+    broker: Option<&str>,
+) -> Result<(), Error> {
+    match broker {
+        Some(b) if !(recorded.role == Role::Broker.as_str() && same_person(&recorded.subject, b)) => {
+            Err(Error::FailedPrecondition(
+                "the pairing is already accepted; its facilitator was recorded then and is not changed"
+                    .into(),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// `PROPOSED → ACCEPTED | REJECTED`; repeating the answer given is a no-op.
 pub fn respond(current: PairingStatus, accept: bool) -> Result<Response, Error> {
     let wanted = if accept {
@@ -300,6 +391,58 @@ pub fn rank_among(existing: &[f64], score: f64) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_facilitator_is_the_named_broker_else_the_verifier() {
+        let named = Facilitator::of(Some(" 经纪人·刘 "), "tm.zhao");
+        assert_eq!(
+            (named.subject.as_str(), named.role),
+            ("经纪人·刘", "broker")
+        );
+        let verifier = Facilitator::of(None, "tm.zhao");
+        assert_eq!(
+            (verifier.subject.as_str(), verifier.role),
+            ("tm.zhao", "tech_manager")
+        );
+        assert_eq!(Facilitator::of(None, " "), Facilitator::default());
+    }
+
+    #[test]
+    fn a_broker_is_checked_trimmed_on_acceptances_only_and_never_the_caller() {
+        let check = |caller: &str, accept: bool, broker: &str| {
+            let mut v = Violations::new();
+            let named = check_broker(&mut v, caller, accept, broker);
+            (named, v.into_result().err().map(|e| e.to_string()))
+        };
+        assert_eq!(check("a", true, ""), (None, None));
+        assert_eq!(check("a", false, "  "), (None, None));
+        assert_eq!(
+            check("a", true, " 经纪人·刘 "),
+            (Some("经纪人·刘".into()), None)
+        );
+        for (caller, accept, broker) in [
+            ("a", false, "经纪人·刘"),
+            (" Zhang.Jingli", true, "zhang.jingli "),
+            ("a", true, "bad\u{0}name"),
+            ("a", true, "two\nlines"),
+            ("a", true, &"长".repeat(MAX_SUBJECT_CHARS + 1)),
+        ] {
+            let (named, problem) = check(caller, accept, broker);
+            assert_eq!(named, None, "{broker:?}");
+            assert!(problem.unwrap().contains("broker"), "{broker:?}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_acceptance_keeps_its_facilitator() {
+        let broker = Facilitator::of(Some("经纪人·刘"), "tm.zhao");
+        let verifier = Facilitator::of(None, "tm.zhao");
+        assert!(check_repeated_acceptance(&broker, None).is_ok());
+        assert!(check_repeated_acceptance(&broker, Some("经纪人·刘")).is_ok());
+        assert!(check_repeated_acceptance(&broker, Some("经纪人·王")).is_err());
+        assert!(check_repeated_acceptance(&verifier, None).is_ok());
+        assert!(check_repeated_acceptance(&verifier, Some("tm.zhao")).is_err());
+    }
 
     #[test]
     fn demand_states_read_back_what_is_stored() {

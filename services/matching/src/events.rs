@@ -1,4 +1,5 @@
-//! What the sky net hears: demands verified (open: pair them), withdrawn or rejected (closed:
+//! What the sky net hears: demands verified (open: pair them; who verified them is kept),
+//! withdrawn or rejected (closed:
 //! no more pairings). Each handler runs in the consumer's transaction, which also records the
 //! event as processed, so a redelivery changes nothing.
 
@@ -34,7 +35,11 @@ impl EventHandler for DemandEvents {
                 let deadline = d.deadline.as_ref().and_then(from_timestamp);
                 // Already verified (a second verification of the same demand): its pairings
                 // were pushed then.
-                let Some(demand) = store::store_verified_demand(tx, d, deadline).await? else {
+                // The verifier is kept: an accepted pairing names them as its facilitator
+                // unless the enterprise names a broker.
+                let Some(demand) =
+                    store::store_verified_demand(tx, d, deadline, v.verified_by.trim()).await?
+                else {
                     return Ok(());
                 };
                 if !demand.is_open() {

@@ -1,7 +1,8 @@
 //! The sky net's tables: small parameterised queries on the caller's connection.
 
-use crate::domain::{DemandState, NewAchievement, NewContract};
+use crate::domain::{DemandState, Facilitator, NewAchievement, NewContract};
 use chrono::{DateTime, Utc};
+use kechuang_platform::auth::Role;
 use kechuang_proto::events::DemandDetails;
 use kechuang_proto::matching::PairingStatus;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -210,6 +211,9 @@ pub struct DemandRow {
     pub region_code: String,
     pub verified: bool,
     pub status: String,
+    /// The technology manager who verified it (kc.demand.verified's `verified_by`); empty for
+    /// demands stored before matching kept it.
+    pub verified_by: String,
 }
 
 impl DemandRow {
@@ -224,26 +228,28 @@ impl DemandRow {
 }
 
 const DEMAND_COLUMNS: &str = "id, enterprise_id, title, description, industry_chain, contract_type, \
-     budget_min_fen, budget_max_fen, region_code, verified, status";
+     budget_min_fen, budget_max_fen, region_code, verified, status, verified_by";
 
-/// Stores a verified demand. `None` when it was already verified (a replay or a second
-/// verification event: nothing to do); else the row, which may be closed if a withdrawal or
-/// rejection arrived first.
+/// Stores a verified demand and who verified it. `None` when it was already verified (a
+/// replay or a second verification event: nothing to do); else the row, which may be closed if
+/// a withdrawal or rejection arrived first.
 pub async fn store_verified_demand(
     conn: &mut PgConnection,
     d: &DemandDetails,
     deadline: Option<DateTime<Utc>>,
+    verified_by: &str,
 ) -> Result<Option<DemandRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO demands (id, enterprise_id, title, description, industry_chain, \
-             contract_type, budget_min_fen, budget_max_fen, region_code, deadline, verified, status) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true, 'open') \
+             contract_type, budget_min_fen, budget_max_fen, region_code, deadline, verified, status, \
+             verified_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true, 'open', $11) \
          ON CONFLICT (id) DO UPDATE SET enterprise_id = EXCLUDED.enterprise_id, \
              title = EXCLUDED.title, description = EXCLUDED.description, \
              industry_chain = EXCLUDED.industry_chain, contract_type = EXCLUDED.contract_type, \
              budget_min_fen = EXCLUDED.budget_min_fen, budget_max_fen = EXCLUDED.budget_max_fen, \
              region_code = EXCLUDED.region_code, deadline = EXCLUDED.deadline, verified = true, \
-             updated_at = now() \
+             verified_by = EXCLUDED.verified_by, updated_at = now() \
          WHERE NOT demands.verified \
          RETURNING {DEMAND_COLUMNS}"
     )))
@@ -257,6 +263,7 @@ pub async fn store_verified_demand(
     .bind(d.budget_max_fen)
     .bind(&d.region_code)
     .bind(deadline)
+    .bind(verified_by)
     .fetch_optional(conn)
     .await
 }
@@ -356,12 +363,34 @@ pub struct PairingRow {
     pub accepted_at: Option<DateTime<Utc>>,
     /// The contract signed on it, if any (at most one: `contracts_pairing_key`).
     pub contract_id: Option<String>,
+    /// Who facilitated it, recorded when it was accepted (empty before, and when unknown).
+    pub facilitator: String,
+    /// `broker` or `tech_manager`; empty when `facilitator` is.
+    pub facilitator_role: String,
+}
+
+impl PairingRow {
+    /// The facilitator recorded on it (role names other than the two are read as none).
+    pub fn recorded_facilitator(&self) -> Facilitator {
+        let role = [Role::Broker, Role::TechManager]
+            .into_iter()
+            .map(Role::as_str)
+            .find(|r| *r == self.facilitator_role);
+        match role {
+            Some(role) if !self.facilitator.is_empty() => Facilitator {
+                subject: self.facilitator.clone(),
+                role,
+            },
+            _ => Facilitator::default(),
+        }
+    }
 }
 
 /// Every query naming these reads `pairings` unaliased: the contract's subquery refers to it.
 pub const PAIRING_COLUMNS: &str = "id, demand_id, achievement_id, enterprise_id, score, rank, reasons, \
      status, note, version, created_at, updated_at, accepted_at, \
-     (SELECT c.id FROM contracts c WHERE c.pairing_id = pairings.id) AS contract_id";
+     (SELECT c.id FROM contracts c WHERE c.pairing_id = pairings.id) AS contract_id, \
+     facilitator, facilitator_role";
 
 /// A proposed pairing; `None` when the demand already has one with this achievement.
 pub struct NewPairing<'a> {
@@ -442,21 +471,28 @@ pub async fn get_pairing(
     .await
 }
 
+/// Moves a pairing to `status` with the enterprise's note; an acceptance records its time and
+/// `facilitator` (ignored for other statuses).
 pub async fn set_pairing_status(
     conn: &mut PgConnection,
     id: &str,
     status: PairingStatus,
     note: &str,
+    facilitator: &Facilitator,
 ) -> Result<PairingRow, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE pairings SET status = $2, note = $3, version = version + 1, updated_at = now(), \
-             accepted_at = CASE WHEN $2 = $4 THEN now() ELSE accepted_at END \
+             accepted_at = CASE WHEN $2 = $4 THEN now() ELSE accepted_at END, \
+             facilitator = CASE WHEN $2 = $4 THEN $5 ELSE facilitator END, \
+             facilitator_role = CASE WHEN $2 = $4 THEN $6 ELSE facilitator_role END \
          WHERE id = $1 RETURNING {PAIRING_COLUMNS}"
     )))
     .bind(id)
     .bind(status as i32)
     .bind(note)
     .bind(PairingStatus::Accepted as i32)
+    .bind(&facilitator.subject)
+    .bind(facilitator.role)
     .fetch_one(conn)
     .await
 }
@@ -526,11 +562,15 @@ pub struct ContractRow {
     pub region_code: String,
     pub industry_chain: String,
     pub created_at: DateTime<Utc>,
+    /// The pairing's facilitator when the contract was signed.
+    pub facilitator: String,
+    /// `broker` or `tech_manager`; empty when `facilitator` is.
+    pub facilitator_role: String,
 }
 
 const CONTRACT_COLUMNS: &str = "id, pairing_id, demand_id, achievement_id, enterprise_id, supplier, \
      supplier_region_code, contract_no, contract_type, amount_fen, signed_at, region_code, \
-     industry_chain, created_at";
+     industry_chain, created_at, facilitator, facilitator_role";
 
 /// The parties and places of a contract, taken from its pairing, demand and achievement.
 pub struct ContractParties<'a> {
@@ -548,8 +588,8 @@ pub async fn insert_contract(
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO contracts (id, pairing_id, demand_id, achievement_id, enterprise_id, \
              supplier, supplier_region_code, contract_no, contract_type, amount_fen, signed_at, \
-             region_code, industry_chain) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             region_code, industry_chain, facilitator, facilitator_role) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          RETURNING {CONTRACT_COLUMNS}"
     )))
     .bind(id)
@@ -565,6 +605,8 @@ pub async fn insert_contract(
     .bind(c.signed_at)
     .bind(&parties.demand.region_code)
     .bind(&parties.demand.industry_chain)
+    .bind(&parties.pairing.facilitator)
+    .bind(&parties.pairing.facilitator_role)
     .fetch_one(conn)
     .await
 }

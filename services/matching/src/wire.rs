@@ -38,6 +38,8 @@ pub fn pairing_proto(row: &PairingRow) -> Pairing {
         update_time: Some(timestamp(row.updated_at)),
         accept_time: row.accepted_at.map(timestamp),
         contract_id: row.contract_id.clone().unwrap_or_default(),
+        facilitator: row.facilitator.clone(),
+        facilitator_role: row.facilitator_role.clone(),
     }
 }
 
@@ -56,6 +58,8 @@ pub fn contract_proto(row: &ContractRow) -> Contract {
         region_code: row.region_code.clone(),
         industry_chain: row.industry_chain.clone(),
         create_time: Some(timestamp(row.created_at)),
+        facilitator: row.facilitator.clone(),
+        facilitator_role: row.facilitator_role.clone(),
     }
 }
 
@@ -75,5 +79,7 @@ pub fn contract_signed(row: &ContractRow) -> ContractSigned {
         region_code: row.region_code.clone(),
         industry_chain: row.industry_chain.clone(),
         supplier_region_code: row.supplier_region_code.clone(),
+        facilitator: row.facilitator.clone(),
+        facilitator_role: row.facilitator_role.clone(),
     }
 }

@@ -24,7 +24,7 @@ fn the_realm_issues_the_tokens_kechuang_verifies() {
     let realm: Value = serde_yaml::from_str(&read("deploy/keycloak/kechuang-realm.json")).unwrap();
     assert_eq!(str_of(&realm["realm"]), "kechuang");
     let roles = platform_roles();
-    assert_eq!(roles.len(), 8, "{roles:?}");
+    assert_eq!(roles.len(), 9, "{roles:?}");
     let realm_roles: BTreeSet<String> = realm["roles"]["realm"]
         .as_sequence()
         .unwrap()

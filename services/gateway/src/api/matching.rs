@@ -53,6 +53,7 @@ pub async fn respond_to_pairing(
         pairing_id,
         accept: b.accept,
         note: b.note,
+        broker: b.broker,
     };
     let p = s
         .upstream

@@ -27,7 +27,8 @@ pub fn home_for(roles: Roles) -> &'static str {
     } else if roles.has(Role::Supplier) {
         "/supplier"
     } else {
-        // Services have no pages: a page says what they may use instead.
+        // Services, registrars and brokers have no pages: a page says what they may use
+        // instead.
         "/welcome"
     }
 }
@@ -55,6 +56,9 @@ pub async fn welcome(State(state): State<AppState>, headers: HeaderMap) -> Respo
         div.card #welcome data-role=(session.caller.roles.to_string()) {
             p { "您以 " (role_labels(session.caller.roles)) " 身份登录。You are signed in as " (session.caller.roles) "." }
             p { "此角色没有网页：请使用 gRPC 接口或 " a href="/openapi.json" { "HTTP API" } "。This role has no pages: use the gRPC APIs or the HTTP API." }
+            @if session.caller.has(Role::Broker) {
+                p #broker-note { "技术经纪人由企业在接受配对时指定（填写您的登录名 " code { (session.caller.subject) } "）；该配对及其合同记您为促成人。A broker is named by the enterprise when it accepts a pairing (by your sign-in name above); the pairing and the contract signed on it record you as the deal's facilitator." }
+            }
         }
     };
     shell("欢迎 Welcome", Some(&session), &[], body).into_response()
@@ -108,6 +112,8 @@ mod tests {
         assert_eq!(one(Role::FinanceApprover), "/console/queue");
         assert_eq!(one(Role::Auditor), "/console/queue");
         assert_eq!(one(Role::Supplier), "/supplier");
+        // A broker has no pages: the welcome page says what they may use.
+        assert_eq!(one(Role::Broker), "/welcome");
         assert_eq!(
             home_for(Roles::of(Role::Enterprise).with(Role::TechManager)),
             "/desk"

@@ -81,6 +81,7 @@ pub fn role_label(role: Role) -> &'static str {
         Role::FinanceApprover => "审批人 approver",
         Role::Auditor => "审计 auditor",
         Role::Registrar => "登记员 registrar",
+        Role::Broker => "技术经纪人 broker",
         Role::Service => "系统 service",
     }
 }

@@ -27,6 +27,10 @@ pub struct RespondForm {
     answer: String,
     /// Why it was declined (optional; kept as the sky net's label).
     reason: Option<String>,
+    /// On an acceptance, the technology broker (技术经纪人) who brokered the deal, by their
+    /// sign-in name (optional; the pairing then records them as its facilitator instead of the
+    /// technology manager who verified the demand).
+    broker: Option<String>,
 }
 
 /// A pairing with what it names.
@@ -90,6 +94,9 @@ fn next_step(session: &Session, row: &Row) -> Markup {
                 form.inline method="post" action={"/portal/pairings/" (p.id) "/respond"} {
                     input type="hidden" name="csrf" value=(session.csrf);
                     input type="hidden" name="answer" value="accept";
+                    label for={"broker-" (p.id)} { "技术经纪人（可选）Broker (optional)" }
+                    input id={"broker-" (p.id)} type="text" name="broker" maxlength="200"
+                        placeholder="经纪人登录名 broker's sign-in name";
                     button name="accept" type="submit" { "采纳 Accept" }
                 }
                 form.inline method="post" action={"/portal/pairings/" (p.id) "/respond"} {
@@ -101,9 +108,11 @@ fn next_step(session: &Session, row: &Row) -> Markup {
                 }
             }
             (PairingStatus::Accepted, None) => {
+                (facilitator(p))
                 a.sign href={"/portal/pairings/" (p.id) "/contract"} { "签订合同 Sign a contract →" }
             }
             (_, Some(c)) => {
+                (facilitator(p))
                 div.contract data-contract=(c.id) {
                     "合同 " strong { (c.contract_no) } " · " (contract_type(c.contract_type)) " · " (yuan(c.amount_fen))
                     br;
@@ -112,6 +121,22 @@ fn next_step(session: &Session, row: &Row) -> Markup {
                 }
             }
             _ => { span.muted { "—" } }
+        }
+    }
+}
+
+/// Who facilitated an accepted pairing (nothing when nobody is recorded).
+fn facilitator(p: &mpb::Pairing) -> Markup {
+    let role = match p.facilitator_role.as_str() {
+        "broker" => "技术经纪人 broker",
+        "tech_manager" => "技术经理人 tech manager",
+        _ => "",
+    };
+    html! {
+        @if !p.facilitator.is_empty() {
+            div.facilitator data-facilitator=(p.facilitator) data-facilitator-role=(p.facilitator_role) {
+                "促成人 Facilitator: " strong { (p.facilitator) } " · " (role)
+            }
         }
     }
 }
@@ -169,6 +194,8 @@ pub async fn respond(
             pairing_id: id.clone(),
             accept,
             note: f.reason.clone().unwrap_or_default(),
+            // Passed as given: matching trims it, and refuses it on a decline or naming oneself.
+            broker: f.broker.clone().unwrap_or_default(),
         };
         let mut matching = state.upstream.matching.clone();
         Ok::<_, ApiError>(

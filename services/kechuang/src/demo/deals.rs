@@ -96,6 +96,7 @@ impl Demo<'_> {
                         pairing_id: pairing.id.clone(),
                         accept,
                         note: String::new(),
+                        broker: String::new(),
                     };
                     match c.respond_to_pairing(authed(r, &token)).await {
                         Ok(p) if accept => Ok(Some((i, id, p.into_inner()))),

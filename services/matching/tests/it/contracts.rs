@@ -33,6 +33,7 @@ pub(crate) fn respond(pairing_id: &str, accept: bool) -> RespondToPairingRequest
         pairing_id: pairing_id.into(),
         accept,
         note: "已联系".into(),
+        broker: String::new(),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod catalog;
 mod contracts;
+mod facilitators;
 mod helpers;
 mod migrations;
 mod pairings;

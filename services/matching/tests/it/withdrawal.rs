@@ -115,6 +115,7 @@ async fn a_pairing_proposed_before_the_withdrawal_can_be_declined_not_accepted()
         pairing_id: pairing.id.clone(),
         accept,
         note: String::new(),
+        broker: String::new(),
     };
     let refused = matching(&svc)
         .await

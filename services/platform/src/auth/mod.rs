@@ -35,12 +35,16 @@ pub enum Role {
     /// A technology-contract registration body's staff (技术合同认定登记员): certifies a
     /// signed contract as a technology contract, or refuses it.
     Registrar,
+    /// A technology broker (技术经纪人): brokers a deal between an enterprise and a supplier;
+    /// an enterprise names one when it accepts a pairing, and the pairing and its contract
+    /// record them as the deal's facilitator.
+    Broker,
     /// Another kechuang component acting on its own behalf (the demo driver, the gateway).
     Service,
 }
 
 impl Role {
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::Enterprise,
         Role::TechManager,
         Role::Supplier,
@@ -48,6 +52,7 @@ impl Role {
         Role::FinanceApprover,
         Role::Auditor,
         Role::Registrar,
+        Role::Broker,
         Role::Service,
     ];
 
@@ -60,13 +65,14 @@ impl Role {
             Role::FinanceApprover => "finance_approver",
             Role::Auditor => "auditor",
             Role::Registrar => "registrar",
+            Role::Broker => "broker",
             Role::Service => "service",
         }
     }
 
-    /// One bit of [`Roles`]' byte: eight roles at most, checked when compiled.
-    fn bit(self) -> u8 {
-        const _: () = assert!(Role::ALL.len() <= 8);
+    /// One bit of [`Roles`]' word: sixteen roles at most, checked when compiled.
+    fn bit(self) -> u16 {
+        const _: () = assert!(Role::ALL.len() <= 16);
         1 << (self as u8)
     }
 }
@@ -86,7 +92,7 @@ impl std::str::FromStr for Role {
 
 /// The roles one person holds (a technology manager may also audit, say).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Roles(u8);
+pub struct Roles(u16);
 
 impl Roles {
     pub fn of(role: Role) -> Self {

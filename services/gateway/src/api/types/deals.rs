@@ -34,6 +34,11 @@ pub struct Pairing {
     pub update_time: Option<DateTime<Utc>>,
     /// When the enterprise accepted it: a contract on it is signed at or after this time.
     pub accept_time: Option<DateTime<Utc>>,
+    /// Who facilitated the deal, recorded on acceptance (empty before, and when unknown): the
+    /// broker the enterprise named, else the technology manager who verified the demand.
+    pub facilitator: String,
+    /// `broker` or `tech_manager`; empty when `facilitator` is.
+    pub facilitator_role: String,
 }
 
 impl From<mpb::Pairing> for Pairing {
@@ -50,6 +55,8 @@ impl From<mpb::Pairing> for Pairing {
             create_time: time(p.create_time),
             update_time: time(p.update_time),
             accept_time: time(p.accept_time),
+            facilitator: p.facilitator,
+            facilitator_role: p.facilitator_role,
         }
     }
 }
@@ -67,6 +74,10 @@ pub struct RespondBody {
     pub accept: bool,
     #[serde(default)]
     pub note: String,
+    /// Only when accepting (optional): the sign-in name (token subject) of the technology
+    /// broker (技术经纪人) who brokered the deal, recorded as its facilitator. Not the caller.
+    #[serde(default)]
+    pub broker: String,
 }
 
 /// Records a technology contract signed for an accepted pairing; idempotent on `request_id`.
@@ -113,6 +124,10 @@ pub struct Contract {
     pub region_code: String,
     pub industry_chain: String,
     pub create_time: Option<DateTime<Utc>>,
+    /// Who facilitated the deal (the pairing's facilitator when it was signed).
+    pub facilitator: String,
+    /// `broker` or `tech_manager`; empty when `facilitator` is.
+    pub facilitator_role: String,
 }
 
 impl From<mpb::Contract> for Contract {
@@ -131,6 +146,8 @@ impl From<mpb::Contract> for Contract {
             region_code: c.region_code,
             industry_chain: c.industry_chain,
             create_time: time(c.create_time),
+            facilitator: c.facilitator,
+            facilitator_role: c.facilitator_role,
         }
     }
 }
