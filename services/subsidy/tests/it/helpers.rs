@@ -126,6 +126,7 @@ pub async fn sign_at(
             region_code: region.into(),
             industry_chain: "高端装备".into(),
             supplier_region_code: "420100".into(),
+            ..Default::default()
         }),
     ))
     .await;
