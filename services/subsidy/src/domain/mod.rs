@@ -3,6 +3,7 @@
 pub mod application;
 pub mod audit;
 pub mod calculator;
+pub mod figures;
 pub mod money;
 pub mod policy;
 pub mod registration;
