@@ -20,6 +20,8 @@ pub fn home_for(roles: Roles) -> &'static str {
         || roles.has(Role::Auditor)
     {
         "/console/queue"
+    } else if roles.has(Role::Registrar) {
+        "/console/registrations"
     } else if roles.has(Role::TechManager) {
         "/desk"
     } else if roles.has(Role::Enterprise) {
@@ -108,6 +110,7 @@ mod tests {
         assert_eq!(one(Role::FinanceApprover), "/console/queue");
         assert_eq!(one(Role::Auditor), "/console/queue");
         assert_eq!(one(Role::Supplier), "/supplier");
+        assert_eq!(one(Role::Registrar), "/console/registrations");
         assert_eq!(
             home_for(Roles::of(Role::Enterprise).with(Role::TechManager)),
             "/desk"
