@@ -150,7 +150,7 @@ fn decision(
             }))
             button name="certify" type="submit" { "认定登记 Certify" }
         }
-        form.refuse method="post" action={"/console/registrations/" (urlencode(cid)) "/refuse"} data-contract=(cid) {
+        form.refuse style="margin-top:12px;padding-top:10px;border-top:1px solid #e4e7eb" method="post" action={"/console/registrations/" (urlencode(cid)) "/refuse"} data-contract=(cid) {
             input type="hidden" name="csrf" value=(session.csrf);
             input type="hidden" name="page_token" value=(page_token);
             (field(cid, "reason", "不予登记理由 Why refuse", rp, html! {
