@@ -11,8 +11,8 @@ use kechuang_platform::Role;
 use kechuang_proto::common::ContractType;
 use kechuang_proto::events::envelope::Payload;
 use kechuang_proto::subsidy::{
-    ApplicationStatus, CertifyContractRequest, ListRegistrationsRequest, RefuseRegistrationRequest,
-    RegistrationStatus,
+    ApplicationStatus, CertifyContractRequest, GetMonthlyFiguresRequest, ListRegistrationsRequest,
+    RefuseRegistrationRequest, RegistrationStatus,
 };
 
 #[tokio::test]
@@ -97,6 +97,40 @@ async fn a_contract_signed_through_matching_is_certified_by_a_registrar() {
         ("2026420100000001", technical_fen, "登记员·周")
     );
     assert_eq!(e.enterprise_id, contracted.journey.enterprise_id);
+
+    // The monthly figures count it for Wuhan twice: absorbed (the enterprise, 420100) and
+    // exported (the university, 420111, whose region matching put on kc.contract.signed).
+    let china = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let month =
+        |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&china).format("%Y-%m").to_string();
+    let now = chrono::Utc::now();
+    let figures = api
+        .registrations()
+        .get_monthly_figures(authed(
+            GetMonthlyFiguresRequest {
+                from_month: month(now - chrono::Duration::days(1)),
+                to_month: month(now),
+                region_prefix: String::new(),
+            },
+            &api.token(Role::Auditor, "审计·孙", None),
+        ))
+        .await
+        .expect("an auditor reads the figures")
+        .into_inner();
+    let sides: Vec<(&str, i64, i64, i64, i64)> = figures
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.city_code.as_str(),
+                r.absorbed_contracts,
+                r.absorbed_amount_fen,
+                r.exported_contracts,
+                r.exported_amount_fen,
+            )
+        })
+        .collect();
+    assert_eq!(sides, [("420100", 1, technical_fen, 1, technical_fen)]);
     platform.stop().await;
 }
 

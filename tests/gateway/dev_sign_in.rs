@@ -28,7 +28,7 @@ async fn a_demo_person_signs_in_with_one_click_in_development() {
     );
     assert_eq!(
         page.matches("action=\"/console/login/dev\"").count(),
-        6,
+        7,
         "one person per role"
     );
     let csrf = page
@@ -63,5 +63,46 @@ async fn a_demo_person_signs_in_with_one_click_in_development() {
     let page = queue.text().await.unwrap();
     assert!(page.contains("<span id=\"who\">审批人·钱</span>"), "{page}");
     assert!(page.contains("data-role=\"finance_approver\""), "{page}");
+
+    // The registrar is offered too, and lands on the contracts waiting for registration.
+    let browser = a_browser(&Arc::new(reqwest::cookie::Jar::default()));
+    let page = browser
+        .get(stack.url("/console/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let registrar = page
+        .split("<form")
+        .find(|form| form.contains("id=\"dev-registrar\""))
+        .and_then(|form| form.split("name=\"person\" value=\"").nth(1))
+        .and_then(|r| r.split('"').next())
+        .expect("a registrar")
+        .to_string();
+    let signed_in = browser
+        .post(stack.url("/console/login/dev"))
+        .form(&[("csrf", csrf.as_str()), ("person", registrar.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(signed_in.headers()["location"], "/console/registrations");
+    let page = browser
+        .get(stack.url("/console/registrations"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("<span id=\"who\">登记员·周</span>"), "{page}");
+    assert!(page.contains("id=\"to-register\""), "{page}");
     stack.stop().await;
 }

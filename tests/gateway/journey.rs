@@ -53,6 +53,11 @@ const MANAGER: Person = Person {
     name: "技术经理人·周",
     home: "/desk",
 };
+const REGISTRAR: Person = Person {
+    login: "wu.registrar",
+    name: "登记员·吴",
+    home: "/console/registrations",
+};
 const FIRST_APPROVER: Person = Person {
     login: "li.approver",
     name: "审批人·李",
@@ -84,6 +89,7 @@ fn people(enterprise: &str) -> serde_json::Value {
                 json!({"roles": ["enterprise"], "enterprise_id": enterprise}),
             ),
             person(&MANAGER, json!({"roles": ["tech_manager"]})),
+            person(&REGISTRAR, json!({"roles": ["registrar"]})),
             person(&FIRST_APPROVER, json!({"roles": ["finance_approver"]})),
             person(&SECOND_APPROVER, json!({"roles": ["finance_approver"]})),
         ]
@@ -334,15 +340,36 @@ async fn one_demand_from_portal_to_disbursed_subsidy_everyone_signed_in_through_
         .await
         .expect("the payment's application");
     let mine = format!("#applications tr[data-application='{application}']");
+    // The contract is not registered yet: the application waits, and says so.
     assert_eq!(
         attr(w, &mine, "data-status").await.as_deref(),
-        Some("pending_review")
+        Some("awaiting_registration")
     );
-    assert!(
-        text(w, &format!("{mine} .subsidy"))
-            .await
-            .contains("200,000.00 元"),
-        "10 % of what was paid"
+    assert!(text(w, &mine).await.contains("等待技术合同认定登记"));
+    sign_out(w).await;
+
+    // The registrar certifies the whole contract as technical on their page.
+    sign_in_as(w, &world, &REGISTRAR).await;
+    assert_eq!(text(w, "#role").await, "登记员 registrar");
+    let contract = attr(w, "#to-register tbody tr[data-contract]", "data-contract")
+        .await
+        .expect("the contract waits for registration");
+    assert!(text(w, "#to-register").await.contains("鄂技合字2026-J001"));
+    fill(
+        w,
+        &format!("#registration_no-{contract}"),
+        "2026420100009001",
+    )
+    .await;
+    fill(w, &format!("#certified_amount-{contract}"), "2000000").await;
+    submit_click(
+        w,
+        &format!("form.certify[data-contract='{contract}'] button[name='certify']"),
+    )
+    .await;
+    assert_eq!(
+        attr(w, "#flash", "data-done").await.as_deref(),
+        Some("certified")
     );
     sign_out(w).await;
 

@@ -15,6 +15,7 @@ mod policies;
 mod portal;
 mod portal_browser;
 mod probes;
+mod registrations;
 mod schemathesis;
 mod sessions;
 mod supplier;

@@ -174,6 +174,7 @@ pub async fn sign_in_across(
         assert!(
             [
                 "/console/queue",
+                "/console/registrations",
                 "/portal",
                 "/desk",
                 "/supplier",

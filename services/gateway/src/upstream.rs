@@ -12,6 +12,7 @@ use kechuang_proto::matching::GetContractRequest;
 use kechuang_proto::matching::catalog_service_client::CatalogServiceClient;
 use kechuang_proto::matching::matching_service_client::MatchingServiceClient;
 use kechuang_proto::subsidy::policy_service_client::PolicyServiceClient;
+use kechuang_proto::subsidy::registration_service_client::RegistrationServiceClient;
 use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
 use kechuang_proto::subsidy::{self as spb, Policy};
 use std::collections::{BTreeSet, HashMap};
@@ -33,6 +34,7 @@ pub struct Upstream {
     pub catalog: CatalogServiceClient<Channel>,
     pub subsidy: SubsidyServiceClient<Channel>,
     pub policy: PolicyServiceClient<Channel>,
+    pub registration: RegistrationServiceClient<Channel>,
     pub fund: FundServiceClient<Channel>,
     /// Each service's gRPC health check, on the channel its API calls use (`/readyz`).
     pub health: Vec<HealthTarget>,
@@ -99,6 +101,8 @@ impl Upstream {
                 .max_decoding_message_size(MAX_MESSAGE),
             matching: MatchingServiceClient::new(matching).max_decoding_message_size(MAX_MESSAGE),
             policy: PolicyServiceClient::new(subsidy.clone())
+                .max_decoding_message_size(MAX_MESSAGE),
+            registration: RegistrationServiceClient::new(subsidy.clone())
                 .max_decoding_message_size(MAX_MESSAGE),
             subsidy: SubsidyServiceClient::new(subsidy).max_decoding_message_size(MAX_MESSAGE),
             fund: FundServiceClient::new(fund).max_decoding_message_size(MAX_MESSAGE),

@@ -7,12 +7,14 @@ mod application;
 mod audit;
 mod audit_details;
 pub mod chart;
+mod figures;
 mod fund;
 pub(crate) mod funnel;
 pub mod layout;
 mod policies;
 mod policy_form;
 pub(crate) mod queue;
+mod registrations;
 
 use crate::AppState;
 use crate::pages::{NO_SCRIPT, harden};
@@ -27,6 +29,15 @@ use kechuang_platform::Role;
 
 /// Whom the console is for.
 pub const ROLES: &[Role] = &[Role::FinanceOfficer, Role::FinanceApprover, Role::Auditor];
+/// Whom the registration pages are for (technology-contract registration, 认定登记).
+pub const REGISTRARS: &[Role] = &[Role::Registrar];
+/// Who reads the monthly registration figures: registrars and the finance office.
+pub const FIGURE_READERS: &[Role] = &[
+    Role::Registrar,
+    Role::FinanceOfficer,
+    Role::FinanceApprover,
+    Role::Auditor,
+];
 
 pub fn router() -> Router<AppState> {
     let pages = Router::new()
@@ -44,7 +55,18 @@ pub fn router() -> Router<AppState> {
         .route("/console/fund", get(fund::page))
         .route("/console/fund/top-up", post(fund::top_up))
         .route("/console/funnel", get(funnel::page))
-        .route("/console/audit", get(audit::page));
+        .route("/console/audit", get(audit::page))
+        .route("/console/registrations", get(registrations::page))
+        .route(
+            "/console/registrations/{id}/certify",
+            post(registrations::certify),
+        )
+        .route(
+            "/console/registrations/{id}/refuse",
+            post(registrations::refuse),
+        )
+        .route("/console/figures", get(figures::page))
+        .route("/console/figures.csv", get(figures::csv));
     harden(pages, NO_SCRIPT)
 }
 

@@ -26,7 +26,7 @@ struct Person {
 }
 
 /// One per role people hold (`service` is no person's).
-const PEOPLE: [Person; 6] = [
+const PEOPLE: [Person; 7] = [
     Person {
         subject: "企业·张经理",
         role: Role::Enterprise,
@@ -60,6 +60,12 @@ const PEOPLE: [Person; 6] = [
     Person {
         subject: "审计·孙",
         role: Role::Auditor,
+        enterprise: None,
+        institution: None,
+    },
+    Person {
+        subject: "登记员·周",
+        role: Role::Registrar,
         enterprise: None,
         institution: None,
     },

@@ -20,6 +20,8 @@ pub fn home_for(roles: Roles) -> &'static str {
         || roles.has(Role::Auditor)
     {
         "/console/queue"
+    } else if roles.has(Role::Registrar) {
+        "/console/registrations"
     } else if roles.has(Role::TechManager) {
         "/desk"
     } else if roles.has(Role::Enterprise) {
@@ -114,6 +116,7 @@ mod tests {
         assert_eq!(one(Role::Supplier), "/supplier");
         // A broker has no pages: the welcome page says what they may use.
         assert_eq!(one(Role::Broker), "/welcome");
+        assert_eq!(one(Role::Registrar), "/console/registrations");
         assert_eq!(
             home_for(Roles::of(Role::Enterprise).with(Role::TechManager)),
             "/desk"

@@ -158,6 +158,7 @@ pub struct Link {
 fn area(session: Option<&Session>) -> &'static str {
     match session.map(|s| super::home::home_for(s.caller.roles)) {
         Some("/console/queue") => "金网控制台 Console",
+        Some("/console/registrations") => "技术合同登记 Registry",
         Some("/portal") => "企业门户 Portal",
         Some("/desk") => "地网工作台 Desk",
         Some("/supplier") => "成果发布 Supplier",

@@ -2,9 +2,11 @@
 //! transaction with its event (through the outbox) and its entry in the audit trail.
 
 use super::reads_everything;
+use crate::domain::figures;
 use crate::domain::registration::{self, Outcome, REGISTRARS};
 use crate::judging;
 use crate::store::audit;
+use crate::store::figures as tallies;
 use crate::store::registrations::{self as regs, Registration};
 use crate::wire;
 use chrono::{DateTime, Utc};
@@ -124,6 +126,25 @@ async fn refuse(
     finish(tx, &reg, payload, now).await
 }
 
+/// The monthly figures of the months asked for (registrars, finance and auditors).
+async fn monthly_figures(
+    pool: &PgPool,
+    who: &Caller,
+    r: &pb::GetMonthlyFiguresRequest,
+) -> Result<pb::MonthlyFigures, Error> {
+    who.require(figures::READERS)?;
+    let q = figures::query(r)?;
+    let (start, end) = q.window();
+    let mut conn = pool.acquire().await?;
+    let tallies = tallies::tallies(&mut conn, start, end).await?;
+    Ok(pb::MonthlyFigures {
+        from_month: q.from.to_string(),
+        to_month: q.to.to_string(),
+        rows: figures::rows(&tallies, &q.region_prefix),
+        region_prefix: q.region_prefix,
+    })
+}
+
 /// The decision's event, the commit, and the registration as it now stands.
 async fn finish(
     mut tx: Transaction<'_, Postgres>,
@@ -201,6 +222,16 @@ impl RegistrationService for RegistrationApi {
         let who = caller(&request)?;
         Ok(Response::new(
             refuse(&self.pool, &who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn get_monthly_figures(
+        &self,
+        request: Request<pb::GetMonthlyFiguresRequest>,
+    ) -> Result<Response<pb::MonthlyFigures>, GrpcStatus> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            monthly_figures(&self.pool, &who, request.get_ref()).await?,
         ))
     }
 }

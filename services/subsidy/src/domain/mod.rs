@@ -4,6 +4,7 @@ pub mod application;
 pub mod audit;
 pub mod calculator;
 pub mod eligibility;
+pub mod figures;
 pub mod money;
 pub mod policy;
 pub mod registration;

@@ -24,8 +24,8 @@ pub async fn register(
 ) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO contracts (id, demand_id, pairing_id, enterprise_id, supplier, contract_no, \
-         contract_type, amount_fen, signed_at, region_code, industry_chain) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+         contract_type, amount_fen, signed_at, region_code, industry_chain, supplier_region_code) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&c.contract_id)
     .bind(&c.demand_id)
@@ -38,6 +38,7 @@ pub async fn register(
     .bind(signed_at)
     .bind(&c.region_code)
     .bind(&c.industry_chain)
+    .bind(&c.supplier_region_code)
     .execute(conn)
     .await?;
     Ok(())

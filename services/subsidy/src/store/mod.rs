@@ -4,6 +4,7 @@
 pub mod applications;
 pub mod audit;
 pub mod contracts;
+pub mod figures;
 pub mod payouts;
 pub mod policies;
 pub mod registrations;

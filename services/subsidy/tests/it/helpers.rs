@@ -109,10 +109,9 @@ pub async fn sign_at(
     signed_at: chrono::DateTime<chrono::Utc>,
 ) -> String {
     let contract_id = format!("c-{}", uuid::Uuid::new_v4().simple());
-    svc.publish(NewEvent::new(
-        &contract_id,
-        1,
-        Payload::ContractSigned(ContractSigned {
+    publish_contract(
+        svc,
+        ContractSigned {
             contract_id: contract_id.clone(),
             pairing_id: "p-1".into(),
             demand_id: format!("d-{contract_id}"),
@@ -127,9 +126,16 @@ pub async fn sign_at(
             industry_chain: "高端装备".into(),
             supplier_region_code: "420100".into(),
             ..Default::default()
-        }),
-    ))
-    .await;
+        },
+    )
+    .await
+}
+
+/// Publishes `c` on the bus and waits until the service has registered the contract; its id.
+pub async fn publish_contract(svc: &TestService, c: ContractSigned) -> String {
+    let contract_id = c.contract_id.clone();
+    svc.publish(NewEvent::new(&contract_id, 1, Payload::ContractSigned(c)))
+        .await;
     let pool = svc.pool.clone();
     let id = contract_id.clone();
     eventually(

@@ -3,6 +3,7 @@
 
 mod approval;
 mod certified_base;
+mod figures;
 mod helpers;
 mod migrations;
 mod payments;

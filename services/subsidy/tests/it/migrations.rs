@@ -87,3 +87,40 @@ async fn contracts_recorded_before_registration_wait_for_it() {
     pool.close().await;
     cleanup(&settings).await;
 }
+
+/// 0007: a contract recorded before the supplier's region was kept has none ('': its
+/// exported side in the monthly figures belongs to no city, see figures.rs).
+#[tokio::test]
+async fn contracts_recorded_before_0007_have_no_supplier_region() {
+    let settings = isolated_settings();
+    let cfg = settings.service(ServiceKind::Subsidy).database;
+    let before = Migrator::with_migrations(
+        MIGRATOR
+            .migrations
+            .iter()
+            .filter(|m| m.version < 7)
+            .cloned()
+            .collect(),
+    );
+    let pool = db::connect(&cfg, &before).await.unwrap();
+    sqlx::query(
+        "INSERT INTO contracts (id, demand_id, pairing_id, enterprise_id, supplier, contract_no, \
+            contract_type, amount_fen, signed_at, region_code, industry_chain) \
+         VALUES ('c-old', 'd-1', 'p-1', 'e-1', '华中科技大学', 'HT-1', 2, 100000, \
+            '2026-01-01T00:00:00Z', '420100', '高端装备')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let pool = db::connect(&cfg, &MIGRATOR).await.unwrap();
+    let region: String =
+        sqlx::query_scalar("SELECT supplier_region_code FROM contracts WHERE id = 'c-old'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(region, "");
+    pool.close().await;
+    cleanup(&settings).await;
+}
