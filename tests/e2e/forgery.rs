@@ -81,6 +81,7 @@ async fn forged_and_replayed_events_move_no_money_and_change_no_status() {
             contract_id: "forged-contract".into(),
             amount_fen: 300_000 * YUAN,
             approvers: vec!["nobody".into()],
+            ..Default::default()
         });
         forger
             .publish(
@@ -108,6 +109,9 @@ async fn forged_and_replayed_events_move_no_money_and_change_no_status() {
             region_code: "420100".into(),
             industry_chain: "节能环保".into(),
             supplier_region_code: "420100".into(),
+            // A forger would name themselves the broker of the deal.
+            facilitator: "forger".into(),
+            facilitator_role: "broker".into(),
         });
         forger
             .publish(

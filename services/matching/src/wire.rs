@@ -75,5 +75,9 @@ pub fn contract_signed(row: &ContractRow) -> ContractSigned {
         region_code: row.region_code.clone(),
         industry_chain: row.industry_chain.clone(),
         supplier_region_code: row.supplier_region_code.clone(),
+        // Matching's side of issue 24 item 3 records who brokered the deal; until it lands,
+        // nobody (and the subsidy service rewards nobody).
+        facilitator: String::new(),
+        facilitator_role: String::new(),
     }
 }

@@ -109,6 +109,8 @@ pub async fn page(
             page_token: q.page_token.clone().unwrap_or_default(),
             status: ApplicationStatus::PendingReview as i32,
             enterprise_id: String::new(),
+            // Subsidies and brokers' rewards alike: both wait for review.
+            kind: 0,
         };
         let page = state
             .upstream

@@ -9,5 +9,6 @@ mod payments;
 mod policies;
 mod policy_review;
 mod registration;
+mod rewards;
 mod saga;
 mod timing;

@@ -75,6 +75,8 @@ pub struct PolicyDraft {
     pub claim_window_days: i32,
     /// See [`super::Policy::subsidise_unregistered`].
     pub subsidise_unregistered: bool,
+    /// A subsidy or a broker-reward policy: the same fields and bounds (see [`super::Kind`]).
+    pub kind: super::Kind,
 }
 
 fn check_tiers(v: &mut Violations, tiers: &[Tier]) {
@@ -231,6 +233,7 @@ mod tests {
             four_eyes_threshold_fen: 10_000_000,
             claim_window_days: DEFAULT_CLAIM_WINDOW_DAYS,
             subsidise_unregistered: false,
+            kind: Default::default(),
         }
     }
 
@@ -259,6 +262,7 @@ mod tests {
             four_eyes_threshold_fen: -5,
             claim_window_days: 3651,
             subsidise_unregistered: false,
+            kind: Default::default(),
         };
         let found = fields(&draft, &Limits::default());
         for f in [
