@@ -21,7 +21,8 @@ UPDATE applications SET payee = enterprise_id;
 ALTER TABLE applications ALTER COLUMN payee SET NOT NULL;
 ALTER TABLE applications DROP CONSTRAINT applications_payment_id_key;
 ALTER TABLE applications ADD CONSTRAINT applications_kind_payment_key UNIQUE (kind, payment_id);
--- A broker's standing (the per-broker annual cap) and a deal's rewards.
-CREATE INDEX applications_rewards_by_payee ON applications (payee, paid_year)
+-- A broker's standing (the per-broker annual cap), by the person as subjects tell people apart
+-- (trimmed, case-folded), and a deal's rewards.
+CREATE INDEX applications_rewards_by_payee ON applications (lower(btrim(payee)), paid_year)
     WHERE kind = 'BROKER_REWARD';
 CREATE INDEX applications_by_contract ON applications (contract_id, kind);

@@ -379,7 +379,9 @@ pub async fn contracts_past_registration(
 
 /// What a broker's rewards and a deal's rewards already stand at, from the reward
 /// applications still alive: the broker's cumulative base and rewards in `year` (the
-/// per-broker annual figures, keyed by payee) and the deal's exact entitlement and rewards.
+/// per-broker annual figures, keyed by payee as people are told apart: trimmed and
+/// case-folded, so one person under two spellings has one cap) and the deal's exact
+/// entitlement and rewards.
 pub async fn reward_standing(
     conn: &mut PgConnection,
     payee: &str,
@@ -388,15 +390,15 @@ pub async fn reward_standing(
 ) -> Result<Standing, Error> {
     let (paid_year, granted_year, contract_exact, contract_granted): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT \
-           COALESCE(SUM(eligible_base_fen) FILTER (WHERE payee = $1 AND paid_year = $2), 0)::BIGINT, \
-           COALESCE(SUM(amount_fen) FILTER (WHERE payee = $1 AND paid_year = $2), 0)::BIGINT, \
+           COALESCE(SUM(eligible_base_fen) FILTER (WHERE lower(btrim(payee)) = $1 AND paid_year = $2), 0)::BIGINT, \
+           COALESCE(SUM(amount_fen) FILTER (WHERE lower(btrim(payee)) = $1 AND paid_year = $2), 0)::BIGINT, \
            COALESCE(SUM(entitled_exact) FILTER (WHERE contract_id = $3), 0)::BIGINT, \
            COALESCE(SUM(amount_fen) FILTER (WHERE contract_id = $3), 0)::BIGINT \
          FROM applications \
-         WHERE kind = 'BROKER_REWARD' AND (payee = $1 OR contract_id = $3) \
+         WHERE kind = 'BROKER_REWARD' AND (lower(btrim(payee)) = $1 OR contract_id = $3) \
            AND status NOT IN ('REJECTED', 'INELIGIBLE', 'DISBURSEMENT_FAILED')",
     )
-    .bind(payee)
+    .bind(kechuang_platform::auth::normalised_subject(payee))
     .bind(year)
     .bind(contract_id)
     .fetch_one(conn)

@@ -306,7 +306,18 @@ async fn a_brokers_annual_cap_spans_their_deals_and_a_deals_cap_its_payments() {
         .unwrap();
     pay(&svc, "e-2", &third, 1_000_000 * YUAN).await;
 
+    // One person under two spellings of their subject has one cap: 50,000, then 30,000.
+    for (enterprise, spelling) in [("e-3", "Broker.Qian"), ("e-4", "broker.QIAN")] {
+        let deal = sign_brokered(&svc, enterprise, spelling, 3_000_000 * YUAN).await;
+        certify(&svc, &deal, ContractType::Development, 3_000_000 * YUAN)
+            .await
+            .unwrap();
+        pay(&svc, enterprise, &deal, 3_000_000 * YUAN).await;
+    }
     let mut found = rewards(&svc).await;
+    let qian: Vec<i64> = found[..2].iter().rev().map(|a| a.amount_fen).collect();
+    assert_eq!(qian, [50_000 * YUAN, 30_000 * YUAN]);
+    found.drain(..2);
     found.reverse(); // in the order they were made
     let seen: Vec<(&str, &str, i64, i32)> = found
         .iter()
