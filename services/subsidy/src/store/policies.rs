@@ -98,6 +98,23 @@ pub async fn insert(
     proposed_by: &str,
 ) -> Result<Policy, Error> {
     lock_name(conn, &draft.name).await?;
+    // A name's versions are one policy: a new version keeps its kind, or approving it would
+    // supersede a policy of the other kind.
+    let existing: Option<String> = sqlx::query_scalar(
+        "SELECT kind FROM policies WHERE name = $1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(draft.name.trim())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(kind) = existing.filter(|k| k != draft.kind.as_str()) {
+        return Err(Error::invalid(
+            "kind",
+            format!(
+                "the policy named {:?} is of kind {kind}; a new version keeps its kind",
+                draft.name.trim()
+            ),
+        ));
+    }
     let version: i32 =
         sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM policies WHERE name = $1")
             .bind(draft.name.trim())

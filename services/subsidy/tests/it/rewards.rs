@@ -506,3 +506,34 @@ async fn a_redelivered_contract_signed_changes_nothing() {
     assert_eq!(found[0].amount_fen, 20_000 * YUAN);
     svc.stop().await;
 }
+
+#[tokio::test]
+async fn a_reward_policy_never_supersedes_a_subsidy_policy_nor_computes_a_subsidy() {
+    let svc = start().await;
+    // A reward proposal under the seeded subsidy policy's name would supersede it once
+    // approved: refused, naming the kind.
+    let mut under_the_subsidy_name = reward_policy("reward-same-name");
+    under_the_subsidy_name.name = subsidy::seed::hubei_policy_request().name;
+    let refused = policies(&svc)
+        .await
+        .create_policy(authed(under_the_subsidy_name, &officer(&svc, "officer-li")))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("kind"), "{refused:?}");
+    // In force beside the seeded policy, the reward policy leaves the subsidy as it was.
+    reward_policy_in_force(&svc).await;
+    let contract = sign_brokered(&svc, "e-1", BROKER, 1_000_000 * YUAN).await;
+    certify(&svc, &contract, ContractType::Development, 1_000_000 * YUAN)
+        .await
+        .unwrap();
+    let (_, subsidy_app) = pay(&svc, "e-1", &contract, 1_000_000 * YUAN).await;
+    assert_eq!(
+        subsidy_app.amount_fen,
+        100_000 * YUAN,
+        "10 % under the seeded rule"
+    );
+    assert_eq!(subsidy_app.fund_id, "fund-default");
+    assert_eq!(rewards(&svc).await[0].amount_fen, 20_000 * YUAN);
+    svc.stop().await;
+}
