@@ -218,12 +218,12 @@ impl SubsidyService for SubsidyApi {
             kind = Some(Kind::Subsidy);
             Some(own)
         };
-        let query = format!(
-            "{}|{}|{}",
-            r.status,
-            enterprise.unwrap_or(""),
-            kind.map_or("", Kind::as_str)
-        );
+        // The filters a page token is bound to; as before kinds existed when none is asked for
+        // (an enterprise's kind is always its subsidies), so tokens handed out then still work.
+        let mut query = format!("{}|{}", r.status, enterprise.unwrap_or(""));
+        if r.kind != 0 {
+            query.push_str(&format!("|{}", r.kind));
+        }
         let after: Option<(DateTime<Utc>, String)> = paging::decode_token(&query, &r.page_token)?;
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
         let rows = apps::page(&mut conn, status, enterprise, kind, after, limit + 1).await?;

@@ -351,6 +351,48 @@ async fn a_brokers_annual_cap_spans_their_deals_and_a_deals_cap_its_payments() {
     // Four eyes above 10,000 yuan, like subsidies.
     assert_eq!(found[0].required_approvals, 2);
     assert_eq!(found[1].required_approvals, 1);
+
+    // Pages of rewards only; a page token is bound to the kind asked for.
+    let page = |kind: ApplicationKind, page_token: String| {
+        let svc = &svc;
+        async move {
+            client(svc)
+                .await
+                .list_applications(authed(
+                    ListApplicationsRequest {
+                        page_size: 4,
+                        page_token,
+                        kind: kind as i32,
+                        ..Default::default()
+                    },
+                    &auditor(svc),
+                ))
+                .await
+        }
+    };
+    let first = page(ApplicationKind::BrokerReward, String::new())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.applications.len(), 4);
+    let second = page(ApplicationKind::BrokerReward, first.next_page_token.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.applications.len(), 2);
+    assert!(second.next_page_token.is_empty());
+    let reward = ApplicationKind::BrokerReward as i32;
+    assert!(
+        first
+            .applications
+            .iter()
+            .chain(&second.applications)
+            .all(|a| a.kind == reward)
+    );
+    let other = page(ApplicationKind::Subsidy, first.next_page_token)
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::InvalidArgument);
     svc.stop().await;
 }
 
