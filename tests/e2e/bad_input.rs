@@ -368,6 +368,7 @@ async fn policy(api: &Api) {
         four_eyes_threshold_fen: 10_000_000,
         claim_window_days: 365,
         subsidise_unregistered: false,
+        kind: 0,
     };
     for (label, bad) in bad_strings() {
         for field in ["name", "fund_id"] {

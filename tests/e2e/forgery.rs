@@ -81,6 +81,7 @@ async fn forged_and_replayed_events_move_no_money_and_change_no_status() {
             contract_id: "forged-contract".into(),
             amount_fen: 300_000 * YUAN,
             approvers: vec!["nobody".into()],
+            ..Default::default()
         });
         forger
             .publish(

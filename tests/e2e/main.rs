@@ -6,4 +6,5 @@ mod forgery;
 mod platform;
 mod registration;
 mod replicas;
+mod rewards;
 mod saga;

@@ -6,6 +6,7 @@
 use crate::domain::status::{self, Reaction, Stage};
 use crate::store::{self, Move};
 use kechuang_platform::{EventHandler, HandlerError};
+use kechuang_proto::common::ApplicationKind;
 use kechuang_proto::event_types;
 use kechuang_proto::events::Envelope;
 use kechuang_proto::events::envelope::Payload;
@@ -37,7 +38,8 @@ pub fn stage_of(payload: &Payload) -> Option<(&str, Stage, String)> {
             Stage::Contracted,
             format!("contract {} signed", c.contract_no),
         )),
-        Payload::SubsidyDisbursed(s) => Some((
+        // A broker's reward paid under the deal is not the demand's subsidy: it completes nothing.
+        Payload::SubsidyDisbursed(s) if s.kind != ApplicationKind::BrokerReward as i32 => Some((
             s.demand_id.as_str(),
             Stage::Completed,
             format!("subsidy {} disbursed", s.application_id),
@@ -86,5 +88,30 @@ impl EventHandler for StageHandler {
             Reaction::Ignore(reason) => ignore(tx, Some(current), &reason.to_string()).await?,
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kechuang_proto::events::SubsidyDisbursed;
+
+    #[test]
+    fn the_subsidy_completes_the_demand_a_brokers_reward_does_not() {
+        let disbursed = |kind: ApplicationKind| {
+            Payload::SubsidyDisbursed(SubsidyDisbursed {
+                application_id: "app-1".into(),
+                demand_id: "d-1".into(),
+                amount_fen: 100,
+                kind: kind as i32,
+                ..Default::default()
+            })
+        };
+        for kind in [ApplicationKind::Unspecified, ApplicationKind::Subsidy] {
+            let event = disbursed(kind);
+            let (demand, stage, _) = stage_of(&event).unwrap();
+            assert_eq!((demand, stage), ("d-1", Stage::Completed));
+        }
+        assert!(stage_of(&disbursed(ApplicationKind::BrokerReward)).is_none());
     }
 }

@@ -17,6 +17,8 @@ pub enum LockSpace {
     BankReference = 3,
     /// One enterprise's payments, which share its annual cap.
     EnterprisePayments = 4,
+    /// One broker's rewards, which share the broker's annual cap.
+    BrokerRewards = 5,
 }
 
 /// Takes the lock of `key` in `space` until the transaction ends.

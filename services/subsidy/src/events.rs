@@ -68,7 +68,8 @@ impl EventHandler for FundAnswers {
                         )));
                     }
                     applications::set_status(tx, &app.id, next, "").await?;
-                    payouts::owe(tx, &app.id, &app.enterprise_id, app.amount_fen).await?;
+                    // The payee: the enterprise, or the broker for a reward.
+                    payouts::owe(tx, &app.id, &app.payee, app.amount_fen).await?;
                 }
             }
             Some(Payload::FundReservationRejected(r)) => {
@@ -148,5 +149,7 @@ pub(crate) fn subsidy_approved(
         contract_id: app.contract_id.clone(),
         amount_fen: app.amount_fen,
         approvers,
+        kind: app.kind().to_application_proto() as i32,
+        payee: app.payee.clone(),
     })
 }

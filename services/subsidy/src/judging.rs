@@ -47,12 +47,15 @@ pub async fn awaiting(
         .await?
         .ok_or_else(|| Error::internal(format!("contract {} vanished", reg.contract_id)))?;
     let waiting = apps::awaiting_registration(conn, &reg.contract_id).await?;
-    if waiting.is_empty() {
+    let registration = reg.for_eligibility(now);
+    // A certified contract with a facilitator may owe rewards even when nothing waits.
+    let rewards_due = matches!(registration, eligibility::Registration::Certified { .. })
+        && !contract.facilitator.trim().is_empty();
+    if waiting.is_empty() && !rewards_due {
         return Ok(0);
     }
     locks::lock(conn, LockSpace::EnterprisePayments, &contract.enterprise_id).await?;
     let in_force = policies::in_force(conn).await?;
-    let registration = reg.for_eligibility(now);
     let mut judged = 0;
     for w in waiting {
         let mut app = w.application;
@@ -94,6 +97,8 @@ pub async fn awaiting(
         apps::judged(conn, &app).await?;
         judged += 1;
     }
+    // The broker's rewards of every payment so far, now that the contract is certified.
+    crate::rewards::reward_contract(conn, &in_force, &contract, &registration, now).await?;
     Ok(judged)
 }
 

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod events;
 pub mod judging;
 pub mod payout;
+pub mod rewards;
 pub mod seed;
 pub mod store;
 pub mod wire;

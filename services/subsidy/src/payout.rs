@@ -28,11 +28,13 @@ pub fn describe_metrics() {
     );
 }
 
-/// One transfer to an enterprise's account.
+/// One transfer to the payee's account.
 #[derive(Debug, Clone)]
 pub struct PayoutOrder {
     /// The bank's idempotency key: the same id is never paid twice.
     pub disbursement_id: String,
+    /// The payee (the column keeps its first name): the enterprise for a subsidy, the
+    /// broker's subject for a reward.
     pub enterprise_id: String,
     pub amount_fen: i64,
 }
@@ -251,6 +253,8 @@ async fn settle(
                 demand_id,
                 amount_fen: app.amount_fen,
                 payout_reference: reference.clone(),
+                kind: app.kind().to_application_proto() as i32,
+                payee: app.payee.clone(),
             })
         }
         Err(e) => {
@@ -261,6 +265,8 @@ async fn settle(
                 enterprise_id: app.enterprise_id.clone(),
                 amount_fen: app.amount_fen,
                 reason: e.clone(),
+                kind: app.kind().to_application_proto() as i32,
+                payee: app.payee.clone(),
             })
         }
     };

@@ -53,6 +53,9 @@ pub fn hubei_policy_request() -> CreatePolicyRequest {
         four_eyes_threshold_fen: 10_000_000,
         // A payment is claimed within a year of being made.
         claim_window_days: 365,
+        // UNSPECIFIED is a subsidy policy; left unset so the request (and its idempotency
+        // fingerprint) stays what earlier installations seeded.
+        kind: 0,
         // Only registered technology contracts (技术合同认定登记), on their certified technical
         // amount: what the provinces' rules subsidise.
         subsidise_unregistered: false,

@@ -40,6 +40,7 @@ pub fn policy(p: &Policy) -> pb::Policy {
         superseded_at: p.superseded_at.map(timestamp),
         claim_window_days: p.claim_window_days,
         subsidise_unregistered: p.subsidise_unregistered,
+        kind: p.kind.to_policy_proto() as i32,
     }
 }
 
@@ -70,6 +71,8 @@ pub fn application(a: &Application, approvals: &[ApprovalRow]) -> pb::SubsidyApp
         payout_reference: a.payout_reference.clone(),
         payment_amount_fen: a.payment_amount_fen,
         eligible_base_fen: a.eligible_base_fen,
+        kind: a.kind().to_application_proto() as i32,
+        payee: a.payee.clone(),
     }
 }
 

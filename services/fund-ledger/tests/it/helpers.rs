@@ -118,6 +118,7 @@ pub fn approved(application_id: &str, fund_id: &str, amount_fen: i64) -> NewEven
             contract_id: format!("contract-{application_id}"),
             amount_fen,
             approvers: vec!["li.na".into()],
+            ..Default::default()
         }),
     )
 }
@@ -134,6 +135,7 @@ pub fn disbursed(application_id: &str, fund_id: &str, amount_fen: i64) -> NewEve
             demand_id: format!("demand-{application_id}"),
             amount_fen,
             payout_reference: format!("payout-{application_id}"),
+            ..Default::default()
         }),
     )
 }
@@ -148,6 +150,7 @@ pub fn failed(application_id: &str, fund_id: &str, amount_fen: i64) -> NewEvent 
             enterprise_id: "91420100MA4KX1234X".into(),
             amount_fen,
             reason: "bank account closed".into(),
+            ..Default::default()
         }),
     )
 }

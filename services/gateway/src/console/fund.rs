@@ -64,6 +64,8 @@ pub async fn applications(
             page_token,
             status: status as i32,
             enterprise_id: String::new(),
+            // Subsidies and brokers' rewards alike.
+            kind: 0,
         };
         let page = state
             .upstream

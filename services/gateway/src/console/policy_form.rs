@@ -178,6 +178,8 @@ impl ProposeForm {
             four_eyes_threshold_fen,
             claim_window_days,
             subsidise_unregistered: self.subsidise_unregistered.is_some(),
+            // The form proposes subsidy policies (UNSPECIFIED).
+            kind: 0,
         })
     }
 }

@@ -109,6 +109,8 @@ pub async fn page(
             page_token: q.page_token.clone().unwrap_or_default(),
             status: ApplicationStatus::PendingReview as i32,
             enterprise_id: String::new(),
+            // Subsidies and brokers' rewards alike: both wait for review.
+            kind: 0,
         };
         let page = state
             .upstream
@@ -150,7 +152,12 @@ pub async fn page(
                                 td { (enterprise(&names, &a.enterprise_id)) }
                                 td { (contract_summary(contracts.get(&a.contract_id), &a.contract_id)) }
                                 td.num { (yuan(a.payment_amount_fen)) }
-                                td.num.subsidy { strong { (yuan(a.amount_fen)) } }
+                                td.num.subsidy {
+                                    strong { (yuan(a.amount_fen)) }
+                                    @if a.kind == kechuang_proto::common::ApplicationKind::BrokerReward as i32 {
+                                        br; span.muted.reward { "经纪人奖励 broker's reward → " (a.payee) }
+                                    }
+                                }
                                 td {
                                     (policy_summary(policies.get(&a.policy_id), &a.policy_id))
                                     details { summary.muted { "计算过程 how it was computed" } ul.steps { @for step in &a.computation { li { (step) } } } }

@@ -40,6 +40,8 @@ pub async fn page(
             page_token: q.page_token.clone().unwrap_or_default(),
             status: 0,
             enterprise_id: e.id.clone(),
+            // An enterprise is shown its subsidies only.
+            kind: 0,
         };
         let mut subsidy = state.upstream.subsidy.clone();
         Ok::<_, ApiError>(

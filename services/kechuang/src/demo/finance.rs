@@ -191,6 +191,7 @@ pub async fn application_counts(
                     page_token,
                     status: 0,
                     enterprise_id: String::new(),
+                    kind: 0,
                 },
                 token,
             ))

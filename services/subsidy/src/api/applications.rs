@@ -1,5 +1,6 @@
 use super::{FINANCE_READERS, reads_everything};
 use crate::domain::application::{self, Approval, Review, Status};
+use crate::domain::kind::Kind;
 use crate::store::applications::{self as apps, Application};
 use crate::store::audit;
 use crate::wire;
@@ -29,9 +30,10 @@ pub(super) async fn load(
     id: &str,
     who: &Caller,
 ) -> Result<pb::SubsidyApplication, Error> {
-    let app = apps::get(conn, id)
-        .await?
-        .filter(|a| reads_everything(who) || who.is_enterprise(&a.enterprise_id));
+    // An enterprise sees its own subsidies, never a broker's reward on its contract.
+    let app = apps::get(conn, id).await?.filter(|a| {
+        reads_everything(who) || (who.is_enterprise(&a.enterprise_id) && a.kind() == Kind::Subsidy)
+    });
     let Some(app) = app else {
         return Err(Error::not_found(format!("application {id} not found")));
     };
@@ -42,7 +44,9 @@ pub(super) async fn load(
 fn review<'a>(app: &'a Application, approvers: &'a [String]) -> Review<'a> {
     Review {
         status: app.status(),
+        kind: app.kind(),
         enterprise_id: &app.enterprise_id,
+        payee: &app.payee,
         recorded_by: &app.recorded_by,
         approvers,
         required_approvals: app.required_approvals,
@@ -77,6 +81,7 @@ async fn approve(
         "application.approved",
         &app.id,
         serde_json::json!({
+            "kind": app.kind, "payee": app.payee,
             "amount_fen": app.amount_fen, "note": r.note.trim(), "approvals": approvers.len(),
             "required_approvals": app.required_approvals, "complete": complete,
         }),
@@ -122,7 +127,9 @@ async fn reject(
         who,
         "application.rejected",
         &app.id,
-        serde_json::json!({ "amount_fen": app.amount_fen, "reason": reason }),
+        serde_json::json!({
+            "kind": app.kind, "payee": app.payee, "amount_fen": app.amount_fen, "reason": reason,
+        }),
     )
     .await?;
     let payload = Payload::SubsidyRejected(SubsidyRejected {
@@ -130,6 +137,8 @@ async fn reject(
         enterprise_id: app.enterprise_id.clone(),
         rejected_by: who.subject.clone(),
         reason: reason.to_string(),
+        kind: app.kind().to_application_proto() as i32,
+        payee: app.payee.clone(),
     });
     outbox::append(
         &mut tx,
@@ -186,6 +195,8 @@ impl SubsidyService for SubsidyApi {
             Ok(s) => Status::from_proto(s),
             Err(_) => return Err(Error::invalid("status", "is not an application status").into()),
         };
+        let mut kind = Kind::application_filter(r.kind)
+            .ok_or_else(|| Error::invalid("kind", "is not an application kind"))?;
         let enterprise = if reads_everything(&who) {
             (!r.enterprise_id.is_empty()).then_some(r.enterprise_id.as_str())
         } else {
@@ -197,12 +208,25 @@ impl SubsidyService for SubsidyApi {
                 )
                 .into());
             }
+            // An enterprise lists its subsidies only: a broker's reward is not its business.
+            if kind == Some(Kind::BrokerReward) {
+                return Err(Error::PermissionDenied(
+                    "an enterprise lists only its own subsidies".into(),
+                )
+                .into());
+            }
+            kind = Some(Kind::Subsidy);
             Some(own)
         };
-        let query = format!("{}|{}", r.status, enterprise.unwrap_or(""));
+        // The filters a page token is bound to; as before kinds existed when none is asked for
+        // (an enterprise's kind is always its subsidies), so tokens handed out then still work.
+        let mut query = format!("{}|{}", r.status, enterprise.unwrap_or(""));
+        if r.kind != 0 {
+            query.push_str(&format!("|{}", r.kind));
+        }
         let after: Option<(DateTime<Utc>, String)> = paging::decode_token(&query, &r.page_token)?;
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
-        let rows = apps::page(&mut conn, status, enterprise, after, limit + 1).await?;
+        let rows = apps::page(&mut conn, status, enterprise, kind, after, limit + 1).await?;
         let (page, next_page_token) =
             paging::finish(rows, limit, &query, |a| (a.created_at, a.id.clone()));
         let ids: Vec<String> = page.iter().map(|a| a.id.clone()).collect();

@@ -7,6 +7,7 @@ mod policies;
 mod registrations;
 
 pub use applications::SubsidyApi;
+pub(crate) use payments::china_year;
 pub use policies::{PolicyApi, propose as propose_policy};
 pub(crate) use policies::{insert_proposal, terms as policy_terms};
 pub use registrations::RegistrationApi;

@@ -3,8 +3,10 @@
 
 use crate::domain::application::Status;
 use crate::domain::eligibility::{self, ContractFacts, PaymentCase};
+use crate::domain::kind::Kind;
 use crate::domain::timing::{self, CLOCK_SKEW};
 use crate::judging;
+use crate::rewards::{self, RewardCase};
 use crate::store::applications::{self as apps, Application, Payment};
 use crate::store::contracts;
 use crate::store::{policies, registrations};
@@ -32,7 +34,7 @@ const CHINA: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
 };
 
 /// The calendar year of a payment, in China time: the annual cap's year.
-fn china_year(t: DateTime<Utc>) -> i32 {
+pub(crate) fn china_year(t: DateTime<Utc>) -> i32 {
     t.with_timezone(&CHINA).year()
 }
 
@@ -86,6 +88,8 @@ fn application(payment: &Payment, year: i32, who: &Caller) -> Application {
         created_at: payment.created_at,
         updated_at: payment.created_at,
         version: 1,
+        kind: Kind::Subsidy.as_str().into(),
+        payee: payment.enterprise_id.clone(),
     }
 }
 
@@ -181,6 +185,16 @@ pub(super) async fn record(
     judging::apply(&mut app, eligibility::judge(&in_force, &case, standing)?);
     apps::insert_payment(&mut tx, &payment, &who.subject).await?;
     apps::insert(&mut tx, &app).await?;
+    // On a certified contract with a facilitator, the broker's reward, in this transaction.
+    let reward = RewardCase {
+        contract: &contract,
+        payment: &payment,
+        paid_before_fen: contract.paid_fen,
+        recorded_by: &who.subject,
+        claimed_at: now,
+        paid_year: year,
+    };
+    rewards::reward_payment(&mut tx, &in_force, &registration, &reward, now).await?;
     contracts::add_paid(&mut tx, &contract.id, r.amount_fen).await?;
     let event = Payload::PaymentRecorded(PaymentRecorded {
         payment_id: payment.id.clone(),

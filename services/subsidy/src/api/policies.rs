@@ -1,5 +1,5 @@
 use crate::domain::policy::review::{self, Review};
-use crate::domain::policy::{self, Limits, Policy, PolicyDraft, PolicyStatus, Tier};
+use crate::domain::policy::{self, Kind, Limits, Policy, PolicyDraft, PolicyStatus, Tier};
 use crate::store::{audit, policies};
 use crate::wire;
 use chrono::{DateTime, Utc};
@@ -47,6 +47,8 @@ pub fn draft(r: &pb::CreatePolicyRequest) -> PolicyDraft {
         four_eyes_threshold_fen: r.four_eyes_threshold_fen,
         claim_window_days: policy::claim_window_or_default(r.claim_window_days),
         subsidise_unregistered: r.subsidise_unregistered,
+        // An unknown number is refused by `checked`.
+        kind: Kind::from_policy_proto(r.kind).unwrap_or_default(),
     }
 }
 
@@ -54,6 +56,11 @@ pub fn draft(r: &pb::CreatePolicyRequest) -> PolicyDraft {
 fn checked(request: &pb::CreatePolicyRequest, limits: &Limits) -> Result<PolicyDraft, Error> {
     let d = draft(request);
     let mut v = policy::validate(&d, limits);
+    v.check(
+        Kind::from_policy_proto(request.kind).is_some(),
+        "kind",
+        "must be SUBSIDY or BROKER_REWARD",
+    );
     for (field, t) in [
         ("valid_from", &request.valid_from),
         ("valid_to", &request.valid_to),
@@ -113,7 +120,7 @@ pub(crate) fn terms(p: &Policy) -> serde_json::Value {
         "per_enterprise_annual_cap_fen": p.per_enterprise_annual_cap_fen,
         "region_prefixes": p.region_prefixes, "four_eyes_threshold_fen": p.four_eyes_threshold_fen,
         "claim_window_days": p.claim_window_days, "status": p.status.as_str(),
-        "subsidise_unregistered": p.subsidise_unregistered,
+        "subsidise_unregistered": p.subsidise_unregistered, "kind": p.kind.as_str(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! The subsidy application's state machine and the approval rules (four eyes, no
-//! self-approval).
+//! self-approval; nobody decides a reward paid to themselves).
 
+use super::kind::Kind;
 use kechuang_platform::input::Text;
 use kechuang_platform::{Caller, Error, Role, Violations};
 use kechuang_proto::subsidy::ApplicationStatus;
@@ -100,7 +101,11 @@ impl Status {
 #[derive(Debug, Clone)]
 pub struct Review<'a> {
     pub status: Status,
+    /// A subsidy or a broker's reward.
+    pub kind: Kind,
     pub enterprise_id: &'a str,
+    /// Who is paid: the enterprise id for a subsidy, the broker's subject for a reward.
+    pub payee: &'a str,
     /// The person who recorded the payment (the applicant).
     pub recorded_by: &'a str,
     pub approvers: &'a [String],
@@ -119,6 +124,11 @@ fn not_own(review: &Review<'_>, caller: &Caller) -> Result<(), Error> {
     if caller.enterprise_id.as_deref() == Some(review.enterprise_id) {
         return Err(Error::PermissionDenied(
             "nobody reviews an application of their own enterprise".into(),
+        ));
+    }
+    if review.kind == Kind::BrokerReward && caller.is_person(review.payee) {
+        return Err(Error::PermissionDenied(
+            "nobody reviews a reward paid to themselves".into(),
         ));
     }
     if caller.is_person(review.recorded_by) {
@@ -214,7 +224,9 @@ mod tests {
     fn review<'a>(status: Status, approvers: &'a [String], required: i32) -> Review<'a> {
         Review {
             status,
+            kind: Kind::Subsidy,
             enterprise_id: "e-1",
+            payee: "e-1",
             recorded_by: "applicant",
             approvers,
             required_approvals: required,
@@ -265,6 +277,44 @@ mod tests {
         let officer = Caller::new(Role::FinanceOfficer, "o");
         assert!(matches!(
             approve(&review(Status::PendingReview, &none, 1), &officer),
+            Err(Error::PermissionDenied(_))
+        ));
+    }
+
+    #[test]
+    fn a_broker_never_approves_or_rejects_their_own_reward() {
+        let none: Vec<String> = vec![];
+        let mut r = review(Status::PendingReview, &none, 1);
+        r.kind = Kind::BrokerReward;
+        r.payee = "周经理";
+        for own in ["周经理", " 周经理 "] {
+            assert!(matches!(
+                approve(&r, &approver(own)),
+                Err(Error::PermissionDenied(_))
+            ));
+            assert!(matches!(
+                reject(&r, &approver(own), "不予奖励"),
+                Err(Error::PermissionDenied(_))
+            ));
+        }
+        // Case-folded like every subject comparison.
+        r.payee = "Broker-Zhou";
+        assert!(matches!(
+            approve(&r, &approver("broker-zhou")),
+            Err(Error::PermissionDenied(_))
+        ));
+        // Another approver may; four eyes still hold.
+        let one = vec!["a".to_string()];
+        let mut r2 = review(Status::PendingReview, &one, 2);
+        r2.kind = Kind::BrokerReward;
+        r2.payee = "周经理";
+        assert_eq!(approve(&r2, &approver("b")).unwrap(), Approval::Complete);
+        assert!(matches!(
+            approve(&r2, &approver("a")),
+            Err(Error::FailedPrecondition(_))
+        ));
+        assert!(matches!(
+            approve(&r2, &approver("周经理")),
             Err(Error::PermissionDenied(_))
         ));
     }

@@ -9,7 +9,7 @@
 //! capped by what is left of the per-contract cap and of the enterprise's annual cap.
 
 use super::money::{BPS_SCALE, percent, yuan};
-use super::policy::{Policy, Tier};
+use super::policy::{Kind, Policy, Tier};
 
 /// What is already known when a payment arrives (only payments whose applications are still
 /// alive count: not rejected, ineligible or failed).
@@ -54,6 +54,11 @@ pub fn tiered_exact(tiers: &[Tier], cumulative_fen: i64) -> i64 {
 pub fn compute(policy: &Policy, standing: Standing, payment_fen: i64) -> Grant {
     let mut steps = Vec::new();
     let tiers = &policy.tiers;
+    // A reward's tiers and annual cap are the broker's; a subsidy's the enterprise's.
+    let (who, what) = match policy.kind {
+        Kind::Subsidy => ("企业", "补贴"),
+        Kind::BrokerReward => ("经纪人", "奖励"),
+    };
     steps.push(format!(
         "适用政策：{}（第 {} 版），分档比例：{}",
         policy.name,
@@ -72,7 +77,7 @@ pub fn compute(policy: &Policy, standing: Standing, payment_fen: i64) -> Grant {
     let after = before.saturating_add(payment_fen);
     let entitled_exact = tiered_exact(tiers, after) - tiered_exact(tiers, before);
     steps.push(format!(
-        "本次计补基数 {}；企业本年度此前累计基数 {}，累计至 {}；按档应补 {}",
+        "本次计补基数 {}；{who}本年度此前累计基数 {}，累计至 {}；按档应补 {}",
         yuan(payment_fen),
         yuan(before),
         yuan(after),
@@ -103,14 +108,14 @@ pub fn compute(policy: &Policy, standing: Standing, payment_fen: i64) -> Grant {
     }
     if amount > year_room {
         steps.push(format!(
-            "企业年度上限 {}，本年度已核定 {}，尚余 {}",
+            "{who}年度上限 {}，本年度已核定 {}，尚余 {}",
             yuan(policy.per_enterprise_annual_cap_fen),
             yuan(standing.enterprise_granted_in_year_fen),
             yuan(year_room)
         ));
         amount = year_room;
     }
-    steps.push(format!("核定补贴 {}", yuan(amount)));
+    steps.push(format!("核定{what} {}", yuan(amount)));
     Grant {
         amount_fen: amount,
         entitled_exact,

@@ -18,7 +18,7 @@
 use super::application::Status;
 use super::calculator::{self, Standing};
 use super::money::yuan;
-use super::policy::{Choice, PaymentFacts, Policy, choose};
+use super::policy::{Choice, Kind, PaymentFacts, Policy, choose};
 use super::timing;
 use chrono::{DateTime, FixedOffset, Utc};
 use kechuang_platform::Error;
@@ -79,7 +79,11 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn without_grant(status: Status, policy: Option<&Policy>, reason: String) -> Decision {
+    pub(crate) fn without_grant(
+        status: Status,
+        policy: Option<&Policy>,
+        reason: String,
+    ) -> Decision {
         Decision {
             status,
             steps: vec![reason.clone()],
@@ -137,7 +141,7 @@ pub fn judge(
         region_code: case.contract.region_code,
         industry_chain: case.contract.industry_chain,
     };
-    let policy = match choose(in_force, &facts) {
+    let policy = match choose(in_force, Kind::Subsidy, &facts) {
         Choice::Applies(policy) => policy,
         Choice::Ineligible(reasons) => {
             let mut d = Decision::without_grant(Status::Ineligible, None, reasons.join("；"));

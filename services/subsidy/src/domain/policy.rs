@@ -11,6 +11,8 @@ pub use draft::{
 };
 pub use review::PolicyStatus;
 
+pub use super::kind::Kind;
+
 use chrono::{DateTime, Utc};
 use kechuang_proto::common::ContractType;
 
@@ -23,6 +25,10 @@ pub struct Tier {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     pub id: String,
+    /// A subsidy policy or a broker-reward policy (see [`Kind`]); each kind chooses among its
+    /// own. For a reward, the per-contract cap is per deal and the per-enterprise annual cap
+    /// per broker.
+    pub kind: Kind,
     pub name: String,
     pub version: i32,
     pub fund_id: String,
@@ -136,21 +142,25 @@ pub enum Choice<'a> {
     Ineligible(Vec<String>),
 }
 
-/// The rule, documented in the README: only versions in force count (approved by a second
-/// person, or seeded), the newest in force of each name; among those that cover the payment,
-/// the most specific wins (most restricted dimensions, then the longest matching region
-/// prefix), then the newest. A proposed, rejected or superseded version never computes.
-pub fn choose<'a>(policies: &'a [Policy], facts: &PaymentFacts<'_>) -> Choice<'a> {
+/// The rule, documented in the README: only versions in force of `kind` count (approved by a
+/// second person, or seeded), the newest in force of each name; among those that cover the
+/// payment, the most specific wins (most restricted dimensions, then the longest matching
+/// region prefix), then the newest. A proposed, rejected or superseded version never computes,
+/// nor does a policy of the other kind.
+pub fn choose<'a>(policies: &'a [Policy], kind: Kind, facts: &PaymentFacts<'_>) -> Choice<'a> {
     let in_force = || {
         policies
             .iter()
-            .filter(|p| p.status == PolicyStatus::InForce)
+            .filter(|p| p.status == PolicyStatus::InForce && p.kind == kind)
     };
     let current: Vec<&Policy> = in_force()
         .filter(|p| !in_force().any(|q| q.name == p.name && q.version > p.version))
         .collect();
     if current.is_empty() {
-        return Choice::Ineligible(vec!["尚无生效的补贴政策".into()]);
+        return Choice::Ineligible(vec![match kind {
+            Kind::Subsidy => "尚无生效的补贴政策".into(),
+            Kind::BrokerReward => "尚无生效的经纪人奖励政策".into(),
+        }]);
     }
     let mut reasons = Vec::new();
     let mut best: Option<&Policy> = None;
@@ -183,6 +193,7 @@ pub(crate) mod tests {
     pub fn hubei_policy() -> Policy {
         Policy {
             id: "p-hubei".into(),
+            kind: Kind::Subsidy,
             name: "湖北省技术合同实付补贴".into(),
             version: 1,
             fund_id: "fund-default".into(),
@@ -227,19 +238,28 @@ pub(crate) mod tests {
     #[test]
     fn out_of_province_and_consulting_are_ineligible_with_reasons() {
         let policies = [hubei_policy()];
-        match choose(&policies, &facts("110100", ContractType::Transfer, "北斗")) {
+        match choose(
+            &policies,
+            Kind::Subsidy,
+            &facts("110100", ContractType::Transfer, "北斗"),
+        ) {
             Choice::Ineligible(r) => assert!(r[0].contains("110100"), "{r:?}"),
             other => panic!("{other:?}"),
         }
         match choose(
             &policies,
+            Kind::Subsidy,
             &facts("420100", ContractType::Consulting, "北斗"),
         ) {
             Choice::Ineligible(r) => assert!(r[0].contains("技术咨询"), "{r:?}"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            choose(&policies, &facts("420100", ContractType::License, "北斗")),
+            choose(
+                &policies,
+                Kind::Subsidy,
+                &facts("420100", ContractType::License, "北斗")
+            ),
             Choice::Applies(_)
         ));
     }
@@ -258,6 +278,7 @@ pub(crate) mod tests {
         let policies = [general.clone(), wuhan, chain];
         let chosen = |region, industry| match choose(
             &policies,
+            Kind::Subsidy,
             &facts(region, ContractType::Transfer, industry),
         ) {
             Choice::Applies(p) => p.id.clone(),
@@ -274,6 +295,7 @@ pub(crate) mod tests {
         let policies = [general, newer];
         match choose(
             &policies,
+            Kind::Subsidy,
             &facts("420500", ContractType::Transfer, "新材料"),
         ) {
             Choice::Applies(p) => assert_eq!(p.id, "p-other"),
@@ -291,6 +313,7 @@ pub(crate) mod tests {
         v2.status = PolicyStatus::Proposed;
         let chosen = |policies: &[Policy]| match choose(
             policies,
+            Kind::Subsidy,
             &facts("420500", ContractType::Transfer, "北斗"),
         ) {
             Choice::Applies(p) => Some(p.id.clone()),
@@ -311,6 +334,7 @@ pub(crate) mod tests {
         generous.region_prefixes = vec![];
         match choose(
             &[generous],
+            Kind::Subsidy,
             &facts("420500", ContractType::Transfer, "北斗"),
         ) {
             Choice::Ineligible(r) => assert_eq!(r, ["尚无生效的补贴政策"]),

@@ -1,5 +1,6 @@
 use crate::domain::application::Status;
 use crate::domain::calculator::Standing;
+use crate::domain::kind::Kind;
 use chrono::{DateTime, Utc};
 use kechuang_platform::Error;
 use sqlx::PgConnection;
@@ -32,7 +33,7 @@ pub async fn payment_by_reference(
     let row: Option<PaymentWithApplication> = sqlx::query_as(
         "SELECT p.id, p.contract_id, p.enterprise_id, p.amount_fen, p.paid_at, p.bank_reference, p.created_at, \
          a.id AS application_id \
-         FROM payments p JOIN applications a ON a.payment_id = p.id \
+         FROM payments p JOIN applications a ON a.payment_id = p.id AND a.kind = 'SUBSIDY' \
          WHERE p.enterprise_id = $1 AND p.bank_reference = $2",
     )
     .bind(enterprise_id)
@@ -88,24 +89,32 @@ pub struct Application {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// SUBSIDY or BROKER_REWARD.
+    pub kind: String,
+    /// Who is paid: the enterprise id for a subsidy, the broker's subject for a reward.
+    pub payee: String,
 }
 
 impl Application {
     pub fn status(&self) -> Status {
         Status::parse(&self.status).unwrap_or(Status::PendingReview)
     }
+
+    pub fn kind(&self) -> Kind {
+        Kind::parse(&self.kind).unwrap_or_default()
+    }
 }
 
 const COLUMNS: &str = "id, payment_id, contract_id, enterprise_id, policy_id, fund_id, payment_amount_fen, \
     eligible_base_fen, amount_fen, entitled_exact, paid_year, status, status_reason, computation, required_approvals, \
-    recorded_by, approved_at, payout_reference, created_at, updated_at, version";
+    recorded_by, approved_at, payout_reference, created_at, updated_at, version, kind, payee";
 
 pub async fn insert(conn: &mut PgConnection, a: &Application) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO applications (id, payment_id, contract_id, enterprise_id, policy_id, fund_id, \
          payment_amount_fen, amount_fen, entitled_exact, paid_year, status, status_reason, computation, \
-         required_approvals, recorded_by, created_at, updated_at, eligible_base_fen) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)",
+         required_approvals, recorded_by, created_at, updated_at, eligible_base_fen, kind, payee) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18, $19)",
     )
     .bind(&a.id)
     .bind(&a.payment_id)
@@ -124,6 +133,8 @@ pub async fn insert(conn: &mut PgConnection, a: &Application) -> Result<(), Erro
     .bind(&a.recorded_by)
     .bind(a.created_at)
     .bind(a.eligible_base_fen)
+    .bind(&a.kind)
+    .bind(&a.payee)
     .execute(conn)
     .await?;
     Ok(())
@@ -219,20 +230,22 @@ pub async fn standing(
     year: i32,
     contract_id: &str,
 ) -> Result<Standing, Error> {
-    let (paid_year, granted_year, contract_exact, contract_granted): (i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT \
+    let (paid_year, granted_year, contract_exact, contract_granted): (i64, i64, i64, i64) =
+        sqlx::query_as(
+            "SELECT \
            COALESCE(SUM(eligible_base_fen) FILTER (WHERE paid_year = $2), 0)::BIGINT, \
            COALESCE(SUM(amount_fen) FILTER (WHERE paid_year = $2), 0)::BIGINT, \
            COALESCE(SUM(entitled_exact) FILTER (WHERE contract_id = $3), 0)::BIGINT, \
            COALESCE(SUM(amount_fen) FILTER (WHERE contract_id = $3), 0)::BIGINT \
          FROM applications \
-         WHERE enterprise_id = $1 AND status NOT IN ('REJECTED', 'INELIGIBLE', 'DISBURSEMENT_FAILED')",
-    )
-    .bind(enterprise_id)
-    .bind(year)
-    .bind(contract_id)
-    .fetch_one(conn)
-    .await?;
+         WHERE enterprise_id = $1 AND kind = 'SUBSIDY' \
+           AND status NOT IN ('REJECTED', 'INELIGIBLE', 'DISBURSEMENT_FAILED')",
+        )
+        .bind(enterprise_id)
+        .bind(year)
+        .bind(contract_id)
+        .fetch_one(conn)
+        .await?;
     Ok(Standing {
         enterprise_paid_in_year_fen: paid_year,
         enterprise_granted_in_year_fen: granted_year,
@@ -246,6 +259,7 @@ pub async fn page(
     conn: &mut PgConnection,
     status: Option<Status>,
     enterprise_id: Option<&str>,
+    kind: Option<Kind>,
     after: Option<(DateTime<Utc>, String)>,
     limit: i64,
 ) -> Result<Vec<Application>, Error> {
@@ -254,6 +268,7 @@ pub async fn page(
         "SELECT {COLUMNS} FROM applications \
          WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR enterprise_id = $2) \
            AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4)) \
+           AND ($6::text IS NULL OR kind = $6) \
          ORDER BY created_at DESC, id DESC LIMIT $5"
     )))
     .bind(status.map(Status::as_str))
@@ -261,6 +276,7 @@ pub async fn page(
     .bind(at)
     .bind(id)
     .bind(limit)
+    .bind(kind.map(Kind::as_str))
     .fetch_all(conn)
     .await?)
 }
@@ -310,7 +326,7 @@ pub async fn awaiting_registration(
 pub async fn paid_before(conn: &mut PgConnection, application: &Application) -> Result<i64, Error> {
     Ok(sqlx::query_scalar(
         "SELECT COALESCE(SUM(payment_amount_fen), 0)::BIGINT FROM applications \
-         WHERE contract_id = $1 AND (created_at, id) < ($2, $3)",
+         WHERE contract_id = $1 AND kind = 'SUBSIDY' AND (created_at, id) < ($2, $3)",
     )
     .bind(&application.contract_id)
     .bind(application.created_at)
@@ -359,4 +375,81 @@ pub async fn contracts_past_registration(
     .bind(limit)
     .fetch_all(conn)
     .await?)
+}
+
+/// What a broker's rewards and a deal's rewards already stand at, from the reward
+/// applications still alive: the broker's cumulative base and rewards in `year` (the
+/// per-broker annual figures, keyed by payee as people are told apart: trimmed and
+/// case-folded, so one person under two spellings has one cap) and the deal's exact
+/// entitlement and rewards.
+pub async fn reward_standing(
+    conn: &mut PgConnection,
+    payee: &str,
+    year: i32,
+    contract_id: &str,
+) -> Result<Standing, Error> {
+    let (paid_year, granted_year, contract_exact, contract_granted): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT \
+           COALESCE(SUM(eligible_base_fen) FILTER (WHERE lower(btrim(payee)) = $1 AND paid_year = $2), 0)::BIGINT, \
+           COALESCE(SUM(amount_fen) FILTER (WHERE lower(btrim(payee)) = $1 AND paid_year = $2), 0)::BIGINT, \
+           COALESCE(SUM(entitled_exact) FILTER (WHERE contract_id = $3), 0)::BIGINT, \
+           COALESCE(SUM(amount_fen) FILTER (WHERE contract_id = $3), 0)::BIGINT \
+         FROM applications \
+         WHERE kind = 'BROKER_REWARD' AND (lower(btrim(payee)) = $1 OR contract_id = $3) \
+           AND status NOT IN ('REJECTED', 'INELIGIBLE', 'DISBURSEMENT_FAILED')",
+    )
+    .bind(kechuang_platform::auth::normalised_subject(payee))
+    .bind(year)
+    .bind(contract_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(Standing {
+        enterprise_paid_in_year_fen: paid_year,
+        enterprise_granted_in_year_fen: granted_year,
+        contract_entitled_exact: contract_exact,
+        contract_granted_fen: contract_granted,
+    })
+}
+
+/// Whether the payment already has a reward application.
+pub async fn has_reward(conn: &mut PgConnection, payment_id: &str) -> Result<bool, Error> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM applications WHERE payment_id = $1 AND kind = 'BROKER_REWARD')",
+    )
+    .bind(payment_id)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// A contract's payments with no reward application yet, in the order they were recorded,
+/// each with what the contract's earlier payments add up to and who recorded it.
+pub async fn payments_without_reward(
+    conn: &mut PgConnection,
+    contract_id: &str,
+) -> Result<Vec<(Payment, i64, String)>, Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        payment: Payment,
+        paid_before: i64,
+        recorded_by: String,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT * FROM ( \
+           SELECT p.id, p.contract_id, p.enterprise_id, p.amount_fen, p.paid_at, p.bank_reference, \
+                  p.created_at, p.recorded_by, \
+                  (COALESCE(SUM(p.amount_fen) OVER (ORDER BY p.created_at, p.id \
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))::BIGINT AS paid_before, \
+                  EXISTS (SELECT 1 FROM applications a \
+                          WHERE a.payment_id = p.id AND a.kind = 'BROKER_REWARD') AS rewarded \
+           FROM payments p WHERE p.contract_id = $1) x \
+         WHERE NOT rewarded ORDER BY created_at, id",
+    )
+    .bind(contract_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.payment, r.paid_before, r.recorded_by))
+        .collect())
 }

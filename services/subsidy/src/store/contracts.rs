@@ -14,6 +14,8 @@ pub struct Contract {
     pub region_code: String,
     pub industry_chain: String,
     pub paid_fen: i64,
+    /// Who brokered the deal (a token subject; empty: nobody to reward).
+    pub facilitator: String,
 }
 
 /// Registers a signed contract; a replay of the event changes nothing.
@@ -24,8 +26,9 @@ pub async fn register(
 ) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO contracts (id, demand_id, pairing_id, enterprise_id, supplier, contract_no, \
-         contract_type, amount_fen, signed_at, region_code, industry_chain, supplier_region_code) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+         contract_type, amount_fen, signed_at, region_code, industry_chain, supplier_region_code, \
+         facilitator, facilitator_role) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&c.contract_id)
     .bind(&c.demand_id)
@@ -39,6 +42,8 @@ pub async fn register(
     .bind(&c.region_code)
     .bind(&c.industry_chain)
     .bind(&c.supplier_region_code)
+    .bind(c.facilitator.trim())
+    .bind(c.facilitator_role.trim())
     .execute(conn)
     .await?;
     Ok(())
@@ -48,7 +53,7 @@ pub async fn register(
 pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<Contract>, Error> {
     Ok(sqlx::query_as(
         "SELECT id, demand_id, enterprise_id, contract_type, amount_fen, signed_at, region_code, \
-         industry_chain, paid_fen FROM contracts WHERE id = $1 FOR UPDATE",
+         industry_chain, paid_fen, facilitator FROM contracts WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
     .fetch_optional(conn)
@@ -58,7 +63,7 @@ pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<Contract>,
 pub async fn get(conn: &mut PgConnection, id: &str) -> Result<Option<Contract>, Error> {
     Ok(sqlx::query_as(
         "SELECT id, demand_id, enterprise_id, contract_type, amount_fen, signed_at, region_code, \
-         industry_chain, paid_fen FROM contracts WHERE id = $1",
+         industry_chain, paid_fen, facilitator FROM contracts WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(conn)

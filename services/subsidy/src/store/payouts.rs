@@ -5,16 +5,18 @@ use sqlx::{PgConnection, PgPool};
 pub struct Payout {
     pub application_id: String,
     pub disbursement_id: String,
+    /// The payee: the enterprise for a subsidy, the broker's subject for a reward.
     pub enterprise_id: String,
     pub amount_fen: i64,
     pub attempts: i32,
 }
 
-/// Owes a payout; a second reservation of the same application owes nothing more.
+/// Owes a payout to `payee` (kept in the `enterprise_id` column); a second reservation of the
+/// same application owes nothing more.
 pub async fn owe(
     conn: &mut PgConnection,
     application_id: &str,
-    enterprise_id: &str,
+    payee: &str,
     amount_fen: i64,
 ) -> Result<(), Error> {
     sqlx::query(
@@ -22,7 +24,7 @@ pub async fn owe(
          VALUES ($1, 'disb-' || $1, $2, $3) ON CONFLICT (application_id) DO NOTHING",
     )
     .bind(application_id)
-    .bind(enterprise_id)
+    .bind(payee)
     .bind(amount_fen)
     .execute(&mut *conn)
     .await?;

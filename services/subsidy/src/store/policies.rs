@@ -1,4 +1,4 @@
-use crate::domain::policy::{Policy, PolicyDraft, PolicyStatus, Tier};
+use crate::domain::policy::{Kind, Policy, PolicyDraft, PolicyStatus, Tier};
 use chrono::{DateTime, Utc};
 use kechuang_platform::Error;
 use kechuang_platform::locks::{self, LockSpace};
@@ -30,6 +30,7 @@ struct PolicyRow {
     decision_note: String,
     superseded_by: String,
     superseded_at: Option<DateTime<Utc>>,
+    kind: String,
 }
 
 impl TryFrom<PolicyRow> for Policy {
@@ -38,8 +39,11 @@ impl TryFrom<PolicyRow> for Policy {
         let tiers: Vec<Tier> = serde_json::from_value(r.tiers).map_err(Error::internal)?;
         let status = PolicyStatus::parse(&r.status)
             .ok_or_else(|| Error::internal(format!("policy {} has status {:?}", r.id, r.status)))?;
+        let kind = Kind::parse(&r.kind)
+            .ok_or_else(|| Error::internal(format!("policy {} has kind {:?}", r.id, r.kind)))?;
         Ok(Policy {
             id: r.id,
+            kind,
             name: r.name,
             version: r.version,
             fund_id: r.fund_id,
@@ -74,7 +78,7 @@ const COLUMNS: &str = "id, name, version, fund_id, tiers, per_contract_cap_fen, 
     per_enterprise_annual_cap_fen, contract_types, region_prefixes, industry_chains, valid_from, \
     valid_to, four_eyes_threshold_fen, claim_window_days, subsidise_unregistered, created_by, \
     created_at, status, \
-    decided_by, decided_at, decision_note, superseded_by, superseded_at";
+    decided_by, decided_at, decision_note, superseded_by, superseded_at, kind";
 
 fn policies(rows: Vec<PolicyRow>) -> Result<Vec<Policy>, Error> {
     rows.into_iter().map(Policy::try_from).collect()
@@ -94,6 +98,23 @@ pub async fn insert(
     proposed_by: &str,
 ) -> Result<Policy, Error> {
     lock_name(conn, &draft.name).await?;
+    // A name's versions are one policy: a new version keeps its kind, or approving it would
+    // supersede a policy of the other kind.
+    let existing: Option<String> = sqlx::query_scalar(
+        "SELECT kind FROM policies WHERE name = $1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(draft.name.trim())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(kind) = existing.filter(|k| k != draft.kind.as_str()) {
+        return Err(Error::invalid(
+            "kind",
+            format!(
+                "the policy named {:?} is of kind {kind}; a new version keeps its kind",
+                draft.name.trim()
+            ),
+        ));
+    }
     let version: i32 =
         sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM policies WHERE name = $1")
             .bind(draft.name.trim())
@@ -104,8 +125,8 @@ pub async fn insert(
         "INSERT INTO policies (id, name, version, fund_id, tiers, per_contract_cap_fen, \
          per_enterprise_annual_cap_fen, contract_types, region_prefixes, industry_chains, \
          valid_from, valid_to, four_eyes_threshold_fen, created_by, claim_window_days, \
-         subsidise_unregistered, status) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'PROPOSED') \
+         subsidise_unregistered, status, kind) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'PROPOSED', $17) \
          RETURNING {COLUMNS}"
     )))
     .bind(id)
@@ -124,6 +145,7 @@ pub async fn insert(
     .bind(proposed_by)
     .bind(draft.claim_window_days)
     .bind(draft.subsidise_unregistered)
+    .bind(draft.kind.as_str())
     .fetch_one(&mut *conn)
     .await?;
     row.try_into()

@@ -51,7 +51,8 @@ async fn signed(svc: &TestService, region: &str, supplier_region: &str, chain: &
             ..Default::default()
         },
     )
-    .await
+    .await;
+    contract_id
 }
 
 /// Certifies `contract_id` as `t` for `amount_fen`, then dates the certification `at`.

@@ -2,7 +2,7 @@ use kechuang_platform::events::timestamp;
 use kechuang_platform::testing::{TestService, authed, eventually};
 use kechuang_platform::{NewEvent, Role, ServiceKind};
 use kechuang_proto::common::ContractType;
-use kechuang_proto::events::{ContractSigned, envelope::Payload};
+use kechuang_proto::events::{ContractSigned, Envelope, envelope::Payload};
 use kechuang_proto::subsidy::policy_service_client::PolicyServiceClient;
 use kechuang_proto::subsidy::registration_service_client::RegistrationServiceClient;
 use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
@@ -111,30 +111,49 @@ pub async fn sign_at(
     let contract_id = format!("c-{}", uuid::Uuid::new_v4().simple());
     publish_contract(
         svc,
-        ContractSigned {
-            contract_id: contract_id.clone(),
-            pairing_id: "p-1".into(),
-            demand_id: format!("d-{contract_id}"),
-            achievement_id: "a-1".into(),
-            enterprise_id: enterprise.into(),
-            supplier: "华中科技大学".into(),
-            contract_no: format!("HT-{contract_id}"),
-            contract_type: t as i32,
-            amount_fen,
-            signed_at: Some(timestamp(signed_at)),
-            region_code: region.into(),
-            industry_chain: "高端装备".into(),
-            supplier_region_code: "420100".into(),
-            ..Default::default()
-        },
+        contract_signed(&contract_id, enterprise, region, t, amount_fen, signed_at),
     )
-    .await
+    .await;
+    contract_id
 }
 
-/// Publishes `c` on the bus and waits until the service has registered the contract; its id.
-pub async fn publish_contract(svc: &TestService, c: ContractSigned) -> String {
-    let contract_id = c.contract_id.clone();
-    svc.publish(NewEvent::new(&contract_id, 1, Payload::ContractSigned(c)))
+/// The event announcing a contract signed at `signed_at`, brokered by nobody.
+pub fn contract_signed(
+    contract_id: &str,
+    enterprise: &str,
+    region: &str,
+    t: ContractType,
+    amount_fen: i64,
+    signed_at: chrono::DateTime<chrono::Utc>,
+) -> ContractSigned {
+    ContractSigned {
+        contract_id: contract_id.into(),
+        pairing_id: "p-1".into(),
+        demand_id: format!("d-{contract_id}"),
+        achievement_id: "a-1".into(),
+        enterprise_id: enterprise.into(),
+        supplier: "华中科技大学".into(),
+        contract_no: format!("HT-{contract_id}"),
+        contract_type: t as i32,
+        amount_fen,
+        signed_at: Some(timestamp(signed_at)),
+        region_code: region.into(),
+        industry_chain: "高端装备".into(),
+        supplier_region_code: "420100".into(),
+        facilitator: String::new(),
+        facilitator_role: String::new(),
+    }
+}
+
+/// Publishes `kc.contract.signed` and waits until the service has recorded the contract.
+pub async fn publish_contract(svc: &TestService, signed: ContractSigned) -> Envelope {
+    let contract_id = signed.contract_id.clone();
+    let event = svc
+        .publish(NewEvent::new(
+            &contract_id,
+            1,
+            Payload::ContractSigned(signed),
+        ))
         .await;
     let pool = svc.pool.clone();
     let id = contract_id.clone();
@@ -155,7 +174,7 @@ pub async fn publish_contract(svc: &TestService, c: ContractSigned) -> String {
         },
     )
     .await;
-    contract_id
+    event
 }
 
 pub fn enterprise_token(svc: &TestService, enterprise: &str) -> String {

@@ -10,5 +10,6 @@ mod payments;
 mod policies;
 mod policy_review;
 mod registration;
+mod rewards;
 mod saga;
 mod timing;

@@ -94,6 +94,11 @@ pub struct Application {
     pub payout_reference: String,
     pub create_time: Option<DateTime<Utc>>,
     pub update_time: Option<DateTime<Utc>>,
+    /// `SUBSIDY`, or `BROKER_REWARD`: the reward of the broker who facilitated the deal
+    /// (enterprises never see these).
+    pub kind: String,
+    /// Who is paid: the enterprise id for a subsidy, the broker for a reward.
+    pub payee: String,
 }
 
 impl From<spb::SubsidyApplication> for Application {
@@ -124,6 +129,12 @@ impl From<spb::SubsidyApplication> for Application {
             payout_reference: a.payout_reference,
             create_time: time(a.create_time),
             update_time: time(a.update_time),
+            kind: match kechuang_proto::common::ApplicationKind::try_from(a.kind) {
+                Ok(kechuang_proto::common::ApplicationKind::BrokerReward) => "BROKER_REWARD",
+                _ => "SUBSIDY",
+            }
+            .into(),
+            payee: a.payee,
         }
     }
 }

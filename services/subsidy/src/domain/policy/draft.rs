@@ -75,6 +75,8 @@ pub struct PolicyDraft {
     pub claim_window_days: i32,
     /// See [`super::Policy::subsidise_unregistered`].
     pub subsidise_unregistered: bool,
+    /// A subsidy or a broker-reward policy: the same fields and bounds (see [`super::Kind`]).
+    pub kind: super::Kind,
 }
 
 fn check_tiers(v: &mut Violations, tiers: &[Tier]) {
@@ -165,6 +167,11 @@ pub fn validate(draft: &PolicyDraft, limits: &Limits) -> Violations {
         limits,
     );
     check_scope(&mut v, draft);
+    v.check(
+        !(draft.kind == super::Kind::BrokerReward && draft.subsidise_unregistered),
+        "subsidise_unregistered",
+        "a broker's reward is only for certified contracts",
+    );
     match (draft.valid_from, draft.valid_to) {
         (None, _) => {
             v.add("valid_from", "is required");
@@ -231,7 +238,27 @@ mod tests {
             four_eyes_threshold_fen: 10_000_000,
             claim_window_days: DEFAULT_CLAIM_WINDOW_DAYS,
             subsidise_unregistered: false,
+            kind: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_reward_policy_keeps_the_bounds_and_never_rewards_unregistered_contracts() {
+        let mut reward = hubei();
+        reward.kind = crate::domain::policy::Kind::BrokerReward;
+        assert!(fields(&reward, &Limits::default()).is_empty());
+        reward.subsidise_unregistered = true;
+        assert_eq!(
+            fields(&reward, &Limits::default()),
+            ["subsidise_unregistered"]
+        );
+        reward.subsidise_unregistered = false;
+        reward.tiers[0].ratio_bps = 10_001;
+        reward.per_enterprise_annual_cap_fen = DEFAULT_CAP_CEILING_FEN + 1;
+        assert_eq!(
+            fields(&reward, &Limits::default()),
+            ["tiers[0].ratio_bps", "per_enterprise_annual_cap_fen"]
+        );
     }
 
     #[test]
@@ -259,6 +286,7 @@ mod tests {
             four_eyes_threshold_fen: -5,
             claim_window_days: 3651,
             subsidise_unregistered: false,
+            kind: Default::default(),
         };
         let found = fields(&draft, &Limits::default());
         for f in [
