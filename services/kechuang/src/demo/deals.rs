@@ -9,6 +9,9 @@ use kechuang_proto::matching as mpb;
 use std::time::{Duration, Instant};
 use tonic::Code;
 
+/// The brokers enterprises name in the demo.
+const BROKERS: [&str; 5] = ["钱", "孙", "吴", "郑", "冯"];
+
 impl Demo<'_> {
     /// The sky net pushes pairings; each enterprise looks for its best one.
     pub(super) async fn receive_pairings(
@@ -91,12 +94,19 @@ impl Demo<'_> {
                 let mut c = clients.matching.clone();
                 let token = cast.enterprise(&enterprises[demands[i].enterprise].credit_code);
                 let accept = chance(seed, i, 2, 70);
+                // A third of the deals were brokered by a technology broker the enterprise
+                // names; the rest by the technology manager who verified the demand.
+                let broker = if accept && chance(seed, i, 3, 33) {
+                    format!("技术经纪人·{}", BROKERS[i % BROKERS.len()])
+                } else {
+                    String::new()
+                };
                 async move {
                     let r = mpb::RespondToPairingRequest {
                         pairing_id: pairing.id.clone(),
                         accept,
                         note: String::new(),
-                        broker: String::new(),
+                        broker,
                     };
                     match c.respond_to_pairing(authed(r, &token)).await {
                         Ok(p) if accept => Ok(Some((i, id, p.into_inner()))),

@@ -182,6 +182,14 @@ pub async fn run(
         status.as_str_name()
     );
 
+    // And the brokers' reward rule, with a fund of its own (5,000,000 yuan).
+    let rewards =
+        super::policy::broker_rewards_in_force(&clients, &cast, options.seed, 500_000_000).await?;
+    println!(
+        "policy {} v{} (broker rewards, fund {}): decided by {}",
+        rewards.name, rewards.version, rewards.fund_id, rewards.decided_by
+    );
+
     demo.import_achievements().await?;
     demo.register_enterprises().await;
     let submitted = demo.submit_demands().await;
@@ -196,7 +204,9 @@ pub async fn run(
         signed.len() - certified - refused
     );
     let applications = demo.record_payments(signed).await;
-    let ids: Vec<String> = applications.into_iter().flatten().collect();
+    let mut ids: Vec<String> = applications.into_iter().flatten().collect();
+    // The brokers' rewards the payments made, reviewed like subsidies.
+    ids.extend(demo.reward_applications().await?);
     demo.review_applications(&ids).await;
     demo.settle(&ids).await?;
     report(

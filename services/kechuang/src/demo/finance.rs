@@ -88,6 +88,33 @@ impl Demo<'_> {
         applications
     }
 
+    /// The brokers' reward applications waiting for review.
+    pub(super) async fn reward_applications(&self) -> anyhow::Result<Vec<String>> {
+        let mut c = self.clients.subsidy.clone();
+        let mut ids = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = c
+                .list_applications(authed(
+                    spb::ListApplicationsRequest {
+                        page_size: 500,
+                        page_token,
+                        status: spb::ApplicationStatus::PendingReview as i32,
+                        enterprise_id: String::new(),
+                        kind: kechuang_proto::common::ApplicationKind::BrokerReward as i32,
+                    },
+                    &self.cast.auditor,
+                ))
+                .await?
+                .into_inner();
+            ids.extend(page.applications.into_iter().map(|a| a.id));
+            if page.next_page_token.is_empty() {
+                return Ok(ids);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
     /// Approvers review the queue: one approval, or two above the four-eyes threshold.
     pub(super) async fn review_applications(&self, ids: &[String]) {
         let Demo {

@@ -45,3 +45,64 @@ pub async fn wuhan_in_force(clients: &Clients, cast: &Cast) -> anyhow::Result<sp
         Err(s) => Err(s.into()),
     }
 }
+
+/// The broker-reward rule the demo puts in force (issue 24): 1 % of the certified technical
+/// amount actually paid, at most 50,000 yuan a deal and 300,000 yuan a broker a year, two
+/// approvers above 20,000 yuan, from a fund of its own (created and topped up with
+/// `top_up_fen` here). Proposed by the officer, approved by the second approver; a rerun finds
+/// the fund and the policy as they were.
+pub async fn broker_rewards_in_force(
+    clients: &Clients,
+    cast: &Cast,
+    seed: u64,
+    top_up_fen: i64,
+) -> anyhow::Result<spb::Policy> {
+    let mut fund = clients.fund.clone();
+    let created = fund
+        .create_fund(authed(
+            kechuang_proto::fund::CreateFundRequest {
+                request_id: "demo:broker-rewards-fund".into(),
+                name: "技术经理人、技术经纪人奖励资金".into(),
+                low_balance_fen: top_up_fen / 10,
+            },
+            &cast.officer,
+        ))
+        .await?
+        .into_inner();
+    fund.top_up(authed(
+        kechuang_proto::fund::TopUpRequest {
+            fund_id: created.id.clone(),
+            amount_fen: top_up_fen,
+            reference: format!("DEMO-BROKER-TOPUP-{seed}"),
+        },
+        &cast.officer,
+    ))
+    .await?;
+    let mut r = subsidy::seed::hubei_policy_request();
+    r.request_id = "demo:broker-rewards".into();
+    r.name = "湖北省技术经理人、技术经纪人促成奖励".into();
+    r.kind = spb::PolicyKind::BrokerReward as i32;
+    r.fund_id = created.id;
+    r.tiers = vec![spb::PolicyTier {
+        from_cumulative_fen: 0,
+        ratio_bps: 100,
+    }];
+    r.per_contract_cap_fen = 5_000_000;
+    r.per_enterprise_annual_cap_fen = 30_000_000;
+    r.four_eyes_threshold_fen = 2_000_000;
+    r.contract_types = vec![];
+    let mut c = clients.policy.clone();
+    let proposed = c
+        .create_policy(authed(r, &cast.officer))
+        .await?
+        .into_inner();
+    let request = spb::ApprovePolicyRequest {
+        policy_id: proposed.id.clone(),
+        note: "复核：奖励比例与上限符合省级政策".into(),
+    };
+    match c.approve_policy(authed(request, &cast.approver_2)).await {
+        Ok(decided) => Ok(decided.into_inner()),
+        Err(s) if s.code() == Code::FailedPrecondition => Ok(proposed),
+        Err(s) => Err(s.into()),
+    }
+}

@@ -142,11 +142,13 @@ pub async fn report(
             .unwrap_or(0)
     };
     println!(
-        "applications: {} disbursed, {} waitlisted, {} ineligible, {} pending review, {} failed",
+        "applications (subsidies and brokers' rewards): {} disbursed, {} waitlisted, {} ineligible, \
+         {} pending review, {} awaiting registration, {} failed",
         a(A::Disbursed),
         a(A::Waitlisted),
         a(A::Ineligible),
         a(A::PendingReview),
+        a(A::AwaitingRegistration),
         a(A::DisbursementFailed)
     );
     println!("=== fund {} ({}) ===", fund.name, fund.id);
