@@ -163,6 +163,12 @@ impl From<Error> for Status {
                 if is_serialization_failure(&e) {
                     return Status::aborted("concurrent update; retry");
                 }
+                if matches!(e, sqlx::Error::PoolTimedOut) {
+                    // Every connection busy for the whole acquire timeout: the service is
+                    // overloaded, not broken, and the caller may retry later.
+                    tracing::warn!("no database connection within the acquire timeout");
+                    return Status::unavailable("the database is busy; retry later");
+                }
                 if is_bad_value(&e) {
                     // A value the validation let through and the database refused: still the
                     // caller's input, and nothing was written.
@@ -233,6 +239,15 @@ pub fn field_violations(status: &Status) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pool_that_stays_busy_is_unavailable_and_other_database_errors_are_internal() {
+        let busy: Status = Error::Database(sqlx::Error::PoolTimedOut).into();
+        assert_eq!(busy.code(), tonic::Code::Unavailable);
+        let broken: Status = Error::Database(sqlx::Error::RowNotFound).into();
+        assert_eq!(broken.code(), tonic::Code::Internal);
+        assert_eq!(broken.message(), "internal error");
+    }
 
     #[test]
     fn a_lazy_description_is_written_only_for_a_failed_check() {

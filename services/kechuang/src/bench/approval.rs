@@ -161,8 +161,12 @@ async fn applications(ctx: &Ctx, n: usize) -> anyhow::Result<Vec<String>> {
                             pb.inc(1);
                             return anyhow::Ok(());
                         }
+                        // Not arrived yet, or the database busy on a loaded machine.
                         Err(s)
-                            if s.code() == tonic::Code::NotFound && Instant::now() < deadline =>
+                            if matches!(
+                                s.code(),
+                                tonic::Code::NotFound | tonic::Code::Unavailable
+                            ) && Instant::now() < deadline =>
                         {
                             tokio::time::sleep(Duration::from_millis(20)).await
                         }
@@ -171,7 +175,9 @@ async fn applications(ctx: &Ctx, n: usize) -> anyhow::Result<Vec<String>> {
                 }
             }
         })
-        .buffered(16)
+        // Each certification writes the audit chain, one at a time: more in flight would
+        // only hold connections waiting for it.
+        .buffered(4)
         .try_collect::<Vec<()>>()
         .await?;
     pb.finish_and_clear();
