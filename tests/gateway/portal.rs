@@ -445,6 +445,19 @@ async fn each_role_is_sent_to_its_pages() {
     )
     .await;
     assert_eq!(home(&approver).await, "/console/queue");
+    // `/console` leads each person to their own console page through `/`: a registrar's is
+    // the registrations, not the approvers' queue.
+    let console = approver.get("/console").await;
+    assert_eq!(
+        (console.status, console.header("location")),
+        (303, Some("/"))
+    );
+    let registrar = Browser::sign_in(
+        stack.gateway,
+        &stack.token(Role::Registrar, "登记员·吴", None),
+    )
+    .await;
+    assert_eq!(home(&registrar).await, "/console/registrations");
     let refused = approver.get("/desk").await;
     assert_eq!(refused.status, 403);
     assert!(

@@ -41,7 +41,8 @@ pub const FIGURE_READERS: &[Role] = &[
 
 pub fn router() -> Router<AppState> {
     let pages = Router::new()
-        .route("/console", get(|| async { Redirect::to("/console/queue") }))
+        // Each person's own console page (a registrar's is not the queue); `/` knows which.
+        .route("/console", get(|| async { Redirect::to("/") }))
         .route("/console/queue", get(queue::page))
         .route("/console/applications/{id}", get(application::page))
         .route("/console/applications/{id}/approve", post(queue::approve))
