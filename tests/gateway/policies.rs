@@ -2,7 +2,10 @@
 //! approver) cannot decide, another approver puts it in force or rejects it.
 
 use crate::support::{Answer, Stack, exchange, sign_in};
-use kechuang_platform::Role;
+use kechuang_e2e::authed;
+use kechuang_platform::{Role, ServiceKind};
+use kechuang_proto::subsidy::policy_service_client::PolicyServiceClient;
+use kechuang_proto::subsidy::{ListPoliciesRequest, PolicyKind, PolicyStatus};
 
 /// Percent-encodes a form value.
 pub fn enc(s: &str) -> String {
@@ -191,6 +194,31 @@ async fn an_officer_proposes_and_only_another_approver_decides() {
     let page = get(&stack, &wang).await;
     assert!(row_in(&page, "history", &second));
     assert!(row_in(&page, "in-force", &id), "the first stays in force");
+
+    // A brokers' reward rule is proposed on the same form, and the service keeps its kind.
+    let mut reward = proposal("湖北省技术经纪人促成奖励", "console-test-4");
+    reward.push(("kind", "broker_reward"));
+    let reward = done(
+        &post(&stack, &wang, "/console/policies", &reward).await,
+        "proposed",
+    );
+    let mut policies = PolicyServiceClient::new(stack.platform.channel(ServiceKind::Subsidy).await);
+    let listed = policies
+        .list_policies(authed(
+            ListPoliciesRequest {
+                page_size: 100,
+                page_token: String::new(),
+                status: PolicyStatus::Proposed as i32,
+            },
+            &stack.token(Role::Auditor, "审计·孙", None),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let kept = listed.policies.iter().find(|p| p.id == reward).unwrap();
+    assert_eq!(kept.kind, PolicyKind::BrokerReward as i32);
+    let page = get(&stack, &li).await;
+    assert!(page.body.contains("经纪人奖励 broker reward"));
 
     // An unreadable form names its fields before any service is asked.
     let mut bad = proposal("坏表单", "console-test-3");

@@ -52,6 +52,9 @@ fn terms(p: &Policy) -> Markup {
     html! {
         (policy_summary(Some(p), &p.id))
         div.muted {
+            @if p.kind == kechuang_proto::subsidy::PolicyKind::BrokerReward as i32 {
+                "经纪人奖励 broker reward（每单上限即单合同上限，每人年上限即企业年上限 per-deal and per-broker caps）；"
+            }
             "四眼门槛 four eyes above " (yuan(p.four_eyes_threshold_fen))
             @if !p.region_prefixes.is_empty() { "；地区 " (p.region_prefixes.join("、")) }
             @if !p.industry_chains.is_empty() { "；产业链 " (p.industry_chains.join("、")) }
@@ -109,6 +112,11 @@ pub fn propose_form(session: &Session) -> Markup {
         form.card #propose method="post" action="/console/policies" {
             input type="hidden" name="csrf" value=(session.csrf);
             input type="hidden" name="request_id" value=(request_id);
+            p { label { "类别 Kind"
+                select name="kind" {
+                    option value="subsidy" selected { "企业补贴 subsidy for enterprises" }
+                    option value="broker_reward" { "技术经理人/经纪人奖励 reward for the deal's broker（上限：每单、每人每年 caps: per deal, per broker a year）" }
+                } } }
             p { label { "名称 Name（同名即新版本 same name: a new version）" input type="text" name="name" required; } }
             p { label { "资金 Fund" input type="text" name="fund_id" value=(kechuang_vocabulary::DEFAULT_FUND_ID) required; } }
             p { label { "分档：每行“起点（元） 比例（%）” Tiers: one per line, “from (yuan) ratio (%)”"

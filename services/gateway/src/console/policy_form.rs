@@ -6,7 +6,7 @@ use crate::money::hundredths;
 use crate::status::{ApiError, FieldViolation};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use kechuang_proto::common::ContractType;
-use kechuang_proto::subsidy::{CreatePolicyRequest, PolicyTier};
+use kechuang_proto::subsidy::{CreatePolicyRequest, PolicyKind, PolicyTier};
 use serde::Deserialize;
 
 /// The form's fields, as the browser sends them (all text; absent when left empty).
@@ -37,6 +37,8 @@ pub struct ProposeForm {
     pub claim_window_days: Option<String>,
     /// A checkbox: present when the policy also subsidises unregistered contracts.
     pub subsidise_unregistered: Option<String>,
+    /// `subsidy` (also when absent) or `broker_reward`.
+    pub kind: Option<String>,
 }
 
 fn list(text: Option<&str>) -> Vec<String> {
@@ -144,6 +146,14 @@ impl ProposeForm {
                 0
             }),
         };
+        let kind = match self.kind.as_deref().map(str::trim).unwrap_or("") {
+            "" | "subsidy" => PolicyKind::Subsidy,
+            "broker_reward" => PolicyKind::BrokerReward,
+            _ => {
+                bad.push(("kind".into(), "must be subsidy or broker_reward".into()));
+                PolicyKind::Unspecified
+            }
+        };
         if !bad.is_empty() {
             let mut e = ApiError::invalid(bad[0].0.clone(), bad[0].1.clone());
             e.body.field_violations = bad
@@ -178,8 +188,7 @@ impl ProposeForm {
             four_eyes_threshold_fen,
             claim_window_days,
             subsidise_unregistered: self.subsidise_unregistered.is_some(),
-            // The form proposes subsidy policies (UNSPECIFIED).
-            kind: 0,
+            kind: kind as i32,
         })
     }
 }
@@ -259,6 +268,27 @@ mod tests {
             ..filled()
         };
         assert!(ticked.request().unwrap().subsidise_unregistered);
+        assert_eq!(
+            r.kind,
+            PolicyKind::Subsidy as i32,
+            "a subsidy unless chosen"
+        );
+        let reward = ProposeForm {
+            kind: Some("broker_reward".into()),
+            ..filled()
+        };
+        assert_eq!(
+            reward.request().unwrap().kind,
+            PolicyKind::BrokerReward as i32
+        );
+        let odd = ProposeForm {
+            kind: Some("bonus".into()),
+            ..filled()
+        };
+        assert_eq!(
+            odd.request().unwrap_err().body.field_violations[0].field,
+            "kind"
+        );
     }
 
     #[test]
