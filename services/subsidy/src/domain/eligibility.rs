@@ -16,7 +16,7 @@
 //! contracts.
 
 use super::application::Status;
-use super::calculator::{self, Standing};
+use super::calculator::{self, Grant, Standing};
 use super::money::yuan;
 use super::policy::{Choice, Kind, PaymentFacts, Policy, choose};
 use super::timing;
@@ -79,6 +79,38 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// The calculator's `grant` on `base` under `policy`: PENDING_REVIEW, or INELIGIBLE with
+    /// `zero_reason` when it comes to nothing; `base_step` first among the steps.
+    pub(crate) fn computed(
+        policy: &Policy,
+        base: i64,
+        base_step: String,
+        grant: Grant,
+        zero_reason: &str,
+    ) -> Decision {
+        let granted = grant.amount_fen > 0;
+        let mut steps = vec![base_step];
+        steps.extend(grant.steps);
+        Decision {
+            status: if granted {
+                Status::PendingReview
+            } else {
+                Status::Ineligible
+            },
+            reason: if granted {
+                String::new()
+            } else {
+                zero_reason.into()
+            },
+            policy: Some((policy.id.clone(), policy.fund_id.clone())),
+            eligible_base_fen: base,
+            amount_fen: grant.amount_fen,
+            entitled_exact: if granted { grant.entitled_exact } else { 0 },
+            required_approvals: policy.required_approvals(grant.amount_fen),
+            steps,
+        }
+    }
+
     pub(crate) fn without_grant(
         status: Status,
         policy: Option<&Policy>,
@@ -206,27 +238,13 @@ pub fn judge(
         }
     };
     let grant = calculator::compute(policy, standing, base);
-    let mut steps = vec![base_step];
-    steps.extend(grant.steps);
-    let granted = grant.amount_fen > 0;
-    Ok(Decision {
-        status: if granted {
-            Status::PendingReview
-        } else {
-            Status::Ineligible
-        },
-        reason: if granted {
-            String::new()
-        } else {
-            "按政策核定的补贴为零（已达上限或金额过小）".into()
-        },
-        policy: Some((policy.id.clone(), policy.fund_id.clone())),
-        eligible_base_fen: base,
-        amount_fen: grant.amount_fen,
-        entitled_exact: if granted { grant.entitled_exact } else { 0 },
-        required_approvals: policy.required_approvals(grant.amount_fen),
-        steps,
-    })
+    Ok(Decision::computed(
+        policy,
+        base,
+        base_step,
+        grant,
+        "按政策核定的补贴为零（已达上限或金额过小）",
+    ))
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@
 //! rewards in a year. A payment makes no reward when the contract is not certified, has no
 //! facilitator, no reward policy in force covers it, or its base is nothing.
 
-use super::application::Status;
 use super::calculator::{self, Standing};
 use super::eligibility::{Decision, PaymentCase, Registration, pro_rata_base};
 use super::money::yuan;
@@ -57,38 +56,26 @@ pub fn judge(
         return None;
     }
     let grant = calculator::compute(policy, standing, base);
-    let mut steps = vec![format!(
+    let base_step = format!(
         "经纪人 {}：合同认定技术交易额 {}，本次实付 {}，按比例计入奖励基数 {}",
         facilitator.trim(),
         yuan(*certified_amount_fen),
         yuan(case.payment_fen),
         yuan(base)
-    )];
-    steps.extend(grant.steps);
-    let granted = grant.amount_fen > 0;
-    Some(Decision {
-        status: if granted {
-            Status::PendingReview
-        } else {
-            Status::Ineligible
-        },
-        reason: if granted {
-            String::new()
-        } else {
-            "按奖励政策核定的奖励为零（已达上限或金额过小）".into()
-        },
-        policy: Some((policy.id.clone(), policy.fund_id.clone())),
-        eligible_base_fen: base,
-        amount_fen: grant.amount_fen,
-        entitled_exact: if granted { grant.entitled_exact } else { 0 },
-        required_approvals: policy.required_approvals(grant.amount_fen),
-        steps,
-    })
+    );
+    Some(Decision::computed(
+        policy,
+        base,
+        base_step,
+        grant,
+        "按奖励政策核定的奖励为零（已达上限或金额过小）",
+    ))
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::domain::application::Status;
     use crate::domain::eligibility::ContractFacts;
     use crate::domain::policy::Tier;
     use crate::domain::policy::tests::hubei_policy;
