@@ -31,28 +31,8 @@ async fn a_demo_person_signs_in_with_one_click_in_development() {
         7,
         "one person per role"
     );
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_string();
-    let approver = page
-        .split("<form")
-        .find(|form| form.contains("id=\"dev-finance_approver\""))
-        .and_then(|form| form.split("name=\"person\" value=\"").nth(1))
-        .and_then(|r| r.split('"').next())
-        .expect("an approver")
-        .to_string();
-
-    let signed_in = browser
-        .post(stack.url("/console/login/dev"))
-        .form(&[("csrf", csrf.as_str()), ("person", approver.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status(), 303);
-    assert_eq!(signed_in.headers()["location"], "/console/queue");
+    let (browser, location) = sign_in_as(&stack, &browser, &page, "finance_approver").await;
+    assert_eq!(location, "/console/queue");
     // The queue asks the subsidy service with the minted token: it answers.
     let queue = browser
         .get(stack.url("/console/queue"))
@@ -74,27 +54,8 @@ async fn a_demo_person_signs_in_with_one_click_in_development() {
         .text()
         .await
         .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_string();
-    let registrar = page
-        .split("<form")
-        .find(|form| form.contains("id=\"dev-registrar\""))
-        .and_then(|form| form.split("name=\"person\" value=\"").nth(1))
-        .and_then(|r| r.split('"').next())
-        .expect("a registrar")
-        .to_string();
-    let signed_in = browser
-        .post(stack.url("/console/login/dev"))
-        .form(&[("csrf", csrf.as_str()), ("person", registrar.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status(), 303);
-    assert_eq!(signed_in.headers()["location"], "/console/registrations");
+    let (browser, location) = sign_in_as(&stack, &browser, &page, "registrar").await;
+    assert_eq!(location, "/console/registrations");
     let page = browser
         .get(stack.url("/console/registrations"))
         .send()
@@ -105,4 +66,39 @@ async fn a_demo_person_signs_in_with_one_click_in_development() {
     assert!(page.contains("<span id=\"who\">登记员·周</span>"), "{page}");
     assert!(page.contains("id=\"to-register\""), "{page}");
     stack.stop().await;
+}
+
+/// Posts the login page's development form of `role` (its CSRF token and its person) with
+/// `browser`: the browser, now signed in, and where the gateway sends the person.
+async fn sign_in_as(
+    stack: &Stack,
+    browser: &reqwest::Client,
+    login_page: &str,
+    role: &str,
+) -> (reqwest::Client, String) {
+    let csrf = login_page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let person = login_page
+        .split("<form")
+        .find(|form| form.contains(&format!("id=\"dev-{role}\"")))
+        .and_then(|form| form.split("name=\"person\" value=\"").nth(1))
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("a {role} offered"))
+        .to_string();
+    let signed_in = browser
+        .post(stack.url("/console/login/dev"))
+        .form(&[("csrf", csrf.as_str()), ("person", person.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let location = signed_in.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    (browser.clone(), location)
 }
