@@ -155,3 +155,52 @@ impl HeldConnection {
         self.held = None;
     }
 }
+
+/// At most one NOTIFY per period from this process. A transaction that NOTIFYs takes a lock
+/// held across the whole cluster while it commits, so notifying commits cannot share WAL
+/// flushes; a listener woken by one notification reads everything committed by then, and a
+/// poll covers a commit that lands just after it.
+pub struct NotifyBudget {
+    every: Duration,
+    last_micros: std::sync::atomic::AtomicU64,
+}
+
+impl NotifyBudget {
+    pub const fn new(every: Duration) -> Self {
+        Self {
+            every,
+            last_micros: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Whether this transaction may NOTIFY (and then counts it as the period's one).
+    pub fn spend(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let now = START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_micros() as u64
+            + 1;
+        let last = self.last_micros.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= self.every.as_micros() as u64
+            && self
+                .last_micros
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod notify_budget {
+    use super::*;
+
+    #[test]
+    fn one_notify_per_period() {
+        let budget = NotifyBudget::new(Duration::from_secs(3600));
+        assert!(budget.spend(), "the first is due");
+        assert!(!budget.spend(), "a second within the period is not");
+        let always = NotifyBudget::new(Duration::ZERO);
+        assert!(always.spend() && always.spend());
+    }
+}

@@ -67,6 +67,8 @@ pub async fn build_with(
     runtime.spawn(move |cancel| payout::run_worker(pool, gateway, max_attempts, cancel));
     let pool = runtime.pool.clone();
     runtime.spawn(move |cancel| judging::run_sweep(pool, cancel));
+    let pool = runtime.pool.clone();
+    runtime.spawn(move |cancel| store::audit::run_integrator(pool, cancel));
     let policies = api::PolicyApi::new(runtime.pool.clone(), limits);
     let subsidies = api::SubsidyApi::new(runtime.pool.clone());
     let registrations = api::RegistrationApi::new(runtime.pool.clone());

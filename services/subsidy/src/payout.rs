@@ -176,7 +176,8 @@ pub async fn run_worker(
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = notified => {}
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            // A payout committed just after a notification (owe notifies at most every 5 ms).
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
     }
 }

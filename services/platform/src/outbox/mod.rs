@@ -9,7 +9,7 @@
 //! order is that aggregate's event order. One relay per database publishes at a time (a
 //! session advisory lock), sequentially, awaiting each ack, so JetStream receives each
 //! aggregate's events in order. It wakes on an in-process bell, on LISTEN/NOTIFY (rate
-//! limited, see [`NOTIFY_EVERY`]) and on a 100 ms poll. The events of aggregates that a
+//! limited, see [`crate::db::NotifyBudget`]) and on a 100 ms poll. The events of aggregates that a
 //! statement has just created can also be handed to the relay after the commit
 //! ([`Handover`]), which publishes them without reading their rows back.
 
@@ -194,23 +194,13 @@ static RINGS: AtomicU64 = AtomicU64::new(0);
 
 /// A transaction that NOTIFYs takes a database-wide lock while it commits, so notifying
 /// commits cannot share WAL flushes: one NOTIFY per transaction caps a database at a few
-/// hundred commits a second. So a process NOTIFYs at most once per [`NOTIFY_EVERY`]; the
-/// in-process bell, the relay's short re-checks and its poll cover the rest.
-const NOTIFY_EVERY: Duration = Duration::from_millis(5);
-static LAST_NOTIFY_MICROS: AtomicU64 = AtomicU64::new(0);
+/// hundred commits a second. So a process NOTIFYs at most once per 5 ms; the in-process bell,
+/// the relay's short re-checks and its poll cover the rest.
+static NOTIFY_BUDGET: crate::db::NotifyBudget =
+    crate::db::NotifyBudget::new(Duration::from_millis(5));
 
 fn should_notify() -> bool {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    let now = START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_micros() as u64
-        + 1;
-    let last = LAST_NOTIFY_MICROS.load(Ordering::Relaxed);
-    now.saturating_sub(last) >= NOTIFY_EVERY.as_micros() as u64
-        && LAST_NOTIFY_MICROS
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
+    NOTIFY_BUDGET.spend()
 }
 
 /// Unsent outbox rows, for health and tests.

@@ -1,9 +1,14 @@
 use crate::domain::audit::{self, Entry, GENESIS};
 use chrono::Utc;
 use kechuang_platform::{Caller, Error};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
-/// Appends one finance action to the hash chain, in the caller's transaction.
+/// Queues one finance action for the trail, in the caller's transaction: it commits or rolls
+/// back with the action. No lock: [`integrate`] links what committed into the chain, in queue
+/// order, soon after (a background task) and before anyone reads the trail.
 pub async fn append(
     conn: &mut PgConnection,
     actor: &str,
@@ -12,43 +17,141 @@ pub async fn append(
     target_id: &str,
     details: serde_json::Value,
 ) -> Result<(), Error> {
-    // One writer at a time: the chain is a sequence.
-    sqlx::query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
-        .execute(&mut *conn)
-        .await?;
-    let last: Option<(i64, String)> =
-        sqlx::query_as("SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
+    sqlx::query(
+        "INSERT INTO audit_queue (at, actor, role, action, target_id, details) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    .bind(actor)
+    .bind(role)
+    .bind(action)
+    .bind(target_id)
+    .bind(details.to_string())
+    .execute(conn)
+    .await?;
+    INTEGRATOR.notify_one();
+    Ok(())
+}
+
+/// The most queued entries one integration moves: bounds its transaction.
+const INTEGRATE_BATCH: i64 = 1000;
+
+/// Wakes this process's integrator after an append (it looks a moment later, once the
+/// appending transaction has likely committed; a periodic look catches the rest).
+static INTEGRATOR: Notify = Notify::const_new();
+
+#[derive(sqlx::FromRow)]
+struct Queued {
+    id: i64,
+    at: String,
+    actor: String,
+    role: String,
+    action: String,
+    target_id: String,
+    details: String,
+}
+
+/// Links the committed queued entries into the hash chain, oldest first; how many it linked.
+/// One integrator at a time (audit_log's lock, which only integrators take), so each entry
+/// is linked once: it leaves the queue in the transaction that chains it.
+pub async fn integrate(conn: &mut PgConnection) -> Result<usize, Error> {
+    let mut linked = 0;
+    loop {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query("LOCK TABLE audit_log IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
             .await?;
-    let (sequence, prev_hash) = last.map_or((1, GENESIS.to_string()), |(s, h)| (s + 1, h));
-    let mut entry = Entry {
-        sequence,
-        at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        actor: actor.into(),
-        role: role.into(),
-        action: action.into(),
-        target_id: target_id.into(),
-        details: details.to_string(),
-        prev_hash: prev_hash.clone(),
-        hash: String::new(),
-    };
-    entry.hash = audit::link_hash(&prev_hash, &entry);
+        let mut queued: Vec<Queued> = sqlx::query_as(
+            "DELETE FROM audit_queue WHERE id IN \
+               (SELECT id FROM audit_queue ORDER BY id LIMIT $1) \
+             RETURNING id, at, actor, role, action, target_id, details",
+        )
+        .bind(INTEGRATE_BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        // RETURNING keeps no order.
+        queued.sort_by_key(|q| q.id);
+        if queued.is_empty() {
+            tx.rollback().await?;
+            return Ok(linked);
+        }
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (mut sequence, mut prev_hash) = last.unwrap_or((0, GENESIS.to_string()));
+        let mut entries = Vec::with_capacity(queued.len());
+        for q in queued {
+            sequence += 1;
+            let mut entry = Entry {
+                sequence,
+                at: q.at,
+                actor: q.actor,
+                role: q.role,
+                action: q.action,
+                target_id: q.target_id,
+                details: q.details,
+                prev_hash: prev_hash.clone(),
+                hash: String::new(),
+            };
+            entry.hash = audit::link_hash(&prev_hash, &entry);
+            prev_hash = entry.hash.clone();
+            entries.push(entry);
+        }
+        let batch = entries.len();
+        insert(&mut tx, &entries).await?;
+        tx.commit().await?;
+        linked += batch;
+        if (batch as i64) < INTEGRATE_BATCH {
+            return Ok(linked);
+        }
+    }
+}
+
+async fn insert(conn: &mut PgConnection, entries: &[Entry]) -> Result<(), Error> {
+    let column = |f: fn(&Entry) -> &str| entries.iter().map(f).collect::<Vec<&str>>();
+    let sequences: Vec<i64> = entries.iter().map(|e| e.sequence).collect();
     sqlx::query(
         "INSERT INTO audit_log (sequence, at, actor, role, action, target_id, details, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                              $6::text[], $7::text[], $8::text[], $9::text[])",
     )
-    .bind(entry.sequence)
-    .bind(&entry.at)
-    .bind(&entry.actor)
-    .bind(&entry.role)
-    .bind(&entry.action)
-    .bind(&entry.target_id)
-    .bind(&entry.details)
-    .bind(&entry.prev_hash)
-    .bind(&entry.hash)
+    .bind(&sequences)
+    .bind(column(|e| &e.at))
+    .bind(column(|e| &e.actor))
+    .bind(column(|e| &e.role))
+    .bind(column(|e| &e.action))
+    .bind(column(|e| &e.target_id))
+    .bind(column(|e| &e.details))
+    .bind(column(|e| &e.prev_hash))
+    .bind(column(|e| &e.hash))
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// How often the integrator looks at the queue without being woken.
+const INTEGRATE_EVERY: Duration = Duration::from_secs(1);
+
+/// The integrator, until cancelled: links queued entries shortly after they are appended.
+pub async fn run_integrator(pool: PgPool, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = INTEGRATOR.notified() => {
+                // Let the appending transaction commit, and its neighbours join it.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            _ = tokio::time::sleep(INTEGRATE_EVERY) => {}
+        }
+        let linked = match pool.acquire().await {
+            Ok(mut conn) => integrate(&mut conn).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = linked {
+            tracing::warn!(error = %e, "cannot link the audit queue into the chain; retrying");
+        }
+    }
 }
 
 /// An action by a person.
@@ -97,7 +200,10 @@ fn entry(r: Row) -> Entry {
     }
 }
 
+/// The chain from `after` on; what is still queued is linked first, so every committed
+/// action is in it.
 pub async fn page(conn: &mut PgConnection, after: i64, limit: i64) -> Result<Vec<Entry>, Error> {
+    integrate(conn).await?;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT sequence, at, actor, role, action, target_id, details, prev_hash, hash FROM audit_log \
          WHERE sequence > $1 ORDER BY sequence LIMIT $2",

@@ -1,5 +1,9 @@
 use kechuang_platform::Error;
+use kechuang_platform::db::NotifyBudget;
 use sqlx::{PgConnection, PgPool};
+use std::time::Duration;
+
+static PAYOUTS_NOTIFY: NotifyBudget = NotifyBudget::new(Duration::from_millis(5));
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Payout {
@@ -28,9 +32,13 @@ pub async fn owe(
     .bind(amount_fen)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("SELECT pg_notify('kc_payouts', '')")
-        .execute(conn)
-        .await?;
+    // Wakes the payout workers when it commits; at most once per period (see NotifyBudget):
+    // a woken worker claims every payout committed by then, and its poll the rest.
+    if PAYOUTS_NOTIFY.spend() {
+        sqlx::query("SELECT pg_notify('kc_payouts', '')")
+            .execute(conn)
+            .await?;
+    }
     Ok(())
 }
 

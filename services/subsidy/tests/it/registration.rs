@@ -82,6 +82,8 @@ fn ids(list: &[Registration]) -> Vec<&str> {
 }
 
 async fn decisions_written(svc: &TestService) -> (i64, i64, i64) {
+    let mut conn = svc.pool.acquire().await.unwrap();
+    subsidy::store::audit::integrate(&mut conn).await.unwrap();
     let audit: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action LIKE 'registration.%'")
             .fetch_one(&svc.pool)
