@@ -86,6 +86,15 @@ impl SubsidyEvents {
 }
 
 impl EventHandler for SubsidyEvents {
+    /// Rejections and the rest of the subsidy service's news move no money.
+    fn wants(&self, event_type: &str) -> bool {
+        use kechuang_proto::event_types as t;
+        matches!(
+            event_type,
+            t::SUBSIDY_APPROVED | t::SUBSIDY_DISBURSED | t::SUBSIDY_DISBURSEMENT_FAILED
+        )
+    }
+
     async fn apply(
         &self,
         pool: &PgPool,

@@ -70,6 +70,16 @@ pub trait EventHandler: Send + Sync + 'static {
         tx: &mut PgConnection,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 
+    /// Whether this handler acts on events of `event_type` at all. The others under the
+    /// consumer's filter (a wildcard, since NATS 2.9 takes one filter per consumer) are
+    /// acknowledged unread: no signature check, no transaction, no record. Nothing here
+    /// depends on them, and a forgery among them is dead-lettered by the consumers that act
+    /// on its type.
+    fn wants(&self, event_type: &str) -> bool {
+        let _ = event_type;
+        true
+    }
+
     /// Applies `event` once for `consumer`: its effect and the record that it was processed
     /// commit together, or neither does. The default is one transaction per event (record it
     /// in `processed_events`, [`handle`](Self::handle), commit). A handler that commits the
@@ -316,6 +326,18 @@ impl<H: EventHandler> Consumer<H> {
                 return;
             }
         };
+        let event_type = message
+            .subject
+            .strip_prefix(self.bus.subject_prefix.as_str())
+            .and_then(|t| t.strip_prefix('.'));
+        if let Some(event_type) = event_type
+            && !self.handler.wants(event_type)
+        {
+            if let Err(e) = message.ack().await {
+                tracing::debug!(error = %e, "ack of an event this consumer ignores failed");
+            }
+            return;
+        }
         // Nothing is acted upon unless the producer entitled to its type signed it.
         let envelope = match self.keys.verify(
             &message.subject,

@@ -6,6 +6,7 @@ use crate::store::{applications, audit, contracts, payouts, registrations};
 use kechuang_platform::consumer::{EventHandler, HandlerError};
 use kechuang_platform::events::from_timestamp;
 use kechuang_platform::{NewEvent, outbox};
+use kechuang_proto::event_types;
 use kechuang_proto::events::{Envelope, SubsidyApproved, envelope::Payload};
 use sqlx::PgConnection;
 
@@ -48,6 +49,16 @@ pub const FUND_ANSWERS_PARALLELISM: usize = 8;
 pub struct FundAnswers;
 
 impl EventHandler for FundAnswers {
+    /// Posts, voids and the rest of the ledger's news are not ours to act on.
+    fn wants(&self, event_type: &str) -> bool {
+        matches!(
+            event_type,
+            event_types::FUND_RESERVED
+                | event_types::FUND_RESERVATION_REJECTED
+                | event_types::FUND_TOPPED_UP
+        )
+    }
+
     async fn handle(&self, event: &Envelope, tx: &mut PgConnection) -> Result<(), HandlerError> {
         match &event.payload {
             Some(Payload::FundReserved(r)) => {

@@ -11,7 +11,7 @@ use super::report::{Goal, Limit, Row, Section};
 use super::watch::{self, Arrivals};
 use futures::{StreamExt, TryStreamExt};
 use kechuang_platform::auth::authed;
-use kechuang_platform::bench::drive_timed;
+use kechuang_platform::bench::{Figures, drive_timed, percentile};
 use kechuang_platform::events::timestamp;
 use kechuang_platform::{NewEvent, Role, ServiceKind};
 use kechuang_proto::common::ContractType;
@@ -22,7 +22,8 @@ use kechuang_proto::subsidy::{
     ApproveApplicationRequest, CertifyContractRequest, RecordPaymentRequest,
 };
 use prost::Message;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
@@ -52,14 +53,17 @@ pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<
         .settings
         .bus()
         .subject(kechuang_proto::event_types::FUND_POSTED);
+    let hops = Hops::watch(ctx).await?;
     let approver = Arc::new(Approver {
         subsidy: SubsidyServiceClient::new(ctx.connect(ServiceKind::Subsidy).await?),
         token: ctx.token(Role::FinanceApprover, "bench-approver", None),
         arrivals: Arrivals::watch(&ctx.nats, subject, watch::posted_application).await?,
+        answered: Mutex::default(),
     });
     for id in &applications[..WARM] {
         approver.approve(id).await?;
     }
+    approver.answered.lock().expect("answered").clear();
     let mut rows = Vec::new();
     let mut next = WARM;
     for &c in levels {
@@ -83,6 +87,8 @@ pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<
                 .against(Limit::PostgresInsertCommit, c)
                 .goal(Goal::P99Below(TARGET_P99)),
         );
+        let answered = std::mem::take(&mut *approver.answered.lock().expect("answered"));
+        rows.extend(hops.rows(&f, &answered).await);
         ctx.settle("the saga's events").await?;
     }
     Ok(rows)
@@ -228,6 +234,8 @@ struct Approver {
     subsidy: SubsidyServiceClient<Channel>,
     token: String,
     arrivals: Arc<Arrivals>,
+    /// Per application: when the call started and when it was answered.
+    answered: Mutex<HashMap<String, (Instant, Instant)>>,
 }
 
 impl Approver {
@@ -242,11 +250,110 @@ impl Approver {
             .clone()
             .approve_application(authed(request, &self.token))
             .await?;
+        self.answered
+            .lock()
+            .expect("answered")
+            .insert(id.to_string(), (started, Instant::now()));
         let posted = self
             .arrivals
             .nth(id, 1, Duration::from_secs(120))
             .await
             .map_err(|_| anyhow::anyhow!("application {id} not posted within 120 s"))?;
         Ok(posted.duration_since(started))
+    }
+}
+
+/// The saga hop by hop: when each application's events reached the bus, so that a run's
+/// latency can be split into the call, the approval's relay, the ledger's reservation, the
+/// payout and the post (each row's rate is its run's).
+struct Hops {
+    approved: Arc<Arrivals>,
+    reserved: Arc<Arrivals>,
+    disbursed: Arc<Arrivals>,
+    posted: Arc<Arrivals>,
+}
+
+impl Hops {
+    async fn watch(ctx: &Ctx) -> anyhow::Result<Self> {
+        use kechuang_proto::event_types as t;
+        let bus = ctx.settings.bus();
+        let on = |event_type: &str| bus.subject(event_type);
+        Ok(Self {
+            approved: Arrivals::watch(&ctx.nats, on(t::SUBSIDY_APPROVED), approved).await?,
+            reserved: Arrivals::watch(&ctx.nats, on(t::FUND_RESERVED), reserved).await?,
+            disbursed: Arrivals::watch(&ctx.nats, on(t::SUBSIDY_DISBURSED), disbursed).await?,
+            posted: Arrivals::watch(&ctx.nats, on(t::FUND_POSTED), watch::posted_application)
+                .await?,
+        })
+    }
+
+    /// One row per hop of `run`'s applications.
+    async fn rows(
+        &self,
+        run: &Figures,
+        answered: &HashMap<String, (Instant, Instant)>,
+    ) -> Vec<Row> {
+        const HOPS: [&str; 5] = [
+            "  hop: ApproveApplication answered",
+            "  hop: → kc.subsidy.approved (relay)",
+            "  hop: → kc.fund.reserved (ledger)",
+            "  hop: → kc.subsidy.disbursed (payout)",
+            "  hop: → kc.fund.posted (ledger)",
+        ];
+        let mut hops: [Vec<Duration>; 5] = Default::default();
+        for (id, (started, answer)) in answered {
+            let mut at = vec![*started, *answer];
+            for arrivals in [
+                &self.approved,
+                &self.reserved,
+                &self.disbursed,
+                &self.posted,
+            ] {
+                match arrivals.nth(id, 1, Duration::from_secs(5)).await {
+                    Ok(seen) => at.push(seen),
+                    Err(_) => break,
+                }
+            }
+            // The relay may publish before the answer reaches the caller: that hop counts 0.
+            for (i, pair) in at.windows(2).enumerate() {
+                hops[i].push(pair[1].saturating_duration_since(pair[0]));
+            }
+        }
+        HOPS.iter()
+            .zip(hops.iter_mut())
+            .filter(|(_, samples)| !samples.is_empty())
+            .map(|(measure, samples)| {
+                let figures = Figures {
+                    label: measure.to_string(),
+                    operations: samples.len(),
+                    p50: percentile(samples, 0.50),
+                    p99: percentile(samples, 0.99),
+                    errors: 0,
+                    ..run.clone()
+                };
+                Row::timed(Section::Approval, measure, &figures)
+            })
+            .collect()
+    }
+}
+
+fn approved(payload: &Payload) -> Option<&str> {
+    match payload {
+        Payload::SubsidyApproved(a) => Some(&a.application_id),
+        _ => None,
+    }
+}
+
+fn reserved(payload: &Payload) -> Option<&str> {
+    match payload {
+        Payload::FundReserved(r) => Some(&r.application_id),
+        _ => None,
+    }
+}
+
+fn disbursed(payload: &Payload) -> Option<&str> {
+    match payload {
+        Payload::SubsidyDisbursed(d) => Some(&d.application_id),
+        _ => None,
     }
 }
