@@ -48,8 +48,10 @@ async fn concurrent_actions_and_integrators_link_each_committed_entry_exactly_on
     for task in appenders.chain(integrators).collect::<Vec<_>>() {
         task.await.unwrap();
     }
-    let mut conn = svc.pool.acquire().await.unwrap();
-    let entries = audit::all(&mut conn).await.unwrap();
+    let entries = {
+        let mut conn = svc.pool.acquire().await.unwrap();
+        audit::all(&mut conn).await.unwrap()
+    };
     subsidy::domain::audit::verify(&entries).expect("the chain links");
     let targets: Vec<&str> = entries
         .iter()
@@ -107,5 +109,6 @@ async fn a_queued_entry_cannot_be_edited_before_it_is_linked() {
         .execute(&mut *tx)
         .await;
     assert!(edit.is_err(), "the queue refuses edits");
+    drop(tx);
     svc.stop().await;
 }

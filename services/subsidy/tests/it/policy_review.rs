@@ -260,8 +260,9 @@ async fn every_proposal_and_decision_is_in_the_audit_trail_which_verifies() {
         "a rejected policy stays rejected"
     );
 
-    let mut conn = svc.pool.acquire().await.unwrap();
-    subsidy::store::audit::integrate(&mut conn).await.unwrap();
+    subsidy::store::audit::integrate(&mut *svc.pool.acquire().await.unwrap())
+        .await
+        .unwrap();
     let rows: Vec<(String, String, String)> =
         sqlx::query_as("SELECT action, actor, target_id FROM audit_log ORDER BY sequence")
             .fetch_all(&svc.pool)
