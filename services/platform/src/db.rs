@@ -182,8 +182,9 @@ impl NotifyBudget {
             .elapsed()
             .as_micros() as u64
             + 1;
+        // 0: never spent (the clock reads at least 1).
         let last = self.last_micros.load(Ordering::Relaxed);
-        now.saturating_sub(last) >= self.every.as_micros() as u64
+        (last == 0 || now.saturating_sub(last) >= self.every.as_micros() as u64)
             && self
                 .last_micros
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
