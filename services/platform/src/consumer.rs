@@ -104,17 +104,33 @@ pub async fn apply_alone<H: EventHandler + ?Sized>(
     consumer: &str,
     event: &Envelope,
 ) -> Result<Applied, HandlerError> {
+    let applied = in_one_transaction(pool, consumer, event, async |tx| {
+        handler.handle(event, tx).await
+    })
+    .await?;
+    Ok(applied.map_or(Applied::AlreadyProcessed, |()| Applied::Now))
+}
+
+/// [`apply_alone`] with any effect `apply`, whose value comes back once it has committed
+/// (`None`: a redelivery, nothing done): for a handler that hands work on after the commit
+/// and never before it.
+pub async fn in_one_transaction<T>(
+    pool: &PgPool,
+    consumer: &str,
+    event: &Envelope,
+    apply: impl AsyncFnOnce(&mut PgConnection) -> Result<T, HandlerError>,
+) -> Result<Option<T>, HandlerError> {
     let processed = Processed::of(consumer, event)?;
     let mut tx = pool.begin().await?;
     if !record_processed(&mut tx, std::slice::from_ref(&processed)).await? {
         tx.rollback().await?;
-        return Ok(Applied::AlreadyProcessed);
+        return Ok(None);
     }
-    handler.handle(event, &mut tx).await?;
+    let value = apply(&mut tx).await?;
     tx.commit().await?;
     // Whatever the handler appended to the outbox is committed now: publish it at once.
     crate::outbox::ring();
-    Ok(Applied::Now)
+    Ok(Some(value))
 }
 
 /// What applying an event came to.

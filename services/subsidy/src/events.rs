@@ -3,12 +3,12 @@
 use crate::domain::application::reservation_mismatch;
 use crate::domain::registration;
 use crate::store::{applications, audit, contracts, payouts, registrations};
-use kechuang_platform::consumer::{EventHandler, HandlerError};
+use kechuang_platform::consumer::{Applied, EventHandler, HandlerError, in_one_transaction};
 use kechuang_platform::events::from_timestamp;
 use kechuang_platform::{NewEvent, outbox};
 use kechuang_proto::event_types;
 use kechuang_proto::events::{Envelope, SubsidyApproved, envelope::Payload};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 /// `kc.contract.signed`: records the contract payments will be recorded against, and opens
 /// its registration, which waits for a registrar until `registration_window_days` after the
@@ -45,8 +45,11 @@ impl EventHandler for Contracts {
 pub const FUND_ANSWERS_PARALLELISM: usize = 8;
 
 /// `kc.fund.*`: the ledger's answers to our reservation requests, and top-ups that let the
-/// waitlist go on.
-pub struct FundAnswers;
+/// waitlist go on. A reservation owes its payout, which goes to this process's payout worker
+/// once the transaction has committed.
+pub struct FundAnswers {
+    pub payouts: crate::payout::Handover,
+}
 
 impl EventHandler for FundAnswers {
     /// Posts, voids and the rest of the ledger's news are not ours to act on.
@@ -59,7 +62,40 @@ impl EventHandler for FundAnswers {
         )
     }
 
+    async fn apply(
+        &self,
+        pool: &PgPool,
+        consumer: &str,
+        event: &Envelope,
+    ) -> Result<Applied, HandlerError> {
+        let owed = in_one_transaction(pool, consumer, event, async |tx| {
+            self.answer(event, tx).await
+        })
+        .await?;
+        match owed {
+            None => Ok(Applied::AlreadyProcessed),
+            Some(owed) => {
+                if let Some(payout) = owed {
+                    self.payouts.hand_over(payout);
+                }
+                Ok(Applied::Now)
+            }
+        }
+    }
+
     async fn handle(&self, event: &Envelope, tx: &mut PgConnection) -> Result<(), HandlerError> {
+        self.answer(event, tx).await.map(|_| ())
+    }
+}
+
+impl FundAnswers {
+    /// Applies one of the ledger's answers in `tx`; the payout it owes, if any.
+    async fn answer(
+        &self,
+        event: &Envelope,
+        tx: &mut PgConnection,
+    ) -> Result<Option<payouts::Payout>, HandlerError> {
+        let mut owed = None;
         match &event.payload {
             Some(Payload::FundReserved(r)) => {
                 let Some(app) = applications::lock(tx, &r.application_id).await? else {
@@ -80,7 +116,14 @@ impl EventHandler for FundAnswers {
                     }
                     applications::set_status(tx, &app.id, next, "").await?;
                     // The payee: the enterprise, or the broker for a reward.
-                    payouts::owe(tx, &app.id, &app.payee, app.amount_fen).await?;
+                    owed = payouts::owe(
+                        tx,
+                        &app.id,
+                        &app.payee,
+                        app.amount_fen,
+                        crate::payout::LEASE_SECS,
+                    )
+                    .await?;
                 }
             }
             Some(Payload::FundReservationRejected(r)) => {
@@ -110,7 +153,7 @@ impl EventHandler for FundAnswers {
             }
             _ => {}
         }
-        Ok(())
+        Ok(owed)
     }
 }
 

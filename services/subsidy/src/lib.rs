@@ -48,6 +48,7 @@ pub async fn build_with(
     let limits = domain::policy::Limits::new(config.tuning.policy_cap_ceiling_fen);
     let mut runtime = ServiceRuntime::start(config, &MIGRATOR).await?;
     seed::hubei_policy(&runtime.pool, &limits).await?;
+    let (handover, handed) = payout::Handover::new();
     runtime.consume(
         "contracts",
         event_types::CONTRACT_SIGNED,
@@ -60,11 +61,11 @@ pub async fn build_with(
     runtime.consume_in_parallel(
         "fund",
         event_types::every::FUND,
-        Arc::new(events::FundAnswers),
+        Arc::new(events::FundAnswers { payouts: handover }),
         events::FUND_ANSWERS_PARALLELISM,
     );
     let pool = runtime.pool.clone();
-    runtime.spawn(move |cancel| payout::run_worker(pool, gateway, max_attempts, cancel));
+    runtime.spawn(move |cancel| payout::run_worker(pool, gateway, max_attempts, handed, cancel));
     let pool = runtime.pool.clone();
     runtime.spawn(move |cancel| judging::run_sweep(pool, cancel));
     let pool = runtime.pool.clone();

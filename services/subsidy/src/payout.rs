@@ -6,10 +6,10 @@ use futures::future::BoxFuture;
 use kechuang_platform::{Error, NewEvent, outbox};
 use kechuang_proto::events::{SubsidyDisbursed, SubsidyDisbursementFailed, envelope::Payload};
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -114,72 +114,68 @@ impl PayoutGateway for SimulatedBank {
     }
 }
 
-/// Payouts one worker drives at a time. Each is a claim and a settlement, two commits, and a
-/// bank call between them: side by side, a slow bank holds up only one of them, and their
-/// commits can share the database's log flushes (how much that changes the saga's rate is not
-/// measured yet: docs/benchmarks.md). Claims skip locked rows, so no payout is driven twice.
+/// Payouts one worker drives at a time. Each is a bank call and a settlement (a commit):
+/// side by side, a slow bank holds up only one of them, and their commits can share the
+/// database's log flushes.
 pub const PAYOUTS_IN_FLIGHT: usize = 8;
 
-/// Drives owed payouts until `shutdown`, up to [`PAYOUTS_IN_FLIGHT`] at a time. Several
-/// replicas share the work through leases. The payouts in hand are finished first.
+/// How long an owed or claimed payout is its worker's alone.
+pub const LEASE_SECS: i64 = 30;
+
+/// How often the worker looks for payouts nobody holds: a lease that ran out (its worker
+/// died), a retry that fell due.
+const CLAIM_EVERY: Duration = Duration::from_millis(200);
+
+/// Where the consumer that owes a payout hands it to its process's worker, after the commit.
+#[derive(Clone)]
+pub struct Handover(mpsc::UnboundedSender<payouts::Payout>);
+
+impl Handover {
+    /// A hand-over and the worker's end of it.
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<payouts::Payout>) {
+        let (send, receive) = mpsc::unbounded_channel();
+        (Self(send), receive)
+    }
+
+    /// Gives the worker a payout owed (and leased to this process) in a committed transaction.
+    /// If the worker has stopped, the lease runs out and a worker claims it.
+    pub fn hand_over(&self, payout: payouts::Payout) {
+        let _ = self.0.send(payout);
+    }
+}
+
+/// Drives payouts until `shutdown`, up to [`PAYOUTS_IN_FLIGHT`] at a time: those handed over
+/// by this process's consumer, and those nobody holds (claimed, so that replicas share them).
+/// The payouts in hand are finished first.
 pub async fn run_worker(
     pool: PgPool,
     gateway: Arc<dyn PayoutGateway>,
     max_attempts: u32,
+    mut handed: mpsc::UnboundedReceiver<payouts::Payout>,
     shutdown: CancellationToken,
 ) {
-    let mut listener = match PgListener::connect_with(&pool).await {
-        Ok(mut l) => match l.listen("kc_payouts").await {
-            Ok(()) => Some(l),
-            Err(_) => None,
-        },
-        Err(_) => None,
+    // Tasks, not futures polled by this loop: a payout holds a connection through its
+    // settlement, and one left unpolled while the loop waits for something else would hold it.
+    let mut in_hand = JoinSet::new();
+    let pay = |in_hand: &mut JoinSet<()>, p: payouts::Payout| {
+        let (pool, gateway) = (pool.clone(), gateway.clone());
+        in_hand.spawn(async move { pay_one(&pool, gateway.as_ref(), &p, max_attempts).await });
     };
-    while !shutdown.is_cancelled() {
-        // Tasks, not futures polled by this loop: a payout holds a connection through its
-        // settlement, and one left unpolled while the loop waits for a connection to claim
-        // the next would hold it for good.
-        let mut in_hand = JoinSet::new();
-        loop {
-            while in_hand.len() < PAYOUTS_IN_FLIGHT && !shutdown.is_cancelled() {
-                match payouts::claim(&pool, 30).await {
-                    Ok(Some(p)) => {
-                        let (pool, gateway) = (pool.clone(), gateway.clone());
-                        in_hand.spawn(async move {
-                            pay_one(&pool, gateway.as_ref(), &p, max_attempts).await
-                        });
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot claim a payout");
-                        break;
-                    }
-                }
-            }
-            // One payout done makes room for the next claim; none in hand: all is paid.
-            if in_hand.join_next().await.is_none() || shutdown.is_cancelled() {
-                break;
-            }
-        }
-        while in_hand.join_next().await.is_some() {}
-        if shutdown.is_cancelled() {
-            return;
-        }
-        let notified = async {
-            match listener.as_mut() {
-                Some(l) => {
-                    let _ = l.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        };
+    let mut claims = tokio::time::interval(CLAIM_EVERY);
+    claims.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let room = PAYOUTS_IN_FLIGHT.saturating_sub(in_hand.len());
         tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = notified => {}
-            // A payout committed just after a notification (owe notifies at most every 5 ms).
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = shutdown.cancelled() => break,
+            Some(_) = in_hand.join_next(), if !in_hand.is_empty() => {}
+            Some(p) = handed.recv(), if room > 0 => pay(&mut in_hand, p),
+            _ = claims.tick(), if room > 0 => match payouts::claim(&pool, LEASE_SECS, room as i64).await {
+                Ok(claimed) => claimed.into_iter().for_each(|p| pay(&mut in_hand, p)),
+                Err(e) => tracing::warn!(error = %e, "cannot claim payouts"),
+            },
         }
     }
+    while in_hand.join_next().await.is_some() {}
 }
 
 async fn pay_one(
@@ -240,8 +236,7 @@ async fn settle(
     let fund_id = app.fund_id.clone().unwrap_or_default();
     let payload = match &outcome {
         Ok(reference) => {
-            applications::set_status(&mut tx, &app.id, next, "").await?;
-            applications::set_payout_reference(&mut tx, &app.id, reference).await?;
+            applications::set_paid(&mut tx, &app.id, next, reference).await?;
             let demand_id = contracts::get(&mut tx, &app.contract_id)
                 .await?
                 .map(|c| c.demand_id)

@@ -177,16 +177,22 @@ pub async fn set_status(
     Ok(())
 }
 
-pub async fn set_payout_reference(
+/// Moves a paid application to `status` with the bank's reference, in one statement.
+pub async fn set_paid(
     conn: &mut PgConnection,
     id: &str,
+    status: Status,
     reference: &str,
 ) -> Result<(), Error> {
-    sqlx::query("UPDATE applications SET payout_reference = $2 WHERE id = $1")
-        .bind(id)
-        .bind(reference)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE applications SET status = $2, status_reason = '', payout_reference = $3, \
+         updated_at = now(), version = version + 1 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(reference)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

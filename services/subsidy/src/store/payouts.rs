@@ -1,9 +1,5 @@
 use kechuang_platform::Error;
-use kechuang_platform::db::NotifyBudget;
 use sqlx::{PgConnection, PgPool};
-use std::time::Duration;
-
-static PAYOUTS_NOTIFY: NotifyBudget = NotifyBudget::new(Duration::from_millis(5));
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Payout {
@@ -15,46 +11,46 @@ pub struct Payout {
     pub attempts: i32,
 }
 
-/// Owes a payout to `payee` (kept in the `enterprise_id` column); a second reservation of the
-/// same application owes nothing more.
+/// Owes a payout to `payee` (kept in the `enterprise_id` column), leased for `lease_secs` to
+/// the caller, who hands it to its worker once this commits: no other worker claims it
+/// meanwhile, and if the caller's process dies first, the lease runs out and any worker
+/// claims it. A second reservation of the same application owes nothing more (`None`).
 pub async fn owe(
     conn: &mut PgConnection,
     application_id: &str,
     payee: &str,
     amount_fen: i64,
-) -> Result<(), Error> {
-    sqlx::query(
-        "INSERT INTO payouts (application_id, disbursement_id, enterprise_id, amount_fen) \
-         VALUES ($1, 'disb-' || $1, $2, $3) ON CONFLICT (application_id) DO NOTHING",
+    lease_secs: i64,
+) -> Result<Option<Payout>, Error> {
+    Ok(sqlx::query_as(
+        "INSERT INTO payouts (application_id, disbursement_id, enterprise_id, amount_fen, locked_until, attempts) \
+         VALUES ($1, 'disb-' || $1, $2, $3, now() + make_interval(secs => $4), 1) \
+         ON CONFLICT (application_id) DO NOTHING \
+         RETURNING application_id, disbursement_id, enterprise_id, amount_fen, attempts",
     )
     .bind(application_id)
     .bind(payee)
     .bind(amount_fen)
-    .execute(&mut *conn)
-    .await?;
-    // Wakes the payout workers when it commits; at most once per period (see NotifyBudget):
-    // a woken worker claims every payout committed by then, and its poll the rest.
-    if PAYOUTS_NOTIFY.spend() {
-        sqlx::query("SELECT pg_notify('kc_payouts', '')")
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
+    .bind(lease_secs as f64)
+    .fetch_optional(conn)
+    .await?)
 }
 
-/// Takes the oldest pending payout no other worker holds, leasing it for `lease_secs`: a worker
-/// that dies leaves it to another after the lease.
-pub async fn claim(pool: &PgPool, lease_secs: i64) -> Result<Option<Payout>, Error> {
+/// Takes up to `limit` of the oldest pending payouts that no worker holds (a lease ran out, a
+/// retry fell due), leasing each for `lease_secs`: a worker that dies leaves them to another
+/// after the lease.
+pub async fn claim(pool: &PgPool, lease_secs: i64, limit: i64) -> Result<Vec<Payout>, Error> {
     Ok(sqlx::query_as(
         "UPDATE payouts SET locked_until = now() + make_interval(secs => $1), attempts = attempts + 1, updated_at = now() \
-         WHERE application_id = ( \
+         WHERE application_id IN ( \
              SELECT application_id FROM payouts \
              WHERE state = 'PENDING' AND (locked_until IS NULL OR locked_until < now()) \
-             ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
          RETURNING application_id, disbursement_id, enterprise_id, amount_fen, attempts",
     )
     .bind(lease_secs as f64)
-    .fetch_optional(pool)
+    .bind(limit)
+    .fetch_all(pool)
     .await?)
 }
 
