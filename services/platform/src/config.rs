@@ -115,6 +115,13 @@ pub struct Settings {
     /// interval, so a scrape sees values at most 5 s old, for a few index-only queries a
     /// service every 5 s.
     pub metrics_sample_secs: u64,
+    /// Seconds the oldest unsent event of a service may wait in its outbox before its health
+    /// says it lags (`kechuang.v1.EventBacklog` NOT_SERVING). 60: the relay publishes within
+    /// milliseconds; a minute means NATS is away or the relay stuck.
+    pub backlog_max_age_secs: u64,
+    /// Messages a durable consumer may have waiting before its service's health says it lags.
+    /// 10,000: about a minute of a busy consumer's work on two cores.
+    pub backlog_max_pending: u64,
     /// `text` or `json`.
     pub log_format: String,
     /// Threads of the process's async runtime; unset: see [`crate::launcher::runtime`].
@@ -234,6 +241,8 @@ impl Default for Settings {
             otlp_endpoint: None,
             metrics_port: 9464,
             metrics_sample_secs: 5,
+            backlog_max_age_secs: 60,
+            backlog_max_pending: 10_000,
             log_format: "text".into(),
             worker_threads: None,
             pairings_per_demand: 5,
@@ -532,6 +541,10 @@ impl Settings {
             },
             limits: self.limits(),
             metrics_sample_every: Duration::from_secs(self.metrics_sample_secs.max(1)),
+            backlog: BacklogLimits {
+                max_age: Duration::from_secs(self.backlog_max_age_secs),
+                max_pending: self.backlog_max_pending,
+            },
         }
     }
 }
@@ -620,6 +633,17 @@ pub struct ServiceConfig {
     pub limits: Limits,
     /// How often the service samples its queue gauges (see [`crate::metrics`]).
     pub metrics_sample_every: Duration,
+    /// When its health says the service lags behind its events.
+    pub backlog: BacklogLimits,
+}
+
+/// How far behind its events a service may fall before its health says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BacklogLimits {
+    /// The oldest unsent outbox row's age.
+    pub max_age: Duration,
+    /// Messages waiting for one durable consumer.
+    pub max_pending: u64,
 }
 
 /// The tail of the gateway's database name: it keeps the console's sessions there.

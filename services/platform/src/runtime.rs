@@ -196,6 +196,13 @@ impl ServiceRuntime {
                 .set_service_status(service, ServingStatus::Serving)
                 .await;
         }
+        // Keeping up until the first sample says otherwise.
+        health
+            .set_service_status(
+                crate::metrics::sampler::BACKLOG_HEALTH,
+                ServingStatus::Serving,
+            )
+            .await;
         for (component, serving) in &self.components {
             let status = if *serving {
                 ServingStatus::Serving
@@ -230,6 +237,8 @@ impl ServiceRuntime {
             consumers: self.durables,
             probes: self.probes,
             every: self.config.metrics_sample_every,
+            health: Some(health.clone()),
+            backlog: self.config.backlog,
         };
         self.tasks.spawn(sampler.run(self.background.clone()));
         let stop = shutdown.clone();

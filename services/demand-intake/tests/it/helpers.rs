@@ -25,7 +25,12 @@ pub struct Ground {
 }
 
 pub async fn start() -> Ground {
-    let svc = TestService::start(ServiceKind::DemandIntake, demand_intake::build).await;
+    start_with(kechuang_platform::testing::isolated_settings()).await
+}
+
+pub async fn start_with(settings: kechuang_platform::Settings) -> Ground {
+    let svc =
+        TestService::start_with(settings, ServiceKind::DemandIntake, demand_intake::build).await;
     let client = DemandServiceClient::new(svc.channel().await);
     Ground {
         operator: svc.token(Role::Service, "demo-driver", None),

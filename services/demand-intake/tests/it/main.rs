@@ -2,6 +2,7 @@
 //! service on port 0 with its own database and stream, and talks to it over gRPC.
 
 mod access;
+mod backlog;
 mod downstream;
 mod enterprises;
 mod group_commit;
