@@ -325,8 +325,13 @@ delivered() { # consumer-db consumer-like producer-db event-type-like
   delivered demand 'demand-intake-contracts' matching 'contract.signed'
   delivered demand 'demand-intake-subsidies' subsidy 'subsidy.disbursed'
   delivered subsidy 'subsidy-contracts' matching 'contract.signed'
-  delivered subsidy 'subsidy-fund' ledger 'fund.%'
-  delivered ledger 'fund-ledger-subsidy' subsidy 'subsidy.%'
+  # The handlers behind these two wildcards record only the types they act on.
+  for t in fund.reserved fund.reservation_rejected fund.topped_up; do
+    delivered subsidy 'subsidy-fund' ledger "$t"
+  done
+  for t in subsidy.approved subsidy.disbursed subsidy.disbursement_failed; do
+    delivered ledger 'fund-ledger-subsidy' subsidy "$t"
+  done
   echo
 } | sed 's/^/[cluster] delivered once: /'
 [[ ${PIPESTATUS[0]} -eq 0 ]] || fail "an event was not delivered exactly once"

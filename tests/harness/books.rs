@@ -117,6 +117,7 @@ impl Books {
                 .filter(|(_, event_type)| {
                     let subject = format!("{}.{event_type}", self.settings.subject_prefix);
                     subject_matches(&info.config.filter_subject, &subject)
+                        && acts_on(&info.name, event_type)
                 })
                 .map(|(id, _)| *id)
                 .collect();
@@ -270,5 +271,15 @@ mod tests {
         assert!(subject_matches("t1.>", "t1.fund.posted"));
         assert!(!subject_matches("t1.>", "t1"));
         assert!(!subject_matches("t1.fund", "t1.fund.posted"));
+    }
+}
+
+/// Whether the consumer `durable` acts on (and so records) events of `event_type`: the
+/// handlers behind a wildcard filter acknowledge the types they ignore unrecorded.
+fn acts_on(durable: &str, event_type: &str) -> bool {
+    match durable {
+        "subsidy-fund" => subsidy::events::FUND_ANSWERS.contains(&event_type),
+        "fund-ledger-subsidy" => fund_ledger::events::MONEY_MOVES.contains(&event_type),
+        _ => true,
     }
 }

@@ -29,6 +29,14 @@ use sqlx::{PgConnection, PgPool};
 /// events are independent of each other (a post that overtakes its reservation is retried).
 pub const PARALLELISM: usize = 128;
 
+/// The subsidy service's events that move money; rejections and the rest of its news move
+/// none, and are acknowledged unrecorded.
+pub const MONEY_MOVES: [&str; 3] = [
+    kechuang_proto::event_types::SUBSIDY_APPROVED,
+    kechuang_proto::event_types::SUBSIDY_DISBURSED,
+    kechuang_proto::event_types::SUBSIDY_DISBURSEMENT_FAILED,
+];
+
 /// Handles `subsidy.*`; the subsidy events the ledger has no part in are acknowledged.
 pub struct SubsidyEvents {
     funds: GroupCommit,
@@ -86,13 +94,8 @@ impl SubsidyEvents {
 }
 
 impl EventHandler for SubsidyEvents {
-    /// Rejections and the rest of the subsidy service's news move no money.
     fn wants(&self, event_type: &str) -> bool {
-        use kechuang_proto::event_types as t;
-        matches!(
-            event_type,
-            t::SUBSIDY_APPROVED | t::SUBSIDY_DISBURSED | t::SUBSIDY_DISBURSEMENT_FAILED
-        )
+        MONEY_MOVES.contains(&event_type)
     }
 
     async fn apply(

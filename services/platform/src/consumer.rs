@@ -72,9 +72,8 @@ pub trait EventHandler: Send + Sync + 'static {
 
     /// Whether this handler acts on events of `event_type` at all. The others under the
     /// consumer's filter (a wildcard, since NATS 2.9 takes one filter per consumer) are
-    /// acknowledged unread: no signature check, no transaction, no record. Nothing here
-    /// depends on them, and a forgery among them is dead-lettered by the consumers that act
-    /// on its type.
+    /// acknowledged once their signature is checked (a forgery is still dead-lettered),
+    /// without a transaction or a `processed_events` record: nothing here depends on them.
     fn wants(&self, event_type: &str) -> bool {
         let _ = event_type;
         true
@@ -342,18 +341,6 @@ impl<H: EventHandler> Consumer<H> {
                 return;
             }
         };
-        let event_type = message
-            .subject
-            .strip_prefix(self.bus.subject_prefix.as_str())
-            .and_then(|t| t.strip_prefix('.'));
-        if let Some(event_type) = event_type
-            && !self.handler.wants(event_type)
-        {
-            if let Err(e) = message.ack().await {
-                tracing::debug!(error = %e, "ack of an event this consumer ignores failed");
-            }
-            return;
-        }
         // Nothing is acted upon unless the producer entitled to its type signed it.
         let envelope = match self.keys.verify(
             &message.subject,
@@ -370,6 +357,13 @@ impl<H: EventHandler> Consumer<H> {
                     .await;
             }
         };
+        // Authentic but not for this handler: acknowledged, no transaction, no record.
+        if !self.handler.wants(&envelope.event_type) {
+            if let Err(e) = message.ack().await {
+                tracing::debug!(error = %e, "ack of an event this consumer ignores failed");
+            }
+            return;
+        }
         // A replay of a dead letter is for the consumer that dead-lettered it alone
         // (`crate::dead_letters`); every other consumer of the subject had its own copy. Only
         // checked once the message is authentic: a forgery marked for another consumer is

@@ -44,6 +44,14 @@ impl EventHandler for Contracts {
 /// ledger answers once per application whatever the number of asks.
 pub const FUND_ANSWERS_PARALLELISM: usize = 8;
 
+/// The ledger's events [`FundAnswers`] acts on; posts, voids and the rest of its news are
+/// not ours to act on.
+pub const FUND_ANSWERS: [&str; 3] = [
+    event_types::FUND_RESERVED,
+    event_types::FUND_RESERVATION_REJECTED,
+    event_types::FUND_TOPPED_UP,
+];
+
 /// `kc.fund.*`: the ledger's answers to our reservation requests, and top-ups that let the
 /// waitlist go on. A reservation owes its payout, which goes to this process's payout worker
 /// once the transaction has committed.
@@ -52,14 +60,8 @@ pub struct FundAnswers {
 }
 
 impl EventHandler for FundAnswers {
-    /// Posts, voids and the rest of the ledger's news are not ours to act on.
     fn wants(&self, event_type: &str) -> bool {
-        matches!(
-            event_type,
-            event_types::FUND_RESERVED
-                | event_types::FUND_RESERVATION_REJECTED
-                | event_types::FUND_TOPPED_UP
-        )
+        FUND_ANSWERS.contains(&event_type)
     }
 
     async fn apply(
@@ -99,7 +101,7 @@ impl FundAnswers {
         match &event.payload {
             Some(Payload::FundReserved(r)) => {
                 let Some(app) = applications::lock(tx, &r.application_id).await? else {
-                    return Ok(()); // another subsidy installation's application
+                    return Ok(None); // another subsidy installation's application
                 };
                 if let Some(next) = app.status().on_funds_reserved() {
                     // Only the reservation we asked for is paid out on.
@@ -128,7 +130,7 @@ impl FundAnswers {
             }
             Some(Payload::FundReservationRejected(r)) => {
                 let Some(app) = applications::lock(tx, &r.application_id).await? else {
-                    return Ok(());
+                    return Ok(None);
                 };
                 if let Some(next) = app.status().on_reservation_rejected() {
                     let reason = format!(
