@@ -258,6 +258,16 @@ pub fn subject_matches(filter: &str, subject: &str) -> bool {
     tokens.next().is_none()
 }
 
+/// Whether the consumer `durable` acts on (and so records) events of `event_type`: the
+/// handlers behind a wildcard filter acknowledge the types they ignore unrecorded.
+fn acts_on(durable: &str, event_type: &str) -> bool {
+    match durable {
+        "subsidy-fund" => subsidy::events::FUND_ANSWERS.contains(&event_type),
+        "fund-ledger-subsidy" => fund_ledger::events::MONEY_MOVES.contains(&event_type),
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::subject_matches;
@@ -271,15 +281,5 @@ mod tests {
         assert!(subject_matches("t1.>", "t1.fund.posted"));
         assert!(!subject_matches("t1.>", "t1"));
         assert!(!subject_matches("t1.fund", "t1.fund.posted"));
-    }
-}
-
-/// Whether the consumer `durable` acts on (and so records) events of `event_type`: the
-/// handlers behind a wildcard filter acknowledge the types they ignore unrecorded.
-fn acts_on(durable: &str, event_type: &str) -> bool {
-    match durable {
-        "subsidy-fund" => subsidy::events::FUND_ANSWERS.contains(&event_type),
-        "fund-ledger-subsidy" => fund_ledger::events::MONEY_MOVES.contains(&event_type),
-        _ => true,
     }
 }

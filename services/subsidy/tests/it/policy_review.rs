@@ -260,7 +260,7 @@ async fn every_proposal_and_decision_is_in_the_audit_trail_which_verifies() {
         "a rejected policy stays rejected"
     );
 
-    subsidy::store::audit::integrate(&mut *svc.pool.acquire().await.unwrap())
+    subsidy::store::audit::integrate(&mut svc.pool.acquire().await.unwrap())
         .await
         .unwrap();
     let rows: Vec<(String, String, String)> =
