@@ -107,6 +107,22 @@ async fn a_quick_bench_reports_every_figure_beside_its_limit_and_cleans_up() {
     let (ledger, saga): (Vec<&Value>, Vec<&Value>) = approval
         .iter()
         .partition(|r| r["measure"] == "reserve + post, one fund");
+    // Under each saga run, one row per hop: figures without a target of their own.
+    let (hops, saga): (Vec<&Value>, Vec<&Value>) = saga.into_iter().partition(|r| {
+        r["measure"]
+            .as_str()
+            .unwrap()
+            .trim_start()
+            .starts_with("hop:")
+    });
+    assert_eq!(hops.len(), 3 * 5, "five hops at each level: {hops:?}");
+    for row in &hops {
+        assert_eq!(
+            row["operations"], 64,
+            "every application's events seen: {row}"
+        );
+        assert!(row["target"].is_null(), "{row}");
+    }
     for row in matching[3..].iter().chain(&saga) {
         assert_eq!(row["operations"], 64, "{row}");
         let target = &row["target"];
