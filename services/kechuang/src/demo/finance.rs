@@ -90,29 +90,14 @@ impl Demo<'_> {
 
     /// The brokers' reward applications waiting for review.
     pub(super) async fn reward_applications(&self) -> anyhow::Result<Vec<String>> {
-        let mut c = self.clients.subsidy.clone();
-        let mut ids = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let page = c
-                .list_applications(authed(
-                    spb::ListApplicationsRequest {
-                        page_size: 500,
-                        page_token,
-                        status: spb::ApplicationStatus::PendingReview as i32,
-                        enterprise_id: String::new(),
-                        kind: kechuang_proto::common::ApplicationKind::BrokerReward as i32,
-                    },
-                    &self.cast.auditor,
-                ))
-                .await?
-                .into_inner();
-            ids.extend(page.applications.into_iter().map(|a| a.id));
-            if page.next_page_token.is_empty() {
-                return Ok(ids);
-            }
-            page_token = page.next_page_token;
-        }
+        let waiting = all_applications(
+            &mut self.clients.subsidy.clone(),
+            &self.cast.auditor,
+            spb::ApplicationStatus::PendingReview,
+            kechuang_proto::common::ApplicationKind::BrokerReward,
+        )
+        .await?;
+        Ok(waiting.into_iter().map(|a| a.id).collect())
     }
 
     /// Approvers review the queue: one approval, or two above the four-eyes threshold.
@@ -203,12 +188,35 @@ impl Demo<'_> {
 
 /// How many applications are in each status.
 pub async fn application_counts(
-    c: &mut kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient<
-        tonic::transport::Channel,
-    >,
+    c: &mut SubsidyClient,
     token: &str,
 ) -> anyhow::Result<HashMap<i32, usize>> {
     let mut counts = HashMap::new();
+    let every = all_applications(
+        c,
+        token,
+        spb::ApplicationStatus::Unspecified,
+        kechuang_proto::common::ApplicationKind::Unspecified,
+    )
+    .await?;
+    for a in &every {
+        *counts.entry(a.status).or_insert(0) += 1;
+    }
+    Ok(counts)
+}
+
+type SubsidyClient = kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient<
+    tonic::transport::Channel,
+>;
+
+/// Every application in `status` of `kind` (`Unspecified`: any), page by page.
+async fn all_applications(
+    c: &mut SubsidyClient,
+    token: &str,
+    status: spb::ApplicationStatus,
+    kind: kechuang_proto::common::ApplicationKind,
+) -> anyhow::Result<Vec<spb::SubsidyApplication>> {
+    let mut applications = Vec::new();
     let mut page_token = String::new();
     loop {
         let page = c
@@ -216,19 +224,17 @@ pub async fn application_counts(
                 spb::ListApplicationsRequest {
                     page_size: 500,
                     page_token,
-                    status: 0,
+                    status: status as i32,
                     enterprise_id: String::new(),
-                    kind: 0,
+                    kind: kind as i32,
                 },
                 token,
             ))
             .await?
             .into_inner();
-        for a in &page.applications {
-            *counts.entry(a.status).or_insert(0) += 1;
-        }
+        applications.extend(page.applications);
         if page.next_page_token.is_empty() {
-            return Ok(counts);
+            return Ok(applications);
         }
         page_token = page.next_page_token;
     }
