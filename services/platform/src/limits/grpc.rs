@@ -125,6 +125,8 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        // Whoever refuses it (here, the interceptor, the service), its body is read.
+        let request = request.map(super::drain::drained_when_dropped);
         if request.uri().path().starts_with(EXEMPT_PREFIX) {
             return Box::pin(self.inner.call(request));
         }

@@ -7,12 +7,15 @@
 //! - [`grpc`]: at most `max_concurrent_requests` requests in flight per service, refused with
 //!   RESOURCE_EXHAUSTED beyond it (health checks are outside the limit), and the per-caller
 //!   write rate.
+//! - [`drain`]: a request body nobody read is read to its end, so that refusals do not
+//!   wear out the connection's HTTP/2 budget.
 //! - [`writes`]: which RPCs are writes, and the per-caller token bucket (governor's GCRA).
 //!
 //! The rest comes from tonic's own server options (see `runtime.rs`): the request timeout,
 //! HTTP/2 keepalive pings and the streams per connection.
 
 pub mod conn;
+pub mod drain;
 pub mod grpc;
 pub mod writes;
 
