@@ -50,16 +50,22 @@ impl Clients {
     }
 }
 
+/// Technology managers, registrars and pairs of approvers the demo's work is spread over:
+/// each person is held to the platform's per-caller write rate, as a real office's staff
+/// would be, so the office's pace grows with its staff, not with one person's speed.
+pub const STAFF: usize = 8;
+
 /// Tokens for the demo's cast.
 pub struct Cast {
     issuer: Issuer,
-    pub manager: String,
+    managers: Vec<String>,
+    registrars: Vec<String>,
+    reviewers: Vec<(String, String)>,
     pub supplier: String,
     pub officer: String,
     pub approver_1: String,
     pub approver_2: String,
     pub auditor: String,
-    pub registrar: String,
 }
 
 impl Cast {
@@ -75,16 +81,42 @@ impl Cast {
                 kechuang_platform::auth::DEFAULT_MAX_LIFETIME,
             )
         };
+        let staff = |role, family: &str| -> Vec<String> {
+            (1..=STAFF)
+                .map(|k| mint(role, &format!("{family}{k}")))
+                .collect()
+        };
         Ok(Self {
-            manager: mint(Role::TechManager, "技术经理人·周"),
+            managers: staff(Role::TechManager, "技术经理人·周"),
+            registrars: staff(Role::Registrar, "登记员·吴"),
+            reviewers: staff(Role::FinanceApprover, "审批人·李")
+                .into_iter()
+                .zip(staff(Role::FinanceApprover, "审批人·赵"))
+                .collect(),
             supplier: mint(Role::Supplier, "成果转化办·陈"),
             officer: mint(Role::FinanceOfficer, "财政专员·王"),
             approver_1: mint(Role::FinanceApprover, "审批人·李"),
             approver_2: mint(Role::FinanceApprover, "审批人·赵"),
             auditor: mint(Role::Auditor, "审计·孙"),
-            registrar: mint(Role::Registrar, "登记员·吴"),
             issuer,
         })
+    }
+
+    /// The technology manager who handles item `i` (an enterprise, a demand).
+    pub fn manager(&self, i: usize) -> &str {
+        &self.managers[i % self.managers.len()]
+    }
+
+    /// The registrar who examines contract `i`.
+    pub fn registrar(&self, i: usize) -> &str {
+        &self.registrars[i % self.registrars.len()]
+    }
+
+    /// The two approvers who review application `i`: the first, and the second above the
+    /// four-eyes threshold.
+    pub fn reviewers(&self, i: usize) -> (&str, &str) {
+        let (first, second) = &self.reviewers[i % self.reviewers.len()];
+        (first, second)
     }
 
     pub fn enterprise(&self, credit_code: &str) -> String {

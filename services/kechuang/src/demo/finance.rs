@@ -110,47 +110,49 @@ impl Demo<'_> {
             ..
         } = *self;
         let pb = bar(multi, ids.len(), "applications reviewed");
-        each(ids.to_vec(), n, &pb, |id| {
-            let mut c = clients.subsidy.clone();
-            let (a1, a2, auditor) = (
-                cast.approver_1.clone(),
-                cast.approver_2.clone(),
-                cast.auditor.clone(),
-            );
-            async move {
-                let app = c
-                    .get_application(authed(
-                        spb::GetApplicationRequest { id: id.clone() },
-                        &auditor,
-                    ))
-                    .await?
-                    .into_inner();
-                if app.status != spb::ApplicationStatus::PendingReview as i32 {
-                    return Ok(Some(()));
-                }
-                for (k, token) in [a1, a2]
-                    .iter()
-                    .enumerate()
-                    .take(app.required_approvals.max(1) as usize)
-                {
-                    let r = spb::ApproveApplicationRequest {
-                        id: id.clone(),
-                        note: format!("第{}审核意见：同意", k + 1),
-                    };
-                    let approved = paced(|| {
-                        let (mut c, r) = (c.clone(), r.clone());
-                        async move { c.approve_application(authed(r, token)).await }
-                    })
-                    .await;
-                    match approved {
-                        Ok(_) => {}
-                        Err(s) if s.code() == Code::FailedPrecondition => {}
-                        Err(s) => return Err(s.into()),
+        each(
+            ids.iter().cloned().enumerate().collect(),
+            n,
+            &pb,
+            |(i, id)| {
+                let mut c = clients.subsidy.clone();
+                let (a1, a2) = cast.reviewers(i);
+                let (a1, a2, auditor) = (a1.to_string(), a2.to_string(), cast.auditor.clone());
+                async move {
+                    let app = c
+                        .get_application(authed(
+                            spb::GetApplicationRequest { id: id.clone() },
+                            &auditor,
+                        ))
+                        .await?
+                        .into_inner();
+                    if app.status != spb::ApplicationStatus::PendingReview as i32 {
+                        return Ok(Some(()));
                     }
+                    for (k, token) in [a1, a2]
+                        .iter()
+                        .enumerate()
+                        .take(app.required_approvals.max(1) as usize)
+                    {
+                        let r = spb::ApproveApplicationRequest {
+                            id: id.clone(),
+                            note: format!("第{}审核意见：同意", k + 1),
+                        };
+                        let approved = paced(|| {
+                            let (mut c, r) = (c.clone(), r.clone());
+                            async move { c.approve_application(authed(r, token)).await }
+                        })
+                        .await;
+                        match approved {
+                            Ok(_) => {}
+                            Err(s) if s.code() == Code::FailedPrecondition => {}
+                            Err(s) => return Err(s.into()),
+                        }
+                    }
+                    Ok(Some(()))
                 }
-                Ok(Some(()))
-            }
-        })
+            },
+        )
         .await;
     }
 

@@ -63,29 +63,34 @@ impl Demo<'_> {
         } = *self;
         let DataSet { enterprises, .. } = data;
         let pb = bar(multi, enterprises.len(), "enterprises registered");
-        each(enterprises.iter().collect(), n, &pb, |e| {
-            let c = clients.demand.clone();
-            let token = cast.manager.clone();
-            async move {
-                let r = dpb::RegisterEnterpriseRequest {
-                    name: e.name.clone(),
-                    credit_code: e.credit_code.clone(),
-                    region_code: e.region_code.clone(),
-                    industry_chain: e.chain.name.into(),
-                };
-                let registered = paced(|| {
-                    let (mut c, r) = (c.clone(), r.clone());
-                    let token = token.clone();
-                    async move { c.register_enterprise(authed(r, &token)).await }
-                })
-                .await;
-                match registered {
-                    Ok(_) => Ok(Some(())),
-                    Err(s) if s.code() == Code::AlreadyExists => Ok(Some(())),
-                    Err(s) => Err(s.into()),
+        each(
+            enterprises.iter().enumerate().collect(),
+            n,
+            &pb,
+            |(i, e)| {
+                let c = clients.demand.clone();
+                let token = cast.manager(i).to_string();
+                async move {
+                    let r = dpb::RegisterEnterpriseRequest {
+                        name: e.name.clone(),
+                        credit_code: e.credit_code.clone(),
+                        region_code: e.region_code.clone(),
+                        industry_chain: e.chain.name.into(),
+                    };
+                    let registered = paced(|| {
+                        let (mut c, r) = (c.clone(), r.clone());
+                        let token = token.clone();
+                        async move { c.register_enterprise(authed(r, &token)).await }
+                    })
+                    .await;
+                    match registered {
+                        Ok(_) => Ok(Some(())),
+                        Err(s) if s.code() == Code::AlreadyExists => Ok(Some(())),
+                        Err(s) => Err(s.into()),
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
     }
 
@@ -139,7 +144,7 @@ impl Demo<'_> {
         let pb = bar(multi, submitted.len(), "demands verified");
         let verified: Vec<(usize, String)> = each(submitted.clone(), n, &pb, |(i, id)| {
             let c = clients.demand.clone();
-            let token = cast.manager.clone();
+            let token = cast.manager(i).to_string();
             let approve = !chance(seed, i, 1, 8);
             async move {
                 let note = if approve {

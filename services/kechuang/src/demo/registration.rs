@@ -48,7 +48,7 @@ impl Demo<'_> {
         let pb = bar(multi, signed.len(), "contracts registered");
         let decided: Vec<Verdict> = each(signed.to_vec(), n, &pb, |(i, contract)| {
             let c = clients.registrations.clone();
-            let token = cast.registrar.clone();
+            let token = cast.registrar(i).to_string();
             let v = verdict(seed, i);
             async move {
                 match v {
