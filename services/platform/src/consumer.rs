@@ -214,6 +214,36 @@ pub async fn record_processed(
     Ok(inserted == records.len() as u64)
 }
 
+/// Records `records` as processed, in one statement: which of them were recorded now (the
+/// others already were, committed or earlier in this transaction). For a group commit that
+/// applies the effects of the new ones only.
+pub async fn record_new(
+    conn: &mut PgConnection,
+    records: &[Processed],
+) -> Result<std::collections::HashSet<Processed>, sqlx::Error> {
+    if records.is_empty() {
+        return Ok(Default::default());
+    }
+    let consumers: Vec<&str> = records.iter().map(|r| r.consumer.as_str()).collect();
+    let ids: Vec<Uuid> = records.iter().map(|r| r.event_id).collect();
+    let types: Vec<&str> = records.iter().map(|r| r.event_type.as_str()).collect();
+    let inserted: Vec<(String, Uuid)> = sqlx::query_as(
+        "INSERT INTO processed_events (consumer, event_id, event_type) \
+         SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[]) ON CONFLICT DO NOTHING \
+         RETURNING consumer, event_id",
+    )
+    .bind(&consumers)
+    .bind(&ids)
+    .bind(&types)
+    .fetch_all(conn)
+    .await?;
+    Ok(records
+        .iter()
+        .filter(|r| inserted.contains(&(r.consumer.clone(), r.event_id)))
+        .cloned()
+        .collect())
+}
+
 /// A durable consumer over the event types matching `event_types` (a NATS pattern under the
 /// prefix, e.g. `pairing.*`). Replicas that use the same `durable_name` share the work.
 #[derive(Debug, Clone)]

@@ -1,9 +1,12 @@
 //! What the subsidy service does with other services' events.
 
-use crate::domain::application::reservation_mismatch;
+use crate::domain::application::on_reservation;
 use crate::domain::registration;
+use crate::reservations::Outcome;
 use crate::store::{applications, audit, contracts, payouts, registrations};
-use kechuang_platform::consumer::{Applied, EventHandler, HandlerError, in_one_transaction};
+use kechuang_platform::consumer::{
+    Applied, EventHandler, HandlerError, Processed, in_one_transaction,
+};
 use kechuang_platform::events::from_timestamp;
 use kechuang_platform::{NewEvent, outbox};
 use kechuang_proto::event_types;
@@ -39,10 +42,11 @@ impl EventHandler for Contracts {
     }
 }
 
-/// The ledger's answers handled at a time. A reservation and a rejection of one application
-/// are ordered by its row lock and its status; top-ups re-ask for the waitlist, which the
-/// ledger answers once per application whatever the number of asks.
-pub const FUND_ANSWERS_PARALLELISM: usize = 8;
+/// The ledger's answers handled at a time: enough for the reservations that arrive together
+/// to form one group ([`crate::reservations`]). A reservation and a rejection of one
+/// application are ordered by its row lock and its status; top-ups re-ask for the waitlist,
+/// which the ledger answers once per application whatever the number of asks.
+pub const FUND_ANSWERS_PARALLELISM: usize = 64;
 
 /// The ledger's events [`FundAnswers`] acts on; posts, voids and the rest of its news are
 /// not ours to act on.
@@ -57,6 +61,8 @@ pub const FUND_ANSWERS: [&str; 3] = [
 /// once the transaction has committed.
 pub struct FundAnswers {
     pub payouts: crate::payout::Handover,
+    /// Reservations go through the group commit; the rest, one transaction each.
+    pub reservations: crate::reservations::Reservations,
 }
 
 impl EventHandler for FundAnswers {
@@ -70,6 +76,19 @@ impl EventHandler for FundAnswers {
         consumer: &str,
         event: &Envelope,
     ) -> Result<Applied, HandlerError> {
+        if let Some(Payload::FundReserved(reserved)) = &event.payload {
+            let record = Processed::of(consumer, event)?;
+            match self.reservations.apply(record, reserved.clone()).await? {
+                Outcome::AlreadyProcessed => return Ok(Applied::AlreadyProcessed),
+                Outcome::Now(owed) => {
+                    if let Some(payout) = owed {
+                        self.payouts.hand_over(payout);
+                    }
+                    return Ok(Applied::Now);
+                }
+                Outcome::Alone => {}
+            }
+        }
         let owed = in_one_transaction(pool, consumer, event, async |tx| {
             self.answer(event, tx).await
         })
@@ -103,19 +122,16 @@ impl FundAnswers {
                 let Some(app) = applications::lock(tx, &r.application_id).await? else {
                     return Ok(None); // another subsidy installation's application
                 };
-                if let Some(next) = app.status().on_funds_reserved() {
-                    // Only the reservation we asked for is paid out on.
-                    if let Some(why) = reservation_mismatch(
-                        app.fund_id.as_deref(),
-                        app.amount_fen,
-                        &r.fund_id,
-                        r.amount_fen,
-                    ) {
-                        return Err(HandlerError::Permanent(format!(
-                            "application {}: {why}",
-                            app.id
-                        )));
-                    }
+                // Only the reservation we asked for is paid out on.
+                let next = on_reservation(
+                    app.status(),
+                    app.fund_id.as_deref(),
+                    app.amount_fen,
+                    &r.fund_id,
+                    r.amount_fen,
+                )
+                .map_err(|why| HandlerError::Permanent(format!("application {}: {why}", app.id)))?;
+                if let Some(next) = next {
                     applications::set_status(tx, &app.id, next, "").await?;
                     // The payee: the enterprise, or the broker for a reward.
                     owed = payouts::owe(

@@ -7,8 +7,10 @@ pub mod domain;
 pub mod events;
 pub mod judging;
 pub mod payout;
+pub mod reservations;
 pub mod rewards;
 pub mod seed;
+pub mod settlements;
 pub mod store;
 pub mod wire;
 
@@ -49,6 +51,9 @@ pub async fn build_with(
     let mut runtime = ServiceRuntime::start(config, &MIGRATOR).await?;
     seed::hubei_policy(&runtime.pool, &limits).await?;
     let (handover, handed) = payout::Handover::new();
+    let (reservations, queued) = reservations::Reservations::new();
+    let pool = runtime.pool.clone();
+    runtime.spawn(move |cancel| reservations::run(pool, queued, cancel));
     runtime.consume(
         "contracts",
         event_types::CONTRACT_SIGNED,
@@ -61,11 +66,19 @@ pub async fn build_with(
     runtime.consume_in_parallel(
         "fund",
         event_types::every::FUND,
-        Arc::new(events::FundAnswers { payouts: handover }),
+        Arc::new(events::FundAnswers {
+            payouts: handover,
+            reservations,
+        }),
         events::FUND_ANSWERS_PARALLELISM,
     );
     let pool = runtime.pool.clone();
-    runtime.spawn(move |cancel| payout::run_worker(pool, gateway, max_attempts, handed, cancel));
+    let (settlements, outcomes) = settlements::Settlements::new();
+    let pool_for_settlements = runtime.pool.clone();
+    runtime.spawn(move |cancel| settlements::run(pool_for_settlements, outcomes, cancel));
+    runtime.spawn(move |cancel| {
+        payout::run_worker(pool, gateway, settlements, max_attempts, handed, cancel)
+    });
     let pool = runtime.pool.clone();
     runtime.spawn(move |cancel| judging::run_sweep(pool, cancel));
     let pool = runtime.pool.clone();

@@ -1,10 +1,10 @@
 //! Paying subsidies out: the payout gateway (a bank) and the worker that drives owed payouts
 //! to DISBURSED or DISBURSEMENT_FAILED.
 
-use crate::store::{applications, audit, contracts, payouts};
+use crate::settlements::{Settlement, Settlements};
+use crate::store::payouts;
 use futures::future::BoxFuture;
-use kechuang_platform::{Error, NewEvent, outbox};
-use kechuang_proto::events::{SubsidyDisbursed, SubsidyDisbursementFailed, envelope::Payload};
+use kechuang_platform::Error;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -114,10 +114,10 @@ impl PayoutGateway for SimulatedBank {
     }
 }
 
-/// Payouts one worker drives at a time. Each is a bank call and a settlement (a commit):
-/// side by side, a slow bank holds up only one of them, and their commits can share the
-/// database's log flushes.
-pub const PAYOUTS_IN_FLIGHT: usize = 8;
+/// Payouts one worker drives at a time. Each is a bank call and a settlement: side by side, a
+/// slow bank holds up only one of them, and the outcomes that come back together are recorded
+/// in one transaction ([`crate::settlements`]).
+pub const PAYOUTS_IN_FLIGHT: usize = 64;
 
 /// How long an owed or claimed payout is its worker's alone.
 pub const LEASE_SECS: i64 = 30;
@@ -150,6 +150,7 @@ impl Handover {
 pub async fn run_worker(
     pool: PgPool,
     gateway: Arc<dyn PayoutGateway>,
+    settlements: Settlements,
     max_attempts: u32,
     mut handed: mpsc::UnboundedReceiver<payouts::Payout>,
     shutdown: CancellationToken,
@@ -158,8 +159,10 @@ pub async fn run_worker(
     // settlement, and one left unpolled while the loop waits for something else would hold it.
     let mut in_hand = JoinSet::new();
     let pay = |in_hand: &mut JoinSet<()>, p: payouts::Payout| {
-        let (pool, gateway) = (pool.clone(), gateway.clone());
-        in_hand.spawn(async move { pay_one(&pool, gateway.as_ref(), &p, max_attempts).await });
+        let (pool, gateway, settlements) = (pool.clone(), gateway.clone(), settlements.clone());
+        in_hand.spawn(async move {
+            pay_one(&pool, &settlements, gateway.as_ref(), &p, max_attempts).await
+        });
     };
     let mut claims = tokio::time::interval(CLAIM_EVERY);
     claims.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -180,6 +183,7 @@ pub async fn run_worker(
 
 async fn pay_one(
     pool: &PgPool,
+    settlements: &Settlements,
     gateway: &dyn PayoutGateway,
     p: &payouts::Payout,
     max_attempts: u32,
@@ -198,13 +202,13 @@ async fn pay_one(
     metrics::counter!(ATTEMPTS_METRIC, "service" => crate::PRODUCER, "result" => result)
         .increment(1);
     let result = match outcome {
-        Ok(reference) => settle(pool, p, Ok(reference)).await,
+        Ok(reference) => settle(pool, settlements, p, Ok(reference)).await,
         Err(PayoutError::Transient(e)) if (p.attempts as u32) < max_attempts => {
             let delay = 100i64 << p.attempts.clamp(0, 8);
             tracing::warn!(application_id = %p.application_id, attempt = p.attempts, error = %e, "payout failed; will retry");
             payouts::retry_later(pool, &p.application_id, delay, &e).await
         }
-        Err(e) => settle(pool, p, Err(e.to_string())).await,
+        Err(e) => settle(pool, settlements, p, Err(e.to_string())).await,
     };
     if let Err(e) = result {
         // The lease expires and another attempt settles it; the bank is idempotent.
@@ -212,83 +216,15 @@ async fn pay_one(
     }
 }
 
-/// Records the outcome and emits `kc.subsidy.disbursed` or `kc.subsidy.disbursement_failed`.
 async fn settle(
     pool: &PgPool,
-    p: &payouts::Payout,
+    settlements: &Settlements,
+    payout: &payouts::Payout,
     outcome: Result<String, String>,
 ) -> Result<(), Error> {
-    let mut tx = pool.begin().await?;
-    let Some(app) = applications::lock(&mut tx, &p.application_id).await? else {
-        return Err(Error::internal("payout for an unknown application"));
+    let settlement = Settlement {
+        payout: payout.clone(),
+        outcome,
     };
-    let (state, reference, error) = match &outcome {
-        Ok(r) => ("PAID", r.as_str(), ""),
-        Err(e) => ("FAILED", "", e.as_str()),
-    };
-    if !payouts::settle(&mut tx, &p.application_id, state, reference, error).await? {
-        return Ok(()); // settled by another worker
-    }
-    let Some(next) = app.status().on_payout(outcome.is_ok()) else {
-        tracing::warn!(application_id = %app.id, status = %app.status, "payout settled for an application not awaiting it");
-        return Ok(outbox::commit(tx).await?);
-    };
-    let fund_id = app.fund_id.clone().unwrap_or_default();
-    let payload = match &outcome {
-        Ok(reference) => {
-            applications::set_paid(&mut tx, &app.id, next, reference).await?;
-            let demand_id = contracts::get(&mut tx, &app.contract_id)
-                .await?
-                .map(|c| c.demand_id)
-                .unwrap_or_default();
-            Payload::SubsidyDisbursed(SubsidyDisbursed {
-                application_id: app.id.clone(),
-                fund_id,
-                enterprise_id: app.enterprise_id.clone(),
-                contract_id: app.contract_id.clone(),
-                demand_id,
-                amount_fen: app.amount_fen,
-                payout_reference: reference.clone(),
-                kind: app.kind().to_application_proto() as i32,
-                payee: app.payee.clone(),
-            })
-        }
-        Err(e) => {
-            applications::set_status(&mut tx, &app.id, next, e).await?;
-            Payload::SubsidyDisbursementFailed(SubsidyDisbursementFailed {
-                application_id: app.id.clone(),
-                fund_id,
-                enterprise_id: app.enterprise_id.clone(),
-                amount_fen: app.amount_fen,
-                reason: e.clone(),
-                kind: app.kind().to_application_proto() as i32,
-                payee: app.payee.clone(),
-            })
-        }
-    };
-    let action = if outcome.is_ok() {
-        "application.disbursed"
-    } else {
-        "application.disbursement_failed"
-    };
-    audit::append(
-        &mut tx,
-        "subsidy-payout",
-        "service",
-        action,
-        &app.id,
-        serde_json::json!({ "amount_fen": app.amount_fen, "bank_reference": reference, "error": error, "attempts": p.attempts }),
-    )
-    .await?;
-    outbox::append(
-        &mut tx,
-        crate::PRODUCER,
-        NewEvent::new(&app.id, app.version + 1, payload),
-    )
-    .await?;
-    outbox::commit(tx).await?;
-    if outcome.is_err() {
-        metrics::counter!(FAILURES_METRIC, "service" => crate::PRODUCER).increment(1);
-    }
-    Ok(())
+    settlements.settle(pool, settlement).await
 }

@@ -212,6 +212,26 @@ pub fn reservation_mismatch(
     })
 }
 
+/// What the ledger's reservation of `reserved_fen` on `reserved_fund` does to an application
+/// in `status` that asked for `asked_fen` from `asked_fund`: the status it moves to (`None`
+/// when it is past that point: a redelivery, a second answer), or why nothing may be paid
+/// out on it.
+pub fn on_reservation(
+    status: Status,
+    asked_fund: Option<&str>,
+    asked_fen: i64,
+    reserved_fund: &str,
+    reserved_fen: i64,
+) -> Result<Option<Status>, String> {
+    let Some(next) = status.on_funds_reserved() else {
+        return Ok(None);
+    };
+    match reservation_mismatch(asked_fund, asked_fen, reserved_fund, reserved_fen) {
+        Some(why) => Err(why),
+        None => Ok(Some(next)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +401,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_reservation_moves_only_an_application_waiting_for_it_and_only_when_it_fits() {
+        let fits = |status| on_reservation(status, Some("f"), 100, "f", 100);
+        assert_eq!(fits(Status::Approved), Ok(Some(Status::FundsReserved)));
+        assert_eq!(fits(Status::Waitlisted), Ok(Some(Status::FundsReserved)));
+        for past in [Status::FundsReserved, Status::Disbursed, Status::Rejected] {
+            assert_eq!(fits(past), Ok(None), "{past:?}: a second answer moves nothing");
+            assert_eq!(on_reservation(past, Some("f"), 100, "f", 99), Ok(None));
+        }
+        assert!(on_reservation(Status::Approved, Some("f"), 100, "f", 99).is_err());
+        assert!(on_reservation(Status::Approved, Some("f"), 100, "g", 100).is_err());
     }
 
     #[test]

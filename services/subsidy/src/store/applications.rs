@@ -159,6 +159,81 @@ pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<Applicatio
     .await?)
 }
 
+/// What a reservation needs of an application.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Reservable {
+    pub id: String,
+    pub status: String,
+    pub fund_id: Option<String>,
+    pub amount_fen: i64,
+    pub payee: String,
+}
+
+/// The applications `ids` that exist, locked for this transaction in id order (the order
+/// every batch takes them in, so that two batches never wait on each other in a cycle).
+pub async fn lock_reservable(
+    conn: &mut PgConnection,
+    ids: &[&str],
+) -> Result<Vec<Reservable>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT id, status, fund_id, amount_fen, payee FROM applications \
+         WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Moves the applications `ids` to FUNDS_RESERVED, in one statement.
+pub async fn set_funds_reserved(conn: &mut PgConnection, ids: &[&str]) -> Result<(), Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE applications SET status = 'FUNDS_RESERVED', status_reason = '', updated_at = now(), \
+         version = version + 1 WHERE id = ANY($1)",
+    )
+    .bind(ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The applications `ids` that exist, locked for this transaction in id order.
+pub async fn lock_all(conn: &mut PgConnection, ids: &[&str]) -> Result<Vec<Application>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM applications WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+    )))
+    .bind(ids)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// [`set_paid`] for several applications, `(id, reference)` each, all moving to `status`,
+/// in one statement.
+pub async fn set_all_paid(
+    conn: &mut PgConnection,
+    paid: &[(&str, &str)],
+    status: Status,
+) -> Result<(), Error> {
+    if paid.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = paid.iter().map(|p| p.0).collect();
+    let references: Vec<&str> = paid.iter().map(|p| p.1).collect();
+    sqlx::query(
+        "UPDATE applications a SET status = $3, status_reason = '', payout_reference = p.reference, \
+         updated_at = now(), version = a.version + 1 \
+         FROM unnest($1::text[], $2::text[]) AS p(id, reference) WHERE a.id = p.id",
+    )
+    .bind(&ids)
+    .bind(&references)
+    .bind(status.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn set_status(
     conn: &mut PgConnection,
     id: &str,

@@ -33,6 +33,41 @@ pub async fn append(
     Ok(())
 }
 
+/// One entry of [`append_all`].
+pub struct NewEntry<'a> {
+    pub actor: &'a str,
+    pub role: &'a str,
+    pub action: &'a str,
+    pub target_id: &'a str,
+    pub details: serde_json::Value,
+}
+
+/// [`append`] for several entries, in one statement, in the order given.
+pub async fn append_all(conn: &mut PgConnection, entries: &[NewEntry<'_>]) -> Result<(), Error> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let column =
+        |f: fn(&NewEntry<'_>) -> String| -> Vec<String> { entries.iter().map(f).collect() };
+    sqlx::query(
+        "INSERT INTO audit_queue (at, actor, role, action, target_id, details) \
+         SELECT $1, actor, role, action, target_id, details \
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+              WITH ORDINALITY AS e(actor, role, action, target_id, details, n) ORDER BY n",
+    )
+    .bind(at)
+    .bind(column(|e| e.actor.to_string()))
+    .bind(column(|e| e.role.to_string()))
+    .bind(column(|e| e.action.to_string()))
+    .bind(column(|e| e.target_id.to_string()))
+    .bind(column(|e| e.details.to_string()))
+    .execute(conn)
+    .await?;
+    INTEGRATOR.notify_one();
+    Ok(())
+}
+
 /// The most queued entries one integration moves: bounds its transaction.
 const INTEGRATE_BATCH: i64 = 1000;
 

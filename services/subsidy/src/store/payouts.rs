@@ -36,6 +36,34 @@ pub async fn owe(
     .await?)
 }
 
+/// [`owe`] for several applications at once, `(application, payee, amount)` each, in one
+/// statement: the payouts owed now (an application already owed one is not in it).
+pub async fn owe_all(
+    conn: &mut PgConnection,
+    owed: &[(&str, &str, i64)],
+    lease_secs: i64,
+) -> Result<Vec<Payout>, Error> {
+    if owed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = owed.iter().map(|o| o.0).collect();
+    let payees: Vec<&str> = owed.iter().map(|o| o.1).collect();
+    let amounts: Vec<i64> = owed.iter().map(|o| o.2).collect();
+    Ok(sqlx::query_as(
+        "INSERT INTO payouts (application_id, disbursement_id, enterprise_id, amount_fen, locked_until, attempts) \
+         SELECT a, 'disb-' || a, p, f, now() + make_interval(secs => $4), 1 \
+         FROM unnest($1::text[], $2::text[], $3::bigint[]) AS o(a, p, f) \
+         ON CONFLICT (application_id) DO NOTHING \
+         RETURNING application_id, disbursement_id, enterprise_id, amount_fen, attempts",
+    )
+    .bind(&ids)
+    .bind(&payees)
+    .bind(&amounts)
+    .bind(lease_secs as f64)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Takes up to `limit` of the oldest pending payouts that no worker holds (a lease ran out, a
 /// retry fell due), leasing each for `lease_secs`: a worker that dies leaves them to another
 /// after the lease.
@@ -74,6 +102,30 @@ pub async fn settle(
     .await?
     .rows_affected();
     Ok(updated == 1)
+}
+
+/// [`settle`] for several payouts, `(application, state, bank reference, error)` each, in
+/// one statement: the applications whose payout was settled now (the others already were).
+pub async fn settle_all(
+    conn: &mut PgConnection,
+    outcomes: &[(&str, &str, &str, &str)],
+) -> Result<std::collections::HashSet<String>, Error> {
+    let column = |f: fn(&(&str, &str, &str, &str)) -> String| -> Vec<String> {
+        outcomes.iter().map(f).collect()
+    };
+    let settled: Vec<String> = sqlx::query_scalar(
+        "UPDATE payouts p SET state = o.state, bank_reference = o.reference, last_error = o.error, \
+         locked_until = NULL, updated_at = now() \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS o(id, state, reference, error) \
+         WHERE p.application_id = o.id AND p.state = 'PENDING' RETURNING p.application_id",
+    )
+    .bind(column(|o| o.0.to_string()))
+    .bind(column(|o| o.1.to_string()))
+    .bind(column(|o| o.2.to_string()))
+    .bind(column(|o| o.3.to_string()))
+    .fetch_all(conn)
+    .await?;
+    Ok(settled.into_iter().collect())
 }
 
 /// Gives a failed attempt back after `delay_ms`.
