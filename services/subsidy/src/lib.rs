@@ -5,6 +5,7 @@
 pub mod api;
 pub mod domain;
 pub mod events;
+pub mod groups;
 pub mod judging;
 pub mod payout;
 pub mod reservations;
@@ -52,8 +53,10 @@ pub async fn build_with(
     seed::hubei_policy(&runtime.pool, &limits).await?;
     let (handover, handed) = payout::Handover::new();
     let (reservations, queued) = reservations::Reservations::new();
-    let pool = runtime.pool.clone();
-    runtime.spawn(move |cancel| reservations::run(pool, queued, cancel));
+    for _ in 0..groups::COMMITTERS {
+        let (pool, queued) = (runtime.pool.clone(), queued.clone());
+        runtime.spawn(move |cancel| reservations::run(pool, queued, cancel));
+    }
     runtime.consume(
         "contracts",
         event_types::CONTRACT_SIGNED,
@@ -74,8 +77,10 @@ pub async fn build_with(
     );
     let pool = runtime.pool.clone();
     let (settlements, outcomes) = settlements::Settlements::new();
-    let pool_for_settlements = runtime.pool.clone();
-    runtime.spawn(move |cancel| settlements::run(pool_for_settlements, outcomes, cancel));
+    for _ in 0..groups::COMMITTERS {
+        let (pool, outcomes) = (runtime.pool.clone(), outcomes.clone());
+        runtime.spawn(move |cancel| settlements::run(pool, outcomes, cancel));
+    }
     runtime.spawn(move |cancel| {
         payout::run_worker(pool, gateway, settlements, max_attempts, handed, cancel)
     });

@@ -10,6 +10,7 @@
 //! itself.
 
 use crate::domain::application::{Status, on_reservation};
+use crate::groups::Groups;
 use crate::store::{applications, payouts};
 use kechuang_platform::consumer::{HandlerError, Processed, record_new};
 use kechuang_proto::events::FundReserved;
@@ -32,7 +33,7 @@ pub enum Outcome {
     Alone,
 }
 
-struct Pending {
+pub struct Pending {
     record: Processed,
     reserved: FundReserved,
     answer: oneshot::Sender<Result<Outcome, HandlerError>>,
@@ -42,15 +43,18 @@ struct Pending {
 #[derive(Clone)]
 pub struct Reservations(mpsc::UnboundedSender<Pending>);
 
+/// The reservations handed in, not yet applied.
+pub type Queue = Groups<Pending>;
+
 impl Reservations {
     /// Where reservations are handed in, and the queue [`run`] applies them from.
     pub fn new() -> (Self, Queue) {
-        let (queue, requests) = mpsc::unbounded_channel();
-        (Self(queue), Queue(requests))
+        let (send, groups) = crate::groups::queue();
+        (Self(send), groups)
     }
 
     /// Applies `reserved` (the event `record` names) in the next group; `Alone` if the group
-    /// failed or the task is gone.
+    /// failed or the group commit has stopped.
     pub async fn apply(
         &self,
         record: Processed,
@@ -69,28 +73,10 @@ impl Reservations {
     }
 }
 
-/// The reservations handed in, not yet applied.
-pub struct Queue(mpsc::UnboundedReceiver<Pending>);
-
-/// Applies the queued reservations a group at a time until `shutdown`; the group in hand is
-/// finished first, and what is still queued then is answered `Alone`.
+/// One committer: applies the queued reservations a group at a time until `shutdown` (the
+/// group in hand is finished first; what is still queued then is answered `Alone`).
 pub async fn run(pool: PgPool, queue: Queue, shutdown: CancellationToken) {
-    let Queue(mut requests) = queue;
-    loop {
-        let first = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            next = requests.recv() => match next {
-                Some(first) => first,
-                None => break,
-            },
-        };
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match requests.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(group) = queue.next(MAX_GROUP, &shutdown).await {
         metrics::histogram!(kechuang_platform::metrics::BATCH_SIZE, "service" => crate::PRODUCER)
             .record(group.len() as f64);
         let events: Vec<(Processed, FundReserved)> = group

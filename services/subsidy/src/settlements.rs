@@ -9,6 +9,7 @@
 //! settles it (the bank is idempotent on the disbursement id).
 
 use crate::domain::application::Status;
+use crate::groups::Groups;
 use crate::store::{applications, audit, contracts, payouts};
 use kechuang_platform::{Error, NewEvent, outbox};
 use kechuang_proto::events::{SubsidyDisbursed, SubsidyDisbursementFailed, envelope::Payload};
@@ -26,7 +27,7 @@ pub struct Settlement {
     pub outcome: Result<String, String>,
 }
 
-struct Pending {
+pub struct Pending {
     settlement: Settlement,
     answer: oneshot::Sender<Result<(), Error>>,
 }
@@ -36,12 +37,12 @@ struct Pending {
 pub struct Settlements(mpsc::UnboundedSender<Pending>);
 
 /// The outcomes handed in, not yet recorded.
-pub struct Queue(mpsc::UnboundedReceiver<Pending>);
+pub type Queue = Groups<Pending>;
 
 impl Settlements {
     pub fn new() -> (Self, Queue) {
-        let (queue, requests) = mpsc::unbounded_channel();
-        (Self(queue), Queue(requests))
+        let (send, groups) = crate::groups::queue();
+        (Self(send), groups)
     }
 
     /// Records `settlement` in the next group (alone if the group fails, or if the group
@@ -60,25 +61,10 @@ impl Settlements {
     }
 }
 
-/// Records the queued outcomes a group at a time until `shutdown`; the group in hand is
-/// finished first, then what is still queued, one by one.
+/// One committer: records the queued outcomes a group at a time until `shutdown`; the group
+/// in hand is finished first, then what is still queued, one by one.
 pub async fn run(pool: PgPool, queue: Queue, shutdown: CancellationToken) {
-    let Queue(mut requests) = queue;
-    loop {
-        let first = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            next = requests.recv() => match next {
-                Some(first) => first,
-                None => break,
-            },
-        };
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match requests.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
+    while let Some(group) = queue.next(MAX_GROUP, &shutdown).await {
         metrics::histogram!(kechuang_platform::metrics::BATCH_SIZE, "service" => crate::PRODUCER)
             .record(group.len() as f64);
         let settlements: Vec<&Settlement> = group.iter().map(|p| &p.settlement).collect();
@@ -94,8 +80,7 @@ pub async fn run(pool: PgPool, queue: Queue, shutdown: CancellationToken) {
             let _ = pending.answer.send(outcome);
         }
     }
-    requests.close();
-    while let Some(pending) = requests.recv().await {
+    for pending in queue.rest().await {
         let _ = pending
             .answer
             .send(settle_alone(&pool, &pending.settlement).await);

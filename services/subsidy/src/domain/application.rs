@@ -409,7 +409,11 @@ mod tests {
         assert_eq!(fits(Status::Approved), Ok(Some(Status::FundsReserved)));
         assert_eq!(fits(Status::Waitlisted), Ok(Some(Status::FundsReserved)));
         for past in [Status::FundsReserved, Status::Disbursed, Status::Rejected] {
-            assert_eq!(fits(past), Ok(None), "{past:?}: a second answer moves nothing");
+            assert_eq!(
+                fits(past),
+                Ok(None),
+                "{past:?}: a second answer moves nothing"
+            );
             assert_eq!(on_reservation(past, Some("f"), 100, "f", 99), Ok(None));
         }
         assert!(on_reservation(Status::Approved, Some("f"), 100, "f", 99).is_err());
