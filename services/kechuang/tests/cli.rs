@@ -355,7 +355,7 @@ async fn cleanup(id: &str) {
     let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
         .await
         .unwrap();
-    for suffix in ["demand", "matching", "subsidy", "ledger"] {
+    for suffix in ["demand", "matching", "subsidy", "ledger", "gateway"] {
         let sql = format!("DROP DATABASE IF EXISTS \"kcc_{id}_{suffix}\" WITH (FORCE)");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&admin)

@@ -69,6 +69,7 @@ async fn ten_million_certified_at_six_paid_in_full_is_subsidised_on_six() {
         "{:?}",
         judged.computation
     );
+    svc.stop().await;
 }
 
 #[tokio::test]
@@ -95,6 +96,7 @@ async fn a_contract_paid_in_parts_around_its_certification_counts_pro_rata() {
     assert_eq!(second.status, ApplicationStatus::PendingReview as i32);
     assert_eq!(second.eligible_base_fen, 3_600_000 * YUAN);
     assert_eq!(second.amount_fen, 360_000 * YUAN);
+    svc.stop().await;
 }
 
 #[tokio::test]
@@ -127,6 +129,7 @@ async fn a_refused_registration_leaves_its_payments_ineligible_with_the_reason()
             app.status_reason
         );
     }
+    svc.stop().await;
 }
 
 #[tokio::test]
@@ -181,6 +184,7 @@ async fn a_window_that_closes_undecided_leaves_the_waiting_payments_ineligible()
             .unwrap(),
         0
     );
+    svc.stop().await;
 }
 
 #[tokio::test]
@@ -211,6 +215,7 @@ async fn a_policy_may_say_it_subsidises_unregistered_contracts_too() {
         "the computation says so: {:?}",
         app.computation
     );
+    svc.stop().await;
 }
 
 #[tokio::test]
@@ -245,6 +250,7 @@ async fn an_application_awaiting_registration_may_be_rejected_but_not_approved()
     let after = application(&svc, &waiting.id).await;
     assert_eq!(after.status, ApplicationStatus::Rejected as i32);
     assert_eq!(after.amount_fen, 0);
+    svc.stop().await;
 }
 
 /// Payments racing the certification of their contract: each is judged exactly once, none is
@@ -299,4 +305,5 @@ async fn payments_racing_the_certification_are_each_judged_once() {
         paid * 7 / 10,
         "70 % of {paid} fen, rounded down once"
     );
+    svc.stop().await;
 }
