@@ -195,23 +195,7 @@ pub async fn record_processed(
     conn: &mut PgConnection,
     records: &[Processed],
 ) -> Result<bool, sqlx::Error> {
-    if records.is_empty() {
-        return Ok(true);
-    }
-    let consumers: Vec<&str> = records.iter().map(|r| r.consumer.as_str()).collect();
-    let ids: Vec<Uuid> = records.iter().map(|r| r.event_id).collect();
-    let types: Vec<&str> = records.iter().map(|r| r.event_type.as_str()).collect();
-    let inserted = sqlx::query(
-        "INSERT INTO processed_events (consumer, event_id, event_type) \
-         SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[]) ON CONFLICT DO NOTHING",
-    )
-    .bind(&consumers)
-    .bind(&ids)
-    .bind(&types)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(inserted == records.len() as u64)
+    Ok(record_new(conn, records).await?.len() == records.len())
 }
 
 /// Records `records` as processed, in one statement: which of them were recorded now (the
@@ -227,7 +211,7 @@ pub async fn record_new(
     let consumers: Vec<&str> = records.iter().map(|r| r.consumer.as_str()).collect();
     let ids: Vec<Uuid> = records.iter().map(|r| r.event_id).collect();
     let types: Vec<&str> = records.iter().map(|r| r.event_type.as_str()).collect();
-    let inserted: Vec<(String, Uuid)> = sqlx::query_as(
+    let inserted: std::collections::HashSet<(String, Uuid)> = sqlx::query_as(
         "INSERT INTO processed_events (consumer, event_id, event_type) \
          SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[]) ON CONFLICT DO NOTHING \
          RETURNING consumer, event_id",
@@ -236,7 +220,9 @@ pub async fn record_new(
     .bind(&ids)
     .bind(&types)
     .fetch_all(conn)
-    .await?;
+    .await?
+    .into_iter()
+    .collect();
     Ok(records
         .iter()
         .filter(|r| inserted.contains(&(r.consumer.clone(), r.event_id)))

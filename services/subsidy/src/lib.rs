@@ -53,10 +53,8 @@ pub async fn build_with(
     seed::hubei_policy(&runtime.pool, &limits).await?;
     let (handover, handed) = payout::Handover::new();
     let (reservations, queued) = reservations::Reservations::new();
-    for _ in 0..groups::COMMITTERS {
-        let (pool, queued) = (runtime.pool.clone(), queued.clone());
-        runtime.spawn(move |cancel| reservations::run(pool, queued, cancel));
-    }
+    let pool = runtime.pool.clone();
+    runtime.spawn(move |cancel| reservations::run(pool, queued, cancel));
     runtime.consume(
         "contracts",
         event_types::CONTRACT_SIGNED,
@@ -77,10 +75,8 @@ pub async fn build_with(
     );
     let pool = runtime.pool.clone();
     let (settlements, outcomes) = settlements::Settlements::new();
-    for _ in 0..groups::COMMITTERS {
-        let (pool, outcomes) = (runtime.pool.clone(), outcomes.clone());
-        runtime.spawn(move |cancel| settlements::run(pool, outcomes, cancel));
-    }
+    let pool_for_settlements = runtime.pool.clone();
+    runtime.spawn(move |cancel| settlements::run(pool_for_settlements, outcomes, cancel));
     runtime.spawn(move |cancel| {
         payout::run_worker(pool, gateway, settlements, max_attempts, handed, cancel)
     });

@@ -9,7 +9,7 @@
 //! written and each of its events is applied alone, as before, so that one bad event fails by
 //! itself.
 
-use crate::domain::application::{Status, on_reservation};
+use crate::domain::application::on_reservation;
 use crate::groups::Groups;
 use crate::store::{applications, payouts};
 use kechuang_platform::consumer::{HandlerError, Processed, record_new};
@@ -73,17 +73,13 @@ impl Reservations {
     }
 }
 
-/// One committer: applies the queued reservations a group at a time until `shutdown` (the
+/// The committer: applies the queued reservations a group at a time until `shutdown` (the
 /// group in hand is finished first; what is still queued then is answered `Alone`).
-pub async fn run(pool: PgPool, queue: Queue, shutdown: CancellationToken) {
+pub async fn run(pool: PgPool, mut queue: Queue, shutdown: CancellationToken) {
     while let Some(group) = queue.next(MAX_GROUP, &shutdown).await {
         metrics::histogram!(kechuang_platform::metrics::BATCH_SIZE, "service" => crate::PRODUCER)
             .record(group.len() as f64);
-        let events: Vec<(Processed, FundReserved)> = group
-            .iter()
-            .map(|p| (p.record.clone(), p.reserved.clone()))
-            .collect();
-        match commit(&pool, &events).await {
+        match commit(&pool, &group).await {
             Ok(outcomes) => {
                 for (pending, outcome) in group.into_iter().zip(outcomes) {
                     let _ = pending.answer.send(outcome);
@@ -99,11 +95,13 @@ pub async fn run(pool: PgPool, queue: Queue, shutdown: CancellationToken) {
     }
 }
 
-/// One transaction for `events`; each one's outcome, in order.
+/// One transaction for `group`; each one's outcome, in order.
 async fn commit(
     pool: &PgPool,
-    events: &[(Processed, FundReserved)],
+    group: &[Pending],
 ) -> Result<Vec<Result<Outcome, HandlerError>>, kechuang_platform::Error> {
+    let events: Vec<(&Processed, &FundReserved)> =
+        group.iter().map(|p| (&p.record, &p.reserved)).collect();
     let mut tx = pool.begin().await?;
     let ids: Vec<&str> = events
         .iter()
@@ -119,8 +117,8 @@ async fn commit(
     // second reservation of one application moves nothing.
     let mut decided = Vec::with_capacity(events.len());
     let mut seen = HashSet::new();
-    for (record, reserved) in events {
-        if !seen.insert(record.clone()) {
+    for &(record, reserved) in &events {
+        if !seen.insert(record) {
             decided.push(Decision::Twice);
             continue;
         }
@@ -128,10 +126,9 @@ async fn commit(
             decided.push(Decision::Stays); // another subsidy installation's application
             continue;
         };
-        let status = Status::parse(&app.status).unwrap_or(Status::PendingReview);
         decided.push(
             match on_reservation(
-                status,
+                app.status(),
                 app.fund_id.as_deref(),
                 app.amount_fen,
                 &reserved.fund_id,
@@ -154,14 +151,14 @@ async fn commit(
         .iter()
         .zip(&decided)
         .filter(|(_, d)| matches!(d, Decision::Stays | Decision::Moves(_)))
-        .map(|((record, _), _)| record.clone())
+        .map(|((record, _), _)| (*record).clone())
         .collect();
     let new = record_new(&mut tx, &applying).await?;
     let moved: Vec<&applications::Reservable> = events
         .iter()
         .zip(&decided)
         .filter_map(|((record, _), d)| match d {
-            Decision::Moves(app) if new.contains(record) => Some(app),
+            Decision::Moves(app) if new.contains(*record) => Some(app),
             _ => None,
         })
         .collect();
@@ -184,7 +181,7 @@ async fn commit(
         .map(|((record, reserved), d)| match d {
             Decision::Refused(why) => Err(HandlerError::Permanent(why)),
             Decision::Twice => Ok(Outcome::AlreadyProcessed),
-            _ if !new.contains(record) => Ok(Outcome::AlreadyProcessed),
+            _ if !new.contains(*record) => Ok(Outcome::AlreadyProcessed),
             _ => Ok(Outcome::Now(payouts.remove(&reserved.application_id))),
         })
         .collect())

@@ -61,9 +61,9 @@ impl Settlements {
     }
 }
 
-/// One committer: records the queued outcomes a group at a time until `shutdown`; the group
+/// The committer: records the queued outcomes a group at a time until `shutdown`; the group
 /// in hand is finished first, then what is still queued, one by one.
-pub async fn run(pool: PgPool, queue: Queue, shutdown: CancellationToken) {
+pub async fn run(pool: PgPool, mut queue: Queue, shutdown: CancellationToken) {
     while let Some(group) = queue.next(MAX_GROUP, &shutdown).await {
         metrics::histogram!(kechuang_platform::metrics::BATCH_SIZE, "service" => crate::PRODUCER)
             .record(group.len() as f64);

@@ -169,6 +169,12 @@ pub struct Reservable {
     pub payee: String,
 }
 
+impl Reservable {
+    pub fn status(&self) -> Status {
+        Status::parse(&self.status).unwrap_or(Status::PendingReview)
+    }
+}
+
 /// The applications `ids` that exist, locked for this transaction in id order (the order
 /// every batch takes them in, so that two batches never wait on each other in a cycle).
 pub async fn lock_reservable(
