@@ -21,6 +21,7 @@ pub mod paging;
 pub mod runtime;
 pub mod seal;
 pub mod telemetry;
+pub mod upkeep;
 
 pub use auth::{Caller, Role};
 pub use config::{GatewayConfig, ServiceConfig, ServiceKind, Settings};

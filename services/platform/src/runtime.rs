@@ -89,6 +89,7 @@ impl ServiceRuntime {
         );
         let handover = relay.handover();
         tasks.spawn(relay.run(background.clone()));
+        tasks.spawn(crate::upkeep::run(pool.clone(), name, background.clone()));
         Ok(Self {
             config,
             pool,

@@ -9,7 +9,8 @@
 //!   ack-pending messages, and what a service adds with [`crate::ServiceRuntime::sample`]
 //!   (fund balances, the embedding backlog).
 //! - Counters where things happen: redeliveries and dead letters (`consumer.rs`), payout
-//!   attempts and failures (subsidy), HTTP requests (gateway).
+//!   attempts and failures (subsidy), HTTP requests (gateway), tables a service analyzed
+//!   itself (`crate::upkeep`).
 //!
 //! Until [`install`] runs, every metric is a no-op: libraries and tests that serve no metrics
 //! pay nothing. docs/operations.md lists the series.
@@ -38,6 +39,8 @@ pub const CONSUMER_ACK_PENDING: &str = "kc_consumer_ack_pending_messages";
 pub const REDELIVERIES: &str = "kc_consumer_redeliveries_total";
 /// Messages copied to the dead-letter subject, by `reason`.
 pub const DEAD_LETTERS: &str = "kc_dead_letters_total";
+/// Tables a service analyzed itself, by `action` (`crate::upkeep`).
+pub const TABLE_UPKEEP: &str = "kc_table_upkeep_total";
 /// HTTP requests to the gateway: a histogram by `route`, `method` and `status`.
 pub const HTTP_DURATION: &str = "kc_http_request_duration_seconds";
 /// Requests applied per group-committed transaction (a fund's ledger batch), by `service`:
@@ -78,6 +81,14 @@ pub fn installed() -> bool {
     HANDLE.get().is_some()
 }
 
+/// Counts `tables` that `service` tended by `action` (analyze).
+pub fn count_upkeep(service: &'static str, action: &'static str, tables: usize) {
+    if tables > 0 {
+        ::metrics::counter!(TABLE_UPKEEP, "service" => service, "action" => action)
+            .increment(tables as u64);
+    }
+}
+
 /// The HELP line of a service's own gauge (a [`Probe`]'s), for services that record through
 /// the sampler only. A no-op before [`install`].
 pub fn describe_gauge(name: &'static str, help: &'static str) {
@@ -108,6 +119,10 @@ fn describe() {
     );
     describe_counter!(REDELIVERIES, "Deliveries of a message after its first");
     describe_counter!(DEAD_LETTERS, "Messages dead-lettered, by reason");
+    describe_counter!(
+        TABLE_UPKEEP,
+        "Tables the service analyzed itself (the planner had their size wrong), by action"
+    );
     describe_histogram!(
         BATCH_SIZE,
         "Requests applied per group-committed transaction"

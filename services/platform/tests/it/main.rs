@@ -11,3 +11,4 @@ mod limits;
 mod outbox;
 mod token_keys;
 mod tracing_propagation;
+mod upkeep;
