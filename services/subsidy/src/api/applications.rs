@@ -66,13 +66,13 @@ async fn approve(
     let app = apps::lock(&mut tx, &r.id)
         .await?
         .ok_or_else(|| Error::not_found(format!("application {} not found", r.id)))?;
-    let mut approvers: Vec<String> = apps::approvals(&mut tx, std::slice::from_ref(&app.id))
-        .await?
-        .into_iter()
-        .map(|a| a.approver)
-        .collect();
+    let mut approvals = apps::approvals(&mut tx, std::slice::from_ref(&app.id)).await?;
+    let mut approvers: Vec<String> = approvals.iter().map(|a| a.approver.clone()).collect();
     let outcome = application::approve(&review(&app, &approvers), who)?;
-    apps::add_approval(&mut tx, &app.id, &who.subject, r.note.trim()).await?;
+    approvals.push(apps::add_approval(&mut tx, &app.id, &who.subject, r.note.trim()).await?);
+    // In the order a read gives (a transaction's clock is its start, which a concurrent
+    // approver's commit may follow).
+    approvals.sort_by(|a, b| (a.approved_at, &a.approver).cmp(&(b.approved_at, &b.approver)));
     approvers.push(who.subject.clone());
     let complete = outcome == Approval::Complete;
     audit::by(
@@ -87,8 +87,10 @@ async fn approve(
         }),
     )
     .await?;
-    if complete {
-        apps::set_status(&mut tx, &app.id, Status::Approved, "").await?;
+    // The answer is built from what the statements returned: the caller may approve, so it
+    // may read the application, and nothing else touches it while the transaction holds it.
+    let answer = if complete {
+        let approved = apps::moved(&mut tx, &app.id, Status::Approved, "").await?;
         let fund_id = app.fund_id.clone().unwrap_or_default();
         let payload = crate::events::subsidy_approved(&app, &fund_id, approvers);
         outbox::append(
@@ -97,8 +99,10 @@ async fn approve(
             NewEvent::new(&app.id, app.version + 1, payload),
         )
         .await?;
-    }
-    let answer = load(&mut tx, &app.id, who).await?;
+        wire::application(&approved, &approvals)
+    } else {
+        wire::application(&app, &approvals)
+    };
     outbox::commit(tx).await?;
     Ok(answer)
 }
@@ -114,14 +118,11 @@ async fn reject(
     let app = apps::lock(&mut tx, &r.id)
         .await?
         .ok_or_else(|| Error::not_found(format!("application {} not found", r.id)))?;
-    let approvers: Vec<String> = apps::approvals(&mut tx, std::slice::from_ref(&app.id))
-        .await?
-        .into_iter()
-        .map(|a| a.approver)
-        .collect();
+    let approvals = apps::approvals(&mut tx, std::slice::from_ref(&app.id)).await?;
+    let approvers: Vec<String> = approvals.iter().map(|a| a.approver.clone()).collect();
     application::reject(&review(&app, &approvers), who, &r.reason)?;
     let reason = r.reason.trim();
-    apps::set_status(&mut tx, &app.id, Status::Rejected, reason).await?;
+    let rejected = apps::moved(&mut tx, &app.id, Status::Rejected, reason).await?;
     audit::by(
         &mut tx,
         who,
@@ -146,7 +147,7 @@ async fn reject(
         NewEvent::new(&app.id, app.version + 1, payload),
     )
     .await?;
-    let answer = load(&mut tx, &app.id, who).await?;
+    let answer = wire::application(&rejected, &approvals);
     outbox::commit(tx).await?;
     Ok(answer)
 }

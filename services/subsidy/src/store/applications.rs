@@ -258,6 +258,26 @@ pub async fn set_status(
     Ok(())
 }
 
+/// As [`set_status`] for an application the transaction holds, answering it as it now stands
+/// (what an RPC answers with, without reading it back).
+pub async fn moved(
+    conn: &mut PgConnection,
+    id: &str,
+    status: Status,
+    reason: &str,
+) -> Result<Application, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE applications SET status = $2, status_reason = $3, updated_at = now(), version = version + 1, \
+         approved_at = CASE WHEN $2 = 'APPROVED' THEN now() ELSE approved_at END WHERE id = $1 \
+         RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(status.as_str())
+    .bind(reason)
+    .fetch_one(conn)
+    .await?)
+}
+
 /// Moves a paid application to `status` with the bank's reference, in one statement.
 pub async fn set_paid(
     conn: &mut PgConnection,
@@ -285,19 +305,22 @@ pub struct ApprovalRow {
     pub approved_at: DateTime<Utc>,
 }
 
+/// Records `approver`'s approval, answering it as stored.
 pub async fn add_approval(
     conn: &mut PgConnection,
     id: &str,
     approver: &str,
     note: &str,
-) -> Result<(), Error> {
-    sqlx::query("INSERT INTO approvals (application_id, approver, note) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(approver)
-        .bind(note)
-        .execute(conn)
-        .await?;
-    Ok(())
+) -> Result<ApprovalRow, Error> {
+    Ok(sqlx::query_as(
+        "INSERT INTO approvals (application_id, approver, note) VALUES ($1, $2, $3) \
+         RETURNING application_id, approver, note, approved_at",
+    )
+    .bind(id)
+    .bind(approver)
+    .bind(note)
+    .fetch_one(conn)
+    .await?)
 }
 
 pub async fn approvals(conn: &mut PgConnection, ids: &[String]) -> Result<Vec<ApprovalRow>, Error> {

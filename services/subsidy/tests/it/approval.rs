@@ -1,17 +1,32 @@
 use crate::helpers::*;
 use kechuang_platform::Role;
-use kechuang_platform::testing::authed;
+use kechuang_platform::testing::{TestService, authed};
 use kechuang_proto::common::ContractType;
+use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
 use kechuang_proto::subsidy::{
-    ApplicationStatus, ApproveApplicationRequest, RejectApplicationRequest, VerifyAuditTrailRequest,
+    ApplicationStatus, ApproveApplicationRequest, GetApplicationRequest, RejectApplicationRequest,
+    SubsidyApplication, VerifyAuditTrailRequest,
 };
 use tonic::Code;
+use tonic::transport::Channel;
 
 fn approve(id: &str) -> ApproveApplicationRequest {
     ApproveApplicationRequest {
         id: id.into(),
         note: "材料齐全".into(),
     }
+}
+
+async fn read(
+    c: &mut SubsidyServiceClient<Channel>,
+    svc: &TestService,
+    id: &str,
+) -> SubsidyApplication {
+    let auditor = svc.token(Role::Auditor, "auditor", None);
+    c.get_application(authed(GetApplicationRequest { id: id.into() }, &auditor))
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 #[tokio::test]
@@ -69,6 +84,8 @@ async fn four_eyes_self_approval_and_roles_are_enforced() {
         .into_inner();
     assert_eq!(first.status, ApplicationStatus::PendingReview as i32);
     assert_eq!(first.approvals.len(), 1);
+    // Each answer is the application as a read gives it (it is built without one).
+    assert_eq!(first, read(&mut c, &svc, &large.id).await);
     let twice = c
         .approve_application(authed(approve(&large.id), &approver(&svc, "wang")))
         .await
@@ -81,6 +98,13 @@ async fn four_eyes_self_approval_and_roles_are_enforced() {
         .unwrap()
         .into_inner();
     assert_eq!(second.status, ApplicationStatus::Approved as i32);
+    assert_eq!(second, read(&mut c, &svc, &large.id).await);
+    let approvers: Vec<&str> = second
+        .approvals
+        .iter()
+        .map(|a| a.approver.as_str())
+        .collect();
+    assert_eq!(approvers, ["wang", "li"]);
     let approved = svc
         .wait_for_event("subsidy.approved", |e| e.aggregate_id == large.id)
         .await;
@@ -139,6 +163,7 @@ async fn a_rejection_needs_a_reason_and_a_rejected_application_cannot_be_approve
         .into_inner();
     assert_eq!(rejected.status, ApplicationStatus::Rejected as i32);
     assert_eq!(rejected.status_reason, "发票与合同不符");
+    assert_eq!(rejected, read(&mut c, &svc, &app.id).await);
     let status = c
         .approve_application(authed(approve(&app.id), &approver(&svc, "li")))
         .await
