@@ -58,6 +58,7 @@ pub async fn tend(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
 /// Tends `service`'s tables every [`EVERY`] until `shutdown`. Failures (a restarting server, a
 /// dropped database) are logged and the next look tries again.
 pub async fn run(pool: PgPool, service: &'static str, shutdown: CancellationToken) {
+    metrics::count_upkeep(service, "analyze", 0);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -81,12 +81,11 @@ pub fn installed() -> bool {
     HANDLE.get().is_some()
 }
 
-/// Counts `tables` that `service` tended by `action` (analyze).
+/// Counts `tables` that `service` tended by `action` (analyze). Called with 0 when the upkeep
+/// starts, so that the series exists (a quiet service shows 0, not nothing).
 pub fn count_upkeep(service: &'static str, action: &'static str, tables: usize) {
-    if tables > 0 {
-        ::metrics::counter!(TABLE_UPKEEP, "service" => service, "action" => action)
-            .increment(tables as u64);
-    }
+    ::metrics::counter!(TABLE_UPKEEP, "service" => service, "action" => action)
+        .increment(tables as u64);
 }
 
 /// The HELP line of a service's own gauge (a [`Probe`]'s), for services that record through
