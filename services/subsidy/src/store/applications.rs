@@ -240,26 +240,18 @@ pub async fn set_all_paid(
     Ok(())
 }
 
+/// As [`moved`], for callers that need no answer.
 pub async fn set_status(
     conn: &mut PgConnection,
     id: &str,
     status: Status,
     reason: &str,
 ) -> Result<(), Error> {
-    sqlx::query(
-        "UPDATE applications SET status = $2, status_reason = $3, updated_at = now(), version = version + 1, \
-         approved_at = CASE WHEN $2 = 'APPROVED' THEN now() ELSE approved_at END WHERE id = $1",
-    )
-    .bind(id)
-    .bind(status.as_str())
-    .bind(reason)
-    .execute(conn)
-    .await?;
-    Ok(())
+    moved(conn, id, status, reason).await.map(|_| ())
 }
 
-/// As [`set_status`] for an application the transaction holds, answering it as it now stands
-/// (what an RPC answers with, without reading it back).
+/// Moves an application the transaction holds to `status`, answering it as it now stands (what
+/// an RPC answers with, without reading it back).
 pub async fn moved(
     conn: &mut PgConnection,
     id: &str,
