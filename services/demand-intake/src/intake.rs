@@ -67,7 +67,7 @@ impl Intake {
             industry_chain: row.industry_chain.clone(),
         });
         outbox::append(&mut tx, PRODUCER, NewEvent::new(row.id.clone(), 1, payload)).await?;
-        outbox::commit(tx).await?;
+        outbox::commit(tx, crate::PRODUCER).await?;
         Ok(wire::enterprise(&row))
     }
 
@@ -291,7 +291,7 @@ impl Intake {
         let row = store::move_status(&mut tx, id, &moved).await?;
         outbox::append(&mut tx, PRODUCER, demand_event(&row, payload(&row))).await?;
         let history = store::history(&mut tx, &row).await?;
-        outbox::commit(tx).await?;
+        outbox::commit(tx, crate::PRODUCER).await?;
         wire::demand(&row, &history)
     }
 }

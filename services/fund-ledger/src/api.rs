@@ -80,7 +80,7 @@ impl FundService for FundApi {
         if !r.request_id.is_empty() {
             idempotency::record(&mut tx, &scope, &r.request_id, &fingerprint, &id).await?;
         }
-        kechuang_platform::outbox::commit(tx)
+        kechuang_platform::outbox::commit(tx, crate::ledger::PRODUCER)
             .await
             .map_err(Error::from)?;
         tracing::info!(fund_id = %id, "fund created");
@@ -99,7 +99,7 @@ impl FundService for FundApi {
         v.into_result()?;
         let mut tx = self.pool.begin().await.map_err(Error::from)?;
         let fund = ledger::top_up(&mut tx, &r.fund_id, r.amount_fen, &r.reference).await?;
-        kechuang_platform::outbox::commit(tx)
+        kechuang_platform::outbox::commit(tx, crate::ledger::PRODUCER)
             .await
             .map_err(Error::from)?;
         Ok(Response::new(wire::fund(&fund)))
@@ -183,7 +183,7 @@ impl FundService for FundApi {
             .await
             .map_err(Error::from)?;
         let report = reconcile(&mut tx, (!r.fund_id.is_empty()).then_some(&*r.fund_id)).await?;
-        kechuang_platform::outbox::commit(tx)
+        kechuang_platform::outbox::commit(tx, crate::ledger::PRODUCER)
             .await
             .map_err(Error::from)?;
         Ok(Response::new(report))

@@ -141,6 +141,6 @@ async fn in_one_transaction(
 ) -> Result<Vec<Result<Answer, Error>>, Error> {
     let mut tx = pool.begin().await?;
     let answers = ledger::apply_batch(&mut tx, fund_id, requests).await?;
-    outbox::commit(tx).await?;
+    outbox::commit(tx, crate::ledger::PRODUCER).await?;
     Ok(answers)
 }

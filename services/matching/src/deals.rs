@@ -109,7 +109,7 @@ impl Deals {
                 row
             }
         };
-        outbox::commit(tx).await?;
+        outbox::commit(tx, crate::PRODUCER).await?;
         Ok(row)
     }
 
@@ -205,7 +205,7 @@ impl Deals {
             )
             .await?;
         }
-        outbox::commit(tx).await?;
+        outbox::commit(tx, crate::PRODUCER).await?;
         Ok(row)
     }
 

@@ -127,8 +127,6 @@ pub async fn in_one_transaction<T>(
     }
     let value = apply(&mut tx).await?;
     tx.commit().await?;
-    // Whatever the handler appended to the outbox is committed now: publish it at once.
-    crate::outbox::ring();
     Ok(Some(value))
 }
 
@@ -461,6 +459,8 @@ impl<H: EventHandler> Consumer<H> {
             .apply(&self.pool, &self.spec.durable_name, envelope)
             .await?;
         if applied == Applied::Now {
+            // Whatever the handler appended to the outbox is committed now: publish it at once.
+            crate::outbox::ring(&self.service);
             // Which process applied which event, for operators and the replica tests
             // (`RUST_LOG=kechuang::applied=debug`).
             tracing::debug!(

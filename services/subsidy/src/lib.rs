@@ -3,6 +3,7 @@
 //! with the fund ledger, and the registration of technology contracts.
 
 pub mod api;
+pub mod approvals;
 pub mod domain;
 pub mod events;
 pub mod groups;
@@ -85,7 +86,10 @@ pub async fn build_with(
     let pool = runtime.pool.clone();
     runtime.spawn(move |cancel| store::audit::run_integrator(pool, cancel));
     let policies = api::PolicyApi::new(runtime.pool.clone(), limits);
-    let subsidies = api::SubsidyApi::new(runtime.pool.clone());
+    let (approvals, queued) = approvals::Approvals::new();
+    let pool = runtime.pool.clone();
+    runtime.spawn(move |cancel| approvals::run(pool, queued, cancel));
+    let subsidies = api::SubsidyApi::new(runtime.pool.clone(), approvals);
     let registrations = api::RegistrationApi::new(runtime.pool.clone());
     let routes = Routes::new(PolicyServiceServer::with_interceptor(
         policies,

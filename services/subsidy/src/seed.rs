@@ -102,7 +102,7 @@ pub async fn hubei_policy(pool: &PgPool, limits: &Limits) -> anyhow::Result<()> 
             )
             .await?;
         }
-        outbox::commit(tx).await?;
+        outbox::commit(tx, crate::PRODUCER).await?;
         Ok::<(), kechuang_platform::Error>(())
     };
     seeded

@@ -95,7 +95,7 @@ pub async fn settle_alone(pool: &PgPool, settlement: &Settlement) -> Result<(), 
 async fn in_one_transaction(pool: &PgPool, settlements: &[&Settlement]) -> Result<(), Error> {
     let mut tx = pool.begin().await?;
     let failures = record(&mut tx, settlements).await?;
-    outbox::commit(tx).await?;
+    outbox::commit(tx, crate::PRODUCER).await?;
     if failures > 0 {
         metrics::counter!(crate::payout::FAILURES_METRIC, "service" => crate::PRODUCER)
             .increment(failures);

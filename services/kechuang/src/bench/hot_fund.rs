@@ -23,7 +23,7 @@ pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<
         ledger::create_fund(&mut tx, &fund_id, "压测资金（单一热点）", 0).await?;
         let reference = format!("{fund_id}-top-up");
         ledger::top_up(&mut tx, &fund_id, AMOUNT_FEN * ops as i64, &reference).await?;
-        kechuang_platform::outbox::commit(tx).await?;
+        kechuang_platform::outbox::commit(tx, ledger::PRODUCER).await?;
         let pb = ctx.bar(ops, &format!("reserve + post, one fund ×{c}"));
         let (funds, tick) = (funds.clone(), pb.clone());
         let f = drive("reserve + post, one fund", c, ops, move |i| {

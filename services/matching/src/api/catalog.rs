@@ -125,7 +125,7 @@ impl CatalogApi {
             &ids,
         )
         .await?;
-        outbox::commit(tx).await?;
+        outbox::commit(tx, crate::PRODUCER).await?;
         if let Err(e) = index::add_achievements(&self.shared.engine, stored.clone()).await {
             tracing::error!(error = %e, "cannot index new achievements; rebuilding the index");
             if let Err(e) = index::rebuild(
@@ -152,7 +152,7 @@ impl CatalogApi {
         let candidates = pushing::reverse_candidates(&self.shared.engine, docs).await?;
         let mut tx = self.pool.begin().await?;
         pushing::push_achievements(&mut tx, candidates, self.shared.top_k).await?;
-        outbox::commit(tx).await?;
+        outbox::commit(tx, crate::PRODUCER).await?;
         Ok(())
     }
 

@@ -8,8 +8,9 @@
 //! so two transactions writing the same aggregate draw their ids in commit order, and id
 //! order is that aggregate's event order. One relay per database publishes at a time (a
 //! session advisory lock), sequentially, awaiting each ack, so JetStream receives each
-//! aggregate's events in order. It wakes on an in-process bell, on LISTEN/NOTIFY (rate
-//! limited, see [`crate::db::NotifyBudget`]) and on a 100 ms poll. The events of aggregates that a
+//! aggregate's events in order. It wakes on its producer's in-process bell (rung by that
+//! producer's commits only: the services sharing a process do not wake each other's relays),
+//! on LISTEN/NOTIFY (rate limited, see [`crate::db::NotifyBudget`]) and on a 100 ms poll. The events of aggregates that a
 //! statement has just created can also be handed to the relay after the commit
 //! ([`Handover`]), which publishes them without reading their rows back.
 
@@ -19,7 +20,9 @@ use chrono::Utc;
 use kechuang_proto::events::Envelope;
 use prost::Message;
 use sqlx::{PgConnection, PgPool, Postgres};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -64,7 +67,7 @@ pub async fn append(
         .bind(telemetry::current_traceparent())
         .execute(conn)
         .await?;
-    ring();
+    ring(producer);
     Ok(envelope)
 }
 
@@ -124,7 +127,7 @@ pub async fn append_many(
         .bind(should_notify())
         .execute(conn)
         .await?;
-    ring();
+    ring(producer);
     Ok(envelopes)
 }
 
@@ -133,8 +136,8 @@ pub async fn append_many(
 /// aggregate that this very statement creates: no other transaction can hold events of it, so
 /// the per-aggregate lock that [`append`] takes is not needed. The statement writes them with
 /// [`staged_insert`] (values in [`STAGED_COLUMNS`]' order) and, when [`Staged::notify`] is
-/// set, wakes the other relays with [`staged_wake`]. Once the statement has committed, hand the event to
-/// the relay ([`Handover::committed`]), or at least [`ring`].
+/// set, wakes the other relays with [`staged_wake`]. Once the statement has committed, hand the
+/// event to the relay ([`Handover::committed`]), or at least [`ring`] its producer's bell.
 pub struct Staged {
     pub envelope: Envelope,
     pub event_id: Uuid,
@@ -172,25 +175,63 @@ pub fn stage(producer: &str, event: NewEvent) -> Staged {
     }
 }
 
-/// Wakes this process's relay: an event was written, or its transaction has just committed.
-/// [`append`] rings before the commit (the relay then looks again a few milliseconds later,
-/// when the commit has usually landed); code that commits events, such as the consumers,
-/// rings again after the commit so the relay publishes at once.
-pub fn ring() {
-    RINGS.fetch_add(1, Ordering::Release);
-    BELL.notify_waiters();
+/// Wakes this process's relays of `producer`'s database: an event was written, or its
+/// transaction has just committed. [`append`] rings before the commit (the relay then looks
+/// again a few milliseconds later, when the commit has usually landed); code that commits
+/// events, such as the consumers, rings again after the commit so the relay publishes at once.
+pub fn ring(producer: &str) {
+    bell(producer).ring();
 }
 
-/// Commits a transaction that appended events and wakes the relay to publish them at once.
-pub async fn commit(tx: sqlx::Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+/// Commits a transaction that appended `producer`'s events and wakes its relay to publish them
+/// at once.
+pub async fn commit(
+    tx: sqlx::Transaction<'_, Postgres>,
+    producer: &str,
+) -> Result<(), sqlx::Error> {
     tx.commit().await?;
-    ring();
+    ring(producer);
     Ok(())
 }
 
-static BELL: Notify = Notify::const_new();
-/// Counts rings, so that a ring during a pass (when the relay is not waiting) is not lost.
-static RINGS: AtomicU64 = AtomicU64::new(0);
+/// What wakes the relays of one producer's database in this process. Every service sharing a
+/// process (`kechuang up`, the demo, the bench) has its own, so that a commit in one does not
+/// send the others' relays to read an outbox that has nothing new.
+#[derive(Default)]
+pub(crate) struct Bell {
+    notify: Notify,
+    /// Counts rings, so that a ring during a pass (when the relay is not waiting) is not lost.
+    rings: AtomicU64,
+}
+
+impl Bell {
+    fn ring(&self) {
+        self.rings.fetch_add(1, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    pub(crate) fn rings(&self) -> u64 {
+        self.rings.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+/// `producer`'s bell: one per producer name for the life of the process.
+pub(crate) fn bell(producer: &str) -> Arc<Bell> {
+    static BELLS: LazyLock<Mutex<HashMap<String, Arc<Bell>>>> = LazyLock::new(Mutex::default);
+    let mut bells = BELLS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(bell) = bells.get(producer) {
+        return bell.clone();
+    }
+    let bell = Arc::new(Bell::default());
+    bells.insert(producer.to_string(), bell.clone());
+    bell
+}
 
 /// A transaction that NOTIFYs takes a database-wide lock while it commits, so notifying
 /// commits cannot share WAL flushes: one NOTIFY per transaction caps a database at a few

@@ -1,7 +1,7 @@
 //! The relay: publishes committed outbox rows to JetStream, in order, and deletes them once
 //! JetStream has acknowledged them (every row in the outbox is unsent).
 
-use super::{BELL, CHANNEL, RINGS};
+use super::{Bell, CHANNEL};
 use crate::config::BusConfig;
 use crate::seal::Signer;
 use crate::telemetry;
@@ -33,6 +33,8 @@ pub struct Relay {
     handover: Handover,
     /// Signs every event it publishes: consumers act only on signed events.
     signer: Signer,
+    /// Rung by the commits of this database's producer in this process.
+    bell: Arc<Bell>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -74,6 +76,7 @@ impl From<super::Staged> for CommittedEvent {
 pub struct Handover {
     relay: mpsc::Sender<Vec<CommittedEvent>>,
     leading: Arc<AtomicBool>,
+    bell: Arc<Bell>,
 }
 
 /// Batches of handed-over events the relay may hold before callers fall back to ringing.
@@ -97,7 +100,7 @@ impl Handover {
         }
         if self.relay.try_send(events).is_err() {
             // The relay is behind or gone: it reads the rows instead.
-            super::ring();
+            self.bell.ring();
         }
     }
 }
@@ -105,6 +108,7 @@ impl Handover {
 impl Relay {
     pub fn new(pool: PgPool, jetstream: JetStream, bus: BusConfig, signer: Signer) -> Self {
         let (relay, handed_over) = mpsc::channel(HANDOVER_QUEUE);
+        let bell = super::bell(signer.producer());
         Self {
             pool,
             jetstream,
@@ -115,8 +119,10 @@ impl Relay {
             handover: Handover {
                 relay,
                 leading: Arc::new(AtomicBool::new(false)),
+                bell: bell.clone(),
             },
             signer,
+            bell,
         }
     }
 
@@ -191,7 +197,7 @@ impl Relay {
             while let Ok(events) = self.handed_over.try_recv() {
                 self.publish_handed_over(events, &mut acked).await;
             }
-            let rings = RINGS.load(Ordering::Acquire);
+            let rings = self.bell.rings();
             // On an error, the rows held in `acked` stay in the outbox: whoever leads next
             // publishes them again and JetStream drops the copies (Nats-Msg-Id).
             let outcome = self.publish_pending(leader, &mut acked).await?;
@@ -252,10 +258,11 @@ impl Relay {
         };
         let look_again = Instant::now() + pause;
         loop {
-            let bell = BELL.notified();
-            tokio::pin!(bell);
-            bell.as_mut().enable();
-            if RINGS.load(Ordering::Acquire) != rings {
+            let bell = self.bell.clone();
+            let rung = bell.notified();
+            tokio::pin!(rung);
+            rung.as_mut().enable();
+            if bell.rings() != rings {
                 // Rung during the pass: something may have committed since it read.
                 *rechecks = 0;
                 sleep_or_cancel(LINGER, shutdown).await;
@@ -272,7 +279,7 @@ impl Relay {
             let wake = tokio::select! {
                 _ = shutdown.cancelled() => Wake::Stop,
                 notified = listener.recv() => { notified?; Wake::Rung }
-                _ = bell => Wake::Rung,
+                _ = rung => Wake::Rung,
                 Some(events) = self.handed_over.recv() => Wake::HandedOver(events),
                 _ = tokio::time::sleep_until(until) => Wake::Pause { rechecking },
             };

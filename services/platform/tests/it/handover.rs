@@ -139,7 +139,7 @@ async fn handed_over_events_are_published_once_each_and_removed() {
         ids.extend(events.iter().map(|e| e.event_id.to_string()));
         handover.committed(events);
         if i % 2 == 0 {
-            outbox::ring();
+            outbox::ring(PRODUCER);
         }
     }
     eventually(Duration::from_secs(10), "every row removed", || async {

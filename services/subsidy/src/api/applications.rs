@@ -1,7 +1,8 @@
 use super::{FINANCE_READERS, reads_everything};
-use crate::domain::application::{self, Approval, Review, Status};
+use crate::approvals::{Approvals, Outcome, approved_details, approved_event, review};
+use crate::domain::application::{self, Approval, Status};
 use crate::domain::kind::Kind;
-use crate::store::applications::{self as apps, Application};
+use crate::store::applications as apps;
 use crate::store::audit;
 use crate::wire;
 use chrono::{DateTime, Utc};
@@ -17,11 +18,13 @@ use tonic::{Request, Response, Status as GrpcStatus};
 #[derive(Clone)]
 pub struct SubsidyApi {
     pool: PgPool,
+    approvals: Approvals,
 }
 
 impl SubsidyApi {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// Approvals go to `approvals`' group commit ([`crate::approvals`]).
+    pub fn new(pool: PgPool, approvals: Approvals) -> Self {
+        Self { pool, approvals }
     }
 }
 
@@ -41,27 +44,21 @@ pub(super) async fn load(
     Ok(wire::application(&app, &approvals))
 }
 
-fn review<'a>(app: &'a Application, approvers: &'a [String]) -> Review<'a> {
-    Review {
-        status: app.status(),
-        kind: app.kind(),
-        enterprise_id: &app.enterprise_id,
-        payee: &app.payee,
-        recorded_by: &app.recorded_by,
-        approvers,
-        required_approvals: app.required_approvals,
-    }
+fn check_approval(r: &pb::ApproveApplicationRequest) -> Result<(), Error> {
+    let mut v = Violations::new();
+    input::check_id(&mut v, "id", &r.id, MAX_ID_CHARS);
+    application::NOTE.check(&mut v, "note", &r.note);
+    v.into_result()
 }
 
+/// An approval made alone, in its own transaction: when its group failed
+/// ([`crate::approvals`]), and the reference the group commit answers as.
 async fn approve(
     pool: &PgPool,
     who: &Caller,
     r: &pb::ApproveApplicationRequest,
 ) -> Result<pb::SubsidyApplication, Error> {
-    let mut v = Violations::new();
-    input::check_id(&mut v, "id", &r.id, MAX_ID_CHARS);
-    application::NOTE.check(&mut v, "note", &r.note);
-    v.into_result()?;
+    check_approval(r)?;
     let mut tx = pool.begin().await?;
     let app = apps::lock(&mut tx, &r.id)
         .await?
@@ -80,30 +77,19 @@ async fn approve(
         who,
         "application.approved",
         &app.id,
-        serde_json::json!({
-            "kind": app.kind, "payee": app.payee,
-            "amount_fen": app.amount_fen, "note": r.note.trim(), "approvals": approvers.len(),
-            "required_approvals": app.required_approvals, "complete": complete,
-        }),
+        approved_details(&app, r.note.trim(), approvers.len(), complete),
     )
     .await?;
     // The answer is built from what the statements returned: the caller may approve, so it
     // may read the application, and nothing else touches it while the transaction holds it.
     let answer = if complete {
         let approved = apps::moved(&mut tx, &app.id, Status::Approved, "").await?;
-        let fund_id = app.fund_id.clone().unwrap_or_default();
-        let payload = crate::events::subsidy_approved(&app, &fund_id, approvers);
-        outbox::append(
-            &mut tx,
-            crate::PRODUCER,
-            NewEvent::new(&app.id, app.version + 1, payload),
-        )
-        .await?;
+        outbox::append(&mut tx, crate::PRODUCER, approved_event(&app, approvers)).await?;
         wire::application(&approved, &approvals)
     } else {
         wire::application(&app, &approvals)
     };
-    outbox::commit(tx).await?;
+    outbox::commit(tx, crate::PRODUCER).await?;
     Ok(answer)
 }
 
@@ -148,7 +134,7 @@ async fn reject(
     )
     .await?;
     let answer = wire::application(&rejected, &approvals);
-    outbox::commit(tx).await?;
+    outbox::commit(tx, crate::PRODUCER).await?;
     Ok(answer)
 }
 
@@ -246,9 +232,13 @@ impl SubsidyService for SubsidyApi {
         request: Request<pb::ApproveApplicationRequest>,
     ) -> Result<Response<pb::SubsidyApplication>, GrpcStatus> {
         let who = caller(&request)?;
-        Ok(Response::new(
-            approve(&self.pool, &who, request.get_ref()).await?,
-        ))
+        let r = request.get_ref();
+        check_approval(r)?;
+        let answer = match self.approvals.approve(&who, &r.id, &r.note).await {
+            Outcome::Answered(answer) => (*answer)?,
+            Outcome::Alone => approve(&self.pool, &who, r).await?,
+        };
+        Ok(Response::new(answer))
     }
 
     async fn reject_application(

@@ -211,6 +211,6 @@ pub(super) async fn record(
         NewEvent::new(&payment.id, 1, event),
     )
     .await?;
-    outbox::commit(tx).await?;
+    outbox::commit(tx, crate::PRODUCER).await?;
     Ok(wire::payment(&payment, &app.id))
 }

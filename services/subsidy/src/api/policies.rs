@@ -145,7 +145,7 @@ pub async fn propose(
         )
         .await?;
     }
-    outbox::commit(tx).await?;
+    outbox::commit(tx, crate::PRODUCER).await?;
     Ok(proposed)
 }
 
@@ -222,7 +222,7 @@ async fn decide(
             decided
         }
     };
-    outbox::commit(tx).await?;
+    outbox::commit(tx, crate::PRODUCER).await?;
     Ok(decided)
 }
 

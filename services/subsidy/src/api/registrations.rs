@@ -159,7 +159,7 @@ async fn finish(
     )
     .await?;
     let after = locked(&mut tx, &before.contract_id).await?;
-    outbox::commit(tx).await?;
+    outbox::commit(tx, crate::PRODUCER).await?;
     Ok(wire::registration(&after, now))
 }
 

@@ -270,6 +270,25 @@ pub async fn moved(
     .await?)
 }
 
+/// Moves the pending applications `ids` that the transaction holds to APPROVED, in one
+/// statement, answering each as it now stands (in no particular order).
+pub async fn approved_all(
+    conn: &mut PgConnection,
+    ids: &[&str],
+) -> Result<Vec<Application>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE applications SET status = $2, status_reason = '', updated_at = now(), \
+         version = version + 1, approved_at = now() WHERE id = ANY($1) RETURNING {COLUMNS}"
+    )))
+    .bind(ids)
+    .bind(Status::Approved.as_str())
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Moves a paid application to `status` with the bank's reference, in one statement.
 pub async fn set_paid(
     conn: &mut PgConnection,
@@ -312,6 +331,30 @@ pub async fn add_approval(
     .bind(approver)
     .bind(note)
     .fetch_one(conn)
+    .await?)
+}
+
+/// Records several approvals, `(application, approver, note)` each, in one statement,
+/// answering them as stored (in no particular order).
+pub async fn add_approvals(
+    conn: &mut PgConnection,
+    added: &[(&str, &str, &str)],
+) -> Result<Vec<ApprovalRow>, Error> {
+    if added.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = added.iter().map(|a| a.0).collect();
+    let approvers: Vec<&str> = added.iter().map(|a| a.1).collect();
+    let notes: Vec<&str> = added.iter().map(|a| a.2).collect();
+    Ok(sqlx::query_as(
+        "INSERT INTO approvals (application_id, approver, note) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) \
+         RETURNING application_id, approver, note, approved_at",
+    )
+    .bind(ids)
+    .bind(approvers)
+    .bind(notes)
+    .fetch_all(conn)
     .await?)
 }
 

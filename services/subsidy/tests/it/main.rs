@@ -2,6 +2,7 @@
 //! published on the bus by the tests here; the saga with the real ledger is in tests/ (e2e).
 
 mod approval;
+mod approval_groups;
 mod audit_trail;
 mod certified_base;
 mod figures;
