@@ -23,7 +23,10 @@ use crate::group_commit::GroupCommit;
 use crate::ledger::{self, Answer, Request, Reserved, Resolved};
 use kechuang_platform::consumer::{Applied, EventHandler, HandlerError, Processed, apply_alone};
 use kechuang_proto::events::{Envelope, envelope::Payload};
+use lru::LruCache;
 use sqlx::{PgConnection, PgPool};
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
 
 /// Messages the ledger's consumer handles at a time: what can wait in one fund's batch. The
 /// events are independent of each other (a post that overtakes its reservation is retried).
@@ -37,14 +40,31 @@ pub const MONEY_MOVES: [&str; 3] = [
     kechuang_proto::event_types::SUBSIDY_DISBURSEMENT_FAILED,
 ];
 
+/// Reservations this process made, remembered by application: the fund a post or a void is
+/// routed to without a read (a reservation's fund never changes: transfers are never edited).
+const REMEMBERED_RESERVATIONS: usize = 65_536;
+
 /// Handles `subsidy.*`; the subsidy events the ledger has no part in are acknowledged.
 pub struct SubsidyEvents {
     funds: GroupCommit,
+    /// Application → the fund this process reserved it on. Only a route: the fund's batch
+    /// still checks the reservation it resolves against the ledger's own rows.
+    reserved_on: Mutex<LruCache<String, String>>,
 }
 
 impl SubsidyEvents {
     pub fn new(funds: GroupCommit) -> Self {
-        Self { funds }
+        let capacity = NonZeroUsize::new(REMEMBERED_RESERVATIONS).expect("not zero");
+        Self {
+            funds,
+            reserved_on: Mutex::new(LruCache::new(capacity)),
+        }
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, LruCache<String, String>> {
+        self.reserved_on
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Reservations, posts and voids go through the fund's group commit, the event recorded
@@ -59,8 +79,9 @@ impl SubsidyEvents {
     ) -> Result<Applied, HandlerError> {
         require_application(ask.application_id())?;
         let application_id = ask.application_id().to_string();
-        let fund_id = match fund_id {
-            Some(fund_id) => fund_id.to_string(),
+        let remembered = || self.remembered().get(&application_id).cloned();
+        let fund_id = match fund_id.map(str::to_string).or_else(remembered) {
+            Some(fund_id) => fund_id,
             None => {
                 let mut conn = pool.acquire().await?;
                 match ledger::fund_of(&mut conn, &ask).await? {
@@ -83,6 +104,9 @@ impl SubsidyEvents {
         match self.funds.submit(&fund_id, request).await? {
             Answer::AlreadyProcessed => Ok(Applied::AlreadyProcessed),
             Answer::Reserved(outcome) => {
+                if matches!(outcome, Reserved::Reserved { .. }) {
+                    self.remembered().put(application_id.clone(), fund_id);
+                }
                 reservation(&application_id, &outcome);
                 Ok(Applied::Now)
             }

@@ -243,3 +243,38 @@ async fn the_low_balance_alarm_fires_once_per_downward_crossing() {
     );
     l.stop().await;
 }
+
+#[tokio::test]
+async fn a_post_resolves_on_the_fund_holding_its_reservation_whatever_fund_its_event_names() {
+    let l = Ledger::start().await;
+    l.top_up(DEFAULT_FUND, 10_000_000, "doc-default").await;
+    let other = l.create_fund("东湖高新区专项", 0).await;
+    l.top_up(&other.id, 5_000_000, "doc-other").await;
+    l.svc.publish(approved("app-9", &other.id, 2_000_000)).await;
+    wait_for(&l, "fund.reserved", "app-9").await;
+    // The disbursement names the default fund: the ledger goes by its own reservation.
+    l.svc
+        .publish(disbursed("app-9", DEFAULT_FUND, 2_000_000))
+        .await;
+    let posted = wait_for(&l, "fund.posted", "app-9").await;
+    let Some(Payload::FundPosted(p)) = &posted.payload else {
+        unreachable!()
+    };
+    assert_eq!(p.fund_id, other.id);
+    let held = l.fund(&other.id).await;
+    assert_eq!(
+        (held.available_fen, held.reserved_fen, held.disbursed_fen),
+        (3_000_000, 0, 2_000_000)
+    );
+    let default = l.fund(DEFAULT_FUND).await;
+    assert_eq!(
+        (
+            default.available_fen,
+            default.reserved_fen,
+            default.disbursed_fen
+        ),
+        (10_000_000, 0, 0)
+    );
+    l.assert_reconciles().await;
+    l.stop().await;
+}

@@ -53,11 +53,13 @@ pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<
         .settings
         .bus()
         .subject(kechuang_proto::event_types::FUND_POSTED);
-    let hops = Hops::watch(ctx).await?;
+    // One subscription to `kc.fund.posted` times the saga and its last hop alike.
+    let posted = Arrivals::watch(&ctx.nats, subject, watch::posted_application).await?;
+    let hops = Hops::watch(ctx, posted.clone()).await?;
     let approver = Arc::new(Approver {
         subsidy: SubsidyServiceClient::new(ctx.connect(ServiceKind::Subsidy).await?),
         token: ctx.token(Role::FinanceApprover, "bench-approver", None),
-        arrivals: Arrivals::watch(&ctx.nats, subject, watch::posted_application).await?,
+        arrivals: posted,
         answered: Mutex::default(),
     });
     for id in &applications[..WARM] {
@@ -274,7 +276,7 @@ struct Hops {
 }
 
 impl Hops {
-    async fn watch(ctx: &Ctx) -> anyhow::Result<Self> {
+    async fn watch(ctx: &Ctx, posted: Arc<Arrivals>) -> anyhow::Result<Self> {
         use kechuang_proto::event_types as t;
         let bus = ctx.settings.bus();
         let on = |event_type: &str| bus.subject(event_type);
@@ -282,8 +284,7 @@ impl Hops {
             approved: Arrivals::watch(&ctx.nats, on(t::SUBSIDY_APPROVED), approved).await?,
             reserved: Arrivals::watch(&ctx.nats, on(t::FUND_RESERVED), reserved).await?,
             disbursed: Arrivals::watch(&ctx.nats, on(t::SUBSIDY_DISBURSED), disbursed).await?,
-            posted: Arrivals::watch(&ctx.nats, on(t::FUND_POSTED), watch::posted_application)
-                .await?,
+            posted,
         })
     }
 

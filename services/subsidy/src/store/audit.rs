@@ -165,6 +165,11 @@ async fn insert(conn: &mut PgConnection, entries: &[Entry]) -> Result<(), Error>
     Ok(())
 }
 
+/// How long the integrator lets appends gather after the first wakes it: nobody waits for it
+/// (every reader links the queue before it reads), and each pass is five statements, so under
+/// load one pass links the entries of many commits instead of a few.
+const INTEGRATE_AFTER: Duration = Duration::from_millis(50);
+
 /// How often the integrator looks at the queue without being woken.
 const INTEGRATE_EVERY: Duration = Duration::from_secs(1);
 
@@ -175,7 +180,7 @@ pub async fn run_integrator(pool: PgPool, cancel: CancellationToken) {
             _ = cancel.cancelled() => return,
             _ = INTEGRATOR.notified() => {
                 // Let the appending transaction commit, and its neighbours join it.
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(INTEGRATE_AFTER).await;
             }
             _ = tokio::time::sleep(INTEGRATE_EVERY) => {}
         }
