@@ -454,13 +454,18 @@ impl<H: EventHandler> Consumer<H> {
     }
 
     async fn apply(&self, envelope: &Envelope) -> Result<Applied, HandlerError> {
+        let bell = crate::outbox::bell(&self.service);
+        let rings = bell.rings();
         let applied = self
             .handler
             .apply(&self.pool, &self.spec.durable_name, envelope)
             .await?;
-        if applied == Applied::Now {
-            // Whatever the handler appended to the outbox is committed now: publish it at once.
+        if applied == Applied::Now && bell.rings() != rings {
+            // What the handler appended to the outbox (its append rang) is committed now:
+            // publish it at once. A handler that appended nothing leaves the relay be.
             crate::outbox::ring(&self.service);
+        }
+        if applied == Applied::Now {
             // Which process applied which event, for operators and the replica tests
             // (`RUST_LOG=kechuang::applied=debug`).
             tracing::debug!(
