@@ -71,6 +71,32 @@ fn free_port() -> u16 {
 /// The provider's node process, stopped on drop.
 struct Provider(Child);
 
+impl Provider {
+    /// Waits (at most 90 s: node starts slowly on a loaded machine) until the provider serves
+    /// its discovery document; false if the process exited first.
+    async fn answers(&mut self, issuer: &str) -> bool {
+        let discovery = format!("{issuer}/.well-known/openid-configuration");
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let served = reqwest::get(&discovery)
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if served {
+                return true;
+            }
+            if let Ok(Some(status)) = self.0.try_wait() {
+                eprintln!("the OIDC provider at {issuer} exited at start: {status}");
+                return false;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the OIDC provider at {issuer} did not answer within 90 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 impl Drop for Provider {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -182,32 +208,34 @@ impl WithProvider {
         access_token_ttl: Duration,
     ) -> Self {
         let module = provider_module();
-        let (provider_port, gateway_port) = (free_port(), free_port());
-        let issuer = format!("http://{provider_host}:{provider_port}");
+        let gateway_port = free_port();
         let gateway = format!("http://127.0.0.1:{gateway_port}");
         let enterprise = enterprise.to_string();
-        let provider = Provider(
-            Command::new("node")
-                .arg(Path::new(TOOLS).join("oidc-provider.mjs"))
-                .env("OIDC_PROVIDER_MODULE", &module)
-                .env("HOST", provider_host)
-                .env("PORT", provider_port.to_string())
-                .env("REDIRECT_URI", format!("{gateway}/login/callback"))
-                .env("POST_LOGOUT_URI", format!("{gateway}/console/login"))
-                .env("PEOPLE", people.to_string())
-                .env("ACCESS_TOKEN_TTL", access_token_ttl.as_secs().to_string())
-                .spawn()
-                .expect("node runs"),
-        );
-        let discovery = format!("{issuer}/.well-known/openid-configuration");
-        wait_for("the provider answers", || async {
-            reqwest::get(&discovery)
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        })
-        .await;
+        // A port found free can be taken before node binds it (the tests run side by side):
+        // a provider that exits at start is started again on another port.
+        let mut started = None;
+        for _attempt in 0..3 {
+            let provider_port = free_port();
+            let issuer = format!("http://{provider_host}:{provider_port}");
+            let mut provider = Provider(
+                Command::new("node")
+                    .arg(Path::new(TOOLS).join("oidc-provider.mjs"))
+                    .env("OIDC_PROVIDER_MODULE", &module)
+                    .env("HOST", provider_host)
+                    .env("PORT", provider_port.to_string())
+                    .env("REDIRECT_URI", format!("{gateway}/login/callback"))
+                    .env("POST_LOGOUT_URI", format!("{gateway}/console/login"))
+                    .env("PEOPLE", people.to_string())
+                    .env("ACCESS_TOKEN_TTL", access_token_ttl.as_secs().to_string())
+                    .spawn()
+                    .expect("node runs"),
+            );
+            if provider.answers(&issuer).await {
+                started = Some((provider, issuer));
+                break;
+            }
+        }
+        let (provider, issuer) = started.expect("the OIDC provider started within three tries");
 
         // The services trust the provider's tokens, and only those.
         let mut settings = kechuang_e2e::settings();
