@@ -82,10 +82,16 @@ impl Ledger {
             .into_inner()
     }
 
-    /// Reconcile run on the service's database, asserted clean.
+    /// Reconcile run on the service's database in one snapshot, as the RPC runs it (a killed
+    /// process's last COMMIT may land between two of its reads otherwise), asserted clean.
     pub async fn assert_reconciles(&self) {
-        let mut conn = self.svc.pool.acquire().await.unwrap();
-        let report = api::reconcile(&mut conn, None).await.unwrap();
+        let mut tx = self.svc.pool.begin().await.unwrap();
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let report = api::reconcile(&mut tx, None).await.unwrap();
+        tx.rollback().await.unwrap();
         assert_eq!(report.violations, Vec::<String>::new());
     }
 
