@@ -20,6 +20,10 @@ pub const SUBSCRIPTIONS: [(&str, &str); 3] = [
     ("subsidies", event_types::SUBSIDY_DISBURSED),
 ];
 
+/// Events each consumer handles at a time: what one group ([`kechuang_platform::consumer::Grouped`])
+/// can gather. Downstream news arrives at the saga's pace (a disbursement a subsidy).
+pub const IN_PARALLEL: usize = 32;
+
 /// Which demand an event is about, the stage it reports, and a note for the history.
 pub fn stage_of(payload: &Payload) -> Option<(&str, Stage, String)> {
     match payload {

@@ -40,7 +40,7 @@ pub mod submission;
 pub mod wire;
 
 use api::DemandApi;
-use events::{SUBSCRIPTIONS, StageHandler};
+use events::{IN_PARALLEL, SUBSCRIPTIONS, StageHandler};
 use intake::Intake;
 use kechuang_platform::{ServiceConfig, ServiceRuntime};
 use kechuang_proto::demand::demand_service_server::DemandServiceServer;
@@ -72,9 +72,8 @@ pub async fn build(config: ServiceConfig) -> anyhow::Result<ServiceRuntime> {
         routes,
         &[<DemandServiceServer<DemandApi> as NamedService>::NAME],
     );
-    let handler = Arc::new(StageHandler);
-    for (name, subjects) in SUBSCRIPTIONS {
-        runtime.consume(name, subjects, handler.clone());
-    }
+    // Events about different demands are independent, and the state machine only moves a
+    // demand forward, so one demand's events may be applied out of the stream's order.
+    runtime.consume_grouped(&SUBSCRIPTIONS, Arc::new(StageHandler), IN_PARALLEL);
     Ok(runtime)
 }

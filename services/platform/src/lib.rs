@@ -10,6 +10,7 @@ pub mod db;
 pub mod dead_letters;
 pub mod error;
 pub mod events;
+pub mod groups;
 pub mod idempotency;
 pub mod input;
 pub mod launcher;

@@ -5,7 +5,7 @@
 
 use crate::auth::{AuthInterceptor, Authenticator};
 use crate::config::{ServiceConfig, ServiceKind};
-use crate::consumer::{Consumer, ConsumerSpec, EventHandler};
+use crate::consumer::{Consumer, ConsumerSpec, EventHandler, Grouped};
 use crate::limits::grpc::LimitLayer;
 use crate::limits::{Admission, WriteLimiter};
 use crate::metrics::rpc::RpcMetricsLayer;
@@ -153,6 +153,25 @@ impl ServiceRuntime {
             self.event_keys.clone(),
         );
         self.tasks.spawn(consumer.run(self.background.clone()));
+    }
+
+    /// Starts one durable consumer per `(durable suffix, event types)` in `subscriptions`,
+    /// each handling up to `parallelism` messages at a time, whose events `handler` applies in
+    /// groups ([`Grouped`]): the events that arrive while the previous group commits share a
+    /// transaction. For independent events (the stream's order is not kept) whose handler's
+    /// whole effect is its `handle`.
+    pub fn consume_grouped<H: EventHandler>(
+        &mut self,
+        subscriptions: &[(&str, &str)],
+        handler: Arc<H>,
+        parallelism: usize,
+    ) {
+        let (grouped, committer) = Grouped::new(handler);
+        let pool = self.pool.clone();
+        self.spawn(move |cancel| committer.run(pool, cancel));
+        for (suffix, event_types) in subscriptions {
+            self.consume_in_parallel(suffix, event_types, grouped.clone(), parallelism);
+        }
     }
 
     /// Spawns a background task stopped with the service.

@@ -12,10 +12,10 @@
 //! before, so that one bad approval fails by itself.
 
 use crate::domain::application::{self, Approval, Review};
-use crate::groups::Groups;
 use crate::store::applications::{self as apps, Application, ApprovalRow};
 use crate::store::audit::{self, NewEntry};
 use crate::wire;
+use kechuang_platform::groups::Groups;
 use kechuang_platform::{Caller, Error, NewEvent, outbox};
 use kechuang_proto::subsidy as pb;
 use sqlx::PgPool;
@@ -52,7 +52,7 @@ pub type Queue = Groups<Pending>;
 impl Approvals {
     /// Where approvals are handed in, and the queue [`run`] makes them from.
     pub fn new() -> (Self, Queue) {
-        let (send, groups) = crate::groups::queue();
+        let (send, groups) = kechuang_platform::groups::queue();
         (Self(send), groups)
     }
 

@@ -6,7 +6,6 @@ pub mod api;
 pub mod approvals;
 pub mod domain;
 pub mod events;
-pub mod groups;
 pub mod judging;
 pub mod payout;
 pub mod reservations;

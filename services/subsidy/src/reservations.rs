@@ -10,9 +10,9 @@
 //! itself.
 
 use crate::domain::application::on_reservation;
-use crate::groups::Groups;
 use crate::store::{applications, payouts};
 use kechuang_platform::consumer::{HandlerError, Processed, record_new};
+use kechuang_platform::groups::Groups;
 use kechuang_proto::events::FundReserved;
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
@@ -49,7 +49,7 @@ pub type Queue = Groups<Pending>;
 impl Reservations {
     /// Where reservations are handed in, and the queue [`run`] applies them from.
     pub fn new() -> (Self, Queue) {
-        let (send, groups) = crate::groups::queue();
+        let (send, groups) = kechuang_platform::groups::queue();
         (Self(send), groups)
     }
 

@@ -9,8 +9,8 @@
 //! settles it (the bank is idempotent on the disbursement id).
 
 use crate::domain::application::Status;
-use crate::groups::Groups;
 use crate::store::{applications, audit, contracts, payouts};
+use kechuang_platform::groups::Groups;
 use kechuang_platform::{Error, NewEvent, outbox};
 use kechuang_proto::events::{SubsidyDisbursed, SubsidyDisbursementFailed, envelope::Payload};
 use sqlx::{PgConnection, PgPool};
@@ -41,7 +41,7 @@ pub type Queue = Groups<Pending>;
 
 impl Settlements {
     pub fn new() -> (Self, Queue) {
-        let (send, groups) = crate::groups::queue();
+        let (send, groups) = kechuang_platform::groups::queue();
         (Self(send), groups)
     }
 

@@ -5,6 +5,7 @@ mod authenticity;
 mod bench;
 mod consumer;
 mod dead_letters;
+mod grouped;
 mod handover;
 mod helpers;
 mod limits;

@@ -7,6 +7,7 @@
 //! a permanent one, or the last allowed delivery, copies the message to
 //! `<prefix>.dlq.<service>` with its error and terminates it, and the consumer goes on.
 //! An operator replays it from there ([`crate::dead_letters`]) to this consumer alone.
+//! A handler can also have its events applied in groups, several to a transaction ([`Grouped`]).
 
 use crate::config::BusConfig;
 use crate::dead_letters::{
@@ -28,6 +29,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
+
+mod grouped;
+
+pub use grouped::{Committer, Grouped};
 
 /// The log target of the line each committed event application writes.
 pub const APPLIED_TARGET: &str = "kechuang::applied";
