@@ -183,9 +183,8 @@ impl FundService for FundApi {
             .await
             .map_err(Error::from)?;
         let report = reconcile(&mut tx, (!r.fund_id.is_empty()).then_some(&*r.fund_id)).await?;
-        kechuang_platform::outbox::commit(tx, crate::ledger::PRODUCER)
-            .await
-            .map_err(Error::from)?;
+        // Read only: nothing appended, no relay to wake.
+        tx.commit().await.map_err(Error::from)?;
         Ok(Response::new(report))
     }
 }

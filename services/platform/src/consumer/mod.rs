@@ -269,6 +269,9 @@ pub struct Consumer<H> {
     spec: ConsumerSpec,
     handler: Arc<H>,
     keys: Arc<EventKeys>,
+    /// What wakes the service's relay: rung by the handler's appends, and again after the
+    /// commit of an event that appended.
+    bell: Arc<crate::outbox::Bell>,
 }
 
 impl<H: EventHandler> Consumer<H> {
@@ -281,11 +284,13 @@ impl<H: EventHandler> Consumer<H> {
         handler: Arc<H>,
         keys: Arc<EventKeys>,
     ) -> Self {
+        let service = service.into();
         Self {
+            bell: crate::outbox::bell(&service),
             pool,
             jetstream,
             bus,
-            service: service.into(),
+            service,
             spec,
             handler,
             keys,
@@ -459,16 +464,15 @@ impl<H: EventHandler> Consumer<H> {
     }
 
     async fn apply(&self, envelope: &Envelope) -> Result<Applied, HandlerError> {
-        let bell = crate::outbox::bell(&self.service);
-        let rings = bell.rings();
+        let rings = self.bell.rings();
         let applied = self
             .handler
             .apply(&self.pool, &self.spec.durable_name, envelope)
             .await?;
-        if applied == Applied::Now && bell.rings() != rings {
+        if applied == Applied::Now && self.bell.rings() != rings {
             // What the handler appended to the outbox (its append rang) is committed now:
             // publish it at once. A handler that appended nothing leaves the relay be.
-            crate::outbox::ring(&self.service);
+            self.bell.ring();
         }
         if applied == Applied::Now {
             // Which process applied which event, for operators and the replica tests

@@ -205,7 +205,7 @@ pub(crate) struct Bell {
 }
 
 impl Bell {
-    fn ring(&self) {
+    pub(crate) fn ring(&self) {
         self.rings.fetch_add(1, Ordering::Release);
         self.notify.notify_waiters();
     }
