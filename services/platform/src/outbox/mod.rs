@@ -7,8 +7,9 @@
 //! `append` takes a transaction-scoped advisory lock on the aggregate before it draws its id,
 //! so two transactions writing the same aggregate draw their ids in commit order, and id
 //! order is that aggregate's event order. One relay per database publishes at a time (a
-//! session advisory lock), sequentially, awaiting each ack, so JetStream receives each
-//! aggregate's events in order. It wakes on its producer's in-process bell (rung by that
+//! session advisory lock), in waves that hold at most one event of an aggregate, each wave's
+//! acks awaited before the next is sent, so JetStream receives each aggregate's events in
+//! order. It wakes on its producer's in-process bell (rung by that
 //! producer's commits only: the services sharing a process do not wake each other's relays),
 //! on LISTEN/NOTIFY (rate limited, see [`crate::db::NotifyBudget`]) and on a 100 ms poll. The events of aggregates that a
 //! statement has just created can also be handed to the relay after the commit
