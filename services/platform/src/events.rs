@@ -15,6 +15,10 @@ pub struct NewEvent {
     /// Carried from the request or event that caused this one; a fresh chain when absent.
     pub correlation_id: Option<String>,
     pub causation_id: Option<String>,
+    /// What this event must reach JetStream in order with: the events of one key are
+    /// published one after another, those of different keys side by side. `None`: its
+    /// aggregate, so that each aggregate's events arrive in version order.
+    pub order_key: Option<String>,
 }
 
 impl NewEvent {
@@ -25,7 +29,16 @@ impl NewEvent {
             payload,
             correlation_id: None,
             causation_id: None,
+            order_key: None,
         }
+    }
+
+    /// Orders this event with the events of `key` only, instead of its whole aggregate's: for
+    /// an aggregate whose events are about independent things (a fund's transfers, each about
+    /// one application), which consumers already take in any order.
+    pub fn ordered_by(mut self, key: impl Into<String>) -> Self {
+        self.order_key = Some(key.into());
+        self
     }
 
     /// Continues the chain of `cause`: same correlation id, `cause` as causation.

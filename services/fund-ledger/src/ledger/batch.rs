@@ -152,11 +152,8 @@ impl Written {
     fn emit(&mut self, fund: &mut Fund, payload: Payload, cause: Option<&Envelope>) {
         fund.version += 1;
         self.fund_changed = true;
-        let mut event = NewEvent::new(fund.id.clone(), fund.version, payload);
-        if let Some(cause) = cause {
-            event = event.caused_by(cause);
-        }
-        self.events.push(event);
+        self.events
+            .push(fund_event(&fund.id, fund.version, payload, cause));
     }
 
     /// Queues `transfer` and its event, then the low-balance alarm if available just crossed
@@ -289,12 +286,32 @@ fn no_such_fund(fund_id: &str, request: &Request, batch: &mut Written) -> Result
     let reason = format!("fund {fund_id:?} does not exist");
     let shortfall = (*amount).max(0);
     let payload = rejection(fund_id, application_id, *amount, 0, shortfall, &reason);
-    let mut event = NewEvent::new(fund_id, 0, payload);
-    if let Some(cause) = &request.cause {
+    batch
+        .events
+        .push(fund_event(fund_id, 0, payload, request.cause.as_ref()));
+    Ok(Answer::Reserved(Reserved::Rejected { shortfall, reason }))
+}
+
+/// An event of the fund at `version`. One about an application's money (its reservation, or
+/// the post or void of it) is ordered with that application's events only: the fund's
+/// transfers are independent of each other, and its relay publishes different applications'
+/// side by side instead of one ack at a time ([`NewEvent::ordered_by`]).
+fn fund_event(fund_id: &str, version: i64, payload: Payload, cause: Option<&Envelope>) -> NewEvent {
+    let application = match &payload {
+        Payload::FundReserved(e) => Some(e.application_id.clone()),
+        Payload::FundReservationRejected(e) => Some(e.application_id.clone()),
+        Payload::FundPosted(e) => Some(e.application_id.clone()),
+        Payload::FundVoided(e) => Some(e.application_id.clone()),
+        _ => None,
+    };
+    let mut event = NewEvent::new(fund_id, version, payload);
+    if let Some(application) = application {
+        event = event.ordered_by(format!("application/{application}"));
+    }
+    if let Some(cause) = cause {
         event = event.caused_by(cause);
     }
-    batch.events.push(event);
-    Ok(Answer::Reserved(Reserved::Rejected { shortfall, reason }))
+    event
 }
 
 fn rejection(

@@ -454,3 +454,42 @@ async fn many_callers_and_their_redeliveries_through_the_group_commit_stay_exact
     l.assert_reconciles().await;
     l.stop().await;
 }
+
+#[tokio::test]
+async fn a_funds_transfer_events_are_ordered_by_application_and_the_rest_by_the_fund() {
+    let l = Ledger::start().await;
+    let fund = l.create_fund("顺序键测试资金", 500).await;
+    l.top_up(&fund.id, 1_000, "doc-order").await;
+    batch(
+        &l.svc.pool,
+        &fund.id,
+        &[
+            reserve("order-a", 600), // 400 left: below the 500 alarm
+            reserve("order-b", 600), // refused
+            post("order-a"),
+        ],
+    )
+    .await;
+    let written: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT event_type, order_key FROM outbox_written WHERE aggregate_id = $1 ORDER BY id",
+    )
+    .bind(&fund.id)
+    .fetch_all(&l.svc.pool)
+    .await
+    .unwrap();
+    let key = |k: &str| Some(k.to_string());
+    assert_eq!(
+        written,
+        [
+            ("fund.created".to_string(), None),
+            ("fund.topped_up".to_string(), None),
+            ("fund.reserved".to_string(), key("application/order-a")),
+            ("fund.low_balance".to_string(), None),
+            (
+                "fund.reservation_rejected".to_string(),
+                key("application/order-b")
+            ),
+            ("fund.posted".to_string(), key("application/order-a")),
+        ]
+    );
+}

@@ -7,9 +7,9 @@
 //! `append` takes a transaction-scoped advisory lock on the aggregate before it draws its id,
 //! so two transactions writing the same aggregate draw their ids in commit order, and id
 //! order is that aggregate's event order. One relay per database publishes at a time (a
-//! session advisory lock), in waves that hold at most one event of an aggregate, each wave's
-//! acks awaited before the next is sent, so JetStream receives each aggregate's events in
-//! order. It wakes on its producer's in-process bell (rung by that
+//! session advisory lock), in waves that hold at most one event of an order key (its
+//! aggregate, unless the producer narrowed it: [`NewEvent::ordered_by`]), each wave's acks
+//! awaited before the next is sent, so JetStream receives each key's events in order. It wakes on its producer's in-process bell (rung by that
 //! producer's commits only: the services sharing a process do not wake each other's relays),
 //! on LISTEN/NOTIFY (rate limited, see [`crate::db::NotifyBudget`]) and on a 100 ms poll. The events of aggregates that a
 //! statement has just created can also be handed to the relay after the commit
@@ -42,6 +42,7 @@ pub async fn append(
     producer: &str,
     event: NewEvent,
 ) -> Result<Envelope, sqlx::Error> {
+    let order_key = event.order_key.clone();
     let envelope = event.into_envelope(producer, Utc::now());
     let event_id = Uuid::parse_str(&envelope.event_id).expect("a fresh UUIDv7 parses");
     let lock_key = format!("{}/{}", envelope.aggregate_type, envelope.aggregate_id);
@@ -49,13 +50,13 @@ pub async fn append(
         "WITH aggregate_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))), \
               wake AS (SELECT pg_notify('kc_outbox', '')) \
          INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
-                             aggregate_version, envelope, traceparent) \
-         SELECT $2, $3, $4, $5, $6, $7, $8 FROM aggregate_lock, wake"
+                             aggregate_version, envelope, traceparent, order_key) \
+         SELECT $2, $3, $4, $5, $6, $7, $8, $9 FROM aggregate_lock, wake"
     } else {
         "WITH aggregate_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) \
          INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
-                             aggregate_version, envelope, traceparent) \
-         SELECT $2, $3, $4, $5, $6, $7, $8 FROM aggregate_lock"
+                             aggregate_version, envelope, traceparent, order_key) \
+         SELECT $2, $3, $4, $5, $6, $7, $8, $9 FROM aggregate_lock"
     };
     sqlx::query(sql)
         .bind(lock_key)
@@ -66,6 +67,7 @@ pub async fn append(
         .bind(envelope.aggregate_version)
         .bind(envelope.encode_to_vec())
         .bind(telemetry::current_traceparent())
+        .bind(order_key)
         .execute(conn)
         .await?;
     ring(producer);
@@ -84,6 +86,7 @@ pub async fn append_many(
         return Ok(Vec::new());
     }
     let now = Utc::now();
+    let order_keys: Vec<Option<String>> = events.iter().map(|e| e.order_key.clone()).collect();
     let envelopes: Vec<Envelope> = events
         .into_iter()
         .map(|e| e.into_envelope(producer, now))
@@ -108,12 +111,13 @@ pub async fn append_many(
          ), locked AS (SELECT count(*) AS n FROM aggregate_locks), \
          wake AS (SELECT CASE WHEN $9 THEN pg_notify('kc_outbox', '') END AS sent) \
          INSERT INTO outbox (event_id, event_type, aggregate_type, aggregate_id, \
-                             aggregate_version, envelope, traceparent) \
+                             aggregate_version, envelope, traceparent, order_key) \
          SELECT e.event_id, e.event_type, e.aggregate_type, e.aggregate_id, e.version, \
-                e.envelope, $8 \
-         FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bytea[]) \
+                e.envelope, $8, e.order_key \
+         FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bytea[], \
+                     $10::text[]) \
               WITH ORDINALITY AS e(event_id, event_type, aggregate_type, aggregate_id, \
-                                   version, envelope, position), \
+                                   version, envelope, order_key, position), \
               locked, wake \
          ORDER BY e.position";
     sqlx::query(sql)
@@ -126,6 +130,7 @@ pub async fn append_many(
         .bind(&encoded)
         .bind(telemetry::current_traceparent())
         .bind(should_notify())
+        .bind(&order_keys)
         .execute(conn)
         .await?;
     ring(producer);

@@ -41,8 +41,8 @@ pub struct Relay {
 struct PendingRow {
     event_id: Uuid,
     event_type: String,
-    aggregate_type: String,
-    aggregate_id: String,
+    /// The events of one key go out in order ([`waves`]).
+    order_key: String,
     envelope: Vec<u8>,
     traceparent: Option<String>,
 }
@@ -367,17 +367,19 @@ impl Relay {
 
     /// Publishes one batch of unsent rows; what was acked joins `acked`, to be deleted a
     /// little later (see [`Acked`]). The rows go out in waves ([`waves`]): each wave holds at
-    /// most one row of an aggregate and is sent whole before its acks are awaited, so a read of
-    /// many aggregates' events costs about one round trip to NATS, not one an event. A wave
-    /// starts only once every ack of the wave before it came back, and a failure ends the pass:
-    /// so JetStream never holds an aggregate's event without every event before it.
+    /// most one row of an order key (by default the aggregate) and is sent whole before its acks
+    /// are awaited, so a read of many keys' events costs about one round trip to NATS, not one
+    /// an event. A wave starts only once every ack of the wave before it came back, and a
+    /// failure ends the pass: so JetStream never holds an event without every event of its key
+    /// before it, even when a connection drops mid-wave.
     async fn publish_pending(
         &self,
         conn: &mut PgConnection,
         acked: &mut Acked,
     ) -> Result<Pass, sqlx::Error> {
         let rows: Vec<PendingRow> = sqlx::query_as(
-            "SELECT event_id, event_type, aggregate_type, aggregate_id, envelope, traceparent \
+            "SELECT event_id, event_type, envelope, traceparent, \
+                    coalesce(order_key, aggregate_type || '/' || aggregate_id) AS order_key \
              FROM outbox WHERE NOT (event_id = ANY($2)) ORDER BY id LIMIT $1",
         )
         .bind(self.batch_size)
@@ -452,15 +454,13 @@ impl Relay {
 }
 
 /// `rows` (in id order) as waves: each row goes in the wave after the one holding the previous
-/// row of its aggregate, so every wave holds at most one row of an aggregate and an aggregate's
-/// rows keep their order from wave to wave.
+/// row of its order key, so every wave holds at most one row of a key and a key's rows keep
+/// their order from wave to wave.
 fn waves(rows: &[PendingRow]) -> Vec<Vec<&PendingRow>> {
     let mut waves: Vec<Vec<&PendingRow>> = Vec::new();
-    let mut next_wave: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut next_wave: HashMap<&str, usize> = HashMap::new();
     for row in rows {
-        let wave = next_wave
-            .entry((row.aggregate_type.as_str(), row.aggregate_id.as_str()))
-            .or_insert(0);
+        let wave = next_wave.entry(row.order_key.as_str()).or_insert(0);
         if *wave == waves.len() {
             waves.push(Vec::new());
         }
@@ -593,12 +593,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn row(aggregate: &str) -> PendingRow {
+    fn row(key: &str) -> PendingRow {
         PendingRow {
             event_id: Uuid::now_v7(),
             event_type: "fund.reserved".into(),
-            aggregate_type: "fund".into(),
-            aggregate_id: aggregate.into(),
+            order_key: key.into(),
             envelope: Vec::new(),
             traceparent: None,
         }
@@ -607,12 +606,12 @@ mod tests {
     fn aggregates(waves: &[Vec<&PendingRow>]) -> Vec<Vec<String>> {
         waves
             .iter()
-            .map(|w| w.iter().map(|r| r.aggregate_id.clone()).collect())
+            .map(|w| w.iter().map(|r| r.order_key.clone()).collect())
             .collect()
     }
 
     #[test]
-    fn an_aggregates_later_events_wait_for_a_later_wave() {
+    fn a_keys_later_events_wait_for_a_later_wave() {
         let rows: Vec<PendingRow> = ["a", "b", "a", "c", "a", "b"].map(row).into();
         assert_eq!(
             aggregates(&waves(&rows)),
@@ -621,7 +620,7 @@ mod tests {
     }
 
     #[test]
-    fn one_aggregates_events_go_one_at_a_time_and_many_aggregates_together() {
+    fn one_keys_events_go_one_at_a_time_and_many_keys_together() {
         let one: Vec<PendingRow> = ["f", "f", "f"].map(row).into();
         assert_eq!(waves(&one).len(), 3);
         let many: Vec<PendingRow> = ["a", "b", "c", "d"].map(row).into();
@@ -630,9 +629,8 @@ mod tests {
     }
 
     proptest! {
-        /// Every row goes out once; a wave never holds two rows of one aggregate; an
-        /// aggregate's rows go out in their read order, each in a later wave than the one
-        /// before it.
+        /// Every row goes out once; a wave never holds two rows of one key; a key's rows go
+        /// out in their read order, each in a later wave than the one before it.
         #[test]
         fn waves_keep_every_aggregates_order(picks in proptest::collection::vec(0..4usize, 0..40)) {
             let rows: Vec<PendingRow> = picks.iter().map(|p| row(&format!("agg-{p}"))).collect();
@@ -641,7 +639,7 @@ mod tests {
             for (n, wave) in waves.iter().enumerate() {
                 let mut in_wave = HashSet::new();
                 for r in wave {
-                    prop_assert!(in_wave.insert(&r.aggregate_id), "two rows of one aggregate in a wave");
+                    prop_assert!(in_wave.insert(&r.order_key), "two rows of one key in a wave");
                     wave_of.insert(r.event_id, n);
                 }
             }
@@ -649,8 +647,8 @@ mod tests {
             let mut last: HashMap<&str, usize> = HashMap::new();
             for r in &rows {
                 let n = wave_of[&r.event_id];
-                if let Some(before) = last.insert(&r.aggregate_id, n) {
-                    prop_assert!(before < n, "an aggregate's rows out of order");
+                if let Some(before) = last.insert(&r.order_key, n) {
+                    prop_assert!(before < n, "a key's rows out of order");
                 }
             }
         }
