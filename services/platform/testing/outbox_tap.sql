@@ -9,6 +9,8 @@ CREATE TABLE IF NOT EXISTS outbox_written (
     aggregate_id TEXT NOT NULL,
     order_key TEXT
 );
+-- A database tapped before the outbox had order keys.
+ALTER TABLE outbox_written ADD COLUMN IF NOT EXISTS order_key TEXT;
 
 CREATE OR REPLACE FUNCTION outbox_written() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
