@@ -2,7 +2,8 @@
 //! to FUNDS_RESERVED and owes its payout. One transaction a reservation spent more on BEGIN,
 //! COMMIT and five single-row statements than on the work, and the ledger answers a busy
 //! fund's reservations a batch at a time; so the reservations that arrive while the previous
-//! group commits are applied together, in five statements whatever their number, each still
+//! group commits are applied together, in five statements whatever their number (BEGIN, lock,
+//! records, the moves and their payouts, COMMIT), each still
 //! recorded as processed beside its effect and answered on its own.
 //!
 //! If a group fails as a whole (a database error spoils its transaction), nothing of it is
@@ -162,14 +163,12 @@ async fn commit(
             _ => None,
         })
         .collect();
-    let moved_ids: Vec<&str> = moved.iter().map(|a| a.id.as_str()).collect();
-    applications::set_funds_reserved(&mut tx, &moved_ids).await?;
     let owed: Vec<(&str, &str, i64)> = moved
         .iter()
         .map(|a| (a.id.as_str(), a.payee.as_str(), a.amount_fen))
         .collect();
     let mut payouts: HashMap<String, payouts::Payout> =
-        payouts::owe_all(&mut tx, &owed, crate::payout::LEASE_SECS)
+        payouts::reserve_and_owe(&mut tx, &owed, crate::payout::LEASE_SECS)
             .await?
             .into_iter()
             .map(|p| (p.application_id.clone(), p))

@@ -190,21 +190,6 @@ pub async fn lock_reservable(
     .await?)
 }
 
-/// Moves the applications `ids` to FUNDS_RESERVED, in one statement.
-pub async fn set_funds_reserved(conn: &mut PgConnection, ids: &[&str]) -> Result<(), Error> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "UPDATE applications SET status = 'FUNDS_RESERVED', status_reason = '', updated_at = now(), \
-         version = version + 1 WHERE id = ANY($1)",
-    )
-    .bind(ids)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// The applications `ids` that exist, locked for this transaction in id order.
 pub async fn lock_all(conn: &mut PgConnection, ids: &[&str]) -> Result<Vec<Application>, Error> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -36,9 +36,11 @@ pub async fn owe(
     .await?)
 }
 
-/// [`owe`] for several applications at once, `(application, payee, amount)` each, in one
-/// statement: the payouts owed now (an application already owed one is not in it).
-pub async fn owe_all(
+/// Moves the applications of `owed` (`(application, payee, amount)` each, locked by the caller
+/// and found reservable) to FUNDS_RESERVED and owes their payouts, in one statement: what a
+/// reservation does, for a whole group. The payouts owed now (an application already owed one
+/// is not in it).
+pub async fn reserve_and_owe(
     conn: &mut PgConnection,
     owed: &[(&str, &str, i64)],
     lease_secs: i64,
@@ -50,7 +52,12 @@ pub async fn owe_all(
     let payees: Vec<&str> = owed.iter().map(|o| o.1).collect();
     let amounts: Vec<i64> = owed.iter().map(|o| o.2).collect();
     Ok(sqlx::query_as(
-        "INSERT INTO payouts (application_id, disbursement_id, enterprise_id, amount_fen, locked_until, attempts) \
+        "WITH reserved AS ( \
+             UPDATE applications SET status = 'FUNDS_RESERVED', status_reason = '', \
+                    updated_at = now(), version = version + 1 \
+             WHERE id = ANY($1) \
+         ) \
+         INSERT INTO payouts (application_id, disbursement_id, enterprise_id, amount_fen, locked_until, attempts) \
          SELECT a, 'disb-' || a, p, f, now() + make_interval(secs => $4), 1 \
          FROM unnest($1::text[], $2::text[], $3::bigint[]) AS o(a, p, f) \
          ON CONFLICT (application_id) DO NOTHING \
