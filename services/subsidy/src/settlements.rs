@@ -1,15 +1,16 @@
 //! Recording what the bank said, in groups: each settled payout moves its application to
 //! DISBURSED (or DISBURSEMENT_FAILED), queues its audit entry and emits the event the ledger
 //! posts (or voids) on. The outcomes that arrive while the previous group commits are
-//! recorded together, in seven statements whatever their number, instead of a transaction
-//! of eight statements each.
+//! recorded together, in seven statements whatever their number (BEGIN, lock with their
+//! demands, settle the payouts, move the applications, queue the audit entries, append the
+//! events, COMMIT), instead of a transaction of that many each.
 //!
 //! If a group fails as a whole, nothing of it is written and each outcome is recorded alone
 //! ([`settle_alone`]); if that fails too, the payout's lease runs out and another attempt
 //! settles it (the bank is idempotent on the disbursement id).
 
 use crate::domain::application::Status;
-use crate::store::{applications, audit, contracts, payouts};
+use crate::store::{applications, audit, payouts};
 use kechuang_platform::groups::Groups;
 use kechuang_platform::{Error, NewEvent, outbox};
 use kechuang_proto::events::{SubsidyDisbursed, SubsidyDisbursementFailed, envelope::Payload};
@@ -109,11 +110,16 @@ async fn record(tx: &mut PgConnection, settlements: &[&Settlement]) -> Result<u6
         .iter()
         .map(|s| s.payout.application_id.as_str())
         .collect();
-    let apps: HashMap<String, applications::Application> = applications::lock_all(tx, &ids)
-        .await?
-        .into_iter()
-        .map(|a| (a.id.clone(), a))
-        .collect();
+    let mut demands = HashMap::new();
+    let apps: HashMap<String, applications::Application> =
+        applications::lock_all_with_demands(tx, &ids)
+            .await?
+            .into_iter()
+            .map(|a| {
+                demands.insert(a.application.id.clone(), a.demand_id);
+                (a.application.id.clone(), a.application)
+            })
+            .collect();
     let outcomes: Vec<(&str, &str, &str, &str)> = settlements
         .iter()
         .map(|s| match &s.outcome {
@@ -132,8 +138,6 @@ async fn record(tx: &mut PgConnection, settlements: &[&Settlement]) -> Result<u6
     let mut entries = Vec::new();
     let mut events = Vec::new();
     let mut failures = 0;
-    let contract_ids: Vec<&str> = apps.values().map(|a| a.contract_id.as_str()).collect();
-    let demands = contracts::demands_of(tx, &contract_ids).await?;
     for s in settlements {
         let p = &s.payout;
         if !settled_now.remove(&p.application_id) {
@@ -164,7 +168,7 @@ async fn record(tx: &mut PgConnection, settlements: &[&Settlement]) -> Result<u6
             target_id: &app.id,
             details: serde_json::json!({ "amount_fen": app.amount_fen, "bank_reference": reference, "error": error, "attempts": p.attempts }),
         });
-        let demand_id = demands.get(&app.contract_id).cloned().unwrap_or_default();
+        let demand_id = demands.remove(&app.id).unwrap_or_default();
         events.push(NewEvent::new(
             &app.id,
             app.version + 1,

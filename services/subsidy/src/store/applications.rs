@@ -200,6 +200,30 @@ pub async fn lock_all(conn: &mut PgConnection, ids: &[&str]) -> Result<Vec<Appli
     .await?)
 }
 
+/// An application and the demand its contract answers (`""` when the contract is not known).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WithDemand {
+    #[sqlx(flatten)]
+    pub application: Application,
+    pub demand_id: String,
+}
+
+/// [`lock_all`], each with its contract's demand, in the same statement: what a settlement
+/// needs to build its events.
+pub async fn lock_all_with_demands(
+    conn: &mut PgConnection,
+    ids: &[&str],
+) -> Result<Vec<WithDemand>, Error> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS}, coalesce((SELECT c.demand_id FROM contracts c \
+                                     WHERE c.id = applications.contract_id), '') AS demand_id \
+         FROM applications WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+    )))
+    .bind(ids)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// [`set_paid`] for several applications, `(id, reference)` each, all moving to `status`,
 /// in one statement.
 pub async fn set_all_paid(

@@ -70,19 +70,6 @@ pub async fn get(conn: &mut PgConnection, id: &str) -> Result<Option<Contract>, 
     .await?)
 }
 
-/// The demand of each of the contracts `ids` that exist, by contract id.
-pub async fn demands_of(
-    conn: &mut PgConnection,
-    ids: &[&str],
-) -> Result<std::collections::HashMap<String, String>, Error> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, demand_id FROM contracts WHERE id = ANY($1)")
-            .bind(ids)
-            .fetch_all(conn)
-            .await?;
-    Ok(rows.into_iter().collect())
-}
-
 pub async fn add_paid(conn: &mut PgConnection, id: &str, amount_fen: i64) -> Result<(), Error> {
     sqlx::query("UPDATE contracts SET paid_fen = paid_fen + $2 WHERE id = $1")
         .bind(id)
