@@ -166,16 +166,28 @@ pub async fn write_transfer(
     Ok(())
 }
 
+/// What a batch leaves the fund row at besides money: its event version and alarm state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FundState {
+    pub version: i64,
+    pub low_balance_alerted: bool,
+}
+
 /// Writes `transfers` in the order given (their `seq` follows it) and moves each amount
 /// between its two accounts, all in one statement: a batch's transfers in one round trip. The
 /// accounts are checked once, as the batch leaves them; the batch was decided step by step
-/// against the running balance, so no step in between overdrew either.
+/// against the running balance, so no step in between overdrew either. The fund's `state`,
+/// when it changed, is saved in the same statement.
 pub async fn write_transfers(
     conn: &mut PgConnection,
     fund_id: &str,
     transfers: &[Transfer],
+    state: Option<FundState>,
 ) -> Result<(), sqlx::Error> {
     if transfers.is_empty() {
+        if let Some(state) = state {
+            save_fund_state(conn, fund_id, state.version, state.low_balance_alerted).await?;
+        }
         return Ok(());
     }
     let ids: Vec<Uuid> = transfers.iter().map(|t| t.id).collect();
@@ -197,6 +209,8 @@ pub async fn write_transfers(
                   WITH ORDINALITY AS x(id, debit, credit, amount, kind, pending, reference, position) \
              ORDER BY position \
              RETURNING debit_account, credit_account, amount_fen), \
+         fund_state AS ( \
+             UPDATE funds SET version = $9, low_balance_alerted = $10 WHERE id = $2 AND $11), \
          moves AS ( \
              SELECT debit_account AS account, amount_fen AS debit, 0::BIGINT AS credit FROM t \
              UNION ALL SELECT credit_account, 0, amount_fen FROM t) \
@@ -213,6 +227,9 @@ pub async fn write_transfers(
     .bind(&kinds)
     .bind(&pending)
     .bind(&references)
+    .bind(state.map_or(0, |s| s.version))
+    .bind(state.is_some_and(|s| s.low_balance_alerted))
+    .bind(state.is_some())
     .execute(conn)
     .await?;
     Ok(())

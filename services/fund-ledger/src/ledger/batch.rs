@@ -50,7 +50,8 @@ impl Answer {
 /// and must be rolled back, every request with it.
 ///
 /// Per batch, not per request: one lock, one read of the reservations, one statement for
-/// the transfers, one for the events, one for the processed records, one fund update.
+/// the transfers and the fund's new version, one for the events, one for the processed
+/// records.
 pub async fn apply_batch(
     conn: &mut PgConnection,
     fund_id: &str,
@@ -108,17 +109,19 @@ pub async fn apply_batch(
         }
         answers.push(answer);
     }
-    store::write_transfers(conn, fund_id, &batch.transfers).await?;
+    let state = fund
+        .as_ref()
+        .filter(|_| batch.fund_changed)
+        .map(|f| store::FundState {
+            version: f.version,
+            low_balance_alerted: f.low_balance_alerted,
+        });
+    store::write_transfers(conn, fund_id, &batch.transfers, state).await?;
     outbox::append_many(conn, PRODUCER, batch.events).await?;
     if !consumer::record_processed(conn, &batch.processed).await? {
         return Err(Error::Aborted(
             "an event of the batch was recorded as processed meanwhile".into(),
         ));
-    }
-    if let Some(fund) = &fund
-        && batch.fund_changed
-    {
-        store::save_fund_state(conn, &fund.id, fund.version, fund.low_balance_alerted).await?;
     }
     Ok(answers)
 }
