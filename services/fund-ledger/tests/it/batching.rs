@@ -492,4 +492,5 @@ async fn a_funds_transfer_events_are_ordered_by_application_and_the_rest_by_the_
             ("fund.posted".to_string(), key("application/order-a")),
         ]
     );
+    l.stop().await;
 }
