@@ -110,15 +110,11 @@ async fn record(tx: &mut PgConnection, settlements: &[&Settlement]) -> Result<u6
         .iter()
         .map(|s| s.payout.application_id.as_str())
         .collect();
-    let mut demands = HashMap::new();
-    let apps: HashMap<String, applications::Application> =
+    let apps: HashMap<String, applications::WithDemand> =
         applications::lock_all_with_demands(tx, &ids)
             .await?
             .into_iter()
-            .map(|a| {
-                demands.insert(a.application.id.clone(), a.demand_id);
-                (a.application.id.clone(), a.application)
-            })
+            .map(|a| (a.application.id.clone(), a))
             .collect();
     let outcomes: Vec<(&str, &str, &str, &str)> = settlements
         .iter()
@@ -143,7 +139,11 @@ async fn record(tx: &mut PgConnection, settlements: &[&Settlement]) -> Result<u6
         if !settled_now.remove(&p.application_id) {
             continue;
         }
-        let Some(app) = apps.get(&p.application_id) else {
+        let Some(applications::WithDemand {
+            application: app,
+            demand_id,
+        }) = apps.get(&p.application_id)
+        else {
             return Err(Error::internal("payout for an unknown application"));
         };
         let Some(next) = app.status().on_payout(s.outcome.is_ok()) else {
@@ -168,11 +168,10 @@ async fn record(tx: &mut PgConnection, settlements: &[&Settlement]) -> Result<u6
             target_id: &app.id,
             details: serde_json::json!({ "amount_fen": app.amount_fen, "bank_reference": reference, "error": error, "attempts": p.attempts }),
         });
-        let demand_id = demands.remove(&app.id).unwrap_or_default();
         events.push(NewEvent::new(
             &app.id,
             app.version + 1,
-            disbursement(app, &s.outcome, demand_id),
+            disbursement(app, &s.outcome, demand_id.clone()),
         ));
     }
     applications::set_all_paid(tx, &paid, Status::Disbursed).await?;

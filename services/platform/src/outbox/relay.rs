@@ -322,8 +322,8 @@ impl Relay {
         }
     }
 
-    /// Publishes handed-over events: all sent, then every ack awaited, so a batch costs about
-    /// one round trip to NATS. False if any failed (their rows stay unsent, for the next read).
+    /// Publishes handed-over events, together ([`Relay::publish_together`]). False if any
+    /// failed (their rows stay unsent, for the next read).
     async fn publish_handed_over(
         &self,
         mut events: Vec<CommittedEvent>,
@@ -331,38 +331,19 @@ impl Relay {
     ) -> bool {
         // A read may have found a row just before its hand-over arrived.
         events.retain(|e| !acked.read.contains(&e.event_id));
-        let mut pending = Vec::with_capacity(events.len());
-        let mut failed = false;
-        for event in events {
-            let headers = self.headers(
-                event.event_id,
-                &event.envelope,
-                event.traceparent.as_deref(),
-            );
-            let subject = self.bus.subject(&event.event_type);
-            match self
-                .jetstream
-                .publish_with_headers(subject, headers, event.envelope.into())
-                .await
-            {
-                Ok(ack) => pending.push((event.event_id, ack)),
-                Err(e) => {
-                    tracing::debug!(error = %e, "publishing a handed-over event failed");
-                    failed = true;
-                    break;
-                }
-            }
+        let (published, failure) = self
+            .publish_together(events.iter().map(|e| Outgoing {
+                event_id: e.event_id,
+                event_type: &e.event_type,
+                envelope: &e.envelope,
+                traceparent: e.traceparent.as_deref(),
+            }))
+            .await;
+        published.into_iter().for_each(|id| acked.push(id));
+        if let Some(e) = &failure {
+            tracing::debug!(error = %e, "publishing handed-over events failed");
         }
-        for (event_id, ack) in pending {
-            match ack.await {
-                Ok(_) => acked.push(event_id),
-                Err(e) => {
-                    tracing::debug!(error = %e, %event_id, "a handed-over event was not acked");
-                    failed = true;
-                }
-            }
-        }
-        !failed
+        failure.is_none()
     }
 
     /// Publishes one batch of unsent rows; what was acked joins `acked`, to be deleted a
@@ -395,49 +376,79 @@ impl Relay {
         Ok(if full { Pass::More } else { Pass::Drained })
     }
 
-    /// Sends every row of `wave`, then awaits their acks; the acked ones join `acked`. The
-    /// first failure, once every ack sent is in.
+    /// Publishes the rows of `wave` together ([`Relay::publish_together`]); the acked ones
+    /// join `acked`. The first failure.
     async fn publish_wave(
         &self,
         wave: &[&PendingRow],
         acked: &mut Acked,
     ) -> Result<(), async_nats::Error> {
-        let mut sent = Vec::with_capacity(wave.len());
-        let mut failure = None;
-        for row in wave {
-            let headers = self.headers(row.event_id, &row.envelope, row.traceparent.as_deref());
+        let (published, failure) = self
+            .publish_together(wave.iter().map(|row| Outgoing {
+                event_id: row.event_id,
+                event_type: &row.event_type,
+                envelope: &row.envelope,
+                traceparent: row.traceparent.as_deref(),
+            }))
+            .await;
+        for id in published {
+            acked.push(id);
+            acked.read.remember(id);
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Sends every event, then awaits their acks, so the lot costs about one round trip to
+    /// NATS: the ids JetStream acknowledged, and the first failure. Sending stops at a failed
+    /// send; every ack of what was sent is awaited.
+    async fn publish_together(
+        &self,
+        events: impl Iterator<Item = Outgoing<'_>>,
+    ) -> (Vec<Uuid>, Option<async_nats::Error>) {
+        let mut sent = Vec::new();
+        let mut failure: Option<async_nats::Error> = None;
+        for event in events {
+            let headers = self.headers(event.event_id, event.envelope, event.traceparent);
             match self
                 .jetstream
                 .publish_with_headers(
-                    self.bus.subject(&row.event_type),
+                    self.bus.subject(event.event_type),
                     headers,
-                    row.envelope.clone().into(),
+                    bytes::Bytes::copy_from_slice(event.envelope),
                 )
                 .await
             {
-                Ok(ack) => sent.push((row.event_id, ack)),
+                Ok(ack) => sent.push((event.event_id, ack)),
                 Err(e) => {
                     failure = Some(e.into());
                     break;
                 }
             }
         }
+        let mut published = Vec::with_capacity(sent.len());
         for (event_id, ack) in sent {
             match ack.await {
                 Ok(ack) => {
                     if ack.duplicate {
                         tracing::debug!(%event_id, "JetStream already had this event");
                     }
-                    acked.push(event_id);
-                    acked.read.remember(event_id);
+                    published.push(event_id);
                 }
                 Err(e) => {
                     failure.get_or_insert(e.into());
                 }
             }
         }
-        failure.map_or(Ok(()), Err)
+        (published, failure)
     }
+}
+
+/// One event on its way to JetStream, from a read row or a hand-over.
+struct Outgoing<'a> {
+    event_id: Uuid,
+    event_type: &'a str,
+    envelope: &'a [u8],
+    traceparent: Option<&'a str>,
 }
 
 impl Relay {
