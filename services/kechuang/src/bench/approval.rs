@@ -33,9 +33,27 @@ const YUAN: i64 = 100;
 const PAID_FEN: i64 = 500_000 * YUAN;
 const SUBSIDY_FEN: i64 = PAID_FEN / 10;
 const WARM: usize = 5;
+/// Issue 22's rate, asked of 64 approvers and more (fewer, in a closed loop, cannot reach it:
+/// 8 approvers at 600 a second would each need a saga every 13 ms).
+pub const TARGET_PER_SECOND: f64 = 600.0;
+const RATE_FROM: usize = 64;
 
-pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<Vec<Row>> {
-    let total = WARM + levels.len() * ops;
+/// What a run with `approvers` is held to.
+fn goal(approvers: usize) -> Goal {
+    if approvers >= RATE_FROM {
+        Goal::P99BelowAtRate(TARGET_P99, TARGET_PER_SECOND)
+    } else {
+        Goal::P99Below(TARGET_P99)
+    }
+}
+
+/// `ops(c)`: the approvals of the run with `c` approvers.
+pub async fn measure(
+    ctx: &Ctx,
+    levels: &[usize],
+    ops: impl Fn(usize) -> usize,
+) -> anyhow::Result<Vec<Row>> {
+    let total = WARM + levels.iter().map(|&c| ops(c)).sum::<usize>();
     let officer = ctx.token(Role::FinanceOfficer, "bench-officer", None);
     let top_up = TopUpRequest {
         fund_id: kechuang_vocabulary::DEFAULT_FUND_ID.into(),
@@ -69,6 +87,7 @@ pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<
     let mut rows = Vec::new();
     let mut next = WARM;
     for &c in levels {
+        let ops = ops(c);
         let c = c.min(ops);
         let batch: Arc<Vec<String>> = Arc::new(applications[next..next + ops].to_vec());
         next += ops;
@@ -87,7 +106,7 @@ pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<
         rows.push(
             Row::timed(Section::Approval, "ApproveApplication → kc.fund.posted", &f)
                 .against(Limit::PostgresInsertCommit, c)
-                .goal(Goal::P99Below(TARGET_P99)),
+                .goal(goal(c)),
         );
         let answered = std::mem::take(&mut *approver.answered.lock().expect("answered"));
         rows.extend(hops.rows(&f, &answered).await);

@@ -13,11 +13,17 @@ use kechuang_platform::bench::drive;
 
 const AMOUNT_FEN: i64 = 100;
 
-pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<Vec<Row>> {
+/// `ops(c)`: the operations of the run with `c` clients.
+pub async fn measure(
+    ctx: &Ctx,
+    levels: &[usize],
+    ops: impl Fn(usize) -> usize,
+) -> anyhow::Result<Vec<Row>> {
     let pool = ctx.pool(ServiceKind::FundLedger).clone();
     let funds = GroupCommit::new(pool.clone());
     let mut rows = Vec::new();
     for &c in levels {
+        let ops = ops(c);
         let fund_id = format!("bench-hot-fund-{c}");
         let mut tx = pool.begin().await?;
         ledger::create_fund(&mut tx, &fund_id, "压测资金（单一热点）", 0).await?;

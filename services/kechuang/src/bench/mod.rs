@@ -42,6 +42,10 @@ pub struct Sizes {
     pub intake: usize,
     pub matching: usize,
     pub approval: usize,
+    /// At least this many operations a client in the approval section's runs (0: exactly
+    /// `approval`). A closed loop of 64 approvers doing 300 approvals between them is mostly
+    /// ramp-up and drain: its rate would not be the saga's steady rate.
+    pub approval_per_client: usize,
     pub achievements: usize,
 }
 
@@ -51,6 +55,7 @@ impl Sizes {
         intake: 2_000,
         matching: 300,
         approval: 300,
+        approval_per_client: 50,
         achievements: 100_000,
     };
     /// A smoke run: every section, small (as many operations as the default top concurrency).
@@ -59,8 +64,14 @@ impl Sizes {
         intake: 64,
         matching: 64,
         approval: 64,
+        approval_per_client: 0,
         achievements: 2_000,
     };
+
+    /// Operations in the approval section's run with `clients` approvers.
+    pub fn approval_at(&self, clients: usize) -> usize {
+        self.approval.max(self.approval_per_client * clients)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -77,7 +88,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub achievements: Option<usize>,
     /// Operations per measured run, every section [default: 2000 for limits and intake, 300
-    /// for matching and approval; --quick 64].
+    /// for matching, 300 for approval but at least 50 an approver; --quick 64].
     #[arg(long)]
     pub ops: Option<usize>,
     /// Concurrent clients (connections, publishes in flight), one run per level.
@@ -108,6 +119,7 @@ impl BenchArgs {
         if let Some(ops) = self.ops {
             anyhow::ensure!(ops >= 1, "--ops must be at least 1");
             (sizes.limits, sizes.intake, sizes.matching, sizes.approval) = (ops, ops, ops, ops);
+            sizes.approval_per_client = 0;
         }
         if let Some(n) = self.achievements {
             anyhow::ensure!(n >= 1, "--achievements must be at least 1");
@@ -215,6 +227,7 @@ pub async fn run(base: &Settings, options: &BenchOptions) -> anyhow::Result<Repo
                 intake: sizes.intake,
                 matching: sizes.matching,
                 approval: sizes.approval,
+                approval_per_client: sizes.approval_per_client,
             },
             database_prefix: settings.database_prefix.clone(),
             stream: settings.stream_name.clone(),
@@ -303,9 +316,10 @@ async fn on_platform(
             ctx.settle("matching's events").await?;
         }
         if sections.contains(&Section::Approval) {
-            rows.extend(hot_fund::measure(&ctx, &options.concurrency, sizes.approval).await?);
+            let ops = |clients| sizes.approval_at(clients);
+            rows.extend(hot_fund::measure(&ctx, &options.concurrency, ops).await?);
             ctx.settle("the hot fund's events").await?;
-            rows.extend(approval::measure(&ctx, &options.concurrency, sizes.approval).await?);
+            rows.extend(approval::measure(&ctx, &options.concurrency, ops).await?);
             ctx.reconcile().await?;
         }
         anyhow::Ok(rows)
@@ -491,4 +505,32 @@ fn load_average() -> Option<[f64; 3]> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().ok());
     Some([fields.next()??, fields.next()??, fields.next()??])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn sizes(args: &[&str]) -> Sizes {
+        let cli = Cli::parse_from(std::iter::once("bench").chain(args.iter().copied()));
+        cli.bench.options().unwrap().sizes
+    }
+
+    #[test]
+    fn approval_runs_last_50_operations_an_approver_unless_ops_is_given() {
+        let default = sizes(&[]);
+        let runs: Vec<usize> = [1, 8, 64].map(|c| default.approval_at(c)).into();
+        assert_eq!(runs, [300, 400, 3200]);
+        let given = sizes(&["--ops", "1000"]);
+        let runs: Vec<usize> = [1, 8, 64].map(|c| given.approval_at(c)).into();
+        assert_eq!(runs, [1000, 1000, 1000]);
+        assert_eq!(sizes(&["--quick"]).approval_at(64), 64);
+    }
 }

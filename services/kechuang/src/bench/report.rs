@@ -73,6 +73,8 @@ pub enum Goal {
     ShareOfLimit(f64),
     /// p99 below this.
     P99Below(Duration),
+    /// p99 below this while making at least this many a second.
+    P99BelowAtRate(Duration, f64),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -208,6 +210,8 @@ pub struct OpsInfo {
     pub intake: usize,
     pub matching: usize,
     pub approval: usize,
+    /// The approval runs' least operations a client ([`super::Sizes::approval_per_client`]).
+    pub approval_per_client: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -252,6 +256,14 @@ impl Report {
                         met: value < 1.0,
                     }
                 }),
+                Some(Goal::P99BelowAtRate(bound, rate)) => row.p99_ms.map(|p99| {
+                    let value = p99 / ms(bound);
+                    Target {
+                        goal: format!("p99 < {:.0} ms at ≥ {rate:.0} a second", ms(bound)),
+                        value,
+                        met: value < 1.0 && row.per_second >= rate,
+                    }
+                }),
                 None => None,
             };
         }
@@ -279,7 +291,7 @@ impl Report {
             row.target
                 .as_ref()
                 .map(|t| match row.goal {
-                    Some(Goal::P99Below(_)) => format!(
+                    Some(Goal::P99Below(_) | Goal::P99BelowAtRate(..)) => format!(
                         "{}: {:.2}× {}",
                         t.goal,
                         t.value,
@@ -433,6 +445,7 @@ mod tests {
                     intake: 0,
                     matching: 0,
                     approval: 0,
+                    approval_per_client: 0,
                 },
                 database_prefix: String::new(),
                 stream: String::new(),
@@ -479,6 +492,35 @@ mod tests {
         assert_eq!(
             r.markdown().lines().filter(|l| l.starts_with('|')).count(),
             8
+        );
+    }
+
+    #[test]
+    fn a_rate_goal_is_met_only_by_a_run_fast_enough_and_quick_enough() {
+        let goal = Goal::P99BelowAtRate(Duration::from_millis(200), 600.0);
+        let mut r = report(vec![
+            // 6,000 in 10 s (600 a second), p99 150 ms.
+            Row::timed(Section::Approval, "approve", &figures(64, 6000, 10, 150)).goal(goal),
+            // Quick enough, too slow: 463 a second.
+            Row::timed(Section::Approval, "approve", &figures(64, 463, 1, 150)).goal(goal),
+            // Fast enough, p99 too long.
+            Row::timed(Section::Approval, "approve", &figures(64, 700, 1, 250)).goal(goal),
+        ]);
+        r.compare();
+        let verdicts: Vec<bool> = r
+            .rows
+            .iter()
+            .map(|row| row.target.as_ref().unwrap().met)
+            .collect();
+        assert_eq!(verdicts, [true, false, false]);
+        let table = r.table();
+        assert!(
+            table.contains("p99 < 200 ms at ≥ 600 a second: 0.75× met"),
+            "{table}"
+        );
+        assert!(
+            table.contains("p99 < 200 ms at ≥ 600 a second: 0.75× MISSED"),
+            "{table}"
         );
     }
 }
