@@ -31,21 +31,34 @@ pub struct Submission {
 pub async fn submit(pool: &PgPool, writer: &GroupCommit, s: &Submission) -> Result<Demand, Error> {
     let req = &s.request;
     idempotency::check_request_id(&req.request_id)?;
-    let key = (!req.request_id.is_empty()).then(|| RequestKey {
-        request_id: req.request_id.clone(),
-        fingerprint: idempotency::fingerprint(req),
-    });
-    let new = match validate::demand(req, s.received) {
-        Ok(new) => new,
+    let submission = match seal(s) {
+        Ok(submission) => submission,
         Err(refusal) => {
             // The retry of an accepted request gets its demand even once the deadline it
             // named has passed.
-            return match earlier(pool, &req.enterprise_id, key.as_ref()).await? {
+            return match earlier(pool, &req.enterprise_id, request_key(req).as_ref()).await? {
                 Some(demand) => Ok(demand),
                 None => Err(refusal),
             };
         }
     };
+    let (row, key) = (submission.row.clone(), submission.request.clone());
+    match writer.write(submission).await? {
+        Written::Yes => wire::demand(&row, &[row.submission()]),
+        Written::NoSuchEnterprise => Err(Error::NotFound(format!(
+            "enterprise {} not found",
+            req.enterprise_id
+        ))),
+        Written::RequestIdTaken => earlier(pool, &req.enterprise_id, key.as_ref())
+            .await?
+            .ok_or_else(|| Error::internal("a claimed request id names no demand")),
+    }
+}
+
+/// Validates a submission (its request id already checked) and seals what writing it takes:
+/// the demand's row, the claim of its request id and its event.
+pub fn seal(s: &Submission) -> Result<NewSubmission, Error> {
+    let new = validate::demand(&s.request, s.received)?;
     let row = submitted_row(new, &s.subject, s.received);
     let event = outbox::stage(
         PRODUCER,
@@ -60,21 +73,19 @@ pub async fn submit(pool: &PgPool, writer: &GroupCommit, s: &Submission) -> Resu
             )
         },
     );
-    let submission = NewSubmission {
-        row: row.clone(),
-        request: key.clone(),
+    Ok(NewSubmission {
+        row,
+        request: request_key(&s.request),
         event,
-    };
-    match writer.write(submission).await? {
-        Written::Yes => wire::demand(&row, &[row.submission()]),
-        Written::NoSuchEnterprise => Err(Error::NotFound(format!(
-            "enterprise {} not found",
-            req.enterprise_id
-        ))),
-        Written::RequestIdTaken => earlier(pool, &req.enterprise_id, key.as_ref())
-            .await?
-            .ok_or_else(|| Error::internal("a claimed request id names no demand")),
-    }
+    })
+}
+
+/// The claim a request id makes: `None` when the request names none.
+fn request_key(req: &SubmitDemandRequest) -> Option<RequestKey> {
+    (!req.request_id.is_empty()).then(|| RequestKey {
+        request_id: req.request_id.clone(),
+        fingerprint: idempotency::fingerprint(req),
+    })
 }
 
 /// The demand a new submission creates, as it will be stored.

@@ -55,14 +55,27 @@ async fn a_quick_bench_reports_every_figure_beside_its_limit_and_cleans_up() {
         assert_eq!(levels, [1, 8, 64], "{limit}");
     }
     let intake = rows(&report, "intake");
-    let (submits, floors): (Vec<&Value>, Vec<&Value>) = intake
-        .iter()
-        .partition(|r| r["measure"] == "SubmitDemand (gRPC)");
+    let of = |measure: &str| -> Vec<&Value> {
+        intake
+            .iter()
+            .copied()
+            .filter(|r| r["measure"].as_str().unwrap().trim_start() == measure)
+            .collect()
+    };
+    let submits = of("SubmitDemand (gRPC)");
     assert_eq!(submits.len(), 3);
+    assert_eq!(intake.len(), 9, "three rows a level: {intake:?}");
     // The gRPC floor beside each level, with no target of its own.
-    assert_eq!(floors.len(), 3);
-    for row in &floors {
-        assert_eq!(row["measure"], "Health/Check (gRPC floor)");
+    for row in of("Health/Check (gRPC floor)") {
+        assert!(row["target"].is_null(), "{row}");
+    }
+    // SubmitDemand's statement alone beside each level: compared with the limit, no target.
+    let statements = of("its statement alone (no gRPC)");
+    assert_eq!(statements.len(), 3, "{intake:?}");
+    for row in &statements {
+        assert_eq!(row["operations"], 64, "{row}");
+        assert_eq!(row["vs_limit"]["limit"], "postgres_insert_commit");
+        assert_eq!(row["vs_limit"]["concurrency"], row["concurrency"]);
         assert!(row["target"].is_null(), "{row}");
     }
     for row in &submits {
@@ -131,6 +144,10 @@ async fn a_quick_bench_reports_every_figure_beside_its_limit_and_cleans_up() {
     assert_eq!(matching[3]["target"]["goal"], "p99 < 250 ms");
     assert_eq!(saga.len(), 3, "{approval:?}");
     assert_eq!(saga[0]["target"]["goal"], "p99 < 200 ms");
+    assert_eq!(
+        saga[2]["target"]["goal"], "p99 < 200 ms at ≥ 600 a second",
+        "64 approvers are held to the rate too"
+    );
     // The ledger alone on one fund, beside one hot row's UPDATE+COMMIT at the same level.
     assert_eq!(ledger.len(), 3, "{approval:?}");
     for row in &ledger {
