@@ -104,8 +104,9 @@ pub async fn measure(ctx: &Ctx, levels: &[usize], ops: usize) -> anyhow::Result<
 /// clients keeps a connection to the demand database and runs SubmitDemand's own statement
 /// (demand, request id, event; see `demand_intake::store::insert_submitted`) for one
 /// submission at a time, sealed beforehand, with no gRPC, no group commit and no relay in
-/// front of it. Its ratio to PG@n is the most any SubmitDemand could make of that
-/// statement.
+/// front of it. With one client its ratio to PG@n is the most a SubmitDemand could make of
+/// that statement; with more, the group commit shares one statement between submissions,
+/// which this does not.
 async fn statement_alone(
     ctx: &Ctx,
     submissions: &Arc<Submissions>,
