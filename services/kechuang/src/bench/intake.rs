@@ -1,5 +1,6 @@
-//! Demand intake: SubmitDemand over gRPC (validation, idempotency key, demand row, history and
-//! outbox in one transaction) with 1, 8, 64 … clients, each on its own connection.
+//! Demand intake: SubmitDemand over gRPC (validation, then the group commit: request id,
+//! demand and outbox row in one statement) with 1, 8, 64 … clients, each on its own
+//! connection; beside each level the gRPC floor and the same statement alone.
 
 use super::Ctx;
 use super::report::{Goal, Limit, Row, Section};

@@ -3,7 +3,7 @@
 //! stream, dropped afterwards) and measures
 //! - limits: Postgres single-row INSERT+COMMIT, UPDATE+COMMIT of one hot row and JetStream
 //!   publish-with-ack per second;
-//! - intake: SubmitDemand over gRPC, per second and p50/p99;
+//! - intake: SubmitDemand over gRPC, per second and p50/p99, beside its statement alone;
 //! - matching: ImportAchievements into a catalog of N, then VerifyDemand until the demand's
 //!   `kc.pairing.proposed` events are on NATS;
 //! - approval: a reservation and its post on one hot fund, straight into the ledger; then
