@@ -38,7 +38,15 @@ async fn a_quick_bench_reports_every_figure_beside_its_limit_and_cleans_up() {
         assert!(number(&row["per_second"]) > 0.0, "{row}");
         if !row["p50_ms"].is_null() {
             let (p50, p99) = (number(&row["p50_ms"]), number(&row["p99_ms"]));
-            assert!(0.0 < p50 && p50 <= p99, "{row}");
+            // A saga's relay may publish its event before the caller has the answer: that hop
+            // counts 0, and so may its median.
+            let hop = row["measure"]
+                .as_str()
+                .unwrap()
+                .trim_start()
+                .starts_with("hop:");
+            let least = if hop { 0.0 <= p50 } else { 0.0 < p50 };
+            assert!(least && p50 <= p99, "{row}");
         }
     }
     let limits = rows(&report, "limits");
