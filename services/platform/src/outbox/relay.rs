@@ -37,18 +37,18 @@ pub struct Relay {
     bell: Arc<Bell>,
 }
 
+/// An unsent row the relay read: its event and the key that orders it.
 #[derive(sqlx::FromRow)]
 struct PendingRow {
-    event_id: Uuid,
-    event_type: String,
+    #[sqlx(flatten)]
+    event: CommittedEvent,
     /// The events of one key go out in order ([`waves`]).
     order_key: String,
-    envelope: Vec<u8>,
-    traceparent: Option<String>,
 }
 
-/// An event whose outbox row is committed, handed to the relay by the code that committed it
-/// (see [`Handover`]).
+/// An event whose outbox row is committed: handed to the relay by the code that committed it
+/// (see [`Handover`]), or read back from its row.
+#[derive(sqlx::FromRow)]
 pub struct CommittedEvent {
     pub event_id: Uuid,
     pub event_type: String,
@@ -331,14 +331,7 @@ impl Relay {
     ) -> bool {
         // A read may have found a row just before its hand-over arrived.
         events.retain(|e| !acked.read.contains(&e.event_id));
-        let (published, failure) = self
-            .publish_together(events.iter().map(|e| Outgoing {
-                event_id: e.event_id,
-                event_type: &e.event_type,
-                envelope: &e.envelope,
-                traceparent: e.traceparent.as_deref(),
-            }))
-            .await;
+        let (published, failure) = self.publish_together(events.iter()).await;
         published.into_iter().for_each(|id| acked.push(id));
         if let Some(e) = &failure {
             tracing::debug!(error = %e, "publishing handed-over events failed");
@@ -384,12 +377,7 @@ impl Relay {
         acked: &mut Acked,
     ) -> Result<(), async_nats::Error> {
         let (published, failure) = self
-            .publish_together(wave.iter().map(|row| Outgoing {
-                event_id: row.event_id,
-                event_type: &row.event_type,
-                envelope: &row.envelope,
-                traceparent: row.traceparent.as_deref(),
-            }))
+            .publish_together(wave.iter().map(|row| &row.event))
             .await;
         for id in published {
             acked.push(id);
@@ -403,18 +391,22 @@ impl Relay {
     /// send; every ack of what was sent is awaited.
     async fn publish_together(
         &self,
-        events: impl Iterator<Item = Outgoing<'_>>,
+        events: impl Iterator<Item = &CommittedEvent>,
     ) -> (Vec<Uuid>, Option<async_nats::Error>) {
         let mut sent = Vec::new();
         let mut failure: Option<async_nats::Error> = None;
         for event in events {
-            let headers = self.headers(event.event_id, event.envelope, event.traceparent);
+            let headers = self.headers(
+                event.event_id,
+                &event.envelope,
+                event.traceparent.as_deref(),
+            );
             match self
                 .jetstream
                 .publish_with_headers(
-                    self.bus.subject(event.event_type),
+                    self.bus.subject(&event.event_type),
                     headers,
-                    bytes::Bytes::copy_from_slice(event.envelope),
+                    bytes::Bytes::copy_from_slice(&event.envelope),
                 )
                 .await
             {
@@ -441,14 +433,6 @@ impl Relay {
         }
         (published, failure)
     }
-}
-
-/// One event on its way to JetStream, from a read row or a hand-over.
-struct Outgoing<'a> {
-    event_id: Uuid,
-    event_type: &'a str,
-    envelope: &'a [u8],
-    traceparent: Option<&'a str>,
 }
 
 impl Relay {
@@ -606,11 +590,13 @@ mod tests {
 
     fn row(key: &str) -> PendingRow {
         PendingRow {
-            event_id: Uuid::now_v7(),
-            event_type: "fund.reserved".into(),
+            event: CommittedEvent {
+                event_id: Uuid::now_v7(),
+                event_type: "fund.reserved".into(),
+                envelope: Vec::new(),
+                traceparent: None,
+            },
             order_key: key.into(),
-            envelope: Vec::new(),
-            traceparent: None,
         }
     }
 
@@ -651,13 +637,13 @@ mod tests {
                 let mut in_wave = HashSet::new();
                 for r in wave {
                     prop_assert!(in_wave.insert(&r.order_key), "two rows of one key in a wave");
-                    wave_of.insert(r.event_id, n);
+                    wave_of.insert(r.event.event_id, n);
                 }
             }
             prop_assert_eq!(wave_of.len(), rows.len());
             let mut last: HashMap<&str, usize> = HashMap::new();
             for r in &rows {
-                let n = wave_of[&r.event_id];
+                let n = wave_of[&r.event.event_id];
                 if let Some(before) = last.insert(&r.order_key, n) {
                     prop_assert!(before < n, "a key's rows out of order");
                 }
