@@ -170,6 +170,44 @@ async fn an_enterprise_gets_from_demand_to_subsidy_application_over_http() {
         (200, Some(1)),
         "{page}"
     );
+    // By kind: the enterprise's subsidy is listed; a broker's reward is not its business; a
+    // kind that does not exist is named.
+    let (status, page) = stack
+        .http(
+            "GET",
+            "/api/v1/applications?kind=SUBSIDY",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["applications"][0]["kind"], "SUBSIDY", "{page}");
+    assert_eq!(page["applications"].as_array().map(Vec::len), Some(1));
+    let (status, body) = stack
+        .http(
+            "GET",
+            "/api/v1/applications?kind=BROKER_REWARD",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("PERMISSION_DENIED")),
+        "{body}"
+    );
+    let (status, body) = stack
+        .http("GET", "/api/v1/applications?kind=GIFT", Some(&token), None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("INVALID_ARGUMENT")),
+        "{body}"
+    );
+    assert!(
+        body.to_string().contains("kind"),
+        "the field is named: {body}"
+    );
     let (status, demands) = stack
         .http(
             "GET",

@@ -28,7 +28,7 @@ async fn a_demo_person_signs_in_with_one_click_in_development() {
     );
     assert_eq!(
         page.matches("action=\"/console/login/dev\"").count(),
-        7,
+        8,
         "one person per role"
     );
     let (browser, location) = sign_in_as(&stack, &browser, &page, "finance_approver").await;
@@ -65,6 +65,30 @@ async fn a_demo_person_signs_in_with_one_click_in_development() {
     let page = page.text().await.unwrap();
     assert!(page.contains("<span id=\"who\">登记员·周</span>"), "{page}");
     assert!(page.contains("id=\"to-register\""), "{page}");
+
+    // So is a broker, who has no pages: the welcome page says how a deal comes to name them.
+    let browser = a_browser(&Arc::new(reqwest::cookie::Jar::default()));
+    let page = browser
+        .get(stack.url("/console/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (browser, location) = sign_in_as(&stack, &browser, &page, "broker").await;
+    assert_eq!(location, "/welcome");
+    let page = browser.get(stack.url("/welcome")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("<span id=\"who\">技术经纪人·郑</span>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("id=\"broker-note\"") && page.contains("技术经纪人·郑"),
+        "{page}"
+    );
     stack.stop().await;
 }
 

@@ -205,7 +205,8 @@ async fn a_registrar_certifies_and_refuses_on_the_page_and_bad_input_is_named() 
         !tr.contains("class=\"field invalid\" data-field=\"registration_no\""),
         "{tr}"
     );
-    // More than the contract: named by the subsidy service, on the same field.
+    // More than the contract: named by the subsidy service, on the same field, and told in
+    // yuan (the service says fen; the registrar typed yuan).
     let answer = certify(
         &stack,
         &zhou,
@@ -220,7 +221,8 @@ async fn a_registrar_certifies_and_refuses_on_the_page_and_bad_input_is_named() 
     let tr = row(&answer.body, &first).expect("the contract shown again");
     assert!(
         tr.contains("class=\"field invalid\" data-field=\"certified_amount\"")
-            && tr.contains("at most the contract amount"),
+            && tr.contains("at most the contract amount, 10,000,000.00 元")
+            && !tr.contains(" fen"),
         "{tr}"
     );
     // Nothing was certified by either.

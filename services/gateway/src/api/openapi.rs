@@ -29,7 +29,7 @@ use utoipa::{Modify, OpenApi};
         subsidy::list_applications,
         subsidy::get_application,
     ),
-    components(schemas(ErrorBody, FieldViolation, ContractType, DemandStatus, PairingStatus, ApplicationStatus)),
+    components(schemas(ErrorBody, FieldViolation, ContractType, DemandStatus, PairingStatus, ApplicationStatus, ApplicationKind)),
     modifiers(&BearerAuth),
     tags(
         (name = "demands", description = "地网: enterprises and their technology demands"),

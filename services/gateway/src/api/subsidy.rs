@@ -42,8 +42,8 @@ pub async fn list_applications(
         page_token: q.page_token.unwrap_or_default(),
         status: q.status.map(ApplicationStatus::to_proto).unwrap_or(0),
         enterprise_id: q.enterprise_id.unwrap_or_default(),
-        // Every kind the caller may see (an enterprise: its subsidies).
-        kind: 0,
+        // Absent: every kind the caller may see (an enterprise: its subsidies).
+        kind: q.kind.map(ApplicationKind::to_proto).unwrap_or(0),
     };
     let page = s
         .upstream

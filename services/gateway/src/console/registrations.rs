@@ -102,6 +102,24 @@ fn invalid(
     }
 }
 
+/// The problems of a certification, with an amount above the contract's told in yuan: the
+/// subsidy service states that limit in fen, and the registrar typed yuan.
+fn in_yuan(problems: Option<&Problems>, typed: &str, contract_amount_fen: i64) -> Option<Problems> {
+    let mut out = Problems(problems?.0.clone());
+    let above = hundredths(typed).is_some_and(|fen| fen > contract_amount_fen);
+    if above && out.get("certified_amount").is_some() {
+        out.add(
+            "certified_amount",
+            &format!(
+                "技术交易额不能超过合同额 {}。The technical amount must be at most the contract amount, {}.",
+                yuan(contract_amount_fen),
+                yuan(contract_amount_fen)
+            ),
+        );
+    }
+    Some(out)
+}
+
 fn decision(
     session: &Session,
     r: &spb::Registration,
@@ -112,6 +130,8 @@ fn decision(
     let mine = failed.filter(|f| f.contract_id == cid);
     let certify = mine.and_then(|f| f.certify.clone()).unwrap_or_default();
     let cp = mine.filter(|f| f.certify.is_some()).map(|f| &f.problems);
+    let cp = in_yuan(cp, &certify.certified_amount, r.contract_amount_fen);
+    let cp = cp.as_ref();
     let refuse = mine.and_then(|f| f.refuse.clone()).unwrap_or_default();
     let rp = mine.filter(|f| f.refuse.is_some()).map(|f| &f.problems);
     let chosen = certify
@@ -429,4 +449,45 @@ pub async fn refuse(
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(pairs: &[(&str, &str)]) -> Problems {
+        let mut p = Problems::default();
+        for (field, why) in pairs {
+            p.add(field, why);
+        }
+        p
+    }
+
+    #[test]
+    fn an_amount_above_the_contract_is_told_in_yuan() {
+        let from_service = problems(&[(
+            "certified_amount",
+            "must be at most the contract amount of 100000 fen (is 100001)",
+        )]);
+        let shown = in_yuan(Some(&from_service), "1,000.01", 100_000).unwrap();
+        let why = shown.get("certified_amount").unwrap();
+        assert!(why.contains("1,000.00 元") && !why.contains("fen"), "{why}");
+    }
+
+    #[test]
+    fn other_problems_keep_the_services_words() {
+        let from_service = problems(&[
+            ("certified_amount", "must be positive"),
+            ("registration_no", "must not be empty"),
+        ]);
+        // Not above the contract: whatever the service said stands.
+        let shown = in_yuan(Some(&from_service), "0", 100_000).unwrap();
+        assert_eq!(shown.get("certified_amount"), Some("must be positive"));
+        assert_eq!(shown.get("registration_no"), Some("must not be empty"));
+        // Above it, but the amount was not what the service refused: nothing is added.
+        let only_number = problems(&[("registration_no", "must not be empty")]);
+        let shown = in_yuan(Some(&only_number), "2,000", 100_000).unwrap();
+        assert_eq!(shown.get("certified_amount"), None);
+        assert!(in_yuan(None, "2,000", 100_000).is_none());
+    }
 }

@@ -26,7 +26,7 @@ struct Person {
 }
 
 /// One per role people hold (`service` is no person's).
-const PEOPLE: [Person; 7] = [
+const PEOPLE: [Person; 8] = [
     Person {
         subject: "企业·张经理",
         role: Role::Enterprise,
@@ -66,6 +66,12 @@ const PEOPLE: [Person; 7] = [
     Person {
         subject: "登记员·周",
         role: Role::Registrar,
+        enterprise: None,
+        institution: None,
+    },
+    Person {
+        subject: "技术经纪人·郑",
+        role: Role::Broker,
         enterprise: None,
         institution: None,
     },

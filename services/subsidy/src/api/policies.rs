@@ -107,6 +107,7 @@ pub(crate) async fn insert_proposal(
         fund_id: created.fund_id.clone(),
         version: created.version,
         created_by: proposed_by.to_string(),
+        kind: created.kind.to_application_proto() as i32,
     });
     outbox::append(tx, crate::PRODUCER, NewEvent::new(&created.id, 1, payload)).await?;
     Ok((created, true))

@@ -43,6 +43,17 @@ async fn reward_policy_in_force(svc: &TestService) -> Policy {
     let proposed = propose(svc, "officer-li", reward_policy("reward-1")).await;
     assert_eq!(proposed.kind, PolicyKind::BrokerReward as i32);
     assert_eq!(proposed.fund_id, REWARD_FUND);
+    // Its event says what it pays, for whoever follows the policies without asking.
+    let created = svc
+        .wait_for_event("policy.created", |e| e.aggregate_id == proposed.id)
+        .await;
+    match created.payload {
+        Some(Payload::PolicyCreated(p)) => {
+            assert_eq!(p.kind, ApplicationKind::BrokerReward as i32);
+            assert_eq!(p.fund_id, REWARD_FUND);
+        }
+        other => panic!("kc.policy.created carries {other:?}"),
+    }
     approve_policy(svc, "approver-zhao", &proposed.id)
         .await
         .unwrap()

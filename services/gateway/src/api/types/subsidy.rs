@@ -139,11 +139,33 @@ impl From<spb::SubsidyApplication> for Application {
     }
 }
 
+/// What an application pays for: a subsidy to the enterprise, or the reward of the broker
+/// who facilitated the deal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ApplicationKind {
+    Subsidy,
+    BrokerReward,
+}
+
+impl ApplicationKind {
+    pub fn to_proto(self) -> i32 {
+        use kechuang_proto::common::ApplicationKind as Proto;
+        match self {
+            ApplicationKind::Subsidy => Proto::Subsidy as i32,
+            ApplicationKind::BrokerReward => Proto::BrokerReward as i32,
+        }
+    }
+}
+
 /// Filters and paging of the application listing.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListApplicationsQuery {
     pub status: Option<ApplicationStatus>,
+    /// Only this kind; absent: every kind the caller may see (an enterprise sees only its
+    /// subsidies, and asking for rewards is refused).
+    pub kind: Option<ApplicationKind>,
     /// An enterprise lists only its own applications.
     pub enterprise_id: Option<String>,
     /// At most 500 (more is cut to 500); 0 or absent: 50.
