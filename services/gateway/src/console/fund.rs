@@ -203,10 +203,14 @@ pub async fn page(
         @if q.done.as_deref() == Some("topped-up") {
             div.flash #flash data-done="topped-up" { "已注资，可用余额已增加。Topped up: the available balance grew." }
         }
+        @if q.done.as_deref() == Some("created") {
+            div.flash #flash data-done="created" { "基金已新建，请注资。The fund was created: top it up." }
+        }
         (balances(&session, &d.fund))
         (reconciliation(&d.reconcile))
         (disbursements(&d))
         (waitlist(&d))
+        (super::new_fund::form(&session))
         p.muted { "更新于 Updated " (local(Utc::now())) " " (ZONE) }
     };
     page_response(&session, "资金看板 Fund", Nav::Fund, body)

@@ -11,6 +11,7 @@ mod figures;
 mod fund;
 pub(crate) mod funnel;
 pub mod layout;
+mod new_fund;
 mod policies;
 mod policy_form;
 pub(crate) mod queue;
@@ -55,6 +56,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/policies/{id}/reject", post(policies::reject))
         .route("/console/fund", get(fund::page))
         .route("/console/fund/top-up", post(fund::top_up))
+        .route("/console/fund/create", post(new_fund::create))
         .route("/console/funnel", get(funnel::page))
         .route("/console/audit", get(audit::page))
         .route("/console/registrations", get(registrations::page))

@@ -99,11 +99,7 @@ pub fn propose_form(session: &Session) -> Markup {
     if !session.caller.has(Role::FinanceOfficer) {
         return html! {};
     }
-    let request_id = format!(
-        "console-{:016x}{:016x}",
-        rand::random::<u64>(),
-        rand::random::<u64>()
-    );
+    let request_id = crate::pages::forms::request_id("console");
     let check = |name: &str, label: &str, on: bool| {
         html! { label { input type="checkbox" name=(name) checked[on]; " " (label) } " " }
     };
