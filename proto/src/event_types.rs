@@ -29,6 +29,7 @@ pub const FUND_VOIDED: &str = "fund.voided";
 pub const FUND_LOW_BALANCE: &str = "fund.low_balance";
 pub const REGISTRATION_CERTIFIED: &str = "registration.certified";
 pub const REGISTRATION_REFUSED: &str = "registration.refused";
+pub const AUDIT_ANCHORED: &str = "audit.anchored";
 
 /// Every event of one aggregate, as a subscription filter (`fund.*`).
 pub mod every {
@@ -68,7 +69,7 @@ pub fn producer_of(aggregate: &str) -> &'static str {
     match aggregate {
         "enterprise" | "demand" => "demand-intake",
         "achievement" | "pairing" | "contract" => "matching",
-        "policy" | "payment" | "subsidy" | "registration" => "subsidy",
+        "policy" | "payment" | "subsidy" | "registration" | "audit" => "subsidy",
         "fund" => "fund-ledger",
         _ => "",
     }
@@ -102,6 +103,7 @@ impl EventType for Payload {
             Payload::FundLowBalance(_) => FUND_LOW_BALANCE,
             Payload::RegistrationCertified(_) => REGISTRATION_CERTIFIED,
             Payload::RegistrationRefused(_) => REGISTRATION_REFUSED,
+            Payload::AuditAnchored(_) => AUDIT_ANCHORED,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! contracts, applications computed by policy, four-eyes approval, the disbursement saga
 //! with the fund ledger, and the registration of technology contracts.
 
+pub mod anchors;
 pub mod api;
 pub mod approvals;
 pub mod domain;
@@ -88,7 +89,12 @@ pub async fn build_with(
     let (approvals, queued) = approvals::Approvals::new();
     let pool = runtime.pool.clone();
     runtime.spawn(move |cancel| approvals::run(pool, queued, cancel));
-    let subsidies = api::SubsidyApi::new(runtime.pool.clone(), approvals);
+    let anchors = anchors::Anchors::new(
+        runtime.jetstream.clone(),
+        runtime.config.bus.clone(),
+        runtime.event_keys.clone(),
+    );
+    let subsidies = api::SubsidyApi::new(runtime.pool.clone(), approvals, anchors);
     let registrations = api::RegistrationApi::new(runtime.pool.clone());
     let routes = Routes::new(PolicyServiceServer::with_interceptor(
         policies,

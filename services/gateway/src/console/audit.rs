@@ -63,10 +63,19 @@ pub async fn page(
         @match &check {
             Err(e) => { (refused("无法校验 Cannot verify the trail", e)) }
             Ok(r) if r.intact => {
-                div.flash #chain data-intact="true" { "✔ 哈希链完整 The hash chain is intact: " (r.entry_count) " 条记录 entries, 每条的哈希与前一条相连 each linked to the one before" }
+                div.flash #chain data-intact="true" {
+                    "✔ 哈希链完整 The hash chain is intact: " (r.entry_count) " 条记录 entries, 每条的哈希与前一条相连 each linked to the one before"
+                    @if r.anchored_sequence > 0 {
+                        span #anchored data-sequence=(r.anchored_sequence) { "；至第 " (r.anchored_sequence) " 条与消息总线上的锚点一致 and up to entry " (r.anchored_sequence) " it is the trail anchored on the bus" }
+                    }
+                }
             }
             Ok(r) => {
-                div.error #chain data-intact="false" { "✘ 哈希链断裂 The hash chain is broken at entry " (r.first_broken_sequence) ": " (r.problem) }
+                div.error #chain data-intact="false" {
+                    "✘ 审计链不可信 The audit trail cannot be trusted"
+                    @if r.first_broken_sequence > 0 { " (entry " (r.first_broken_sequence) ")" }
+                    ": " (r.problem)
+                }
             }
         }
         @match &entries {

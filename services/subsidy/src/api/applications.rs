@@ -1,6 +1,8 @@
 use super::{FINANCE_READERS, reads_everything};
+use crate::anchors::{Anchors, Latest};
 use crate::approvals::{Approvals, Outcome, approved_details, approved_event, review};
 use crate::domain::application::{self, Approval, Status};
+use crate::domain::audit as trail;
 use crate::domain::kind::Kind;
 use crate::store::applications as apps;
 use crate::store::audit;
@@ -19,12 +21,17 @@ use tonic::{Request, Response, Status as GrpcStatus};
 pub struct SubsidyApi {
     pool: PgPool,
     approvals: Approvals,
+    anchors: Anchors,
 }
 
 impl SubsidyApi {
     /// Approvals go to `approvals`' group commit ([`crate::approvals`]).
-    pub fn new(pool: PgPool, approvals: Approvals) -> Self {
-        Self { pool, approvals }
+    pub fn new(pool: PgPool, approvals: Approvals, anchors: Anchors) -> Self {
+        Self {
+            pool,
+            approvals,
+            anchors,
+        }
     }
 }
 
@@ -290,22 +297,30 @@ impl SubsidyService for SubsidyApi {
     ) -> Result<Response<pb::AuditTrailReport>, GrpcStatus> {
         let who = caller(&request)?;
         who.require(FINANCE_READERS)?;
+        // The anchor first: whatever it names was committed before, so the trail read after
+        // it must hold it.
+        let latest = self.anchors.latest().await?;
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
         let entries = audit::all(&mut conn).await?;
-        let report = match crate::domain::audit::verify(&entries) {
-            Ok(()) => pb::AuditTrailReport {
-                entry_count: entries.len() as i64,
-                intact: true,
-                first_broken_sequence: 0,
-                problem: String::new(),
-            },
-            Err((sequence, problem)) => pb::AuditTrailReport {
-                entry_count: entries.len() as i64,
-                intact: false,
-                first_broken_sequence: sequence,
-                problem,
-            },
+        let anchored_sequence = match &latest {
+            Latest::Found(anchor) => anchor.sequence,
+            Latest::None | Latest::Unauthentic(_) => 0,
         };
-        Ok(Response::new(report))
+        let checked = trail::verify(&entries).and_then(|()| match &latest {
+            Latest::Found(anchor) => trail::check_anchor(&entries, anchor),
+            Latest::None => Ok(()),
+            Latest::Unauthentic(why) => Err((
+                0,
+                format!("the latest anchor on the bus is not the subsidy service's: {why}"),
+            )),
+        });
+        let (first_broken_sequence, problem) = checked.err().unwrap_or_default();
+        Ok(Response::new(pb::AuditTrailReport {
+            entry_count: entries.len() as i64,
+            intact: problem.is_empty(),
+            first_broken_sequence,
+            problem,
+            anchored_sequence,
+        }))
     }
 }

@@ -60,6 +60,39 @@ pub fn verify(entries: &[Entry]) -> Result<(), (i64, String)> {
     Ok(())
 }
 
+/// The trail's head as it was anchored outside the database (`kc.audit.anchored` on the bus).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub sequence: i64,
+    pub hash: String,
+}
+
+/// Checks a trail that links (see [`verify`]) against an anchor: the entry it names must still
+/// be there with the hash it had. A chain is only as honest as whoever can rewrite it: someone
+/// who edits an entry and recomputes every later hash leaves a chain that links, but not one
+/// that ends in what was anchored. `Err((sequence, problem))` names the anchored entry.
+pub fn check_anchor(entries: &[Entry], anchor: &Anchor) -> Result<(), (i64, String)> {
+    let at = usize::try_from(anchor.sequence - 1).ok();
+    match at.and_then(|i| entries.get(i)) {
+        None => Err((
+            anchor.sequence,
+            format!(
+                "entry {} was anchored on the bus but the trail ends at {}: entries were removed",
+                anchor.sequence,
+                entries.len()
+            ),
+        )),
+        Some(e) if e.hash != anchor.hash => Err((
+            anchor.sequence,
+            format!(
+                "entry {} no longer has the hash anchored on the bus: the trail up to it was rewritten",
+                anchor.sequence
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +137,40 @@ mod tests {
             3,
             "re-hashing one entry breaks the next link"
         );
+    }
+
+    #[test]
+    fn a_rewritten_or_shortened_trail_no_longer_ends_in_its_anchor() {
+        let entries = chain(5);
+        let anchor = Anchor {
+            sequence: 4,
+            hash: entries[3].hash.clone(),
+        };
+        assert_eq!(check_anchor(&entries, &anchor), Ok(()));
+        assert_eq!(check_anchor(&entries[..4], &anchor), Ok(()));
+
+        // Entry 2 edited and every later hash recomputed: the chain links, the anchor fails.
+        let mut rewritten = entries.clone();
+        rewritten[1].details = "{\"amount\":1}".into();
+        for i in 1..rewritten.len() {
+            let prev = rewritten[i - 1].hash.clone();
+            rewritten[i].prev_hash = prev.clone();
+            rewritten[i].hash = link_hash(&prev, &rewritten[i]);
+        }
+        assert_eq!(verify(&rewritten), Ok(()));
+        let (sequence, problem) = check_anchor(&rewritten, &anchor).unwrap_err();
+        assert_eq!(sequence, 4);
+        assert!(problem.contains("rewritten"), "{problem}");
+
+        // The last two entries removed: the chain links, the anchor is past its end.
+        let (sequence, problem) = check_anchor(&entries[..3], &anchor).unwrap_err();
+        assert_eq!(sequence, 4);
+        assert!(problem.contains("removed"), "{problem}");
+        // An anchor that names no entry at all fails too, without panicking.
+        let nonsense = Anchor {
+            sequence: 0,
+            hash: String::new(),
+        };
+        assert!(check_anchor(&entries, &nonsense).is_err());
     }
 }

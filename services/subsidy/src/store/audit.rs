@@ -1,6 +1,7 @@
 use crate::domain::audit::{self, Entry, GENESIS};
 use chrono::Utc;
-use kechuang_platform::{Caller, Error};
+use kechuang_platform::{Caller, Error, NewEvent, outbox};
+use kechuang_proto::events::{AuditAnchored, envelope::Payload};
 use sqlx::{PgConnection, PgPool};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -86,7 +87,12 @@ struct Queued {
     details: String,
 }
 
-/// Links the committed queued entries into the hash chain, oldest first; how many it linked.
+/// The aggregate of the trail's anchors: one, so that the relay publishes them in order and
+/// the latest on the bus is the latest linked.
+pub const TRAIL: &str = "finance-audit-trail";
+
+/// Links the committed queued entries into the hash chain, oldest first, and anchors the new
+/// head on the bus (`kc.audit.anchored`, through the outbox); how many it linked.
 /// One integrator at a time (audit_log's lock, which only integrators take), so each entry
 /// is linked once: it leaves the queue in the transaction that chains it.
 pub async fn integrate(conn: &mut PgConnection) -> Result<usize, Error> {
@@ -135,7 +141,18 @@ pub async fn integrate(conn: &mut PgConnection) -> Result<usize, Error> {
         }
         let batch = entries.len();
         insert(&mut tx, &entries).await?;
-        tx.commit().await?;
+        // The new head leaves the database in the same commit (see `audit::check_anchor`).
+        let anchor = AuditAnchored {
+            sequence,
+            hash: prev_hash,
+        };
+        outbox::append(
+            &mut tx,
+            crate::PRODUCER,
+            NewEvent::new(TRAIL, sequence, Payload::AuditAnchored(anchor)),
+        )
+        .await?;
+        outbox::commit(tx, crate::PRODUCER).await?;
         linked += batch;
         if (batch as i64) < INTEGRATE_BATCH {
             return Ok(linked);

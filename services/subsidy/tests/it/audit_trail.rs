@@ -1,12 +1,17 @@
 //! The audit trail under concurrency: finance actions queue their entries without a lock and
-//! one integrator at a time links them into the hash chain.
+//! one integrator at a time links them into the hash chain. Each link is anchored on the bus,
+//! where a trail rewritten in the database no longer matches it.
 
 use crate::helpers::start;
 use kechuang_platform::Role;
+use kechuang_platform::seal::Signer;
 use kechuang_platform::testing::authed;
-use kechuang_proto::subsidy::VerifyAuditTrailRequest;
+use kechuang_proto::events::{AuditAnchored, Envelope, envelope::Payload};
 use kechuang_proto::subsidy::subsidy_service_client::SubsidyServiceClient;
+use kechuang_proto::subsidy::{AuditTrailReport, VerifyAuditTrailRequest};
+use prost::Message;
 use std::collections::HashSet;
+use subsidy::domain::audit as trail;
 use subsidy::store::audit;
 
 #[tokio::test]
@@ -111,4 +116,160 @@ async fn a_queued_entry_cannot_be_edited_before_it_is_linked() {
     assert!(edit.is_err(), "the queue refuses edits");
     drop(tx);
     svc.stop().await;
+}
+
+/// Links `n` test entries into the trail and waits until the head they make is anchored on
+/// the bus: the head's sequence.
+async fn linked_and_anchored(svc: &kechuang_platform::testing::TestService, n: usize) -> i64 {
+    for i in 0..n {
+        let mut tx = svc.pool.begin().await.unwrap();
+        let target = format!("anchored-{i}");
+        audit::append(
+            &mut tx,
+            "officer-li",
+            "finance_officer",
+            "test.action",
+            &target,
+            serde_json::json!({ "amount_fen": 100 * (i + 1) }),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let mut conn = svc.pool.acquire().await.unwrap();
+    audit::integrate(&mut conn).await.unwrap();
+    let head = audit::all(&mut conn).await.unwrap().last().unwrap().clone();
+    let anchored = svc
+        .wait_for_event("audit.anchored", |e| {
+            matches!(&e.payload, Some(Payload::AuditAnchored(a)) if a.sequence == head.sequence)
+        })
+        .await;
+    let Some(Payload::AuditAnchored(a)) = anchored.payload else {
+        unreachable!()
+    };
+    assert_eq!(a.hash, head.hash, "the anchor is the head's hash");
+    head.sequence
+}
+
+async fn verify(svc: &kechuang_platform::testing::TestService) -> AuditTrailReport {
+    let auditor = svc.token(Role::Auditor, "auditor-sun", None);
+    SubsidyServiceClient::new(svc.channel().await)
+        .verify_audit_trail(authed(VerifyAuditTrailRequest {}, &auditor))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// What an owner of the database can do that the chain alone does not catch: edit an entry and
+/// recompute every hash after it.
+async fn rewrite_from(svc: &kechuang_platform::testing::TestService, sequence: i64) {
+    let mut conn = svc.pool.acquire().await.unwrap();
+    sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let mut entries = audit::all(&mut conn).await.unwrap();
+    let at = (sequence - 1) as usize;
+    entries[at].details = r#"{"amount_fen":1}"#.into();
+    for i in at..entries.len() {
+        let prev = if i == 0 {
+            trail::GENESIS.to_string()
+        } else {
+            entries[i - 1].hash.clone()
+        };
+        entries[i].prev_hash = prev.clone();
+        entries[i].hash = trail::link_hash(&prev, &entries[i]);
+        sqlx::query(
+            "UPDATE audit_log SET details = $2, prev_hash = $3, hash = $4 WHERE sequence = $1",
+        )
+        .bind(entries[i].sequence)
+        .bind(&entries[i].details)
+        .bind(&entries[i].prev_hash)
+        .bind(&entries[i].hash)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    trail::verify(&audit::all(&mut conn).await.unwrap()).expect("the rewritten chain links");
+}
+
+#[tokio::test]
+async fn a_trail_rewritten_or_cut_short_in_the_database_no_longer_matches_its_anchor() {
+    let svc = start().await;
+    let head = linked_and_anchored(&svc, 3).await;
+    let report = verify(&svc).await;
+    assert!(report.intact, "{report:?}");
+    assert_eq!(report.anchored_sequence, head);
+
+    // Entry 2 edited and every later hash recomputed: the chain links, the anchor does not.
+    rewrite_from(&svc, 2).await;
+    let report = verify(&svc).await;
+    assert!(!report.intact, "{report:?}");
+    assert_eq!(report.first_broken_sequence, head);
+    assert!(report.problem.contains("rewritten"), "{report:?}");
+
+    // The anchored head deleted: the trail ends before what was anchored.
+    sqlx::query("DELETE FROM audit_log WHERE sequence = $1")
+        .bind(head)
+        .execute(&svc.pool)
+        .await
+        .unwrap();
+    let report = verify(&svc).await;
+    assert!(!report.intact, "{report:?}");
+    assert_eq!(report.first_broken_sequence, head);
+    assert!(report.problem.contains("removed"), "{report:?}");
+    assert_eq!(report.anchored_sequence, head);
+}
+
+#[tokio::test]
+async fn an_anchor_the_subsidy_service_did_not_sign_is_reported_not_believed() {
+    let svc = start().await;
+    let head = linked_and_anchored(&svc, 2).await;
+    // Someone who may publish on the bus "anchors" a trail of their own: unsigned, then signed
+    // by another service's key.
+    let mut conn = svc.pool.acquire().await.unwrap();
+    let real = audit::all(&mut conn).await.unwrap();
+    let forged = Envelope {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        event_type: "audit.anchored".into(),
+        producer: "subsidy".into(),
+        aggregate_type: "audit".into(),
+        aggregate_id: audit::TRAIL.into(),
+        aggregate_version: head + 1,
+        payload: Some(Payload::AuditAnchored(AuditAnchored {
+            sequence: head,
+            hash: real.last().unwrap().hash.clone(),
+        })),
+        ..Default::default()
+    };
+    let subject = format!("{}.audit.anchored", svc.config.bus.subject_prefix);
+    let body = forged.encode_to_vec();
+    svc.publish_raw(&subject, Default::default(), body.clone())
+        .await;
+    let report = verify(&svc).await;
+    assert!(!report.intact, "{report:?}");
+    assert!(
+        report.problem.contains("not the subsidy service's"),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.anchored_sequence, 0,
+        "a forged anchor anchors nothing"
+    );
+
+    let mut headers = async_nats::HeaderMap::new();
+    Signer::generate("fund-ledger").seal(&body, &mut headers);
+    svc.publish_raw(&subject, headers, body).await;
+    let report = verify(&svc).await;
+    assert!(!report.intact, "{report:?}");
+    assert!(
+        report.problem.contains("not the subsidy service's"),
+        "{report:?}"
+    );
+
+    // The service's next anchor is believed again.
+    let head = linked_and_anchored(&svc, 1).await;
+    let report = verify(&svc).await;
+    assert!(report.intact, "{report:?}");
+    assert_eq!(report.anchored_sequence, head);
 }
