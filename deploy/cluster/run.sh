@@ -339,6 +339,8 @@ delivered() { # consumer-db consumer-like producer-db event-type-like
 # --- the books, when load was driven ----------------------------------------------------
 if [[ -n $DEMO_PID ]]; then
   grep -q "reconcile: clean" "$RUN/demo.log" || fail "the fund does not reconcile"
+  # VerifyAuditTrail reads the trail's anchor back from the bus, under the subsidy user's permissions.
+  grep -q "audit trail: intact" "$RUN/demo.log" || fail "the audit trail does not verify"
   # Every application that got approved ends disbursed or failed (nothing stuck in between).
   for _ in $(seq 1 240); do
     open=$(sql subsidy "SELECT count(*) FROM applications WHERE status IN ('APPROVED', 'FUNDS_RESERVED')")

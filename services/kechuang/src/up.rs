@@ -112,6 +112,11 @@ pub fn demo(options: DemoOptions) -> anyhow::Result<()> {
             report.violations.is_empty(),
             "the ledger does not reconcile"
         );
+        anyhow::ensure!(
+            report.audit.intact,
+            "the audit trail does not verify: {}",
+            report.audit.problem
+        );
         Ok(())
     })
 }

@@ -101,6 +101,17 @@ async fn subsidy_cannot_publish_the_fund_ledgers_events_and_the_fund_ledger_can(
         .await?
         .await?;
     assert_eq!(messages_on(&mut events, "kc.subsidy.approved").await?, 1);
+    // And read back the audit trail's latest anchor, as VerifyAuditTrail does.
+    subsidy_js
+        .publish("kc.audit.anchored", "anchor".into())
+        .await?
+        .await?;
+    let anchor = subsidy_js
+        .get_stream("KC_EVENTS")
+        .await?
+        .get_last_raw_message_by_subject("kc.audit.anchored")
+        .await?;
+    assert_eq!(anchor.payload.as_ref(), b"anchor");
 
     let (ledger, ledger_errors) = connect_as(&server, "fund-ledger").await?;
     jetstream_of(ledger)
@@ -138,6 +149,7 @@ async fn every_service_is_confined_to_its_own_aggregates() -> anyhow::Result<()>
                 "kc.subsidy.disbursed",
                 "kc.registration.certified",
                 "kc.registration.refused",
+                "kc.audit.anchored",
             ]
             .as_slice(),
         ),

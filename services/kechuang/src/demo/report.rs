@@ -15,6 +15,8 @@ pub struct Report {
     pub applications_by_status: HashMap<i32, usize>,
     pub fund: fpb::Fund,
     pub violations: Vec<String>,
+    /// The finance audit trail's check, against its latest anchor on the bus.
+    pub audit: spb::AuditTrailReport,
     pub matched: usize,
     pub demands: usize,
 }
@@ -91,6 +93,10 @@ pub async fn report(
         .await?
         .into_inner()
         .violations;
+    let audit = subsidy
+        .verify_audit_trail(authed(spb::VerifyAuditTrailRequest {}, &cast.auditor))
+        .await?
+        .into_inner();
 
     use dpb::DemandStatus as S;
     let count = |s: S| demands_by_status.get(&(s as i32)).copied().unwrap_or(0);
@@ -164,11 +170,23 @@ pub async fn report(
             println!("  - {v}");
         }
     }
+    if audit.intact {
+        println!(
+            "audit trail: intact, {} entries, anchored on the bus up to entry {}",
+            audit.entry_count, audit.anchored_sequence
+        );
+    } else {
+        println!(
+            "audit trail: NOT intact (entry {}): {}",
+            audit.first_broken_sequence, audit.problem
+        );
+    }
     Ok(Report {
         demands_by_status,
         applications_by_status,
         fund,
         violations,
+        audit,
         matched,
         demands,
     })
