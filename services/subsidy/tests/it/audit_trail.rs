@@ -93,6 +93,34 @@ async fn concurrent_actions_and_integrators_link_each_committed_entry_exactly_on
         .into_inner();
     assert!(report.intact, "{report:?}");
     assert_eq!(report.entry_count, entries.len() as i64);
+
+    // Every racing pass anchored the head it linked, in its own commit; the passes took turns,
+    // and the relay publishes one aggregate's events in order, so the last anchor on the bus
+    // is the last head.
+    let head = entries.last().unwrap().sequence;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let report = loop {
+        let report = verify(&svc).await;
+        if report.anchored_sequence == head || std::time::Instant::now() > deadline {
+            break report;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(report.intact, "{report:?}");
+    assert_eq!(report.anchored_sequence, head, "{report:?}");
+    let anchors: Vec<i64> = svc
+        .events()
+        .await
+        .into_iter()
+        .filter_map(|e| match e.payload {
+            Some(Payload::AuditAnchored(a)) => Some(a.sequence),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        anchors.windows(2).all(|w| w[0] < w[1]),
+        "anchors on the bus in the order linked: {anchors:?}"
+    );
     svc.stop().await;
 }
 
