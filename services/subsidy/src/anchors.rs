@@ -40,7 +40,7 @@ impl Anchors {
     }
 
     pub async fn latest(&self) -> Result<Latest, Error> {
-        let unreachable = |e: &dyn std::fmt::Display| {
+        let unavailable = |e: &dyn std::fmt::Display| {
             Error::Unavailable(format!(
                 "cannot read the audit trail's anchor from the bus: {e}"
             ))
@@ -50,13 +50,13 @@ impl Anchors {
             .jetstream
             .get_stream(&self.bus.stream_name)
             .await
-            .map_err(|e| unreachable(&e))?;
+            .map_err(|e| unavailable(&e))?;
         let message = match stream.get_last_raw_message_by_subject(&subject).await {
             Ok(message) => message,
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {
                 return Ok(Latest::None);
             }
-            Err(e) => return Err(unreachable(&e)),
+            Err(e) => return Err(unavailable(&e)),
         };
         let verified = self.keys.verify(
             &message.subject,
