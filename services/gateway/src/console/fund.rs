@@ -36,8 +36,8 @@ pub struct FundQuery {
     done: Option<String>,
 }
 
-/// Who may put money into a fund: the roles the fund ledger lets top up.
-const TOPPERS_UP: &[Role] = &[Role::FinanceOfficer, Role::FinanceApprover];
+/// Who may create funds and put money into them: the roles the fund ledger lets write.
+pub(super) const FUND_WRITERS: &[Role] = &[Role::FinanceOfficer, Role::FinanceApprover];
 
 /// The top-up form: the treasury's money arrives with a document number, which the ledger
 /// keeps unique so the same allocation cannot be booked twice.
@@ -236,7 +236,7 @@ fn balances(session: &Session, fund: &Result<fpb::Fund, ApiError>) -> Markup {
                     div.card.stat { div.k { "累计注资 Total" } div.v { (yuan(f.total_fen)) } }
                 }
                 div.card { (chart::fund_bar(f.available_fen, f.reserved_fen, f.disbursed_fen)) }
-                @if session.caller.has_any(TOPPERS_UP) {
+                @if session.caller.has_any(FUND_WRITERS) {
                     form.card #top-up method="post" action="/console/fund/top-up" {
                         h2 { "注资 Top up" }
                         input type="hidden" name="csrf" value=(session.csrf);

@@ -3,6 +3,7 @@
 //! over gRPC. The form carries a request id drawn when the page was shown, so a person who
 //! clicks twice creates one fund.
 
+use super::fund::FUND_WRITERS;
 use super::{Session, posted_session, service_error};
 use crate::AppState;
 use crate::money::hundredths;
@@ -15,13 +16,9 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use kechuang_platform::Role;
 use kechuang_proto::fund as fpb;
 use maud::{Markup, html};
 use serde::Deserialize;
-
-/// Who may create a fund: the roles the fund ledger lets create one.
-pub const CREATORS: &[Role] = &[Role::FinanceOfficer, Role::FinanceApprover];
 
 #[derive(Deserialize)]
 pub struct NewFundForm {
@@ -38,7 +35,7 @@ pub struct NewFundForm {
 /// The form, for the roles that may create a fund.
 pub fn form(session: &Session) -> Markup {
     html! {
-        @if session.caller.has_any(CREATORS) {
+        @if session.caller.has_any(FUND_WRITERS) {
             form.card #new-fund method="post" action="/console/fund/create" {
                 h2 { "新建基金 Create a fund" }
                 p.muted { "例如技术经纪人奖励资金：奖励政策须指定自己的基金。For example the brokers' reward fund: a reward policy names a fund of its own." }
