@@ -282,8 +282,32 @@ async fn approvers_approve_in_the_browser_and_an_auditor_cannot() {
     let wuhan = text(w, "#regions tr[data-region='420100']").await;
     assert!(wuhan.contains("武汉市"), "{wuhan}");
 
-    // The audit trail's chain holds.
-    w.goto(&stack.url("/console/audit")).await.unwrap();
+    // The audit trail's chain holds, and the bus vouches for it: its anchor is published by
+    // the relay just after the entries are linked, so the page may need a moment to show it.
+    let mut anchored = false;
+    for _ in 0..40 {
+        w.goto(&stack.url("/console/audit")).await.unwrap();
+        if exists(w, "#anchored").await {
+            anchored = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(
+        anchored,
+        "the page says how far the anchor on the bus vouches"
+    );
+    let anchored_up_to: i64 = w
+        .find(Locator::Css("#anchored"))
+        .await
+        .unwrap()
+        .attr("data-sequence")
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(anchored_up_to > 0);
     assert_eq!(
         w.find(Locator::Css("#chain"))
             .await
