@@ -2,7 +2,6 @@ use super::{FINANCE_READERS, reads_everything};
 use crate::anchors::{Anchors, Latest};
 use crate::approvals::{Approvals, Outcome, approved_details, approved_event, review};
 use crate::domain::application::{self, Approval, Status};
-use crate::domain::audit as trail;
 use crate::domain::kind::Kind;
 use crate::store::applications as apps;
 use crate::store::audit;
@@ -300,23 +299,26 @@ impl SubsidyService for SubsidyApi {
         // The anchor first: whatever it names was committed before, so the trail read after
         // it must hold it.
         let latest = self.anchors.latest().await?;
-        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
-        let entries = audit::all(&mut conn).await?;
-        let anchored_sequence = match &latest {
-            Latest::Found(anchor) => anchor.sequence,
-            Latest::None | Latest::Unauthentic(_) => 0,
+        let (anchor, anchored_sequence, forged) = match latest {
+            Latest::Found(anchor) => {
+                let sequence = anchor.sequence;
+                (Some(anchor), sequence, None)
+            }
+            Latest::None => (None, 0, None),
+            Latest::Unauthentic(why) => (None, 0, Some(why)),
         };
-        let checked = trail::verify(&entries).and_then(|()| match &latest {
-            Latest::Found(anchor) => trail::check_anchor(&entries, anchor),
-            Latest::None => Ok(()),
-            Latest::Unauthentic(why) => Err((
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        let (entry_count, checked) = audit::check(&mut conn, anchor).await?;
+        let checked = checked.and_then(|()| match forged {
+            Some(why) => Err((
                 0,
                 format!("the latest anchor on the bus is not the subsidy service's: {why}"),
             )),
+            None => Ok(()),
         });
         let (first_broken_sequence, problem) = checked.err().unwrap_or_default();
         Ok(Response::new(pb::AuditTrailReport {
-            entry_count: entries.len() as i64,
+            entry_count,
             intact: problem.is_empty(),
             first_broken_sequence,
             problem,

@@ -41,55 +41,83 @@ pub fn link_hash(prev_hash: &str, e: &Entry) -> String {
 
 /// Checks the chain in sequence order: `Err((sequence, problem))` at the first broken link.
 pub fn verify(entries: &[Entry]) -> Result<(), (i64, String)> {
-    let mut prev = GENESIS.to_string();
-    for (expected_sequence, e) in (1..).zip(entries) {
-        if e.sequence != expected_sequence {
-            return Err((
-                e.sequence,
-                format!("expected entry {expected_sequence}: an entry is missing"),
-            ));
-        }
-        if e.prev_hash != prev {
-            return Err((e.sequence, "does not link to the entry before it".into()));
-        }
-        if link_hash(&prev, e) != e.hash {
-            return Err((e.sequence, "its content does not match its hash".into()));
-        }
-        prev = e.hash.clone();
-    }
-    Ok(())
+    let mut check = TrailCheck::new(None);
+    entries.iter().try_for_each(|e| check.push(e))?;
+    check.finish().map(|_| ())
 }
 
 /// The trail's head as it was anchored outside the database (`kc.audit.anchored` on the bus).
+/// A chain is only as honest as whoever can rewrite it: someone who edits an entry and
+/// recomputes every later hash leaves a chain that links, but not one that still holds the
+/// anchored hash at the anchored entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Anchor {
     pub sequence: i64,
     pub hash: String,
 }
 
-/// Checks a trail that links (see [`verify`]) against an anchor: the entry it names must still
-/// be there with the hash it had. A chain is only as honest as whoever can rewrite it: someone
-/// who edits an entry and recomputes every later hash leaves a chain that links, but not one
-/// that ends in what was anchored. `Err((sequence, problem))` names the anchored entry.
-pub fn check_anchor(entries: &[Entry], anchor: &Anchor) -> Result<(), (i64, String)> {
-    let at = usize::try_from(anchor.sequence - 1).ok();
-    match at.and_then(|i| entries.get(i)) {
-        None => Err((
-            anchor.sequence,
-            format!(
-                "entry {} was anchored on the bus but the trail ends at {}: entries were removed",
+/// Checks a trail entry by entry, in sequence order, so that a long one is read in pages and
+/// never held whole: each entry must follow the one before and link to it, and the anchored
+/// one (if any) must have the hash that was anchored. The first problem is the answer,
+/// `Err((sequence, problem))`.
+pub struct TrailCheck {
+    prev: String,
+    next: i64,
+    anchor: Option<Anchor>,
+}
+
+impl TrailCheck {
+    pub fn new(anchor: Option<Anchor>) -> Self {
+        Self {
+            prev: GENESIS.to_string(),
+            next: 1,
+            anchor,
+        }
+    }
+
+    pub fn push(&mut self, e: &Entry) -> Result<(), (i64, String)> {
+        if e.sequence != self.next {
+            return Err((
+                e.sequence,
+                format!("expected entry {}: an entry is missing", self.next),
+            ));
+        }
+        if e.prev_hash != self.prev {
+            return Err((e.sequence, "does not link to the entry before it".into()));
+        }
+        if link_hash(&self.prev, e) != e.hash {
+            return Err((e.sequence, "its content does not match its hash".into()));
+        }
+        if let Some(anchor) = &self.anchor
+            && anchor.sequence == e.sequence
+            && anchor.hash != e.hash
+        {
+            return Err((
+                e.sequence,
+                format!(
+                    "entry {} no longer has the hash anchored on the bus: the trail up to it was rewritten",
+                    e.sequence
+                ),
+            ));
+        }
+        self.prev = e.hash.clone();
+        self.next += 1;
+        Ok(())
+    }
+
+    /// After the last entry: how many there were, unless the anchor names one past the end.
+    pub fn finish(self) -> Result<i64, (i64, String)> {
+        let count = self.next - 1;
+        match self.anchor {
+            Some(anchor) if anchor.sequence > count || anchor.sequence < 1 => Err((
                 anchor.sequence,
-                entries.len()
-            ),
-        )),
-        Some(e) if e.hash != anchor.hash => Err((
-            anchor.sequence,
-            format!(
-                "entry {} no longer has the hash anchored on the bus: the trail up to it was rewritten",
-                anchor.sequence
-            ),
-        )),
-        Some(_) => Ok(()),
+                format!(
+                    "entry {} was anchored on the bus but the trail ends at {count}: entries were removed",
+                    anchor.sequence
+                ),
+            )),
+            _ => Ok(count),
+        }
     }
 }
 
@@ -139,6 +167,12 @@ mod tests {
         );
     }
 
+    fn check_anchor(entries: &[Entry], anchor: &Anchor) -> Result<i64, (i64, String)> {
+        let mut check = TrailCheck::new(Some(anchor.clone()));
+        entries.iter().try_for_each(|e| check.push(e))?;
+        check.finish()
+    }
+
     #[test]
     fn a_rewritten_or_shortened_trail_no_longer_ends_in_its_anchor() {
         let entries = chain(5);
@@ -146,8 +180,8 @@ mod tests {
             sequence: 4,
             hash: entries[3].hash.clone(),
         };
-        assert_eq!(check_anchor(&entries, &anchor), Ok(()));
-        assert_eq!(check_anchor(&entries[..4], &anchor), Ok(()));
+        assert_eq!(check_anchor(&entries, &anchor), Ok(5));
+        assert_eq!(check_anchor(&entries[..4], &anchor), Ok(4));
 
         // Entry 2 edited and every later hash recomputed: the chain links, the anchor fails.
         let mut rewritten = entries.clone();

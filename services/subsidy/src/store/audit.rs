@@ -272,6 +272,43 @@ pub async fn page(conn: &mut PgConnection, after: i64, limit: i64) -> Result<Vec
     Ok(rows.into_iter().map(entry).collect())
 }
 
+/// Entries [`check`] reads at a time.
+const CHECK_PAGE: i64 = 10_000;
+
+/// Reads the whole trail page by page (years of entries are never held at once) and checks it
+/// against `anchor` ([`audit::TrailCheck`]): how many entries there are, and the first problem
+/// if any (past it, entries are only counted).
+pub async fn check(
+    conn: &mut PgConnection,
+    anchor: Option<audit::Anchor>,
+) -> Result<(i64, Result<(), (i64, String)>), Error> {
+    check_in_pages(conn, anchor, CHECK_PAGE).await
+}
+
+/// [`check`], `page_size` entries at a time.
+pub async fn check_in_pages(
+    conn: &mut PgConnection,
+    anchor: Option<audit::Anchor>,
+    page_size: i64,
+) -> Result<(i64, Result<(), (i64, String)>), Error> {
+    let mut check = audit::TrailCheck::new(anchor);
+    let mut checked = Ok(());
+    let (mut after, mut count) = (0, 0);
+    loop {
+        let page = page(conn, after, page_size).await?;
+        let Some(last) = page.last() else { break };
+        after = last.sequence;
+        count += page.len() as i64;
+        if checked.is_ok() {
+            checked = page.iter().try_for_each(|e| check.push(e));
+        }
+        if (page.len() as i64) < page_size {
+            break;
+        }
+    }
+    Ok((count, checked.and_then(|()| check.finish().map(|_| ()))))
+}
+
 pub async fn all(conn: &mut PgConnection) -> Result<Vec<Entry>, Error> {
     page(conn, 0, i64::MAX).await
 }

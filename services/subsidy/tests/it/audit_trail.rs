@@ -301,3 +301,53 @@ async fn an_anchor_the_subsidy_service_did_not_sign_is_reported_not_believed() {
     assert!(report.intact, "{report:?}");
     assert_eq!(report.anchored_sequence, head);
 }
+
+#[tokio::test]
+async fn the_trail_is_checked_the_same_whatever_the_pages_it_is_read_in() {
+    let svc = start().await;
+    let head = linked_and_anchored(&svc, 6).await;
+    let mut conn = svc.pool.acquire().await.unwrap();
+    let anchor = trail::Anchor {
+        sequence: head,
+        hash: audit::all(&mut conn)
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .hash
+            .clone(),
+    };
+    for size in [1, 2, 3, 1_000] {
+        let (count, checked) = audit::check_in_pages(&mut conn, Some(anchor.clone()), size)
+            .await
+            .unwrap();
+        assert_eq!((count, checked), (head, Ok(())), "pages of {size}");
+    }
+    drop(conn);
+    rewrite_from(&svc, 2).await;
+    let mut conn = svc.pool.acquire().await.unwrap();
+    for size in [1, 2, 3, 1_000] {
+        let (count, checked) = audit::check_in_pages(&mut conn, Some(anchor.clone()), size)
+            .await
+            .unwrap();
+        assert_eq!(count, head, "every entry counted, pages of {size}");
+        let (sequence, problem) = checked.unwrap_err();
+        assert_eq!(sequence, head, "pages of {size}");
+        assert!(problem.contains("rewritten"), "{problem}");
+    }
+    // A link broken early (not re-hashed) is named where it breaks, in any pages.
+    sqlx::query("UPDATE audit_log SET actor = 'mallory' WHERE sequence = 3")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    for size in [1, 2, 1_000] {
+        let (count, checked) = audit::check_in_pages(&mut conn, Some(anchor.clone()), size)
+            .await
+            .unwrap();
+        assert_eq!(count, head);
+        assert_eq!(checked.unwrap_err().0, 3, "pages of {size}");
+    }
+    // Stopping closes the pool, which waits for every connection to come back.
+    drop(conn);
+    svc.stop().await;
+}
