@@ -247,6 +247,7 @@ async fn a_trail_rewritten_or_cut_short_in_the_database_no_longer_matches_its_an
     assert_eq!(report.first_broken_sequence, head);
     assert!(report.problem.contains("removed"), "{report:?}");
     assert_eq!(report.anchored_sequence, head);
+    svc.stop().await;
 }
 
 #[tokio::test]
@@ -300,6 +301,8 @@ async fn an_anchor_the_subsidy_service_did_not_sign_is_reported_not_believed() {
     let report = verify(&svc).await;
     assert!(report.intact, "{report:?}");
     assert_eq!(report.anchored_sequence, head);
+    drop(conn);
+    svc.stop().await;
 }
 
 #[tokio::test]
