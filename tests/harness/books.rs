@@ -159,6 +159,17 @@ impl Books {
                     .expect("outbox");
                 unsent += n;
             }
+            // Audit entries the subsidy service has yet to link: each linking pass writes an
+            // event (its anchor, `kc.audit.anchored`), so the books are not settled before.
+            let (_, subsidy) = self
+                .pools
+                .iter()
+                .find(|(kind, _)| *kind == ServiceKind::Subsidy)
+                .expect("the subsidy database");
+            let unlinked: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_queue")
+                .fetch_one(subsidy)
+                .await
+                .expect("audit queue");
             let busy: Vec<String> = self
                 .consumers()
                 .await
@@ -166,12 +177,13 @@ impl Books {
                 .filter(|c| c.num_pending > 0 || c.num_ack_pending > 0)
                 .map(|c| c.name)
                 .collect();
-            if unsent == 0 && busy.is_empty() {
+            if unsent == 0 && unlinked == 0 && busy.is_empty() {
                 break;
             }
             assert!(
                 Instant::now() < deadline,
-                "not settled after 60 s: {unsent} unsent, consumers busy: {busy:?}"
+                "not settled after 60 s: {unsent} unsent, {unlinked} audit entries unlinked, \
+                 consumers busy: {busy:?}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
