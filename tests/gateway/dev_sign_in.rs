@@ -14,14 +14,7 @@ async fn a_demo_person_signs_in_with_one_click_in_development() {
     let issuer = Arc::new(settings.issuer().expect("the test issuer"));
     let stack =
         Stack::start_with_settings(settings, |g| g.dev_issuer = Some(DevIssuer(issuer))).await;
-    let browser = a_browser(&Arc::new(reqwest::cookie::Jar::default()));
-
-    let page = browser
-        .get(stack.url("/console/login"))
-        .send()
-        .await
-        .unwrap();
-    let page = page.text().await.unwrap();
+    let (browser, page) = login_page(&stack).await;
     assert!(
         page.contains("id=\"dev-sign-in\"") && page.contains("开发用 Development only"),
         "{page}"
@@ -45,15 +38,7 @@ async fn a_demo_person_signs_in_with_one_click_in_development() {
     assert!(page.contains("data-role=\"finance_approver\""), "{page}");
 
     // The registrar is offered too, and lands on the contracts waiting for registration.
-    let browser = a_browser(&Arc::new(reqwest::cookie::Jar::default()));
-    let page = browser
-        .get(stack.url("/console/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (browser, page) = login_page(&stack).await;
     let (browser, location) = sign_in_as(&stack, &browser, &page, "registrar").await;
     assert_eq!(location, "/console/registrations");
     let page = browser
@@ -67,15 +52,7 @@ async fn a_demo_person_signs_in_with_one_click_in_development() {
     assert!(page.contains("id=\"to-register\""), "{page}");
 
     // So is a broker, who has no pages: the welcome page says how a deal comes to name them.
-    let browser = a_browser(&Arc::new(reqwest::cookie::Jar::default()));
-    let page = browser
-        .get(stack.url("/console/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (browser, page) = login_page(&stack).await;
     let (browser, location) = sign_in_as(&stack, &browser, &page, "broker").await;
     assert_eq!(location, "/welcome");
     let page = browser.get(stack.url("/welcome")).send().await.unwrap();
@@ -90,6 +67,20 @@ async fn a_demo_person_signs_in_with_one_click_in_development() {
         "{page}"
     );
     stack.stop().await;
+}
+
+/// A fresh browser (no session) and the login page it was shown.
+async fn login_page(stack: &Stack) -> (reqwest::Client, String) {
+    let browser = a_browser(&Arc::new(reqwest::cookie::Jar::default()));
+    let page = browser
+        .get(stack.url("/console/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (browser, page)
 }
 
 /// Posts the login page's development form of `role` (its CSRF token and its person) with

@@ -3,6 +3,7 @@
 //! books it once), a reused reference, a bad amount and a nameless fund are refused with the
 //! service's reason, and an auditor is offered neither form and refused forged ones.
 
+use crate::forms::Browser;
 use crate::policies::{csrf, enc};
 use crate::support::{Answer, Stack, exchange, sign_in};
 use kechuang_platform::Role;
@@ -112,56 +113,31 @@ fn new_fund_request_id(page: &Answer) -> String {
 }
 
 async fn create_fund(
-    stack: &Stack,
-    session: &str,
+    browser: &Browser,
     csrf: &str,
     request_id: &str,
     name: &str,
     low_balance: &str,
 ) -> Answer {
-    let body = [
+    let fields = [
         ("csrf", csrf),
         ("request_id", request_id),
         ("name", name),
         ("low_balance", low_balance),
-    ]
-    .iter()
-    .map(|(k, v)| format!("{k}={}", enc(v)))
-    .collect::<Vec<_>>()
-    .join("&");
-    exchange(
-        stack.gateway,
-        "POST",
-        "/console/fund/create",
-        &[
-            format!("Cookie: kc_session={session}"),
-            "Content-Type: application/x-www-form-urlencoded".into(),
-        ],
-        &body,
-    )
-    .await
-}
-
-async fn get(stack: &Stack, session: &str, path: &str) -> Answer {
-    exchange(
-        stack.gateway,
-        "GET",
-        path,
-        &[format!("Cookie: kc_session={session}")],
-        "",
-    )
-    .await
+    ];
+    browser.post("/console/fund/create", &fields).await
 }
 
 #[tokio::test]
 async fn an_officer_creates_a_fund_once_on_the_dashboard_and_an_auditor_cannot() {
     let stack = Stack::start().await;
-    let officer = sign_in(
+    let officer = Browser::sign_in(
         stack.gateway,
         &stack.token(Role::FinanceOfficer, "财政专员·王", None),
     )
     .await;
-    let page = dashboard(&stack, &officer).await;
+    let page = officer.get("/console/fund").await;
+    assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("id=\"new-fund\""), "{}", page.body);
     assert!(
         page.body.contains("<label for=\"new-fund-name\">"),
@@ -173,7 +149,6 @@ async fn an_officer_creates_a_fund_once_on_the_dashboard_and_an_auditor_cannot()
     let mut created = Vec::new();
     for _ in 0..2 {
         let answer = create_fund(
-            &stack,
             &officer,
             &token,
             &request_id,
@@ -197,7 +172,7 @@ async fn an_officer_creates_a_fund_once_on_the_dashboard_and_an_auditor_cannot()
         location["/console/fund?fund=".len()..location.len() - "&done=created".len()].to_string();
 
     // Its dashboard: named, empty, below its warning line, ready for a top-up.
-    let page = get(&stack, &officer, location).await;
+    let page = officer.get(location).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("data-done=\"created\""), "{}", page.body);
     assert!(
@@ -219,24 +194,25 @@ async fn an_officer_creates_a_fund_once_on_the_dashboard_and_an_auditor_cannot()
 
     // A fund needs a name, and the warning line must be an amount: refused, saying which.
     let another = new_fund_request_id(&page);
-    let answer = create_fund(&stack, &officer, &token, &another, " ", "").await;
+    let answer = create_fund(&officer, &token, &another, " ", "").await;
     assert_eq!(answer.status, 400, "{}", answer.body);
     assert!(answer.body.contains("[name:"), "{}", answer.body);
-    let answer = create_fund(&stack, &officer, &token, &another, "资金", "十万").await;
+    let answer = create_fund(&officer, &token, &another, "资金", "十万").await;
     assert_eq!(answer.status, 400, "{}", answer.body);
     assert!(answer.body.contains("low_balance_fen"), "{}", answer.body);
 
     // The auditor reads the dashboard without the form; a forged one is refused by the ledger.
-    let auditor = sign_in(stack.gateway, &stack.token(Role::Auditor, "审计·孙", None)).await;
-    let page = dashboard(&stack, &auditor).await;
+    let auditor =
+        Browser::sign_in(stack.gateway, &stack.token(Role::Auditor, "审计·孙", None)).await;
+    let page = auditor.get("/console/fund").await;
     assert!(
         !page.body.contains("id=\"new-fund\""),
         "no form for an auditor"
     );
-    let answer = create_fund(&stack, &auditor, &csrf(&page), "forged-1", "伪造基金", "").await;
+    let answer = create_fund(&auditor, &csrf(&page), "forged-1", "伪造基金", "").await;
     assert_eq!(answer.status, 403, "{}", answer.body);
     // The new fund is still the only one made, and still empty.
-    let page = get(&stack, &officer, &format!("/console/fund?fund={fund_id}")).await;
+    let page = officer.get(&format!("/console/fund?fund={fund_id}")).await;
     assert!(
         page.body
             .contains("<div class=\"v\" id=\"available\">0.00 元</div>"),

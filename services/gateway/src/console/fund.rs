@@ -369,18 +369,29 @@ pub async fn top_up(
         )
     }
     .await;
+    after_writing(&session, answer, "topped-up")
+}
+
+/// What a fund form leads to: the fund's dashboard saying what was `done`, or the service's
+/// refusal.
+pub(super) fn after_writing(
+    session: &Session,
+    answer: Result<fpb::Fund, ApiError>,
+    done: &str,
+) -> Response {
     match answer {
         Ok(fund) => {
             tracing::info!(
                 subject = session.caller.subject,
                 fund = fund.id,
-                "fund topped up"
+                done,
+                "fund written"
             );
             see_other(&format!(
-                "/console/fund?fund={}&done=topped-up",
+                "/console/fund?fund={}&done={done}",
                 urlencode(&fund.id)
             ))
         }
-        Err(e) => service_error(&session, e),
+        Err(e) => service_error(session, e),
     }
 }

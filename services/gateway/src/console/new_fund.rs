@@ -3,13 +3,11 @@
 //! over gRPC. The form carries a request id drawn when the page was shown, so a person who
 //! clicks twice creates one fund.
 
-use super::fund::FUND_WRITERS;
-use super::{Session, posted_session, service_error};
+use super::fund::{FUND_WRITERS, after_writing};
+use super::{Session, posted_session};
 use crate::AppState;
 use crate::money::hundredths;
 use crate::pages::forms::request_id;
-use crate::pages::layout::urlencode;
-use crate::pages::see_other;
 use crate::status::ApiError;
 use crate::upstream::authed;
 use axum::Form;
@@ -86,18 +84,5 @@ pub async fn create(
         )
     }
     .await;
-    match answer {
-        Ok(fund) => {
-            tracing::info!(
-                subject = session.caller.subject,
-                fund = fund.id,
-                "fund created"
-            );
-            see_other(&format!(
-                "/console/fund?fund={}&done=created",
-                urlencode(&fund.id)
-            ))
-        }
-        Err(e) => service_error(&session, e),
-    }
+    after_writing(&session, answer, "created")
 }
